@@ -1,0 +1,5 @@
+import sys
+
+from gatedgcn.cli import main
+
+sys.exit(main())

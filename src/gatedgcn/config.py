@@ -1,0 +1,203 @@
+"""The configuration of a run: data, model and training, as typed dataclasses.
+
+A config is data: it is read from YAML or a dict, every key is checked (unknown key, wrong
+type, value out of range -> :class:`ConfigError` naming the key), and the resolved config
+is written back to the run directory so that ``--config RUN_DIR/config.yaml`` repeats a run.
+The defaults are the lecture's experiment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gatedgcn.errors import ConfigError
+from gatedgcn.model import LAYERS, READOUTS
+
+__all__ = ["DataConfig", "ModelConfig", "TrainConfig", "Config", "DATA_DIR_ENV"]
+
+DATA_DIR_ENV = "GATEDGCN_DATA_DIR"
+
+
+@dataclass
+class DataConfig:
+    name: str = "mini"  # dataset name
+    data_dir: str | None = None  # folder of real datasets (default: $GATEDGCN_DATA_DIR)
+    seed: int = 0  # seed of generated data (independent of the training seed)
+    num_train: int = 350  # generated graphs per split
+    num_val: int = 100
+    num_test: int = 100
+    min_nodes: int = 10  # node counts drawn from [min_nodes, max_nodes)
+    max_nodes: int = 20
+
+    def check(self) -> None:
+        for key in ("num_train", "num_val", "num_test", "min_nodes", "max_nodes"):
+            _at_least(f"data.{key}", getattr(self, key), 0)
+        _at_least("data.num_train", self.num_train, 1)
+
+    def resolved_data_dir(self) -> Path | None:
+        value = self.data_dir or os.environ.get(DATA_DIR_ENV)
+        return Path(value) if value else None
+
+
+@dataclass
+class ModelConfig:
+    layer: str = "gated_gcn"  # one of gated_gcn, gcn, graph_attention, attention
+    layers: int = 4  # number of layers L
+    hidden: int = 100  # width of node (and edge) states
+    readout: str = "sum"  # graph readout: mean, sum or max (sum sees the graph size)
+    batch_norm: bool = True
+    residual: bool = True
+    dropout: float = 0.0
+    graph_size_norm: bool = True  # scale states by 1/sqrt(|V|), 1/sqrt(|E|) of their graph before BN
+    heads: int = 1  # attention heads
+    gcn_norm: str = "mean"  # GCN weights: mean (1/d_i) or symmetric (1/sqrt(d_i d_j))
+
+    def check(self) -> None:
+        _one_of("model.layer", self.layer, LAYERS)
+        _one_of("model.readout", self.readout, tuple(READOUTS))
+        _one_of("model.gcn_norm", self.gcn_norm, ("mean", "symmetric"))
+        _at_least("model.layers", self.layers, 1)
+        _at_least("model.hidden", self.hidden, 4)
+        _at_least("model.heads", self.heads, 1)
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 40
+    batch_size: int = 50
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    lr_factor: float = 0.5  # ReduceLROnPlateau factor
+    lr_patience: int = 10  # epochs without a better validation loss before the lr is reduced
+    min_lr: float = 1e-6  # stop when the lr falls below this
+    seed: int = 41  # seed of weights, shuffling and dropout
+    device: str = "cpu"
+
+    def check(self) -> None:
+        _at_least("train.epochs", self.epochs, 1)
+        _at_least("train.batch_size", self.batch_size, 1)
+        _at_least("train.lr_patience", self.lr_patience, 0)
+        if not self.lr > 0:
+            raise ConfigError(f"train.lr must be > 0, got {self.lr}")
+        if not 0 < self.lr_factor < 1:
+            raise ConfigError(f"train.lr_factor must be in (0, 1), got {self.lr_factor}")
+        if self.weight_decay < 0 or self.min_lr < 0:
+            raise ConfigError("train.weight_decay and train.min_lr must be >= 0")
+        if not (self.device == "cpu" or self.device.startswith("cuda")):
+            raise ConfigError(f"train.device must be 'cpu' or 'cuda[:k]', got {self.device!r}")
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def check(self) -> "Config":
+        self.data.check()
+        self.model.check()
+        self.train.check()
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: Any, *, where: str = "config") -> "Config":
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{where}: expected a mapping of sections (data, model, train), got {type(raw).__name__}")
+        sections = {f.name: f.type for f in dataclasses.fields(cls)}
+        unknown = set(raw) - set(sections)
+        if unknown:
+            raise ConfigError(f"{where}: unknown section {sorted(unknown)[0]!r}; sections are {', '.join(sections)}")
+        hints = typing.get_type_hints(cls)
+        built = {name: _section(hints[name], raw.get(name) or {}, f"{where}: {name}") for name in sections}
+        return cls(**built).check()
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Config":
+        path = Path(path)
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except OSError as err:
+            raise ConfigError(f"cannot read config file {path}: {err.strerror}") from None
+        except yaml.YAMLError as err:
+            raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+        return cls.from_dict(raw, where=str(path))
+
+    def dump(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def with_overrides(self, assignments: list[str]) -> "Config":
+        """Apply ``section.key=value`` assignments (the value parsed as YAML)."""
+        raw = self.to_dict()
+        for text in assignments:
+            key, sep, value = text.partition("=")
+            section, dot, name = key.strip().partition(".")
+            if not sep or not dot:
+                raise ConfigError(f"--set {text!r}: expected section.key=value, e.g. model.hidden=128")
+            if section not in raw:
+                raise ConfigError(f"--set {text!r}: unknown section {section!r}; sections are {', '.join(raw)}")
+            if name not in raw[section]:
+                raise ConfigError(f"--set {text!r}: unknown key {key!r}; {section} keys are {', '.join(raw[section])}")
+            raw[section][name] = yaml.safe_load(value) if value.strip() else None
+        return Config.from_dict(raw, where="--set")
+
+
+def _section(cls: type, raw: Any, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping of keys, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    unknown = set(raw) - set(hints)
+    if unknown:
+        raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown key; allowed keys are {', '.join(hints)}")
+    return cls(**{key: _coerce(value, hints[key], f"{where}.{key}") for key, value in raw.items()})
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """Check ``value`` against a field type (``int``, ``float``, ``bool``, ``str``, ``X | None``)."""
+    args = typing.get_args(hint)
+    if type(None) in args:
+        if value is None:
+            return None
+        hint = next(a for a in args if a is not type(None))
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    name = getattr(hint, "__name__", str(hint))
+    raise ConfigError(f"{where}: expected {name}, got {value!r} ({type(value).__name__})")
+
+
+def _at_least(key: str, value: int, low: int) -> None:
+    if value < low:
+        raise ConfigError(f"{key} must be >= {low}, got {value}")
+
+
+def _one_of(key: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key} must be one of {', '.join(allowed)}; got {value!r}")

@@ -1,0 +1,112 @@
+"""From a config to a trained model: build the dataset, the model and the trainer, run, record.
+
+The one place that knows every floor below it; the CLI only parses arguments and calls it.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from gatedgcn.config import Config
+from gatedgcn.data import Dataset, load_dataset
+from gatedgcn.graph import collate
+from gatedgcn.model import GraphNet, ModelSpec
+from gatedgcn.train.objective import Objective
+from gatedgcn.train.run import RunDir
+from gatedgcn.train.trainer import Schedule, Trainer
+
+__all__ = ["Experiment", "seed_everything", "train", "evaluate"]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def model_spec(config: Config, data: Dataset) -> ModelSpec:
+    m = config.model
+    return ModelSpec(
+        layer=m.layer, layers=m.layers, hidden=m.hidden, out_dim=data.task.num_outputs, level=data.task.level,
+        in_dim=data.in_dim, node_vocab=data.node_vocab, edge_in_dim=data.edge_in_dim, edge_vocab=data.edge_vocab,
+        readout=m.readout, batch_norm=m.batch_norm, residual=m.residual, dropout=m.dropout,
+        graph_size_norm=m.graph_size_norm, heads=m.heads, gcn_norm=m.gcn_norm,
+    )
+
+
+@dataclass
+class Experiment:
+    """A dataset, a model for it and the objective of its task, all fixed by one config."""
+
+    config: Config
+    data: Dataset
+    model: GraphNet
+    objective: Objective
+
+    @classmethod
+    def build(cls, config: Config) -> "Experiment":
+        d = config.data
+        data = load_dataset(
+            d.name, data_dir=d.resolved_data_dir(), seed=d.seed, num_train=d.num_train, num_val=d.num_val,
+            num_test=d.num_test, min_nodes=d.min_nodes, max_nodes=d.max_nodes,
+        )
+        seed_everything(config.train.seed)
+        model = GraphNet(model_spec(config, data))
+        return cls(config, data, model, Objective(data.task.kind, data.task.metric))
+
+    def loader(self, split: str, *, shuffle: bool = False) -> DataLoader:
+        generator = torch.Generator().manual_seed(self.config.train.seed)
+        return DataLoader(
+            self.data.splits[split], batch_size=self.config.train.batch_size, shuffle=shuffle,
+            collate_fn=collate, generator=generator,
+        )
+
+    def eval_loaders(self) -> dict[str, DataLoader]:
+        return {name: self.loader(name) for name in ("val", "test") if self.data.splits.get(name)}
+
+    def trainer(self, *, progress: bool, callbacks: tuple = ()) -> Trainer:
+        t = self.config.train
+        schedule = Schedule(t.epochs, t.lr, t.weight_decay, t.lr_factor, t.lr_patience, t.min_lr)
+        return Trainer(self.model, self.objective, schedule, device=t.device, progress=progress, callbacks=callbacks)
+
+
+def train(config: Config, out: str | Path, *, overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Train as ``config`` says, writing the run directory ``out``; returns the summary."""
+    run = RunDir.create(out, overwrite=overwrite)
+    run.write_config(config.dump())
+    exp = Experiment.build(config)
+    trainer = exp.trainer(progress=progress, callbacks=(run.append_metrics,))
+    start = time.perf_counter()
+    history = trainer.fit(exp.loader("train", shuffle=True), exp.eval_loaders())
+    seconds = time.perf_counter() - start
+    run.save_weights(exp.model)
+    final = trainer.evaluate({name: exp.loader(name) for name in exp.data.splits if exp.data.splits[name]})
+    summary = {
+        "dataset": config.data.name,
+        "model": config.model.layer,
+        "parameters": exp.model.num_parameters(),
+        "epochs": len(history),
+        "seconds": round(seconds, 2),
+        "metric": exp.objective.metric,
+        **final,
+    }
+    run.write_summary(summary)
+    return summary
+
+
+def evaluate(run_dir: str | Path, *, splits: tuple[str, ...] = ("train", "val", "test")) -> dict[str, Any]:
+    """Rebuild the model of a run directory, load its weights and score the splits again."""
+    run = RunDir.open(run_dir)
+    config = Config.load(run.config_path)
+    exp = Experiment.build(config)
+    run.load_weights(exp.model)
+    trainer = exp.trainer(progress=False)
+    return trainer.evaluate({name: exp.loader(name) for name in splits if exp.data.splits.get(name)})

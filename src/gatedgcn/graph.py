@@ -1,0 +1,281 @@
+"""Graphs and batches of graphs.
+
+Convention everywhere: ``edge_index`` is a ``LongTensor [2, E]``; row 0 holds the
+sender ``j``, row 1 the receiver ``i``, and a message flows ``j -> i``.
+
+A :class:`Graph` is validated when it is built, so that a malformed input fails here,
+with the field and the index named, instead of deep inside a layer.  A :class:`Batch`
+is the block-diagonal union of graphs with a node -> graph index; :func:`collate`
+builds one and can be passed to ``torch.utils.data.DataLoader(collate_fn=collate)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor
+
+from gatedgcn.errors import GraphError
+
+__all__ = ["Graph", "Batch", "collate", "from_networkx", "to_networkx", "from_pyg", "to_pyg"]
+
+
+def _check_features(name: str, t: Tensor | None, rows: int, where: str) -> None:
+    """Features are ``[rows, F]`` floats or ``[rows]`` integer category ids, all finite."""
+    if t is None:
+        return
+    if not isinstance(t, Tensor):
+        raise GraphError(f"{where}: {name} must be a torch.Tensor, got {type(t).__name__}")
+    if t.dim() not in (1, 2):
+        raise GraphError(f"{where}: {name} must have shape [{rows}] or [{rows}, F], got {list(t.shape)}")
+    if t.shape[0] != rows:
+        raise GraphError(f"{where}: {name} has {t.shape[0]} rows, expected {rows}")
+    if t.is_floating_point():
+        bad = ~torch.isfinite(t)
+        if bad.any():
+            row = int(bad.nonzero()[0, 0])
+            raise GraphError(f"{where}: {name} has a non-finite value (NaN or inf) in row {row}")
+    elif t.dtype == torch.bool or t.is_complex():
+        raise GraphError(f"{where}: {name} must be float or integer, got {t.dtype}")
+    elif t.dim() == 2:
+        raise GraphError(f"{where}: integer {name} must be one category id per row, shape [{rows}]")
+    elif t.numel() and int(t.min()) < 0:
+        raise GraphError(f"{where}: {name} has a negative category id in row {int((t < 0).nonzero()[0, 0])}")
+
+
+def _check_edge_index(edge_index: Tensor, num_nodes: int, where: str) -> None:
+    if not isinstance(edge_index, Tensor):
+        raise GraphError(f"{where}: edge_index must be a torch.Tensor, got {type(edge_index).__name__}")
+    if edge_index.dtype not in (torch.int64, torch.int32):
+        raise GraphError(f"{where}: edge_index must hold integers (torch.long), got {edge_index.dtype}")
+    if edge_index.dim() != 2 or edge_index.shape[0] != 2:
+        raise GraphError(f"{where}: edge_index must have shape [2, E], got {list(edge_index.shape)}")
+    if edge_index.numel() == 0:
+        return
+    for row, role in ((0, "sender"), (1, "receiver")):
+        ids = edge_index[row]
+        bad = (ids < 0) | (ids >= num_nodes)
+        if bad.any():
+            k = int(bad.nonzero()[0, 0])
+            raise GraphError(
+                f"{where}: edge_index[{row}, {k}] = {int(ids[k])} is not a node id of this graph "
+                f"({role} must be in [0, {num_nodes}))"
+            )
+
+
+def _check_target(y: Tensor | None, where: str) -> None:
+    if y is None:
+        return
+    if not isinstance(y, Tensor):
+        raise GraphError(f"{where}: y must be a torch.Tensor, got {type(y).__name__}")
+    if y.is_floating_point() and not torch.isfinite(y).all():
+        raise GraphError(f"{where}: y has a non-finite value (NaN or inf)")
+
+
+@dataclass(frozen=True)
+class Graph:
+    """One graph.
+
+    Shapes:
+        x: ``[N, F]`` float features, or ``[N]`` integer category ids (embedded by the model)
+        edge_index: ``[2, E]`` long, row 0 sender ``j``, row 1 receiver ``i``
+        edge_attr: ``[E, F_e]`` float or ``[E]`` integer ids, or ``None``
+        y: graph target ``[]`` (or ``[1, k]``), node targets ``[N]`` / ``[N, k]``, or edge targets ``[E]``
+    """
+
+    x: Tensor
+    edge_index: Tensor
+    edge_attr: Tensor | None = None
+    y: Tensor | None = None
+    name: str = field(default="graph", compare=False)
+
+    def __post_init__(self) -> None:
+        where = self.name
+        if not isinstance(self.x, Tensor):
+            raise GraphError(f"{where}: x must be a torch.Tensor, got {type(self.x).__name__}")
+        if self.x.dim() not in (1, 2):
+            raise GraphError(f"{where}: x must have shape [N] or [N, F], got {list(self.x.shape)}")
+        _check_features("x", self.x, self.x.shape[0], where)
+        _check_edge_index(self.edge_index, self.num_nodes, where)
+        _check_features("edge_attr", self.edge_attr, self.edge_index.shape[1], where)
+        _check_target(self.y, where)
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def num_edges(self) -> int:
+        return int(self.edge_index.shape[1])
+
+    def in_degree(self) -> Tensor:
+        """``d_i`` = number of senders of each receiver ``i``: ``[N]`` long."""
+        return torch.bincount(self.edge_index[1], minlength=self.num_nodes)
+
+    def replace(self, **changes: Any) -> "Graph":
+        """A copy with some fields changed, validated again."""
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The block-diagonal union of ``B`` graphs.
+
+    Shapes:
+        x ``[N, F]`` or ``[N]``, edge_index ``[2, E]`` (ids shifted per graph), edge_attr ``[E, ...]``,
+        node_graph ``[N]`` graph id of each node, nodes_per_graph ``[B]``, edges_per_graph ``[B]``,
+        y: graph targets stacked ``[B]`` / ``[B, k]``, node or edge targets concatenated.
+    """
+
+    x: Tensor
+    edge_index: Tensor
+    edge_attr: Tensor | None
+    y: Tensor | None
+    node_graph: Tensor
+    nodes_per_graph: Tensor
+    edges_per_graph: Tensor
+
+    @property
+    def num_graphs(self) -> int:
+        return int(self.nodes_per_graph.shape[0])
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def num_edges(self) -> int:
+        return int(self.edge_index.shape[1])
+
+    @property
+    def edge_graph(self) -> Tensor:
+        """Graph id of each edge: ``[E]``."""
+        return torch.repeat_interleave(torch.arange(self.num_graphs, device=self.x.device), self.edges_per_graph)
+
+    def to(self, device: torch.device | str) -> "Batch":
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
+        return Batch(*(move(getattr(self, f)) for f in self.__dataclass_fields__))
+
+
+def _stack_targets(graphs: Sequence[Graph]) -> Tensor | None:
+    has = [g.y is not None for g in graphs]
+    if not any(has):
+        return None
+    if not all(has):
+        k = has.index(False)
+        raise GraphError(f"collate: graph {k} ({graphs[k].name}) has no target y while others have one")
+    ys = [g.y for g in graphs]
+    if all(y.dim() == 0 for y in ys):
+        return torch.stack(ys)  # graph targets, one scalar each: [B]
+    if any(y.dim() == 0 for y in ys):
+        raise GraphError("collate: some targets y are scalars and others are not")
+    try:
+        return torch.cat(ys)  # node / edge targets, or graph targets of shape [1, k]
+    except RuntimeError as err:
+        raise GraphError(f"collate: targets y do not fit together: {err}") from None
+
+
+def _cat_optional(name: str, parts: list[Tensor | None], graphs: Sequence[Graph]) -> Tensor | None:
+    missing = [p is None for p in parts]
+    if all(missing):
+        return None
+    if any(missing):
+        k = missing.index(True)
+        raise GraphError(f"collate: graph {k} ({graphs[k].name}) has no {name} while others have one")
+    try:
+        return torch.cat(parts)
+    except RuntimeError as err:
+        raise GraphError(f"collate: {name} of the graphs do not fit together: {err}") from None
+
+
+def collate(graphs: Sequence[Graph]) -> Batch:
+    """Join graphs into one :class:`Batch` (block-diagonal adjacency, node ids shifted)."""
+    if len(graphs) == 0:
+        raise GraphError("collate: got an empty list of graphs")
+    for k, g in enumerate(graphs):
+        if not isinstance(g, Graph):
+            raise GraphError(f"collate: item {k} is a {type(g).__name__}, not a gatedgcn Graph")
+    n = torch.tensor([g.num_nodes for g in graphs], dtype=torch.long)  # [B]
+    m = torch.tensor([g.num_edges for g in graphs], dtype=torch.long)  # [B]
+    offsets = torch.cumsum(n, 0) - n  # [B]
+    edge_index = torch.cat([g.edge_index.long() + off for g, off in zip(graphs, offsets.tolist())], dim=1)
+    try:
+        x = torch.cat([g.x for g in graphs])
+    except RuntimeError as err:
+        raise GraphError(f"collate: node features x of the graphs do not fit together: {err}") from None
+    return Batch(
+        x=x,
+        edge_index=edge_index,
+        edge_attr=_cat_optional("edge_attr", [g.edge_attr for g in graphs], graphs),
+        y=_stack_targets(graphs),
+        node_graph=torch.repeat_interleave(torch.arange(len(graphs)), n),
+        nodes_per_graph=n,
+        edges_per_graph=m,
+    )
+
+
+# ----------------------------------------------------------------------------- conversions
+
+
+def from_networkx(G: Any, *, node_attr: str | None = None, edge_attr: str | None = None, y: Tensor | None = None) -> Graph:
+    """A :class:`Graph` from a networkx graph; an undirected edge becomes two directed ones.
+
+    Nodes are numbered in ``G.nodes`` order.  ``node_attr`` / ``edge_attr`` name a numeric
+    attribute (scalar or sequence) to use as features; without ``node_attr`` the graph
+    gets no features but a constant ``[N, 1]`` one.
+    """
+    import networkx as nx
+
+    index = {v: k for k, v in enumerate(G.nodes)}
+    pairs, feats = [], []
+    for u, v, data in G.edges(data=True):
+        both = [(index[u], index[v])] if G.is_directed() or u == v else [(index[u], index[v]), (index[v], index[u])]
+        for p in both:
+            pairs.append(p)
+            if edge_attr is not None:
+                if edge_attr not in data:
+                    raise GraphError(f"from_networkx: edge ({u}, {v}) has no attribute {edge_attr!r}")
+                feats.append(data[edge_attr])
+    edge_index = torch.tensor(pairs, dtype=torch.long).reshape(-1, 2).t().contiguous()  # [2, E]
+    if node_attr is None:
+        x = torch.ones(G.number_of_nodes(), 1)
+    else:
+        values = nx.get_node_attributes(G, node_attr)
+        missing = [v for v in G.nodes if v not in values]
+        if missing:
+            raise GraphError(f"from_networkx: node {missing[0]!r} has no attribute {node_attr!r}")
+        x = torch.tensor([values[v] for v in G.nodes], dtype=torch.float32)
+        x = x[:, None] if x.dim() == 1 else x
+    e = None
+    if edge_attr is not None:
+        e = torch.tensor(feats, dtype=torch.float32).reshape(len(pairs), -1)
+    return Graph(x=x, edge_index=edge_index, edge_attr=e, y=y)
+
+
+def to_networkx(g: Graph) -> Any:
+    """A ``networkx.DiGraph`` with one edge per column of ``edge_index`` (``x`` and ``edge_attr`` as attributes)."""
+    import networkx as nx
+
+    G = nx.DiGraph()
+    for v in range(g.num_nodes):
+        G.add_node(v, x=g.x[v].tolist())
+    for k, (j, i) in enumerate(g.edge_index.t().tolist()):
+        attrs = {} if g.edge_attr is None else {"edge_attr": g.edge_attr[k].tolist()}
+        G.add_edge(j, i, **attrs)
+    return G
+
+
+def from_pyg(data: Any) -> Graph:
+    """A :class:`Graph` from a ``torch_geometric.data.Data`` (same sender/receiver convention)."""
+    return Graph(x=data.x, edge_index=data.edge_index, edge_attr=getattr(data, "edge_attr", None), y=getattr(data, "y", None))
+
+
+def to_pyg(g: Graph) -> Any:
+    """A ``torch_geometric.data.Data``; needs the optional PyTorch Geometric package."""
+    try:
+        from torch_geometric.data import Data
+    except ImportError as err:
+        raise ImportError("to_pyg needs PyTorch Geometric: pip install torch_geometric") from err
+    return Data(x=g.x, edge_index=g.edge_index, edge_attr=g.edge_attr, y=g.y, num_nodes=g.num_nodes)

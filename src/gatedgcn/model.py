@@ -1,0 +1,167 @@
+"""A network of the family: input embedding -> L layers -> readout and MLP head.
+
+The layer is chosen by name; the rest is shared, so that models of the family differ only
+in the attention vector ``a`` their layers use.  The gated layer carries its own batch norm,
+residual and edge state; every other layer is wrapped in the same block
+
+    h = x + dropout(ReLU(BN(layer(x))))
+
+so the comparison varies one thing.  Tasks: ``graph`` (mean / sum / max readout), ``node``,
+``edge`` (the end-node states ``[h_j, h_i]`` concatenated).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from gatedgcn.graph import Batch
+from gatedgcn.nn import BatchNorm, GatedGCNLayer, GCNLayer, GraphAttention, SelfAttention
+from gatedgcn.ops import pad_segments, segment_max, segment_mean, segment_sum
+
+__all__ = ["LAYERS", "READOUTS", "ModelSpec", "GraphNet", "MLPReadout"]
+
+LAYERS = ("gated_gcn", "gcn", "graph_attention", "attention")
+READOUTS = {"mean": segment_mean, "sum": segment_sum, "max": segment_max}
+LEVELS = ("graph", "node", "edge")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything that fixes the architecture (and so the shapes of the weights)."""
+
+    layer: str = "gated_gcn"
+    layers: int = 4
+    hidden: int = 100
+    out_dim: int = 8
+    level: str = "graph"
+    in_dim: int = 1  # float node features (0 if the nodes carry category ids)
+    node_vocab: int = 0  # number of node categories (0 if the features are floats)
+    edge_in_dim: int = 0  # float edge features (0: none, or category ids)
+    edge_vocab: int = 0  # number of edge categories (0: none, or float features)
+    readout: str = "mean"
+    batch_norm: bool = True
+    residual: bool = True
+    dropout: float = 0.0
+    graph_size_norm: bool = False
+    heads: int = 1
+    gcn_norm: str = "mean"
+
+    def __post_init__(self) -> None:
+        if self.layer not in LAYERS:
+            raise ValueError(f"model layer must be one of {LAYERS}, got {self.layer!r}")
+        if self.level not in LEVELS:
+            raise ValueError(f"model level must be one of {LEVELS}, got {self.level!r}")
+        if self.readout not in READOUTS:
+            raise ValueError(f"readout must be one of {sorted(READOUTS)}, got {self.readout!r}")
+        if (self.in_dim > 0) == (self.node_vocab > 0):
+            raise ValueError("exactly one of in_dim (float node features) and node_vocab (node categories) must be > 0")
+
+
+def _embedding(dim: int, vocab: int, hidden: int) -> nn.Module:
+    """Float features ``[R, dim]`` through a linear map, or category ids ``[R]`` through an embedding."""
+    return nn.Embedding(vocab, hidden) if vocab > 0 else nn.Linear(dim, hidden)
+
+
+class MLPReadout(nn.Module):
+    """``hidden -> hidden/2 -> hidden/4 -> out`` with ReLU between (the benchmark's readout)."""
+
+    def __init__(self, in_dim: int, out_dim: int, halvings: int = 2) -> None:
+        super().__init__()
+        widths = [in_dim // 2**k for k in range(halvings + 1)]
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths, widths[1:]))
+        self.out = nn.Linear(widths[-1], out_dim)
+
+    def forward(self, h: Tensor) -> Tensor:
+        for lin in self.hidden:
+            h = torch.relu(lin(h))
+        return self.out(h)
+
+
+class _Block(nn.Module):
+    """``h = x + dropout(ReLU(BN(s · layer(x))))`` around a layer without its own normalisation."""
+
+    def __init__(self, layer: nn.Module, hidden: int, *, batch_norm: bool, residual: bool, dropout: float) -> None:
+        super().__init__()
+        self.layer = layer
+        self.bn = BatchNorm(hidden) if batch_norm else nn.Identity()
+        self.residual = residual
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, h: Tensor, node_scale: Tensor | None) -> Tensor:
+        if node_scale is not None:
+            h = h * node_scale.unsqueeze(-1)  # [N, d]
+        h = torch.relu(self.bn(h))
+        return self.drop(x + h if self.residual else h)
+
+
+class GraphNet(nn.Module):
+    """``forward(batch) -> [B, out]`` (graph), ``[N, out]`` (node) or ``[E, out]`` (edge) outputs."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__()
+        self.spec = s = spec
+        self.embed_h = _embedding(s.in_dim, s.node_vocab, s.hidden)
+        self.layers = nn.ModuleList()
+        if s.layer == "gated_gcn":
+            self.embed_e = _embedding(s.edge_in_dim, s.edge_vocab, s.hidden) if (s.edge_in_dim or s.edge_vocab) else nn.Embedding(1, s.hidden)
+            for _ in range(s.layers):
+                self.layers.append(GatedGCNLayer(s.hidden, batch_norm=s.batch_norm, residual=s.residual, dropout=s.dropout))
+        else:
+            make = {
+                "gcn": lambda: GCNLayer(s.hidden, s.hidden, activation=None, norm=s.gcn_norm),
+                "graph_attention": lambda: GraphAttention(s.hidden, heads=s.heads),
+                "attention": lambda: SelfAttention(s.hidden, heads=s.heads),
+            }[s.layer]
+            for _ in range(s.layers):
+                self.layers.append(_Block(make(), s.hidden, batch_norm=s.batch_norm, residual=s.residual, dropout=s.dropout))
+        self.head = MLPReadout(2 * s.hidden if s.level == "edge" else s.hidden, s.out_dim)
+
+    def _edge_input(self, batch: Batch) -> Tensor:
+        if batch.edge_attr is not None and (self.spec.edge_in_dim or self.spec.edge_vocab):
+            return self.embed_e(batch.edge_attr)  # [E, hidden]
+        return self.embed_e.weight.expand(batch.num_edges, -1)  # one learned state for every edge: [E, hidden]
+
+    def forward(self, batch: Batch, *, return_weights: bool = False):
+        """With ``return_weights`` also the list of per-layer edge weights: η ``[E, d]`` or a ``[E, H]``."""
+        s = self.spec
+        h = self.embed_h(batch.x)  # [N, hidden]
+        node_scale = edge_scale = None
+        if s.graph_size_norm:
+            node_scale = batch.nodes_per_graph.to(h.dtype).clamp(min=1).rsqrt()[batch.node_graph]  # 1/√|V|: [N]
+            edge_scale = batch.edges_per_graph.to(h.dtype).clamp(min=1).rsqrt()[batch.edge_graph]  # 1/√|E|: [E]
+        weights: list[Tensor] = []
+        if s.layer == "gated_gcn":
+            e = self._edge_input(batch)  # [E, hidden]
+            for layer in self.layers:
+                h, e, eta = layer(h, batch.edge_index, e, node_scale=node_scale, edge_scale=edge_scale, return_weights=True)
+                weights.append(eta)
+        else:
+            for block in self.layers:
+                h = block(h, self._propagate(block.layer, h, batch, weights), node_scale)
+        out = self.head(self._readout(h, batch))
+        return (out, weights) if return_weights else out
+
+    def _propagate(self, layer: nn.Module, h: Tensor, batch: Batch, weights: list[Tensor]) -> Tensor:
+        if isinstance(layer, SelfAttention):
+            dense, padding = pad_segments(h, batch.nodes_per_graph)  # [B, T, d], [B, T]
+            m, a = layer(dense, padding, return_weights=True)
+            weights.append(a)  # [B, H, T, T]
+            return m[~padding]  # [N, d]
+        m, a = layer(h, batch.edge_index, return_weights=True)  # GCNLayer, GraphAttention
+        weights.append(a)
+        return m
+
+    def _readout(self, h: Tensor, batch: Batch) -> Tensor:
+        if self.spec.level == "node":
+            return h  # [N, d]
+        if self.spec.level == "edge":
+            j, i = batch.edge_index
+            return torch.cat([h[j], h[i]], dim=-1)  # [E, 2d]
+        return READOUTS[self.spec.readout](h, batch.node_graph, batch.num_graphs)  # [B, d]
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)

@@ -1,0 +1,8 @@
+"""The family: attention -> graph attention -> GCN -> residual gated GCN."""
+
+from gatedgcn.nn.attention import GraphAttention, SelfAttention
+from gatedgcn.nn.gated_gcn import GatedGCNLayer
+from gatedgcn.nn.gcn import GCNLayer
+from gatedgcn.nn.norm import BatchNorm
+
+__all__ = ["SelfAttention", "GraphAttention", "GCNLayer", "GatedGCNLayer", "BatchNorm"]

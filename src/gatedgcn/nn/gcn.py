@@ -1,0 +1,55 @@
+"""Graph convolution: attention whose attention vector is the adjacency of the receiver.
+
+    h_i = f(U x_i + V Σ_j a_ij x_j / d_i)        a_ij = 1 if j -> i, d_i = Σ_j a_ij
+
+The weight of each sender is fixed by the graph (mean over the in-neighbours); a node
+with no sender gets ``f(U x_i)``.  ``norm="symmetric"`` gives instead the weight
+``1/√(d_i d_j)`` of Kipf & Welling (degrees counted on the given edges, no self-loops added).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from gatedgcn.ops import segment_count, segment_sum
+
+__all__ = ["GCNLayer", "ACTIVATIONS"]
+
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "relu": torch.relu,
+    "identity": lambda t: t,
+}
+
+
+class GCNLayer(nn.Module):
+    """``h = f(U x + V X a d⁻¹)``.
+
+    Shapes: x ``[N, in_dim]``, edge_index ``[2, E]`` -> h ``[N, out_dim]``.
+    ``activation`` is ``"relu"`` or ``"identity"`` (or ``None``, the same).
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, *, activation: str | None = "relu", norm: str = "mean") -> None:
+        super().__init__()
+        activation = "identity" if activation is None else activation
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"GCNLayer: activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        if norm not in ("mean", "symmetric"):
+            raise ValueError(f"GCNLayer: norm must be 'mean' or 'symmetric', got {norm!r}")
+        self.f = ACTIVATIONS[activation]
+        self.norm = norm
+        self.U = nn.Linear(in_dim, out_dim)
+        self.V = nn.Linear(in_dim, out_dim)
+
+    def forward(self, x: Tensor, edge_index: Tensor, *, return_weights: bool = False):
+        """With ``return_weights`` also the sender weights ``a_ij / d_i`` (or ``1/√(d_i d_j)``): ``[E]``."""
+        j, i = edge_index  # senders, receivers: [E]
+        N = x.shape[0]
+        d = segment_count(i, N, x.dtype).clamp(min=1)  # in-degree d_i: [N]
+        w = 1.0 / d[i] if self.norm == "mean" else torch.rsqrt(d[i] * d[j])  # [E]
+        # V before aggregating, so that a node with no sender gets no bias from V.
+        m = segment_sum(w.unsqueeze(-1) * self.V(x)[j], i, N)  # Σ_j a_ij V x_j / d_i: [N, out]
+        h = self.f(self.U(x) + m)  # [N, out]
+        return (h, w) if return_weights else h

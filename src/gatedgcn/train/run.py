@@ -1,0 +1,126 @@
+"""The run directory: resolved config, one metrics line per epoch, summary, weights.
+
+    RUN_DIR/config.yaml        the resolved config (train --config RUN_DIR/config.yaml repeats the run)
+    RUN_DIR/metrics.jsonl      one JSON line per epoch
+    RUN_DIR/summary.json       final metrics per split, e.g. {"test": {"accuracy": 0.99}, ...}
+    RUN_DIR/model.safetensors  the weights (safetensors: loading runs no code)
+
+Files are replaced atomically (temporary file in the same folder, fsync, rename), so a crash
+never leaves a half-written summary or weights file behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from gatedgcn.errors import RunDirError
+
+__all__ = ["RunDir", "atomic_write"]
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a mix."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class RunDir:
+    CONFIG, METRICS, SUMMARY, WEIGHTS = "config.yaml", "metrics.jsonl", "summary.json", "model.safetensors"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    @classmethod
+    def create(cls, path: str | Path, *, overwrite: bool = False) -> "RunDir":
+        """A new, empty run directory; an existing non-empty one needs ``overwrite``."""
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise RunDirError(f"run directory {path} exists and is not a directory")
+        if path.is_dir() and any(path.iterdir()):
+            if not overwrite:
+                raise RunDirError(f"run directory {path} already exists and is not empty; pass --overwrite to replace it, or choose another --out")
+            shutil.rmtree(path)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            probe = path / ".write-test"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as err:
+            raise RunDirError(f"cannot write to run directory {path}: {err.strerror}") from None
+        return cls(path)
+
+    @classmethod
+    def open(cls, path: str | Path) -> "RunDir":
+        run = cls(path)
+        if not (run.path / cls.CONFIG).is_file():
+            raise RunDirError(f"{run.path} is not a run directory (no {cls.CONFIG})")
+        return run
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / self.CONFIG
+
+    def write_config(self, text: str) -> None:
+        atomic_write(self.config_path, text.encode())
+
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        with open(self.path / self.METRICS, "a") as f:
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        path = self.path / self.METRICS
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        atomic_write(self.path / self.SUMMARY, (json.dumps(summary, indent=2) + "\n").encode())
+
+    def read_summary(self) -> dict[str, Any]:
+        return json.loads((self.path / self.SUMMARY).read_text())
+
+    def save_weights(self, model: nn.Module) -> None:
+        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".weights.", suffix=".tmp")
+        os.close(fd)
+        try:
+            save_file(state, tmp)
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path / self.WEIGHTS)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def load_weights(self, model: nn.Module) -> None:
+        """Load the saved weights into ``model``; a file of another architecture is refused."""
+        path = self.path / self.WEIGHTS
+        try:
+            state = load_file(path)
+        except (OSError, SafetensorError) as err:
+            raise RunDirError(f"cannot read weights {path}: {err}") from None
+        own = model.state_dict()
+        missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+        if missing or unexpected:
+            raise RunDirError(f"weights {path} do not match the model: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        for key, value in state.items():
+            if value.shape != own[key].shape:
+                raise RunDirError(f"weights {path}: {key} has shape {list(value.shape)}, the model expects {list(own[key].shape)}")
+        model.load_state_dict(state)
