@@ -15,3 +15,7 @@ class ConfigError(GatedGCNError, ValueError):
 
 class RunDirError(GatedGCNError, OSError):
     """A run directory is missing, not writable, or holds files that do not match."""
+
+
+class DataError(GatedGCNError, ValueError):
+    """A data file is missing, malformed or unsafe: the message names the file and, where it can, the line."""
