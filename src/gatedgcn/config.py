@@ -8,8 +8,11 @@ The defaults are the lecture's experiment.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import io
 import os
+import tokenize
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +23,7 @@ import yaml
 from gatedgcn.errors import ConfigError
 from gatedgcn.model import LAYERS, READOUTS
 
-__all__ = ["DataConfig", "ModelConfig", "TrainConfig", "Config", "DATA_DIR_ENV"]
+__all__ = ["DataConfig", "ModelConfig", "TrainConfig", "Config", "DATA_DIR_ENV", "key_docs"]
 
 DATA_DIR_ENV = "GATEDGCN_DATA_DIR"
 
@@ -30,11 +33,11 @@ class DataConfig:
     name: str = "mini"  # dataset name
     data_dir: str | None = None  # folder of real datasets (default: $GATEDGCN_DATA_DIR)
     seed: int = 0  # seed of generated data (independent of the training seed)
-    num_train: int = 350  # generated graphs per split
-    num_val: int = 100
-    num_test: int = 100
+    num_train: int = 350  # generated training graphs
+    num_val: int = 100  # generated validation graphs
+    num_test: int = 100  # generated test graphs
     min_nodes: int = 10  # node counts drawn from [min_nodes, max_nodes)
-    max_nodes: int = 20
+    max_nodes: int = 20  # exclusive upper bound of the node counts
 
     def check(self) -> None:
         for key in ("num_train", "num_val", "num_test", "min_nodes", "max_nodes"):
@@ -52,9 +55,9 @@ class ModelConfig:
     layers: int = 4  # number of layers L
     hidden: int = 100  # width of node (and edge) states
     readout: str = "sum"  # graph readout: mean, sum or max (sum sees the graph size)
-    batch_norm: bool = True
-    residual: bool = True
-    dropout: float = 0.0
+    batch_norm: bool = True  # batch norm after each layer
+    residual: bool = True  # residual connection h = x + ... around each layer
+    dropout: float = 0.0  # dropout on node (and edge) states after each layer
     graph_size_norm: bool = True  # scale states by 1/sqrt(|V|), 1/sqrt(|E|) of their graph before BN
     heads: int = 1  # attention heads
     gcn_norm: str = "mean"  # GCN weights: mean (1/d_i) or symmetric (1/sqrt(d_i d_j))
@@ -72,15 +75,15 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = 40
-    batch_size: int = 50
-    lr: float = 1e-4
-    weight_decay: float = 0.0
+    epochs: int = 40  # maximal number of epochs
+    batch_size: int = 50  # graphs per batch
+    lr: float = 1e-4  # initial Adam learning rate
+    weight_decay: float = 0.0  # Adam weight decay (L2)
     lr_factor: float = 0.5  # ReduceLROnPlateau factor
     lr_patience: int = 10  # epochs without a better validation loss before the lr is reduced
     min_lr: float = 1e-6  # stop when the lr falls below this
     seed: int = 41  # seed of weights, shuffling and dropout
-    device: str = "cpu"
+    device: str = "cpu"  # cpu, cuda or cuda:k
 
     def check(self) -> None:
         _at_least("train.epochs", self.epochs, 1)
@@ -139,6 +142,17 @@ class Config:
     def dump(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
+    def describe(self) -> str:
+        """The YAML of :meth:`dump` with the meaning of each key as a trailing comment (still loadable)."""
+        docs = key_docs()
+        lines = []
+        for section, values in self.to_dict().items():
+            lines.append(f"{section}:")
+            rows = [(f"  {yaml.safe_dump({key: value}, default_flow_style=True, width=10**6).strip()[1:-1]}", docs[f"{section}.{key}"]) for key, value in values.items()]
+            width = max(len(row) for row, _ in rows)
+            lines += [f"{row:<{width}}  # {doc}" for row, doc in rows]
+        return "\n".join(lines) + "\n"
+
     def with_overrides(self, assignments: list[str]) -> "Config":
         """Apply ``section.key=value`` assignments (the value parsed as YAML)."""
         raw = self.to_dict()
@@ -153,6 +167,27 @@ class Config:
                 raise ConfigError(f"--set {text!r}: unknown key {key!r}; {section} keys are {', '.join(raw[section])}")
             raw[section][name] = yaml.safe_load(value) if value.strip() else None
         return Config.from_dict(raw, where="--set")
+
+
+def key_docs() -> dict[str, str]:
+    """``section.key`` -> what the key means: the trailing comment of its field in this file.
+
+    Those comments are the one source of truth for ``gatedgcn config show``; a key without
+    one gets an empty text (and fails the test that every key is documented).
+    """
+    source = Path(__file__).read_text()
+    comments = {
+        tok.start[0]: tok.string.lstrip("#").strip()
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline)
+        if tok.type == tokenize.COMMENT
+    }
+    classes = {node.name: node for node in ast.parse(source).body if isinstance(node, ast.ClassDef)}
+    docs = {}
+    for section, cls in typing.get_type_hints(Config).items():
+        for stmt in classes[cls.__name__].body:
+            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                docs[f"{section}.{stmt.target.id}"] = comments.get(stmt.lineno, "")
+    return docs
 
 
 def _section(cls: type, raw: Any, where: str) -> Any:
