@@ -19,3 +19,19 @@ class RunDirError(GatedGCNError, OSError):
 
 class DataError(GatedGCNError, ValueError):
     """A data file is missing, malformed or unsafe: the message names the file and, where it can, the line."""
+
+
+class CheckpointError(RunDirError):
+    """A checkpoint is corrupt, truncated, of another kind or of another run's configuration."""
+
+
+class TrainingError(GatedGCNError, RuntimeError):
+    """Training cannot go on (e.g. too many non-finite losses or gradients in a row)."""
+
+
+class TrainingInterrupted(GatedGCNError):
+    """A run stopped on SIGINT/SIGTERM after writing a checkpoint; ``signum`` is the signal."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
