@@ -1,0 +1,36 @@
+"""Shared test helpers: random graphs and a values-and-gradients comparison."""
+
+from __future__ import annotations
+
+import torch
+
+
+def random_graph(n: int, m: int, *, seed: int, simple: bool = True) -> torch.Tensor:
+    """A random ``edge_index [2, m]`` on ``n`` nodes (no repeated edge when ``simple``), unsorted."""
+    g = torch.Generator().manual_seed(seed)
+    if simple:
+        pairs = torch.randperm(n * n, generator=g)[:m]
+        return torch.stack([pairs % n, pairs // n])  # j, i
+    return torch.randint(0, n, (2, m), generator=g)
+
+
+def compare_with_grads(ours, reference, inputs: list[torch.Tensor], params: list[torch.Tensor], *, atol=1e-10):
+    """Same values and same gradients (w.r.t. inputs and parameters) of a random projection."""
+    out_a, out_b = ours(), reference()
+    outs_a = out_a if isinstance(out_a, tuple) else (out_a,)
+    outs_b = out_b if isinstance(out_b, tuple) else (out_b,)
+    for a, b in zip(outs_a, outs_b):
+        torch.testing.assert_close(a, b, atol=atol, rtol=1e-8)
+    g = torch.Generator().manual_seed(123)
+    proj = [torch.randn(a.shape, generator=g, dtype=a.dtype) for a in outs_a]
+    wrt = [t for t in inputs + params if t.requires_grad]
+    ga = torch.autograd.grad(sum((a * p).sum() for a, p in zip(outs_a, proj)), wrt, allow_unused=True)
+    gb = torch.autograd.grad(sum((b * p).sum() for b, p in zip(outs_b, proj)), wrt, allow_unused=True)
+    for k, (x, y) in enumerate(zip(ga, gb)):
+        if x is None and y is None:
+            continue
+        x = torch.zeros_like(wrt[k]) if x is None else x
+        y = torch.zeros_like(wrt[k]) if y is None else y
+        torch.testing.assert_close(x, y, atol=atol, rtol=1e-8, msg=lambda m: f"gradient {k}: {m}")
+
+
