@@ -1,0 +1,161 @@
+"""A look inside the gates: a graph drawn with each edge coloured by its weight in a chosen layer.
+
+    gated GCN:        the mean over the channels of η_ij = σ(ê_ij) / (Σ_k σ(ê_ik) + ε)
+    graph attention:  the mean over the heads of a_ij = softmax_{j→i}(β k_j·q_i)
+    GCN:              a_ij / d_i (or 1/√(d_i d_j)), fixed by the graph
+    self-attention:   the mean over the heads of a_ij, read on the graph's edges only
+
+The weights are those the model returns with ``return_weights=True`` for a batch holding the
+one graph, in eval mode.  An edge ``j -> i`` is drawn as an arrow from the sender to the
+receiver (both directions of an undirected edge, bent apart); a self-loop ``i -> i`` colours
+its node.  Drawn with networkx on a matplotlib Figure (Agg canvas, no pyplot).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import networkx as nx
+import torch
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from torch import Tensor
+
+from gatedgcn.errors import GatedGCNError, GraphError
+from gatedgcn.graph import Graph, collate
+from gatedgcn.model import GraphNet
+
+__all__ = ["CMAP", "Explanation", "explain", "neighbourhood", "draw", "figure", "gallery", "class_examples"]
+
+CMAP = "viridis"
+SYMBOL = {"gated_gcn": "mean η_ij", "graph_attention": "mean a_ij", "gcn": "a_ij / d_i", "attention": "mean a_ij"}
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """A graph, the layer looked at, one weight per edge (in ``edge_index`` order) and the prediction.
+
+    Shapes: weights ``[E]``, out ``[C]`` (the model's output for the graph; ``[N, C]`` / ``[E, C]``
+    for node and edge tasks).
+    """
+
+    graph: Graph
+    layer: int
+    weights: Tensor
+    out: Tensor
+    symbol: str
+    focus: int | None = None  # the node asked about (node tasks)
+
+
+def edge_weights(weights: Tensor, edge_index: Tensor) -> Tensor:
+    """One number per edge from a layer's weights: η ``[E, d]`` / a ``[E, H]`` -> mean, a ``[E]`` as is,
+    dense a ``[1, H, T, T]`` -> the mean over heads of ``a[i, j]`` for each edge ``j -> i``."""
+    if weights.dim() == 4:
+        j, i = edge_index  # senders, receivers: [E]
+        return weights[0].mean(0)[i, j]  # [E]
+    return weights.mean(-1) if weights.dim() == 2 else weights  # [E]
+
+
+def explain(model: GraphNet, graph: Graph, layer: int = -1) -> Explanation:
+    """The weights of layer ``layer`` (negative: from the last) of ``model`` on ``graph``, in eval mode."""
+    L = len(model.layers)
+    if not -L <= layer < L:
+        raise GatedGCNError(f"--layer {layer}: the model has {L} layers (0..{L - 1}, or -1 for the last)")
+    model.eval()
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        out, weights = model(collate([graph]).to(device), return_weights=True)
+    w = edge_weights(weights[layer].double().cpu(), graph.edge_index)  # [E]
+    return Explanation(graph, layer % L, w, out.cpu().squeeze(0) if model.spec.level == "graph" else out.cpu(), SYMBOL[model.spec.layer])
+
+
+def neighbourhood(explanation: Explanation, node: int, hops: int) -> Explanation:
+    """The part of an explanation within ``hops`` steps upstream of ``node`` (its receptive field)."""
+    g = explanation.graph
+    if not 0 <= node < g.num_nodes:
+        raise GraphError(f"--node {node}: {g.name} has nodes 0..{g.num_nodes - 1}")
+    keep = torch.zeros(g.num_nodes, dtype=torch.bool)
+    keep[node] = True
+    j, i = g.edge_index
+    for _ in range(hops):
+        keep = keep | torch.zeros_like(keep).index_fill(0, j[keep[i]], True)  # add the senders of kept receivers
+    nodes = keep.nonzero().squeeze(1)  # [n]
+    new_id = torch.full((g.num_nodes,), -1, dtype=torch.long).index_copy(0, nodes, torch.arange(len(nodes)))  # [N]
+    edges = keep[j] & keep[i]  # [E]
+    sub = Graph(x=g.x[nodes], edge_index=new_id[g.edge_index[:, edges]], name=f"{g.name} around node {node}")
+    out = explanation.out[node] if explanation.out.dim() == 2 and explanation.out.shape[0] == g.num_nodes else explanation.out
+    return Explanation(sub, explanation.layer, explanation.weights[edges], out, explanation.symbol, int(new_id[node]))
+
+
+def draw(ax: Axes, explanation: Explanation, norm: Normalize, *, seed: int = 0) -> tuple[list, object]:
+    """Draw on ``ax``; returns the edge arrows (in the order of the non-loop edges) and the node collection."""
+    g = explanation.graph
+    j, i = g.edge_index.tolist()
+    w = explanation.weights.tolist()
+    loops = {a: wk for a, b, wk in zip(j, i, w) if a == b}
+    arcs = [(a, b, wk) for a, b, wk in zip(j, i, w) if a != b]
+    G = nx.DiGraph()
+    G.add_nodes_from(range(g.num_nodes))
+    G.add_edges_from((a, b) for a, b, _ in arcs)
+    pos = nx.kamada_kawai_layout(G.to_undirected()) if g.num_nodes > 1 else {0: (0.0, 0.0)}
+    cmap = colormaps[CMAP]
+    node_colours = [cmap(norm(loops[v])) if v in loops else (0.85, 0.85, 0.85, 1.0) for v in range(g.num_nodes)]
+    nodes = nx.draw_networkx_nodes(G, pos, ax=ax, node_size=140, node_color=node_colours, edgecolors="black", linewidths=0.5)
+    if explanation.focus is not None:
+        nx.draw_networkx_nodes(G, pos, ax=ax, nodelist=[explanation.focus], node_size=320, node_color="none", edgecolors="red", linewidths=1.5)
+    arrows = nx.draw_networkx_edges(
+        G, pos, ax=ax, edgelist=[(a, b) for a, b, _ in arcs], edge_color=[cmap(norm(wk)) for _, _, wk in arcs],
+        arrows=True, arrowstyle="-|>", arrowsize=8, width=1.6, connectionstyle="arc3,rad=0.12", node_size=140,
+    )
+    ax.set_axis_off()
+    return list(arrows), nodes
+
+
+def _colorbar(fig: Figure, axes, norm: Normalize, label: str) -> None:
+    from matplotlib.cm import ScalarMappable
+
+    fig.colorbar(ScalarMappable(norm=norm, cmap=CMAP), ax=axes, shrink=0.8, label=label)
+
+
+def figure(explanation: Explanation, title: str = "") -> Figure:
+    """One graph, its edges coloured by weight, with a colour bar."""
+    fig = Figure(figsize=(6.4, 5.2), layout="constrained")
+    ax = fig.subplots()
+    norm = Normalize(0.0, max(float(explanation.weights.max()), 1e-12))
+    draw(ax, explanation, norm)
+    ax.set_title(title or f"{explanation.graph.name}: layer {explanation.layer}", fontsize=10)
+    _colorbar(fig, ax, norm, f"{explanation.symbol} (layer {explanation.layer}; node colour: self-loop)")
+    return fig
+
+
+def class_examples(graphs: Sequence[Graph], num_classes: int) -> list[Graph]:
+    """The first graph of each class (graph targets ``y``), in class order."""
+    first: dict[int, Graph] = {}
+    for g in graphs:
+        if g.y is None or g.y.dim() != 0:
+            raise GraphError(f"gallery: {g.name} has no class label (a graph target y of one integer)")
+        first.setdefault(int(g.y), g)
+    missing = [c for c in range(num_classes) if c not in first]
+    if missing:
+        raise GatedGCNError(f"gallery: no graph of class {missing[0]} in the split")
+    return [first[c] for c in range(num_classes)]
+
+
+def gallery(explanations: Sequence[Explanation], classes: Sequence[str], *, columns: int = 4) -> Figure:
+    """One panel per explanation (one graph per class), a shared colour scale."""
+    rows = -(-len(explanations) // columns)
+    fig = Figure(figsize=(3.2 * columns + 1.2, 3.2 * rows), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False)
+    norm = Normalize(0.0, max(max(float(x.weights.max()) for x in explanations), 1e-12))
+    for ax, x in zip(axes.flat, explanations):
+        draw(ax, x, norm)
+        target = int(x.graph.y)
+        pred = int(x.out.argmax())
+        ax.set_title(f"{classes[target]} (n={x.graph.num_nodes})\npredicted: {classes[pred]}", fontsize=9, color="black" if pred == target else "red")
+    for ax in list(axes.flat)[len(explanations):]:
+        ax.set_axis_off()
+    _colorbar(fig, axes, norm, f"{explanations[0].symbol}, layer {explanations[0].layer} (node colour: self-loop)")
+    return fig

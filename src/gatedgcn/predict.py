@@ -1,0 +1,180 @@
+"""A trained run in one call, and prediction with it: one row per graph, node or edge.
+
+    run = gatedgcn.load("runs/default")          # model (eval mode), config, dataset, predict
+    rows = run.predict(run.dataset.splits["test"])
+    write_rows(rows, "pred.csv")                 # or .jsonl
+
+A row names where it belongs (``graph``, and ``node`` or ``edge``/``sender``/``receiver``),
+then the prediction: ``pred``, ``class`` and ``p_<class>`` for a classification (the softmax
+of the output), ``value`` (or ``value_0, value_1, ...``) for a regression, and ``target``
+when the input graph carries one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from gatedgcn.config import Config
+from gatedgcn.data import Dataset, Task
+from gatedgcn.errors import ConfigError, GatedGCNError, GraphError
+from gatedgcn.experiment import Experiment
+from gatedgcn.graph import Batch, Graph, collate
+from gatedgcn.model import GraphNet, ModelSpec
+from gatedgcn.train.run import RunDir
+
+__all__ = ["Loaded", "Predictor", "load", "device_of", "write_rows", "check_inputs"]
+
+PROGRESS_FROM = 2000  # graphs: a progress bar is shown from this many inputs on (unless told)
+
+
+def device_of(name: str | torch.device) -> torch.device:
+    """``cpu`` / ``cuda`` / ``cuda:k`` as a device; CUDA asked for where there is none is refused."""
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r}: CUDA is not available on this machine; use --device cpu")
+    return device
+
+
+def check_inputs(graphs: Sequence[Graph], spec: ModelSpec) -> None:
+    """Refuse graphs whose features do not fit the model, naming the graph and what differs."""
+    for k, g in enumerate(graphs):
+        if not isinstance(g, Graph):
+            raise GraphError(f"input {k} is a {type(g).__name__}, not a gatedgcn Graph")
+        where = f"input graph {k} ({g.name})"
+        if spec.node_vocab:
+            if g.x.is_floating_point():
+                raise GraphError(f"{where}: the model expects node category ids x [N] (integers), got float features")
+            if g.x.numel() and int(g.x.max()) >= spec.node_vocab:
+                raise GraphError(f"{where}: node category {int(g.x.max())} is outside the model's {spec.node_vocab} categories")
+        elif not g.x.is_floating_point() or g.x.dim() != 2 or g.x.shape[1] != spec.in_dim:
+            raise GraphError(f"{where}: the model expects float node features x [N, {spec.in_dim}], got {g.x.dtype} {list(g.x.shape)}")
+        if spec.layer == "gated_gcn" and spec.edge_in_dim:
+            e = g.edge_attr
+            if e is None or e.dim() != 2 or e.shape[1] != spec.edge_in_dim:
+                got = "none" if e is None else list(e.shape)
+                raise GraphError(f"{where}: the model expects edge features edge_attr [E, {spec.edge_in_dim}], got {got}")
+
+
+@dataclass
+class Predictor:
+    """``predictor(graphs) -> rows``: the model in eval mode over batches of ``graphs``, no gradients."""
+
+    model: GraphNet
+    task: Task
+    classes: tuple[str, ...] | None = None
+    batch_size: int = 64
+    device: torch.device = torch.device("cpu")
+
+    def outputs(self, graphs: Sequence[Graph], *, progress: bool | None = None) -> list[tuple[Batch, Tensor]]:
+        """Each batch (on the CPU) with the model's raw output for it."""
+        check_inputs(graphs, self.model.spec)
+        self.model.eval()
+        show = len(graphs) >= PROGRESS_FROM if progress is None else progress
+        starts = range(0, len(graphs), self.batch_size)
+        result = []
+        with torch.no_grad():
+            for start in tqdm(starts, desc="predict", unit="batch", disable=not show):
+                batch = collate(graphs[start : start + self.batch_size])
+                out = self.model(batch.to(self.device))  # [B | N | E, out]
+                result.append((batch, out.cpu()))
+        return result
+
+    def __call__(self, graphs: Sequence[Graph], *, progress: bool | None = None) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        first = 0
+        for batch, out in self.outputs(graphs, progress=progress):
+            rows += [{**where, **self._values(o), **_target(batch.y, r)} for r, (where, o) in enumerate(zip(_places(batch, self.task.level, first), out))]
+            first += batch.num_graphs
+        return rows
+
+    def _values(self, out: Tensor) -> dict[str, Any]:
+        """One row's prediction from its output ``[C]`` (logits) or ``[k]`` (values)."""
+        if self.task.kind == "regression":
+            values = out.double().reshape(-1).tolist()
+            return {"value": values[0]} if len(values) == 1 else {f"value_{k}": v for k, v in enumerate(values)}
+        p = torch.softmax(out.double(), dim=-1)  # [C]
+        pred = int(p.argmax())
+        names = self.classes or tuple(str(c) for c in range(p.shape[0]))
+        return {"pred": pred, "class": names[pred], **{f"p_{name}": float(v) for name, v in zip(names, p)}}
+
+
+def _places(batch: Batch, level: str, first: int) -> list[dict[str, int]]:
+    """Where each output row belongs: its graph (numbered from ``first``) and its node or edge in that graph."""
+    if level == "graph":
+        return [{"graph": first + b} for b in range(batch.num_graphs)]
+    node_start = torch.cumsum(batch.nodes_per_graph, 0) - batch.nodes_per_graph  # [B]
+    if level == "node":
+        local = torch.arange(batch.num_nodes) - node_start[batch.node_graph]  # [N]
+        return [{"graph": first + b, "node": v} for b, v in zip(batch.node_graph.tolist(), local.tolist())]
+    edge_graph = batch.edge_graph  # [E]
+    edge_start = torch.cumsum(batch.edges_per_graph, 0) - batch.edges_per_graph  # [B]
+    local = torch.arange(batch.num_edges) - edge_start[edge_graph]  # [E]
+    j, i = batch.edge_index - node_start[edge_graph]  # local sender, receiver ids: [E] each
+    return [
+        {"graph": first + b, "edge": k, "sender": s, "receiver": r}
+        for b, k, s, r in zip(edge_graph.tolist(), local.tolist(), j.tolist(), i.tolist())
+    ]
+
+
+def _target(y: Tensor | None, row: int) -> dict[str, Any]:
+    if y is None or y.dim() != 1:
+        return {}
+    value = y[row]
+    return {"target": float(value) if value.is_floating_point() else int(value)}
+
+
+@dataclass
+class Loaded:
+    """A trained run: its model (eval mode, on ``device``), config, dataset and a ready predictor."""
+
+    model: GraphNet
+    config: Config
+    dataset: Dataset
+    predict: Predictor
+    run: RunDir
+
+
+def load(run_dir: str | Path, *, device: str | torch.device = "cpu", batch_size: int | None = None) -> Loaded:
+    """Rebuild the model of a run directory (its dataset fixes the input and output sizes) and load its weights."""
+    run = RunDir.open(run_dir)
+    config = Config.load(run.config_path)
+    exp = Experiment.build(config)
+    run.load_weights(exp.model)
+    target = device_of(device)
+    model = exp.model.to(target).eval()
+    classes = exp.data.info.get("classes")
+    predictor = Predictor(model, exp.data.task, tuple(classes) if classes else None, batch_size or config.train.batch_size, target)
+    return Loaded(model, config, exp.data, predictor, run)
+
+
+def write_rows(rows: Sequence[dict[str, Any]], path: str | Path | None = None) -> None:
+    """Rows as CSV (``.csv``, or standard output when ``path`` is None) or JSON lines (``.jsonl`` / ``.json``)."""
+    fmt = "csv" if path is None else Path(path).suffix.lower().lstrip(".")
+    if fmt not in ("csv", "jsonl", "json"):
+        raise GatedGCNError(f"--out {path}: unknown output format {fmt!r}; use a .csv or .jsonl file")
+    if fmt == "csv":
+        buffer = io.StringIO()
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        text = buffer.getvalue()
+    else:
+        text = "".join(json.dumps(row) + "\n" for row in rows)
+    if path is None:
+        sys.stdout.write(text)
+        return
+    try:
+        Path(path).write_text(text)
+    except OSError as err:
+        raise GatedGCNError(f"cannot write predictions to {path}: {err.strerror}") from None
