@@ -26,6 +26,7 @@ from gatedgcn.model import LAYERS, READOUTS
 __all__ = ["DataConfig", "ModelConfig", "TrainConfig", "Config", "DATA_DIR_ENV", "key_docs"]
 
 DATA_DIR_ENV = "GATEDGCN_DATA_DIR"
+CACHE_DIR_ENV = "GATEDGCN_CACHE_DIR"
 
 
 @dataclass
@@ -38,15 +39,38 @@ class DataConfig:
     num_test: int = 100  # generated test graphs
     min_nodes: int = 10  # node counts drawn from [min_nodes, max_nodes)
     max_nodes: int = 20  # exclusive upper bound of the node counts
+    cache_dir: str | None = None  # cache of generated datasets (default: $GATEDGCN_CACHE_DIR, else ~/.cache/gatedgcn)
+    workers: int = 1  # processes that generate a dataset
+    pe: str = "none"  # positional encoding added to the node embedding: none, laplacian or random_walk
+    pe_dim: int = 8  # k: Laplacian eigenvectors, or random-walk steps
+    folds: int = 0  # k-fold cross-validation of a labelled collection (0: one fixed 8/1/1 split)
+    fold: int = 0  # which fold is the test part, in [0, folds)
+    path: str | None = None  # the user's file for the edgelist and jsonl datasets
 
     def check(self) -> None:
         for key in ("num_train", "num_val", "num_test", "min_nodes", "max_nodes"):
             _at_least(f"data.{key}", getattr(self, key), 0)
         _at_least("data.num_train", self.num_train, 1)
+        _at_least("data.workers", self.workers, 1)
+        _at_least("data.pe_dim", self.pe_dim, 1)
+        _one_of("data.pe", self.pe, ("none", "laplacian", "random_walk"))
+        _at_least("data.folds", self.folds, 0)
+        if self.folds in (1, 2):
+            raise ConfigError(f"data.folds must be 0 (fixed split) or >= 3 (train, val and test folds), got {self.folds}")
+        if self.folds and not 0 <= self.fold < self.folds:
+            raise ConfigError(f"data.fold must be in [0, {self.folds}) for data.folds={self.folds}, got {self.fold}")
+
+    def resolved_cache_dir(self) -> Path:
+        value = self.cache_dir or os.environ.get(CACHE_DIR_ENV)
+        return Path(value).expanduser() if value else Path.home() / ".cache" / "gatedgcn"
 
     def resolved_data_dir(self) -> Path | None:
+        """data.data_dir, else $GATEDGCN_DATA_DIR, else ``../shared/data`` beside the repository if it exists."""
         value = self.data_dir or os.environ.get(DATA_DIR_ENV)
-        return Path(value) if value else None
+        if value:
+            return Path(value)
+        beside = Path(__file__).resolve().parents[3] / "shared" / "data"
+        return beside if beside.is_dir() else None
 
 
 @dataclass
@@ -61,6 +85,7 @@ class ModelConfig:
     graph_size_norm: bool = True  # scale states by 1/sqrt(|V|), 1/sqrt(|E|) of their graph before BN
     heads: int = 1  # attention heads
     gcn_norm: str = "mean"  # GCN weights: mean (1/d_i) or symmetric (1/sqrt(d_i d_j))
+    edge_features: bool = True  # use the dataset's edge features (false: one learned state for every edge)
 
     def check(self) -> None:
         _one_of("model.layer", self.layer, LAYERS)
@@ -83,6 +108,7 @@ class TrainConfig:
     lr_patience: int = 10  # epochs without a better validation loss before the lr is reduced
     min_lr: float = 1e-6  # stop when the lr falls below this
     seed: int = 41  # seed of weights, shuffling and dropout
+    time_budget_s: float = 0.0  # stop after the epoch that passes this many seconds of training (0: no limit)
     device: str = "cpu"  # cpu, cuda or cuda:k
 
     def check(self) -> None:

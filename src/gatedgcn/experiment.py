@@ -5,6 +5,7 @@ The one place that knows every floor below it; the CLI only parses arguments and
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from dataclasses import dataclass
@@ -17,13 +18,15 @@ from torch.utils.data import DataLoader
 
 from gatedgcn.config import Config
 from gatedgcn.data import Dataset, load_dataset
+from gatedgcn.data.encodings import add_encoding
+from gatedgcn.errors import ConfigError
 from gatedgcn.graph import collate
 from gatedgcn.model import GraphNet, ModelSpec
 from gatedgcn.train.objective import Objective
 from gatedgcn.train.run import RunDir
 from gatedgcn.train.trainer import Schedule, Trainer
 
-__all__ = ["Experiment", "seed_everything", "train", "evaluate"]
+__all__ = ["Experiment", "seed_everything", "train", "evaluate", "cross_validate"]
 
 
 def seed_everything(seed: int) -> None:
@@ -34,12 +37,17 @@ def seed_everything(seed: int) -> None:
 
 def model_spec(config: Config, data: Dataset) -> ModelSpec:
     m = config.model
-    return ModelSpec(
+    spec = ModelSpec(
         layer=m.layer, layers=m.layers, hidden=m.hidden, out_dim=data.task.num_outputs, level=data.task.level,
         in_dim=data.in_dim, node_vocab=data.node_vocab, edge_in_dim=data.edge_in_dim, edge_vocab=data.edge_vocab,
         readout=m.readout, batch_norm=m.batch_norm, residual=m.residual, dropout=m.dropout,
         graph_size_norm=m.graph_size_norm, heads=m.heads, gcn_norm=m.gcn_norm,
     )
+    if not m.edge_features:
+        spec = dataclasses.replace(spec, edge_in_dim=0, edge_vocab=0)
+    if config.data.pe != "none":
+        spec = dataclasses.replace(spec, pe_dim=config.data.pe_dim, pe_sign_flip=config.data.pe == "laplacian")
+    return spec
 
 
 @dataclass
@@ -57,10 +65,14 @@ class Experiment:
         data = load_dataset(
             d.name, data_dir=d.resolved_data_dir(), seed=d.seed, num_train=d.num_train, num_val=d.num_val,
             num_test=d.num_test, min_nodes=d.min_nodes, max_nodes=d.max_nodes,
+            cache_dir=d.resolved_cache_dir(), workers=d.workers,
+            folds=d.folds, fold=d.fold, path=d.path,
         )
+        if d.pe != "none":
+            data.splits = {split: add_encoding(graphs, d.pe, d.pe_dim) for split, graphs in data.splits.items()}
         seed_everything(config.train.seed)
         model = GraphNet(model_spec(config, data))
-        return cls(config, data, model, Objective(data.task.kind, data.task.metric))
+        return cls(config, data, model, Objective(data.task.kind, data.task.metric, balance_batches=data.task.balance_classes))
 
     def loader(self, split: str, *, shuffle: bool = False) -> DataLoader:
         generator = torch.Generator().manual_seed(self.config.train.seed)
@@ -110,3 +122,34 @@ def evaluate(run_dir: str | Path, *, splits: tuple[str, ...] = ("train", "val", 
     run.load_weights(exp.model)
     trainer = exp.trainer(progress=False)
     return trainer.evaluate({name: exp.loader(name) for name in splits if exp.data.splits.get(name)})
+
+
+def cross_validate(config: Config, out: str | Path, *, overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Train every fold of ``config.data.folds``-fold cross-validation into ``out/fold-K``.
+
+    ``out/summary.json`` holds, for each split, the mean and the (population) standard deviation of
+    the metric over the folds, and the summary of each fold.
+    """
+    folds = config.data.folds
+    if folds < 3:
+        raise ConfigError(f"cross-validation needs data.folds >= 3 (e.g. --folds 10), got {folds}")
+    run = RunDir.create(out, overwrite=overwrite)
+    run.write_config(config.dump())
+    start = time.perf_counter()
+    per_fold = [
+        train(config.with_overrides([f"data.fold={fold}"]), run.path / f"fold-{fold}", overwrite=overwrite, progress=progress)
+        for fold in range(folds)
+    ]
+    metric = per_fold[0]["metric"]
+    summary: dict[str, Any] = {
+        "dataset": config.data.name, "model": config.model.layer, "folds": folds, "metric": metric,
+        "parameters": per_fold[0]["parameters"], "epochs": max(s["epochs"] for s in per_fold),
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+    for split in ("train", "val", "test"):
+        values = np.array([s[split][metric] for s in per_fold if split in s])  # [folds]
+        if len(values):
+            summary[split] = {metric: float(values.mean()), f"{metric}_std": float(values.std())}
+    summary["per_fold"] = per_fold
+    run.write_summary(summary)
+    return summary

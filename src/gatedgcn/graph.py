@@ -83,6 +83,7 @@ class Graph:
         edge_index: ``[2, E]`` long, row 0 sender ``j``, row 1 receiver ``i``
         edge_attr: ``[E, F_e]`` float or ``[E]`` integer ids, or ``None``
         y: graph target ``[]`` (or ``[1, k]``), node targets ``[N]`` / ``[N, k]``, or edge targets ``[E]``
+        pe: ``[N, k]`` float positional encoding of the nodes (see :mod:`gatedgcn.data.encodings`), or ``None``
     """
 
     x: Tensor
@@ -90,6 +91,7 @@ class Graph:
     edge_attr: Tensor | None = None
     y: Tensor | None = None
     name: str = field(default="graph", compare=False)
+    pe: Tensor | None = None
 
     def __post_init__(self) -> None:
         where = self.name
@@ -101,6 +103,9 @@ class Graph:
         _check_edge_index(self.edge_index, self.num_nodes, where)
         _check_features("edge_attr", self.edge_attr, self.edge_index.shape[1], where)
         _check_target(self.y, where)
+        if self.pe is not None and (not isinstance(self.pe, Tensor) or not self.pe.is_floating_point() or self.pe.dim() != 2):
+            raise GraphError(f"{where}: pe must be a float tensor [N, k], got {getattr(self.pe, 'shape', type(self.pe).__name__)}")
+        _check_features("pe", self.pe, self.num_nodes, where)
 
     @property
     def num_nodes(self) -> int:
@@ -126,7 +131,8 @@ class Batch:
     Shapes:
         x ``[N, F]`` or ``[N]``, edge_index ``[2, E]`` (ids shifted per graph), edge_attr ``[E, ...]``,
         node_graph ``[N]`` graph id of each node, nodes_per_graph ``[B]``, edges_per_graph ``[B]``,
-        y: graph targets stacked ``[B]`` / ``[B, k]``, node or edge targets concatenated.
+        y: graph targets stacked ``[B]`` / ``[B, k]``, node or edge targets concatenated,
+        pe ``[N, k]`` positional encodings or ``None``.
     """
 
     x: Tensor
@@ -136,6 +142,7 @@ class Batch:
     node_graph: Tensor
     nodes_per_graph: Tensor
     edges_per_graph: Tensor
+    pe: Tensor | None = None
 
     @property
     def num_graphs(self) -> int:
@@ -213,6 +220,7 @@ def collate(graphs: Sequence[Graph]) -> Batch:
         node_graph=torch.repeat_interleave(torch.arange(len(graphs)), n),
         nodes_per_graph=n,
         edges_per_graph=m,
+        pe=_cat_optional("pe", [g.pe for g in graphs], graphs),
     )
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from gatedgcn.errors import GraphError
 from gatedgcn.graph import Batch
 from gatedgcn.nn import BatchNorm, GatedGCNLayer, GCNLayer, GraphAttention, SelfAttention
 from gatedgcn.ops import pad_segments, segment_max, segment_mean, segment_sum
@@ -49,6 +50,8 @@ class ModelSpec:
     graph_size_norm: bool = False
     heads: int = 1
     gcn_norm: str = "mean"
+    pe_dim: int = 0  # width k of the nodes' positional encoding, added to the node embedding (0: none)
+    pe_sign_flip: bool = False  # flip the sign of each PE column per graph at random in training (Laplacian PE)
 
     def __post_init__(self) -> None:
         if self.layer not in LAYERS:
@@ -105,6 +108,7 @@ class GraphNet(nn.Module):
         super().__init__()
         self.spec = s = spec
         self.embed_h = _embedding(s.in_dim, s.node_vocab, s.hidden)
+        self.embed_pe = nn.Linear(s.pe_dim, s.hidden) if s.pe_dim > 0 else None
         self.layers = nn.ModuleList()
         if s.layer == "gated_gcn":
             self.embed_e = _embedding(s.edge_in_dim, s.edge_vocab, s.hidden) if (s.edge_in_dim or s.edge_vocab) else nn.Embedding(1, s.hidden)
@@ -129,6 +133,8 @@ class GraphNet(nn.Module):
         """With ``return_weights`` also the list of per-layer edge weights: η ``[E, d]`` or a ``[E, H]``."""
         s = self.spec
         h = self.embed_h(batch.x)  # [N, hidden]
+        if self.embed_pe is not None:
+            h = h + self.embed_pe(self._positions(batch))  # [N, hidden]
         node_scale = edge_scale = None
         if s.graph_size_norm:
             node_scale = batch.nodes_per_graph.to(h.dtype).clamp(min=1).rsqrt()[batch.node_graph]  # 1/√|V|: [N]
@@ -144,6 +150,17 @@ class GraphNet(nn.Module):
                 h = block(h, self._propagate(block.layer, h, batch, weights), node_scale)
         out = self.head(self._readout(h, batch))
         return (out, weights) if return_weights else out
+
+    def _positions(self, batch: Batch) -> Tensor:
+        """The batch's PE ``[N, k]``; in training with ``pe_sign_flip`` each graph's columns get a random sign
+        (an eigenvector is only defined up to its sign)."""
+        if batch.pe is None or batch.pe.shape[-1] != self.spec.pe_dim:
+            got = "none" if batch.pe is None else f"width {batch.pe.shape[-1]}"
+            raise GraphError(f"GraphNet: the model expects positional encodings of width {self.spec.pe_dim}, the batch has {got}")
+        if not (self.training and self.spec.pe_sign_flip):
+            return batch.pe
+        sign = torch.randint(0, 2, (batch.num_graphs, self.spec.pe_dim), device=batch.pe.device) * 2 - 1  # [B, k]
+        return batch.pe * sign[batch.node_graph].to(batch.pe.dtype)  # [N, k]
 
     def _propagate(self, layer: nn.Module, h: Tensor, batch: Batch, weights: list[Tensor]) -> Tensor:
         if isinstance(layer, SelfAttention):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
+from pathlib import Path
 from typing import Callable
 
 from gatedgcn.data.dataset import Dataset, Task
 from gatedgcn.data.mini import build_mini
+from gatedgcn.data.planetoid import build_planetoid
+from gatedgcn.data.tu import build_tu
 from gatedgcn.errors import ConfigError
 
 __all__ = ["Dataset", "Task", "DATASETS", "load_dataset"]
@@ -13,10 +17,15 @@ __all__ = ["Dataset", "Task", "DATASETS", "load_dataset"]
 # name -> builder(**data config) -> Dataset
 DATASETS: dict[str, Callable[..., Dataset]] = {
     "mini": build_mini,
+    **{name: partial(build_tu, name) for name in ("MUTAG", "ENZYMES", "PROTEINS_full", "NCI1")},  # data_dir/TU/NAME
+    "cora": partial(build_planetoid, "cora"),  # data_dir/planetoid/ind.cora.*
 }
 
 
 def load_dataset(name: str, **options: object) -> Dataset:
+    data_dir = options.get("data_dir")
+    if name not in DATASETS and data_dir is not None and (Path(data_dir) / "TU" / name).is_dir():
+        return build_tu(name, **options)  # any other folder of the TU collection
     if name not in DATASETS:
         raise ConfigError(f"data.name: unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}")
     return DATASETS[name](**options)

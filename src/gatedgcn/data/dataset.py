@@ -16,13 +16,15 @@ class Task:
     """What is predicted, where, and how it is scored.
 
     level: ``graph`` | ``node`` | ``edge``; kind: ``classification`` | ``regression``;
-    num_outputs: classes or regression targets; metric: a name of :data:`gatedgcn.train.metrics.METRICS`.
+    num_outputs: classes or regression targets; metric: a name of :data:`gatedgcn.train.metrics.METRICS`;
+    balance_classes: weight the cross-entropy of each batch by its class sizes (the SBM benchmarks).
     """
 
     level: str
     kind: str
     num_outputs: int
     metric: str
+    balance_classes: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -4,22 +4,41 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from gatedgcn.errors import ConfigError
-from gatedgcn.train.metrics import HIGHER_IS_BETTER, METRICS
+from gatedgcn.train.metrics import HIGHER_IS_BETTER, METRICS, UNLABELLED, labelled
 
-__all__ = ["Objective"]
+__all__ = ["Objective", "batch_class_weights"]
+
+
+def batch_class_weights(y: Tensor, num_classes: int) -> Tensor:
+    """``w_c = (R - R_c) / R`` for the classes present in ``y`` (labels ``>= 0``), 0 for the others: ``[C]``.
+
+    A batch of a single class gets weight 1 for it (the formula would give 0 and a 0/0 loss).
+    """
+    y = y[y >= 0].long()  # [R]
+    count = torch.bincount(y, minlength=num_classes).to(torch.float32)  # R_c: [C]
+    total = max(int(y.numel()), 1)
+    w = (total - count) / total * (count > 0)  # [C]
+    return w if bool(w.any()) else (count > 0).float()
 
 
 @dataclass(frozen=True)
 class Objective:
-    """``kind``: classification (cross-entropy, optional class weights) or regression (L1)."""
+    """``kind``: classification (cross-entropy, optional class weights) or regression (L1).
+
+    ``balance_batches``: the cross-entropy of each batch weights class ``c`` by ``(R - R_c) / R``
+    (``R`` labelled rows, ``R_c`` of class ``c``; 0 for a class absent from the batch), as the
+    SBM benchmarks do, so that the small class (e.g. PATTERN's pattern nodes) counts as much.
+    """
 
     kind: str
     metric: str
     class_weights: Tensor | None = None
+    balance_batches: bool = False
 
     def __post_init__(self) -> None:
         if self.metric not in METRICS:
@@ -28,10 +47,14 @@ class Objective:
     def loss(self, out: Tensor, y: Tensor) -> Tensor:
         if self.kind == "classification":
             w = None if self.class_weights is None else self.class_weights.to(out.device, out.dtype)
-            return F.cross_entropy(out, y.long(), weight=w)
+            if self.balance_batches:
+                w = batch_class_weights(y, out.shape[-1]).to(out.dtype)  # [C]
+            return F.cross_entropy(out, y.long(), weight=w, ignore_index=UNLABELLED)  # y = -1: no label
         return F.l1_loss(out.reshape(y.shape), y.to(out.dtype))
 
     def score(self, out: Tensor, y: Tensor) -> float:
+        if self.kind == "classification":
+            out, y = labelled(out, y)
         return METRICS[self.metric](out, y)
 
     @property

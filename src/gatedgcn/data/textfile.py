@@ -1,0 +1,74 @@
+"""Numeric tables in text files, read with the file and line named in every error.
+
+One row per non-blank line, values separated by commas and/or white space (the TU format
+writes ``1, 2``; hand-written edge lists use commas or tabs).  Every row must have the same
+number of values; a bad value, a short row or an empty file raise :class:`DataError`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from gatedgcn.errors import DataError
+
+__all__ = ["read_text", "read_table", "split_row"]
+
+_SEPARATORS = re.compile(r"[,\s]+")
+
+
+def read_text(path: Path) -> str:
+    """The file as text; a missing, unreadable or non-UTF-8 file raises :class:`DataError`."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except OSError as err:
+        raise DataError(f"{path}: cannot read: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not UTF-8 text (byte {err.start})") from None
+
+
+def split_row(line: str) -> list[str]:
+    """The values of one line: ``" 1, 2 "`` -> ``["1", "2"]``."""
+    return [v for v in _SEPARATORS.split(line.strip()) if v]
+
+
+def _parse(value: str, kind: type, path: Path, lineno: int) -> int | float:
+    try:
+        number = kind(value)
+    except ValueError:
+        what = "an integer" if kind is int else "a number"
+        raise DataError(f"{path}:{lineno}: expected {what}, got {value!r}") from None
+    if kind is float and not np.isfinite(number):
+        raise DataError(f"{path}:{lineno}: value {value!r} is not finite")
+    return number
+
+
+def read_table(path: Path, kind: type = int, *, columns: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of ``path`` as an array and the line number of each row.
+
+    ``kind`` is ``int`` or ``float``; ``columns`` fixes the row width (``None``: the width of the
+    first row).  Shapes: -> values ``[R, C]``, line numbers ``[R]`` (1-based).
+    """
+    rows, lines = [], []
+    for lineno, line in enumerate(read_text(path).splitlines(), start=1):
+        values = split_row(line)
+        if not values:
+            continue
+        if columns is None:
+            columns = len(values)
+        if len(values) != columns:
+            raise DataError(f"{path}:{lineno}: expected {columns} value(s) per line, got {len(values)}")
+        rows.append([_parse(v, kind, path, lineno) for v in values])
+        lines.append(lineno)
+    if not rows:
+        raise DataError(f"{path}: file is empty")
+    dtype = np.int64 if kind is int else np.float64
+    try:
+        table = np.array(rows, dtype=dtype)  # [R, C]
+    except OverflowError:
+        raise DataError(f"{path}: an integer does not fit in 64 bits") from None
+    return table, np.array(lines, dtype=np.int64)

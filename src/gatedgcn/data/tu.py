@@ -1,0 +1,161 @@
+"""The TU collection format (Morris et al., TUDataset): a folder of text files per dataset.
+
+    NAME_A.txt                 one edge per line, ``j, i`` (sender, receiver), 1-based global node ids
+    NAME_graph_indicator.txt   line n: the graph (1..G) of node n; sorted, no gaps
+    NAME_graph_labels.txt      line g: the class of graph g (any integer coding: -1/1, 1/2, 1..6, ...)
+    NAME_node_labels.txt       optional, line n: integer label(s) of node n      -> one-hot features
+    NAME_node_attributes.txt   optional, line n: float attributes of node n      -> float features
+    NAME_edge_labels.txt       optional, line k: integer label(s) of edge k      -> one-hot edge features
+    NAME_edge_attributes.txt   optional, line k: float attributes of edge k      -> float edge features
+
+Node features are ``[attributes, one-hot labels]``; a dataset with neither (NCI1 in the
+shared copy) gets the in-degree as its one feature.  Graph labels are remapped to
+``0..C-1`` in sorted order of their original values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gatedgcn.data.dataset import Dataset, Task
+from gatedgcn.data.splits import choose_split
+from gatedgcn.data.textfile import read_table
+from gatedgcn.errors import ConfigError, DataError
+from gatedgcn.graph import Graph
+
+__all__ = ["TUCollection", "read_tu", "one_hot_columns", "build_tu", "tu_folder"]
+
+
+@dataclass(frozen=True)
+class TUCollection:
+    """The graphs of one TU dataset with their remapped labels.
+
+    Shapes: labels ``[G]`` in ``0..C-1``; classes ``[C]`` the original label of each class.
+    """
+
+    name: str
+    graphs: list[Graph]
+    labels: np.ndarray
+    classes: np.ndarray
+    in_dim: int
+    edge_in_dim: int
+
+
+def one_hot_columns(values: np.ndarray) -> np.ndarray:
+    """Each integer column one-hot over its sorted distinct values, the columns side by side.
+
+    Shapes: values ``[R, C]`` -> ``[R, Σ_c distinct(c)]`` float.
+    """
+    blocks = []
+    for column in values.T:
+        vocab, codes = np.unique(column, return_inverse=True)  # [K], [R]
+        blocks.append(np.eye(len(vocab), dtype=np.float32)[codes])  # [R, K]
+    return np.concatenate(blocks, axis=1)
+
+
+def _optional(folder: Path, name: str, suffix: str, kind: type, rows: int, what: str) -> np.ndarray | None:
+    path = folder / f"{name}_{suffix}.txt"
+    if not path.exists():
+        return None
+    table, _ = read_table(path, kind)
+    if table.shape[0] != rows:
+        raise DataError(f"{path}: has {table.shape[0]} rows, expected {rows} (one per {what})")
+    return table
+
+
+def _graph_of_nodes(path: Path) -> tuple[np.ndarray, int]:
+    """The 0-based graph of each node and the number of graphs; checks sorted ids 1..G without gaps."""
+    table, lines = read_table(path, int, columns=1)
+    g = table[:, 0]  # [N]
+    if g[0] != 1:
+        raise DataError(f"{path}:{lines[0]}: graph ids must start at 1, got {g[0]}")
+    step = np.diff(g)  # [N-1]
+    bad = np.flatnonzero((step < 0) | (step > 1))
+    if len(bad):
+        k = int(bad[0]) + 1
+        problem = "is not sorted" if step[k - 1] < 0 else "skips a graph id"
+        raise DataError(f"{path}:{lines[k]}: graph indicator {problem} (graph {g[k - 1]} then {g[k]})")
+    return g - 1, int(g[-1])
+
+
+def read_tu(folder: str | Path, name: str) -> TUCollection:
+    """Read dataset ``name`` from ``folder`` (which holds ``name_A.txt`` etc.)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: TU dataset folder not found")
+    node_graph, G = _graph_of_nodes(folder / f"{name}_graph_indicator.txt")  # [N]
+    N = len(node_graph)
+    edges_path = folder / f"{name}_A.txt"
+    edges, edge_lines = read_table(edges_path, int, columns=2)  # [E, 2], [E]
+    outside = np.flatnonzero((edges < 1).any(1) | (edges > N).any(1))
+    if len(outside):
+        k = int(outside[0])
+        raise DataError(f"{edges_path}:{edge_lines[k]}: node id out of range [1, {N}]: {edges[k].tolist()}")
+    edges = edges - 1  # 0-based global ids
+    across = np.flatnonzero(node_graph[edges[:, 0]] != node_graph[edges[:, 1]])
+    if len(across):
+        k = int(across[0])
+        raise DataError(f"{edges_path}:{edge_lines[k]}: edge joins nodes of two graphs ({node_graph[edges[k, 0]] + 1} and {node_graph[edges[k, 1]] + 1})")
+    E = len(edges)
+
+    raw_labels = _optional(folder, name, "graph_labels", int, G, "graph in the graph indicator")
+    if raw_labels is None:
+        raise DataError(f"{folder / f'{name}_graph_labels.txt'}: file not found")
+    classes, labels = np.unique(raw_labels[:, 0], return_inverse=True)  # [C], [G]
+
+    node_attr = _optional(folder, name, "node_attributes", float, N, "node")
+    node_lab = _optional(folder, name, "node_labels", int, N, "node")
+    edge_attr = _optional(folder, name, "edge_attributes", float, E, "edge")
+    edge_lab = _optional(folder, name, "edge_labels", int, E, "edge")
+    x_parts = [a for a in (node_attr, None if node_lab is None else one_hot_columns(node_lab)) if a is not None]
+    if x_parts:
+        x_all = np.concatenate(x_parts, axis=1).astype(np.float32)  # [N, F]
+    else:
+        x_all = np.bincount(edges[:, 1], minlength=N).astype(np.float32)[:, None]  # in-degree: [N, 1]
+    e_parts = [a for a in (edge_attr, None if edge_lab is None else one_hot_columns(edge_lab)) if a is not None]
+    e_all = np.concatenate(e_parts, axis=1).astype(np.float32) if e_parts else None  # [E, F_e]
+
+    node_start = np.searchsorted(node_graph, np.arange(G + 1))  # [G+1]
+    edge_graph = node_graph[edges[:, 0]]  # [E]
+    order = np.argsort(edge_graph, kind="stable")  # edges grouped by graph, file order kept
+    edge_start = np.searchsorted(edge_graph[order], np.arange(G + 1))  # [G+1]
+    x_t = torch.from_numpy(x_all)
+    e_t = None if e_all is None else torch.from_numpy(e_all)
+    local = torch.from_numpy(edges[order] - node_start[edge_graph[order]][:, None]).t().contiguous()  # [2, E] local ids
+    order_t = torch.from_numpy(order)
+    graphs = []
+    for g in range(G):
+        a, b = int(edge_start[g]), int(edge_start[g + 1])
+        graphs.append(Graph(
+            x=x_t[node_start[g]:node_start[g + 1]],
+            edge_index=local[:, a:b],
+            edge_attr=None if e_t is None else e_t[order_t[a:b]],
+            y=torch.tensor(int(labels[g])),
+            name=f"{name}[{g}]",
+        ))
+    return TUCollection(name, graphs, labels.astype(np.int64), classes, x_all.shape[1], 0 if e_all is None else e_all.shape[1])
+
+
+def tu_folder(data_dir: Path | None, name: str) -> Path:
+    """``data_dir/TU/name``; a missing data folder is a :class:`ConfigError` naming the ways to give one."""
+    if data_dir is None:
+        raise ConfigError(f"dataset {name!r} is read from files: give the data folder with --data-dir, data.data_dir or $GATEDGCN_DATA_DIR")
+    return Path(data_dir) / "TU" / name
+
+
+def build_tu(name: str, *, data_dir: Path | None, seed: int = 0, folds: int = 0, fold: int = 0, **_: object) -> Dataset:
+    """A TU dataset split by ``seed``: fold ``fold`` of ``folds``-fold CV, or (``folds=0``) a fixed 8 / 1 / 1 split."""
+    tu = read_tu(tu_folder(data_dir, name), name)
+    split = choose_split(tu.labels, folds=folds, fold=fold, seed=seed)
+    return Dataset(
+        name=name,
+        task=Task(level="graph", kind="classification", num_outputs=len(tu.classes), metric="accuracy"),
+        splits={part: [tu.graphs[k] for k in index.tolist()] for part, index in split.items()},
+        in_dim=tu.in_dim,
+        edge_in_dim=tu.edge_in_dim,
+        info={"classes": tu.classes.tolist(), "graphs": len(tu.graphs), "folds": folds, "fold": fold},
+    )
