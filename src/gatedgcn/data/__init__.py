@@ -7,7 +7,11 @@ from pathlib import Path
 from typing import Callable
 
 from gatedgcn.data.dataset import Dataset, Task
+from gatedgcn.data.csl import build_csl
 from gatedgcn.data.mini import build_mini
+from gatedgcn.data.molecules import build_aqsol, build_esol
+from gatedgcn.data.sbm import build_cluster, build_pattern
+from gatedgcn.data.tsp import build_tsp
 from gatedgcn.data.planetoid import build_planetoid
 from gatedgcn.data.tu import build_tu
 from gatedgcn.errors import ConfigError
@@ -17,6 +21,12 @@ __all__ = ["Dataset", "Task", "DATASETS", "load_dataset"]
 # name -> builder(**data config) -> Dataset
 DATASETS: dict[str, Callable[..., Dataset]] = {
     "mini": build_mini,
+    "SBM_PATTERN": build_pattern,  # Benchmarking GNNs, generated and cached
+    "SBM_CLUSTER": build_cluster,
+    "TSP": build_tsp,
+    "CSL": build_csl,
+    "AQSOL": build_aqsol,  # data_dir/molecules/aqsoldb
+    "ESOL": build_esol,  # data_dir/molecules/esol
     **{name: partial(build_tu, name) for name in ("MUTAG", "ENZYMES", "PROTEINS_full", "NCI1")},  # data_dir/TU/NAME
     "cora": partial(build_planetoid, "cora"),  # data_dir/planetoid/ind.cora.*
 }
