@@ -16,8 +16,6 @@ from gatedgcn.model import LAYERS
 FLAGS = {
     "dataset": "data.name",
     "data_dir": "data.data_dir",
-    "folds": "data.folds",
-    "data_path": "data.path",
     "model": "model.layer",
     "layers": "model.layers",
     "hidden": "model.hidden",
@@ -50,9 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--config", metavar="FILE", help="YAML config (e.g. RUN_DIR/config.yaml); flags override it")
     t.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override any config key, e.g. --set model.hidden=128")
     t.add_argument("--dataset", help="dataset name (default: mini)")
-    t.add_argument("--data-dir", help="folder of real datasets (default: $GATEDGCN_DATA_DIR, else ../shared/data beside the repository)")
-    t.add_argument("--folds", type=int, help="stratified k-fold cross-validation: one run per fold in OUT/fold-K and the mean ± std in OUT/summary.json")
-    t.add_argument("--data-path", help="the user's file for --dataset edgelist / jsonl")
+    t.add_argument("--data-dir", help="folder of real datasets (default: $GATEDGCN_DATA_DIR)")
     t.add_argument("--model", choices=LAYERS, help="layer of the family (default: gated_gcn)")
     t.add_argument("--layers", type=int, help="number of layers L (default: 4)")
     t.add_argument("--hidden", type=int, help="hidden width (default: 100)")
@@ -74,7 +70,78 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("run_dir", metavar="RUN_DIR")
     e.add_argument("--split", action="append", choices=("train", "val", "test"), help="split(s) to score (default: all)")
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    _tool_parsers(sub)
     return p
+
+
+def _tool_parsers(sub) -> None:
+    """The day-to-day commands: predict, plot, runs, explain, config show."""
+    p = sub.add_parser("predict", help="predict with a trained run: one row per graph, node or edge (CSV or JSON lines)")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("input", metavar="INPUT", help="a split of the run's dataset (test) or NAME:SPLIT of another dataset")
+    p.add_argument("--out", metavar="FILE", help="FILE.csv or FILE.jsonl (default: CSV on standard output)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:k] (default: cpu)")
+    p.add_argument("--batch-size", type=int, help="graphs per batch (default: the run's)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("plot", help="learning curves of one or more runs (PNG and SVG)")
+    p.add_argument("run_dirs", metavar="RUN_DIR", nargs="+")
+    p.add_argument("--out", metavar="STEM", help="writes STEM.png and STEM.svg (default: RUN_DIR/curves for one run, ./curves for several)")
+
+    p = sub.add_parser("runs", help="a table of the runs under a folder, or their configs side by side")
+    p.add_argument("dirs", metavar="DIR", nargs="*", default=["runs"], help="folders of runs (default: runs)")
+    p.add_argument("--sort", default="run", help="column to sort by, e.g. test, best_val, parameters (default: run)")
+    p.add_argument("--reverse", action="store_true", help="sort in descending order")
+    p.add_argument("--compare", action="store_true", help="the configs of the runs side by side (only the keys that differ)")
+    p.add_argument("--all", action="store_true", help="with --compare: every key, differing ones marked *")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+
+    p = sub.add_parser("explain", help="draw a graph with each edge coloured by its gate η_ij (or attention a_ij) in a layer")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--graph", type=int, default=0, help="index K of the graph in the split (default: 0)")
+    p.add_argument("--node", type=int, help="draw only the receptive field of this node (node tasks)")
+    p.add_argument("--hops", type=int, help="with --node: steps upstream (default: the number of layers)")
+    p.add_argument("--split", default="test", help="split to take the graph from (default: test)")
+    p.add_argument("--layer", type=int, default=-1, help="layer whose weights colour the edges (default: -1, the last)")
+    p.add_argument("--gallery", action="store_true", help="one graph per class, side by side (graph classification)")
+    p.add_argument("--out", metavar="FILE", help="PNG to write (default: in RUN_DIR)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:k] (default: cpu)")
+
+    c = sub.add_parser("config", help="the resolved config with the meaning of each key").add_subparsers(dest="action", required=True)
+    p = c.add_parser("show", help="print the resolved config (defaults, --config, --set) with the meaning of each key")
+    p.add_argument("--config", metavar="FILE", help="YAML config (e.g. RUN_DIR/config.yaml)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a key")
+
+
+def _run_tool(args: argparse.Namespace) -> None:
+    """Parse -> call for the day-to-day commands."""
+    if args.command == "predict":
+        from gatedgcn.predict import predict_run
+
+        rows = predict_run(args.run_dir, args.input, args.out, device=args.device, batch_size=args.batch_size, progress=False if args.quiet else None)
+        if args.out and not args.quiet:
+            print(f"{len(rows)} rows -> {args.out}")
+    elif args.command == "plot":
+        from gatedgcn.plot import plot_runs
+
+        print("\n".join(str(p) for p in plot_runs(args.run_dirs, args.out)))
+    elif args.command == "runs":
+        from gatedgcn import runs
+
+        if args.compare:
+            print(runs.compare_configs(runs.find_runs(args.dirs), all_keys=args.all))
+        else:
+            rows = runs.runs_table(args.dirs, sort=args.sort, reverse=args.reverse)
+            print(json.dumps(rows) if args.json else runs.format_table(rows))
+    elif args.command == "explain":
+        from gatedgcn.explain import explain_run
+
+        paths = explain_run(args.run_dir, graph=args.graph, node=args.node, hops=args.hops, split=args.split,
+                            layer=args.layer, gallery_of_classes=args.gallery, out=args.out, device=args.device)
+        print("\n".join(str(p) for p in paths))
+    else:
+        config = Config.load(args.config) if args.config else Config().check()
+        print(config.with_overrides(args.set).describe(), end="")
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -95,17 +162,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "train":
             config = _config(args)
             out = args.out or f"runs/{config.data.name}-{config.model.layer}-{time.strftime('%Y%m%d-%H%M%S')}"
-            run = experiment.cross_validate if config.data.folds else experiment.train
-            summary = run(config, out, overwrite=args.overwrite, progress=not args.quiet)
+            summary = experiment.train(config, out, overwrite=args.overwrite, progress=not args.quiet)
             if args.json:
                 print(json.dumps(summary))
             else:
                 print(f"{summary['model']} on {summary['dataset']}: {summary['parameters']:,} parameters, "
                       f"{summary['epochs']} epochs in {summary['seconds']:.1f} s -> {out}")
                 print(_table({k: summary[k] for k in ("train", "val", "test") if k in summary}))
-        else:
+        elif args.command == "eval":
             metrics = experiment.evaluate(args.run_dir, splits=tuple(args.split or ("train", "val", "test")))
             print(json.dumps(metrics) if args.json else _table(metrics))
+        else:
+            _run_tool(args)
     except ConfigError as err:
         print(f"gatedgcn: error: {err}", file=sys.stderr)
         return 2

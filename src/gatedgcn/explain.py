@@ -14,6 +14,7 @@ its node.  Drawn with networkx on a matplotlib Figure (Agg canvas, no pyplot).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import networkx as nx
@@ -27,8 +28,10 @@ from torch import Tensor
 from gatedgcn.errors import GatedGCNError, GraphError
 from gatedgcn.graph import Graph, collate
 from gatedgcn.model import GraphNet
+from gatedgcn.plot import save_figure
+from gatedgcn.predict import load
 
-__all__ = ["CMAP", "Explanation", "explain", "neighbourhood", "draw", "figure", "gallery", "class_examples"]
+__all__ = ["CMAP", "Explanation", "explain", "neighbourhood", "draw", "figure", "gallery", "class_examples", "explain_run"]
 
 CMAP = "viridis"
 SYMBOL = {"gated_gcn": "mean η_ij", "graph_attention": "mean a_ij", "gcn": "a_ij / d_i", "attention": "mean a_ij"}
@@ -159,3 +162,28 @@ def gallery(explanations: Sequence[Explanation], classes: Sequence[str], *, colu
         ax.set_axis_off()
     _colorbar(fig, axes, norm, f"{explanations[0].symbol}, layer {explanations[0].layer} (node colour: self-loop)")
     return fig
+
+
+def explain_run(
+    run_dir: str | Path, *, graph: int = 0, node: int | None = None, hops: int | None = None, split: str = "test",
+    layer: int = -1, gallery_of_classes: bool = False, out: str | Path | None = None, device: str = "cpu",
+) -> list[Path]:
+    """``gatedgcn explain``: graph ``graph`` of ``split`` (around ``node``), or a gallery of one graph per class."""
+    run = load(run_dir, device=device)
+    graphs = run.dataset.splits.get(split) or []
+    if not graphs:
+        raise GatedGCNError(f"--split {split}: the dataset {run.config.data.name} has no graphs there; splits: {', '.join(k for k, v in run.dataset.splits.items() if v)}")
+    classes = run.dataset.info.get("classes")
+    if gallery_of_classes:
+        if run.dataset.task.level != "graph" or run.dataset.task.kind != "classification":
+            raise GatedGCNError("--gallery needs a graph classification dataset (one graph per class)")
+        names = classes or [str(c) for c in range(run.dataset.task.num_outputs)]
+        examples = [explain(run.model, g, layer) for g in class_examples(graphs, len(names))]
+        return save_figure(gallery(examples, names), out or run.run.path / f"gallery-layer{examples[0].layer}", formats=("png",))
+    if not 0 <= graph < len(graphs):
+        raise GatedGCNError(f"--graph {graph}: the {split} split has graphs 0..{len(graphs) - 1}")
+    x = explain(run.model, graphs[graph], layer)
+    if node is not None:
+        x = neighbourhood(x, node, len(run.model.layers) if hops is None else hops)
+    name = f"explain-{split}{graph}" + (f"-node{node}" if node is not None else "") + f"-layer{x.layer}"
+    return save_figure(figure(x), out or run.run.path / name, formats=("png",))

@@ -91,3 +91,14 @@ def save_figure(fig: Figure, stem: str | Path, formats: Sequence[str] = FORMATS,
             raise RunDirError(f"cannot write figure {path}: {err.strerror}") from None
         paths.append(path)
     return paths
+
+
+def plot_runs(run_dirs: Sequence[str | Path], out: str | Path | None = None) -> list[Path]:
+    """``gatedgcn plot``: the curves of ``run_dirs`` to ``out``.png/.svg (default: RUN_DIR/curves for one run)."""
+    if not run_dirs:
+        raise RunDirError("plot: name at least one run directory")
+    paths = [Path(p) for p in run_dirs]
+    names = [p.name for p in paths]
+    labels = names if len(set(names)) == len(names) else [str(p) for p in paths]
+    curves = [read_curves(p, label) for p, label in zip(paths, labels)]
+    return save_figure(plot_curves(curves), out or (paths[0] / "curves" if len(paths) == 1 else "curves"))

@@ -16,7 +16,7 @@ import csv
 import io
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -178,3 +178,24 @@ def write_rows(rows: Sequence[dict[str, Any]], path: str | Path | None = None) -
         Path(path).write_text(text)
     except OSError as err:
         raise GatedGCNError(f"cannot write predictions to {path}: {err.strerror}") from None
+
+
+def input_graphs(run: Loaded, source: str) -> list[Graph]:
+    """The graphs named by ``source``: ``SPLIT`` or ``NAME:SPLIT`` of a dataset (NAME built with the run's data options)."""
+    name, _, split = source.rpartition(":")
+    data = run.dataset
+    if name and name != run.config.data.name:
+        config = replace(run.config, data=replace(run.config.data, name=name))
+        data = Experiment.build(config).data
+    if split not in data.splits:
+        raise GatedGCNError(f"INPUT {source!r}: dataset {data.name} has the splits {', '.join(data.splits)}")
+    return list(data.splits[split])
+
+
+def predict_run(run_dir: str | Path, source: str, out: str | Path | None = None, *, device: str = "cpu",
+                batch_size: int | None = None, progress: bool | None = None) -> list[dict[str, Any]]:
+    """``gatedgcn predict``: predictions of the run for ``source``, written to ``out`` (CSV on standard output without)."""
+    run = load(run_dir, device=device, batch_size=batch_size)
+    rows = run.predict(input_graphs(run, source), progress=progress)
+    write_rows(rows, out)
+    return rows
