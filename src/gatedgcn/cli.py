@@ -16,6 +16,8 @@ from gatedgcn.model import LAYERS
 FLAGS = {
     "dataset": "data.name",
     "data_dir": "data.data_dir",
+    "folds": "data.folds",
+    "data_path": "data.path",
     "model": "model.layer",
     "layers": "model.layers",
     "hidden": "model.hidden",
@@ -48,7 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--config", metavar="FILE", help="YAML config (e.g. RUN_DIR/config.yaml); flags override it")
     t.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override any config key, e.g. --set model.hidden=128")
     t.add_argument("--dataset", help="dataset name (default: mini)")
-    t.add_argument("--data-dir", help="folder of real datasets (default: $GATEDGCN_DATA_DIR)")
+    t.add_argument("--data-dir", help="folder of real datasets (default: $GATEDGCN_DATA_DIR, else ../shared/data beside the repository)")
+    t.add_argument("--folds", type=int, help="stratified k-fold cross-validation: one run per fold in OUT/fold-K and the mean ± std in OUT/summary.json")
+    t.add_argument("--data-path", help="the user's file for --dataset edgelist / jsonl")
     t.add_argument("--model", choices=LAYERS, help="layer of the family (default: gated_gcn)")
     t.add_argument("--layers", type=int, help="number of layers L (default: 4)")
     t.add_argument("--hidden", type=int, help="hidden width (default: 100)")
@@ -162,7 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "train":
             config = _config(args)
             out = args.out or f"runs/{config.data.name}-{config.model.layer}-{time.strftime('%Y%m%d-%H%M%S')}"
-            summary = experiment.train(config, out, overwrite=args.overwrite, progress=not args.quiet)
+            run = experiment.cross_validate if config.data.folds else experiment.train
+            summary = run(config, out, overwrite=args.overwrite, progress=not args.quiet)
             if args.json:
                 print(json.dumps(summary))
             else:
