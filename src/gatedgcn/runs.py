@@ -1,8 +1,8 @@
 """The runs under a folder as a table, and their configs side by side.
 
 A run is a folder holding ``config.yaml``; its row comes from the config, ``summary.json``
-(parameters, test metric, time) and ``metrics.jsonl`` (the best validation metric over the
-epochs).  A run still going (no summary yet) gets its row with the missing cells empty.
+(parameters, test metric) and ``metrics.jsonl`` (the best validation metric over the epochs,
+the training time as the sum of the epochs' seconds).  A run still going (no summary yet) gets its row with the missing cells empty.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def run_row(path: str | Path, root: str | Path | None = None) -> dict[str, Any]:
         "best_epoch": epoch,
         "test": summary.get("test", {}).get(metric) if metric else None,
         "epochs": summary.get("epochs", len(records) or None),
-        "seconds": summary.get("seconds"),
+        "seconds": summary.get("seconds", sum(r.get("seconds", 0.0) for r in records) if records else None),
     }
 
 

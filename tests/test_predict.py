@@ -1,0 +1,119 @@
+"""Loading a run in one call and predicting with it: rows checked against the model run graph by graph."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from gatedgcn import Graph, collate
+from gatedgcn.cli import main
+from gatedgcn.data import Task
+from gatedgcn.errors import ConfigError, GatedGCNError, GraphError
+from gatedgcn.model import GraphNet, ModelSpec
+from gatedgcn.predict import Predictor, device_of, load, write_rows
+from tiny_run import train_tiny
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    return train_tiny(tmp_path_factory.mktemp("predict") / "run")
+
+
+def _alone(model: GraphNet, g: Graph) -> torch.Tensor:
+    """The model's output for one graph on its own (eval mode)."""
+    model.eval()
+    with torch.no_grad():
+        return model(collate([g]))
+
+
+def test_load_gives_the_saved_weights_in_eval_mode(run_dir):
+    run = load(run_dir)
+    saved = load_file(run_dir / "model.safetensors")
+    state = run.model.state_dict()
+    assert saved.keys() == state.keys() and all(torch.equal(saved[k], state[k]) for k in saved)
+    assert not run.model.training
+    assert run.config.model.hidden == 16 and run.config.train.epochs == 3
+
+
+def test_graph_rows_match_the_model_graph_by_graph(run_dir):
+    run = load(run_dir, batch_size=5)  # batches of 5 graphs: the rows must not depend on the batching
+    graphs = run.dataset.splits["test"]
+    rows = run.predict(graphs)
+    classes = run.dataset.info["classes"]
+    assert [r["graph"] for r in rows] == list(range(len(graphs)))
+    for row, g in zip(rows, graphs):
+        p = torch.softmax(_alone(run.model, g)[0].double(), -1)
+        assert [row[f"p_{c}"] for c in classes] == pytest.approx(p.tolist(), abs=1e-5)
+        assert sum(row[f"p_{c}"] for c in classes) == pytest.approx(1.0, abs=1e-12)
+        assert row["pred"] == int(p.argmax()) and row["class"] == classes[row["pred"]]
+        assert row["target"] == int(g.y)
+
+
+def test_predict_cli_agrees_with_the_summary(run_dir, tmp_path, capsys):
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(run_dir), "test", "--out", str(out), "--batch-size", "3"]) == 0
+    with open(out) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 16
+    accuracy = sum(r["pred"] == r["target"] for r in rows) / len(rows)
+    assert accuracy == pytest.approx(json.loads((run_dir / "summary.json").read_text())["test"]["accuracy"])
+    assert main(["predict", str(run_dir), "mini:val", "--out", str(tmp_path / "pred.jsonl")]) == 0
+    lines = [json.loads(l) for l in (tmp_path / "pred.jsonl").read_text().splitlines()]
+    assert len(lines) == 8 and {"graph", "pred", "class", "target"} <= lines[0].keys()
+
+
+def test_node_and_edge_rows_name_their_place(tmp_path):
+    torch.manual_seed(3)
+    g1 = Graph(x=torch.randn(3, 2), edge_index=torch.tensor([[0, 1, 2], [1, 2, 0]]), edge_attr=torch.randn(3, 1))
+    g2 = Graph(x=torch.randn(2, 2), edge_index=torch.tensor([[1], [0]]), edge_attr=torch.randn(1, 1))
+    for level, count in (("node", 5), ("edge", 4)):
+        spec = ModelSpec(layer="gated_gcn", layers=2, hidden=8, out_dim=3, level=level, in_dim=2, edge_in_dim=1)
+        model = GraphNet(spec).eval()
+        rows = Predictor(model, Task(level, "classification", 3, "accuracy"), batch_size=2)([g1, g2])
+        assert len(rows) == count
+        expected = torch.cat([torch.softmax(_alone(model, g).double(), -1) for g in (g1, g2)])  # [count, 3]
+        assert torch.allclose(torch.tensor([[r["p_0"], r["p_1"], r["p_2"]] for r in rows], dtype=torch.float64), expected, atol=1e-5)
+        if level == "node":
+            assert [(r["graph"], r["node"]) for r in rows] == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1)]
+        else:
+            assert [(r["graph"], r["edge"], r["sender"], r["receiver"]) for r in rows] == [(0, 0, 0, 1), (0, 1, 1, 2), (0, 2, 2, 0), (1, 0, 1, 0)]
+
+
+def test_regression_rows_hold_the_value():
+    spec = ModelSpec(layer="gcn", layers=1, hidden=8, out_dim=1, in_dim=2)
+    model = GraphNet(spec).eval()
+    g = Graph(x=torch.randn(4, 2), edge_index=torch.tensor([[0, 1, 2, 3], [1, 2, 3, 0]]), y=torch.tensor(0.5))
+    rows = Predictor(model, Task("graph", "regression", 1, "mae"))([g, g])
+    assert rows[0]["value"] == pytest.approx(float(_alone(model, g)[0, 0]), abs=1e-6)
+    assert rows[1]["graph"] == 1 and rows[0]["target"] == 0.5 and "pred" not in rows[0]
+
+
+def test_write_rows_csv_and_jsonl_round_trip(tmp_path):
+    rows = [{"graph": 0, "pred": 1, "p_a": 0.25}, {"graph": 1, "pred": 0, "p_a": 0.75}]
+    write_rows(rows, tmp_path / "a.csv")
+    assert (tmp_path / "a.csv").read_text() == "graph,pred,p_a\n0,1,0.25\n1,0,0.75\n"
+    write_rows(rows, tmp_path / "a.jsonl")
+    assert [json.loads(l) for l in (tmp_path / "a.jsonl").read_text().splitlines()] == rows
+    with pytest.raises(GatedGCNError, match="unknown output format 'xlsx'"):
+        write_rows(rows, tmp_path / "a.xlsx")
+
+
+def test_bad_inputs_get_the_projects_errors(run_dir, monkeypatch, capsys):
+    run = load(run_dir)
+    wrong = Graph(x=torch.randn(3, 4), edge_index=torch.tensor([[0, 1], [1, 2]]), edge_attr=torch.ones(2, 1), name="wide")
+    with pytest.raises(GraphError, match=r"input graph 0 \(wide\).*x \[N, 1\]"):
+        run.predict([wrong])
+    no_edges = Graph(x=torch.ones(3, 1), edge_index=torch.tensor([[0, 1], [1, 2]]), name="bare")
+    with pytest.raises(GraphError, match=r"bare.*edge_attr \[E, 1\]"):
+        run.predict([no_edges])
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="CUDA is not available"):
+        device_of("cuda")
+    assert main(["predict", str(run_dir), "holdout"]) == 1
+    assert "has the splits train, val, test" in capsys.readouterr().err
+    assert main(["predict", str(run_dir / "missing"), "test"]) == 1
+    assert "not a run directory" in capsys.readouterr().err
