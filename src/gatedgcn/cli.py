@@ -6,10 +6,11 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Sequence
 
 from gatedgcn.config import Config
-from gatedgcn.errors import ConfigError, GatedGCNError
+from gatedgcn.errors import ConfigError, GatedGCNError, TrainingInterrupted
 from gatedgcn.model import LAYERS
 
 # flag -> config key, for the named shortcuts of ``--set``
@@ -30,6 +31,7 @@ FLAGS = {
     "lr": "train.lr",
     "seed": "train.seed",
     "device": "train.device",
+    "checkpoint_minutes": "train.checkpoint_minutes",
 }
 
 
@@ -67,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--device", help="cpu or cuda (default: cpu)")
     t.add_argument("--out", metavar="DIR", help="run directory (default: runs/<dataset>-<model>-<time>)")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its newest valid checkpoint (same config; no other config flags)")
+    t.add_argument("--checkpoint-minutes", type=float, help="a checkpoint after every epoch and every this many minutes within one (default: 10; 0: every step)")
+    t.add_argument("--detect-anomaly", action="store_true", help="debugging: torch autograd anomaly detection; the first non-finite loss or gradient stops the run")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.add_argument("--json", action="store_true", help="print the summary as JSON")
 
@@ -149,6 +154,15 @@ def _run_tool(args: argparse.Namespace) -> None:
 
 
 def _config(args: argparse.Namespace) -> Config:
+    if args.resume:
+        given = [f"--{flag.replace('_', '-')}" for flag in FLAGS if getattr(args, flag) is not None]
+        given += [f"--{flag}" for flag in ("config", "set", "out", "overwrite") if getattr(args, flag)]
+        if given:
+            raise ConfigError(f"--resume continues the run as its config.yaml says; drop {', '.join(given)}")
+        config = Config.load(Path(args.resume) / "config.yaml")
+        if config.data.folds and (Path(args.resume) / "fold-0").is_dir():
+            raise ConfigError(f"--resume {args.resume}: a cross-validation folder; resume each fold: --resume {args.resume}/fold-K")
+        return config
     config = Config.load(args.config) if args.config else Config().check()
     sets = [f"{key}={json.dumps(getattr(args, flag))}" for flag, key in FLAGS.items() if getattr(args, flag) is not None]
     return config.with_overrides(list(args.set) + sets)
@@ -165,9 +179,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "train":
             config = _config(args)
-            out = args.out or f"runs/{config.data.name}-{config.model.layer}-{time.strftime('%Y%m%d-%H%M%S')}"
-            run = experiment.cross_validate if config.data.folds else experiment.train
-            summary = run(config, out, overwrite=args.overwrite, progress=not args.quiet)
+            out = args.resume or args.out or f"runs/{config.data.name}-{config.model.layer}-{time.strftime('%Y%m%d-%H%M%S')}"
+            if args.resume:
+                summary = experiment.train(config, out, resume=True, progress=not args.quiet, detect_anomaly=args.detect_anomaly)
+            elif config.data.folds:
+                summary = experiment.cross_validate(config, out, overwrite=args.overwrite, progress=not args.quiet)
+            else:
+                summary = experiment.train(config, out, overwrite=args.overwrite, progress=not args.quiet, detect_anomaly=args.detect_anomaly)
             if args.json:
                 print(json.dumps(summary))
             else:
@@ -182,6 +200,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as err:
         print(f"gatedgcn: error: {err}", file=sys.stderr)
         return 2
+    except TrainingInterrupted as err:
+        print(f"gatedgcn: {err}", file=sys.stderr)
+        return 128 + err.signum
     except GatedGCNError as err:
         print(f"gatedgcn: error: {err}", file=sys.stderr)
         return 1

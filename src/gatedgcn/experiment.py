@@ -19,11 +19,13 @@ from torch.utils.data import DataLoader
 from gatedgcn.config import Config
 from gatedgcn.data import Dataset, load_dataset
 from gatedgcn.data.encodings import add_encoding
-from gatedgcn.errors import ConfigError
+from gatedgcn.errors import CheckpointError, ConfigError, TrainingInterrupted
 from gatedgcn.graph import collate
 from gatedgcn.model import GraphNet, ModelSpec
+from gatedgcn.train.checkpoint import Checkpointer, config_mismatch
 from gatedgcn.train.objective import Objective
 from gatedgcn.train.run import RunDir
+from gatedgcn.train.signals import stop_on_signals
 from gatedgcn.train.trainer import Schedule, Trainer
 
 __all__ = ["Experiment", "seed_everything", "train", "evaluate", "cross_validate"]
@@ -84,21 +86,54 @@ class Experiment:
     def eval_loaders(self) -> dict[str, DataLoader]:
         return {name: self.loader(name) for name in ("val", "test") if self.data.splits.get(name)}
 
-    def trainer(self, *, progress: bool, callbacks: tuple = ()) -> Trainer:
+    def trainer(self, *, progress: bool, callbacks: tuple = (), detect_anomaly: bool = False) -> Trainer:
         t = self.config.train
         schedule = Schedule(t.epochs, t.lr, t.weight_decay, t.lr_factor, t.lr_patience, t.min_lr)
-        return Trainer(self.model, self.objective, schedule, device=t.device, progress=progress, callbacks=callbacks)
+        return Trainer(self.model, self.objective, schedule, device=t.device, progress=progress, callbacks=callbacks,
+                       max_bad_steps=t.max_nonfinite_steps, detect_anomaly=detect_anomaly)
+
+    def checkpointer(self, run: RunDir) -> Checkpointer:
+        t = self.config.train
+        return Checkpointer(run.path / "checkpoints", config=self.config.to_dict(), keep=t.keep_checkpoints, every_minutes=t.checkpoint_minutes)
 
 
-def train(config: Config, out: str | Path, *, overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Train as ``config`` says, writing the run directory ``out``; returns the summary."""
-    run = RunDir.create(out, overwrite=overwrite)
-    run.write_config(config.dump())
+def _open_for_resume(config: Config, out: str | Path) -> RunDir:
+    run = RunDir.open(out)
+    diff = config_mismatch(Config.load(run.config_path).to_dict(), config.to_dict())
+    if diff:
+        raise CheckpointError(f"--resume {run.path}: the config differs from the run's config.yaml: " + "; ".join(diff[:5]))
+    run.remove_partial_files()
+    return run
+
+
+def train(config: Config, out: str | Path, *, overwrite: bool = False, progress: bool = True, resume: bool = False,
+          detect_anomaly: bool = False) -> dict[str, Any]:
+    """Train as ``config`` says, writing the run directory ``out``; returns the summary.
+
+    With ``resume``, ``out`` is an existing run directory of the same config, and training goes on from
+    its newest valid checkpoint (from the start if there is none); a resumed run ends with the same
+    weights and ``summary.json`` as one never interrupted.  On SIGINT/SIGTERM a checkpoint is written
+    and :class:`TrainingInterrupted` says how to resume.
+    """
+    if config.train.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"train.device: {config.train.device!r} asked for, but CUDA is not available here; use cpu")
+    run = _open_for_resume(config, out) if resume else RunDir.create(out, overwrite=overwrite)
+    if not resume:
+        run.write_config(config.dump())
     exp = Experiment.build(config)
-    trainer = exp.trainer(progress=progress, callbacks=(run.append_metrics,))
-    start = time.perf_counter()
-    history = trainer.fit(exp.loader("train", shuffle=True), exp.eval_loaders())
-    seconds = time.perf_counter() - start
+    trainer = exp.trainer(progress=progress, callbacks=(run.append_metrics,), detect_anomaly=detect_anomaly)
+    save = exp.checkpointer(run)
+    if resume:
+        state = save.latest()
+        if state is not None:
+            trainer.load_state_dict(state)
+        run.write_metrics(trainer.position.history)
+    try:
+        with stop_on_signals() as should_stop:
+            history = trainer.fit(exp.loader("train", shuffle=True), exp.eval_loaders(), save=save, should_stop=should_stop)
+    except TrainingInterrupted as err:
+        raise TrainingInterrupted(f"{err}; a checkpoint is in {save.folder}. Resume with: gatedgcn train --resume {run.path}", err.signum) from None
+    seconds = sum(record["seconds"] for record in history)
     run.save_weights(exp.model)
     final = trainer.evaluate({name: exp.loader(name) for name in exp.data.splits if exp.data.splits[name]})
     summary = {
@@ -106,12 +141,11 @@ def train(config: Config, out: str | Path, *, overwrite: bool = False, progress:
         "model": config.model.layer,
         "parameters": exp.model.num_parameters(),
         "epochs": len(history),
-        "seconds": round(seconds, 2),
         "metric": exp.objective.metric,
         **final,
     }
-    run.write_summary(summary)
-    return summary
+    run.write_summary(summary)  # no wall-clock time in it: a resumed run writes the same file (the times are in metrics.jsonl)
+    return summary | {"seconds": round(seconds, 2)}
 
 
 def evaluate(run_dir: str | Path, *, splits: tuple[str, ...] = ("train", "val", "test")) -> dict[str, Any]:

@@ -4,6 +4,7 @@
     RUN_DIR/metrics.jsonl      one JSON line per epoch
     RUN_DIR/summary.json       final metrics per split, e.g. {"test": {"accuracy": 0.99}, ...}
     RUN_DIR/model.safetensors  the weights (safetensors: loading runs no code)
+    RUN_DIR/checkpoints/       what a resume needs (see :mod:`gatedgcn.train.checkpoint`)
 
 Files are replaced atomically (temporary file in the same folder, fsync, rename), so a crash
 never leaves a half-written summary or weights file behind.
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 
 from gatedgcn.errors import RunDirError
@@ -28,16 +29,22 @@ __all__ = ["RunDir", "atomic_write"]
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a mix."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a mix.
+
+    A failure (full disk, no permission) raises :class:`RunDirError` and leaves the old file as it was."""
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as err:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise RunDirError(f"cannot write {path}: {err.strerror or err}; the previous {path.name} (if any) is unchanged") from None
         raise
 
 
@@ -55,7 +62,7 @@ class RunDir:
             raise RunDirError(f"run directory {path} exists and is not a directory")
         if path.is_dir() and any(path.iterdir()):
             if not overwrite:
-                raise RunDirError(f"run directory {path} already exists and is not empty; pass --overwrite to replace it, or choose another --out")
+                raise RunDirError(f"run directory {path} already exists and is not empty; pass --resume {path} to continue it, --overwrite to replace it, or choose another --out")
             shutil.rmtree(path)
         try:
             path.mkdir(parents=True, exist_ok=True)
@@ -81,10 +88,22 @@ class RunDir:
         atomic_write(self.config_path, text.encode())
 
     def append_metrics(self, record: dict[str, Any]) -> None:
-        with open(self.path / self.METRICS, "a") as f:
-            f.write(json.dumps(record) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with open(self.path / self.METRICS, "a") as f:
+                f.write(json.dumps(record) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as err:
+            raise RunDirError(f"cannot append to {self.path / self.METRICS}: {err.strerror or err}") from None
+
+    def write_metrics(self, records: list[dict[str, Any]]) -> None:
+        """Replace the metrics with ``records`` (on resume: the epochs of the checkpoint)."""
+        atomic_write(self.path / self.METRICS, "".join(json.dumps(r) + "\n" for r in records).encode())
+
+    def remove_partial_files(self) -> None:
+        """Delete the temporary files of writes that were killed before their rename."""
+        for stale in self.path.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
 
     def read_metrics(self) -> list[dict[str, Any]]:
         path = self.path / self.METRICS
@@ -98,16 +117,7 @@ class RunDir:
 
     def save_weights(self, model: nn.Module) -> None:
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".weights.", suffix=".tmp")
-        os.close(fd)
-        try:
-            save_file(state, tmp)
-            with open(tmp, "rb+") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path / self.WEIGHTS)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(self.path / self.WEIGHTS, save(state))
 
     def load_weights(self, model: nn.Module) -> None:
         """Load the saved weights into ``model``; a file of another architecture is refused."""

@@ -1,24 +1,32 @@
-"""A model-agnostic trainer: Adam, ReduceLROnPlateau, whole-split metrics, callbacks.
+"""A model-agnostic trainer: Adam, ReduceLROnPlateau, whole-split metrics, callbacks, exact resume.
 
 It knows a model (``model(batch) -> out``), batches (``batch.to(device)``, ``batch.y``) and an
-:class:`~gatedgcn.train.objective.Objective`; nothing about graphs.
+:class:`~gatedgcn.train.objective.Objective`; nothing about graphs.  Where a fit stands is a
+:class:`Position`; with the modules' states it is :meth:`Trainer.state_dict`, which a ``save``
+hook (e.g. :class:`~gatedgcn.train.checkpoint.Checkpointer`) writes after steps and epochs.
+A step whose loss or gradient is not finite is skipped (no update, batch-norm buffers restored).
 """
 
 from __future__ import annotations
 
+import contextlib
+import random
 import time
-from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, Iterable, Mapping
 
+import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from gatedgcn.errors import TrainingError, TrainingInterrupted
 from gatedgcn.train.objective import Objective
 
-__all__ = ["Schedule", "Trainer", "EpochRecord"]
+__all__ = ["Schedule", "Trainer", "EpochRecord", "Position", "rng_state", "set_rng_state"]
 
-EpochRecord = dict  # {"epoch", "lr", "seconds", "train": {"loss", metric}, "val": {...}, ...}
+EpochRecord = dict  # {"epoch", "lr", "seconds", "skipped", "train": {"loss", metric}, "val": {...}, ...}
+SaveHook = Callable[["Trainer", str], None]  # (trainer, "step" | "epoch" | "stop")
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,70 @@ class Schedule:
     min_lr: float = 1e-6
 
 
+def rng_state() -> dict[str, Any]:
+    """The Python, NumPy and torch RNG states, as plain values and tensors (loadable with weights_only)."""
+    np_state = np.random.get_state(legacy=False)
+    state = {
+        "python": random.getstate(),
+        "numpy": {"key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)), "pos": int(np_state["state"]["pos"]),
+                  "has_gauss": int(np_state["has_gauss"]), "gauss": float(np_state["gauss"])},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Mapping[str, Any]) -> None:
+    random.setstate(state["python"])
+    n = state["numpy"]
+    np.random.set_state({"bit_generator": "MT19937", "state": {"key": n["key"].numpy().astype(np.uint32), "pos": n["pos"]},
+                         "has_gauss": n["has_gauss"], "gauss": n["gauss"]})
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state:
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@dataclass
+class Position:
+    """Where a fit stands: the epoch being run (1-based) and the batches of it done, the running
+    sums of that epoch, the shuffle generator's state at its start, the best epoch so far, the
+    history, and (in a loaded state) the RNG states to restore once the loader is back at ``step``."""
+
+    epoch: int = 1
+    step: int = 0
+    sampler: Tensor | None = None  # the train loader's generator state at the start of the epoch
+    loss_sum: float = 0.0
+    count: int = 0
+    outs: list[Tensor] = field(default_factory=list)
+    ys: list[Tensor] = field(default_factory=list)
+    skipped: int = 0  # non-finite steps skipped in this epoch
+    bad_in_row: int = 0  # non-finite steps in a row (across epochs)
+    best: float | None = None  # best monitored score (validation metric, else training metric)
+    best_epoch: int = 0
+    history: list[EpochRecord] = field(default_factory=list)
+    rng: dict[str, Any] | None = None
+
+    def add(self, loss: Tensor, out: Tensor, y: Tensor) -> None:
+        count = int(y.shape[0])
+        self.loss_sum += float(loss.detach()) * count
+        self.count += count
+        self.outs.append(out.detach().cpu())
+        self.ys.append(y.detach().cpu())
+
+    def scores(self, objective: Objective) -> dict[str, float]:
+        if self.count == 0:
+            return {"loss": float("nan"), objective.metric: float("nan")}
+        return {"loss": self.loss_sum / self.count, objective.metric: objective.score(torch.cat(self.outs), torch.cat(self.ys))}
+
+    def next_epoch(self, record: EpochRecord, score: float, higher_is_better: bool, sampler: Tensor | None) -> None:
+        self.history.append(record)
+        if score == score and (self.best is None or (score > self.best if higher_is_better else score < self.best)):  # NaN never best
+            self.best, self.best_epoch = score, self.epoch
+        self.epoch, self.step, self.sampler = self.epoch + 1, 0, sampler
+        self.loss_sum, self.count, self.outs, self.ys, self.skipped = 0.0, 0, [], [], 0
+
+
 class Trainer:
     def __init__(
         self,
@@ -45,6 +117,8 @@ class Trainer:
         device: str | torch.device = "cpu",
         progress: bool = True,
         callbacks: Iterable[Callable[[EpochRecord], None]] = (),
+        max_bad_steps: int = 5,
+        detect_anomaly: bool = False,
     ) -> None:
         self.model = model.to(device)
         self.objective = objective
@@ -52,6 +126,9 @@ class Trainer:
         self.device = torch.device(device)
         self.progress = progress
         self.callbacks = list(callbacks)
+        self.max_bad_steps = max_bad_steps
+        self.detect_anomaly = detect_anomaly
+        self.position = Position()
         self.optimizer = torch.optim.Adam(model.parameters(), lr=schedule.lr, weight_decay=schedule.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode="min", factor=schedule.lr_factor, patience=schedule.lr_patience
@@ -61,50 +138,122 @@ class Trainer:
     def lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
 
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly: weights, optimizer, scheduler, position, RNG states."""
+        pos = self.position
+        joined = {"outs": [torch.cat(pos.outs)] if pos.outs else [], "ys": [torch.cat(pos.ys)] if pos.ys else []}  # one tensor each
+        position = {f.name: getattr(pos, f.name) for f in fields(pos)} | joined | {"rng": rng_state()}
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "position": position}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.position = Position(**state["position"])
+
     def run_epoch(self, loader: Iterable, *, train: bool, desc: str = "") -> dict[str, float]:
-        """One pass over ``loader``; returns the mean loss per target and the metric of the whole split."""
-        self.model.train(train)
-        outs, ys = [], []
-        total_loss, total_count = 0.0, 0
-        bar = tqdm(loader, desc=desc, leave=False, disable=not self.progress, unit="batch")
-        with torch.set_grad_enabled(train):
-            for batch in bar:
+        """One pass over ``loader`` from its start; returns the mean loss per target and the metric of the whole split."""
+        if train:
+            self.position = Position(history=self.position.history)
+            return self._train_epoch(loader, desc=desc)
+        self.model.train(False)
+        tally = Position()
+        with torch.no_grad():
+            for batch in tqdm(loader, desc=desc, leave=False, disable=not self.progress, unit="batch"):
                 batch = batch.to(self.device)
                 out = self.model(batch)
-                loss = self.objective.loss(out, batch.y)
-                if train:
-                    self.optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    self.optimizer.step()
-                count = int(batch.y.shape[0])
-                total_loss += float(loss.detach()) * count
-                total_count += count
-                outs.append(out.detach().cpu())
-                ys.append(batch.y.detach().cpu())
-                bar.set_postfix(loss=f"{loss.item():.4f}")
-        if total_count == 0:
-            return {"loss": float("nan"), self.objective.metric: float("nan")}
-        return {"loss": total_loss / total_count, self.objective.metric: self.objective.score(torch.cat(outs), torch.cat(ys))}
+                tally.add(self.objective.loss(out, batch.y), out, batch.y)
+        return tally.scores(self.objective)
 
     def evaluate(self, loaders: Mapping[str, Iterable]) -> dict[str, dict[str, float]]:
         return {name: self.run_epoch(loader, train=False, desc=name) for name, loader in loaders.items()}
 
-    def fit(self, train_loader: Iterable, eval_loaders: Mapping[str, Iterable]) -> list[EpochRecord]:
-        """Train for the schedule; after each epoch evaluate ``eval_loaders`` and call the callbacks."""
-        history: list[EpochRecord] = []
-        epochs = tqdm(range(1, self.schedule.epochs + 1), desc="epochs", disable=not self.progress, unit="epoch")
-        for epoch in epochs:
-            start = time.perf_counter()
-            lr = self.lr
-            record: EpochRecord = {"epoch": epoch, "lr": lr, "train": self.run_epoch(train_loader, train=True, desc=f"epoch {epoch}")}
-            record.update(self.evaluate(eval_loaders))
-            record["seconds"] = time.perf_counter() - start
-            monitored = record["val"]["loss"] if "val" in record else record["train"]["loss"]
-            self.scheduler.step(monitored)
-            history.append(record)
-            epochs.set_postfix({f"{k}_{self.objective.metric}": f"{record[k][self.objective.metric]:.3f}" for k in eval_loaders} | {"loss": f"{record['train']['loss']:.3f}"})
-            for callback in self.callbacks:
-                callback(record)
-            if self.lr < self.schedule.min_lr:
-                break
-        return history
+    def _step(self, batch: Any) -> bool:
+        """One update; ``False`` (and no update) when the loss or a gradient is not finite."""
+        buffers = [b.clone() for b in self.model.buffers()]
+        self.optimizer.zero_grad(set_to_none=True)
+        out = self.model(batch)
+        loss = self.objective.loss(out, batch.y)
+        finite = bool(torch.isfinite(loss))
+        if finite:
+            loss.backward()
+            finite = all(bool(torch.isfinite(p.grad).all()) for p in self.model.parameters() if p.grad is not None)
+        if not finite:
+            self.optimizer.zero_grad(set_to_none=True)
+            with torch.no_grad():
+                for b, saved in zip(self.model.buffers(), buffers):
+                    b.copy_(saved)
+            return False
+        self.optimizer.step()
+        self.position.add(loss, out, batch.y)
+        return True
+
+    def _train_epoch(self, loader: Iterable, *, desc: str = "", save: SaveHook | None = None,
+                     should_stop: Callable[[], int] = lambda: 0) -> dict[str, float]:
+        pos = self.position
+        generator = getattr(loader, "generator", None)
+        if generator is not None:
+            if pos.sampler is None:
+                pos.sampler = generator.get_state()
+            generator.set_state(pos.sampler)
+        self.model.train(True)
+        batches = iter(loader)
+        for _ in range(pos.step):  # replay the epoch's order up to the step the state was saved at
+            next(batches)
+        if pos.rng is not None:
+            set_rng_state(pos.rng)
+            pos.rng = None
+        total = len(loader) if hasattr(loader, "__len__") else None
+        for batch in tqdm(batches, desc=desc, leave=False, disable=not self.progress, unit="batch", initial=pos.step, total=total):
+            if self._step(batch.to(self.device)):
+                pos.bad_in_row = 0
+            else:
+                pos.skipped, pos.bad_in_row = pos.skipped + 1, pos.bad_in_row + 1
+                if self.detect_anomaly or pos.bad_in_row >= self.max_bad_steps:
+                    raise TrainingError(
+                        f"non-finite loss or gradient in {pos.bad_in_row} step(s) in a row (epoch {pos.epoch}, step {pos.step + 1}); "
+                        "training stopped, the last checkpoint is kept. Try a lower train.lr, or --detect-anomaly to find the operation"
+                    )
+            pos.step += 1
+            self._save_or_stop(save, "step", should_stop)
+        return pos.scores(self.objective)
+
+    def _save_or_stop(self, save: SaveHook | None, reason: str, should_stop: Callable[[], int]) -> None:
+        signum = should_stop()
+        if save is not None:
+            save(self, "stop" if signum else reason)
+        if signum:
+            raise TrainingInterrupted(f"stopped by signal {signum} at epoch {self.position.epoch}, step {self.position.step}", signum)
+
+    def fit(self, train_loader: Iterable, eval_loaders: Mapping[str, Iterable], *, save: SaveHook | None = None,
+            should_stop: Callable[[], int] = lambda: 0) -> list[EpochRecord]:
+        """Train for the schedule from :attr:`position`; after each epoch evaluate ``eval_loaders``, call the
+        callbacks and ``save(trainer, "epoch")``.  ``should_stop()`` (a signal number, or 0) is polled after
+        every step: when set, the trainer saves with reason ``"stop"`` and raises :class:`TrainingInterrupted`."""
+        pos = self.position
+        epochs = tqdm(total=self.schedule.epochs, initial=pos.epoch - 1, desc="epochs", disable=not self.progress, unit="epoch")
+        anomaly = torch.autograd.detect_anomaly() if self.detect_anomaly else contextlib.nullcontext()
+        with epochs, anomaly:
+            while pos.epoch <= self.schedule.epochs and not (pos.history and self.lr < self.schedule.min_lr):
+                start, lr = time.perf_counter(), self.lr
+                try:
+                    train = self._train_epoch(train_loader, desc=f"epoch {pos.epoch}", save=save, should_stop=should_stop)
+                except RuntimeError as err:
+                    if not self.detect_anomaly or isinstance(err, TrainingError):
+                        raise
+                    raise TrainingError(f"anomaly in epoch {pos.epoch}, step {pos.step + 1}: {err}") from err
+                record: EpochRecord = {"epoch": pos.epoch, "lr": lr, "skipped": pos.skipped, "train": train}
+                record.update(self.evaluate(eval_loaders))
+                record["seconds"] = time.perf_counter() - start
+                self.scheduler.step(record["val"]["loss"] if "val" in record else record["train"]["loss"])
+                scored = record["val"] if "val" in record else record["train"]
+                generator = getattr(train_loader, "generator", None)
+                pos.next_epoch(record, scored[self.objective.metric], self.objective.higher_is_better,
+                               None if generator is None else generator.get_state())
+                epochs.update(1)
+                epochs.set_postfix({f"{k}_{self.objective.metric}": f"{record[k][self.objective.metric]:.3f}" for k in eval_loaders} | {"loss": f"{train['loss']:.3f}"})
+                for callback in self.callbacks:
+                    callback(record)
+                self._save_or_stop(save, "epoch", should_stop)
+        return pos.history
