@@ -71,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its newest valid checkpoint (same config; no other config flags)")
     t.add_argument("--checkpoint-minutes", type=float, help="a checkpoint after every epoch and every this many minutes within one (default: 10; 0: every step)")
+    t.add_argument("--tensorboard", action="store_true", help="TensorBoard logs in RUN_DIR/tensorboard: scalars per epoch, the model's graph, histograms of the gates (needs gatedgcn[tensorboard])")
     t.add_argument("--detect-anomaly", action="store_true", help="debugging: torch autograd anomaly detection; the first non-finite loss or gradient stops the run")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -181,11 +182,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             config = _config(args)
             out = args.resume or args.out or f"runs/{config.data.name}-{config.model.layer}-{time.strftime('%Y%m%d-%H%M%S')}"
             if args.resume:
-                summary = experiment.train(config, out, resume=True, progress=not args.quiet, detect_anomaly=args.detect_anomaly)
+                summary = experiment.train(config, out, resume=True, progress=not args.quiet, detect_anomaly=args.detect_anomaly, tensorboard=args.tensorboard)
             elif config.data.folds:
                 summary = experiment.cross_validate(config, out, overwrite=args.overwrite, progress=not args.quiet)
             else:
-                summary = experiment.train(config, out, overwrite=args.overwrite, progress=not args.quiet, detect_anomaly=args.detect_anomaly)
+                summary = experiment.train(config, out, overwrite=args.overwrite, progress=not args.quiet, detect_anomaly=args.detect_anomaly, tensorboard=args.tensorboard)
             if args.json:
                 print(json.dumps(summary))
             else:

@@ -22,6 +22,7 @@ from gatedgcn.data.encodings import add_encoding
 from gatedgcn.errors import CheckpointError, ConfigError, TrainingInterrupted
 from gatedgcn.graph import collate
 from gatedgcn.model import GraphNet, ModelSpec
+from gatedgcn.tensorboard import TensorBoardLogger
 from gatedgcn.train.checkpoint import Checkpointer, config_mismatch
 from gatedgcn.train.objective import Objective
 from gatedgcn.train.run import RunDir
@@ -107,8 +108,10 @@ def _open_for_resume(config: Config, out: str | Path) -> RunDir:
 
 
 def train(config: Config, out: str | Path, *, overwrite: bool = False, progress: bool = True, resume: bool = False,
-          detect_anomaly: bool = False) -> dict[str, Any]:
+          detect_anomaly: bool = False, tensorboard: bool = False) -> dict[str, Any]:
     """Train as ``config`` says, writing the run directory ``out``; returns the summary.
+
+    With ``tensorboard``, TensorBoard event files go to ``out/tensorboard`` (see :mod:`gatedgcn.tensorboard`).
 
     With ``resume``, ``out`` is an existing run directory of the same config, and training goes on from
     its newest valid checkpoint (from the start if there is none); a resumed run ends with the same
@@ -121,7 +124,8 @@ def train(config: Config, out: str | Path, *, overwrite: bool = False, progress:
     if not resume:
         run.write_config(config.dump())
     exp = Experiment.build(config)
-    trainer = exp.trainer(progress=progress, callbacks=(run.append_metrics,), detect_anomaly=detect_anomaly)
+    boards = (TensorBoardLogger.open(run.path / "tensorboard", exp.model, next(iter(exp.loader("train")))),) if tensorboard else ()
+    trainer = exp.trainer(progress=progress, callbacks=(run.append_metrics, *boards), detect_anomaly=detect_anomaly)
     save = exp.checkpointer(run)
     if resume:
         state = save.latest()
@@ -134,6 +138,8 @@ def train(config: Config, out: str | Path, *, overwrite: bool = False, progress:
     except TrainingInterrupted as err:
         raise TrainingInterrupted(f"{err}; a checkpoint is in {save.folder}. Resume with: gatedgcn train --resume {run.path}", err.signum) from None
     seconds = sum(record["seconds"] for record in history)
+    for board in boards:
+        board.close()
     run.save_weights(exp.model)
     final = trainer.evaluate({name: exp.loader(name) for name in exp.data.splits if exp.data.splits[name]})
     summary = {
