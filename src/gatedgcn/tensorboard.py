@@ -71,6 +71,7 @@ class TensorBoardLogger:
         self.model.eval()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", torch.jit.TracerWarning)  # sizes become constants of the trace: fine for a picture
+            warnings.simplefilter("ignore", DeprecationWarning)  # SummaryWriter.add_graph traces with torch.jit
             self.writer.add_graph(_BatchInput(self.model, fields), tuple(getattr(batch, f) for f in fields))
         self.model.train(training)
 
