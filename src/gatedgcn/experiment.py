@@ -25,6 +25,7 @@ from gatedgcn.model import GraphNet, ModelSpec
 from gatedgcn.tensorboard import TensorBoardLogger
 from gatedgcn.train.checkpoint import Checkpointer, config_mismatch
 from gatedgcn.train.objective import Objective
+from gatedgcn.train.progress import EpochLine
 from gatedgcn.train.run import RunDir
 from gatedgcn.train.signals import stop_on_signals
 from gatedgcn.train.trainer import Schedule, Trainer
@@ -125,7 +126,8 @@ def train(config: Config, out: str | Path, *, overwrite: bool = False, progress:
         run.write_config(config.dump())
     exp = Experiment.build(config)
     boards = (TensorBoardLogger.open(run.path / "tensorboard", exp.model, next(iter(exp.loader("train")))),) if tensorboard else ()
-    trainer = exp.trainer(progress=progress, callbacks=(run.append_metrics, *boards), detect_anomaly=detect_anomaly)
+    lines = (EpochLine(config.train.epochs, sum(len(exp.data.splits[s]) for s in ("train", *exp.eval_loaders()))),) if progress else ()
+    trainer = exp.trainer(progress=progress, callbacks=(run.append_metrics, *boards, *lines), detect_anomaly=detect_anomaly)
     save = exp.checkpointer(run)
     if resume:
         state = save.latest()
