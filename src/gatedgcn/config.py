@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from gatedgcn.data import DATASETS
 from gatedgcn.errors import ConfigError
 from gatedgcn.model import LAYERS, READOUTS
 
@@ -48,9 +49,12 @@ class DataConfig:
     path: str | None = None  # the user's file for the edgelist and jsonl datasets
 
     def check(self) -> None:
+        _one_of("data.name", self.name, tuple(sorted(DATASETS)))
         for key in ("num_train", "num_val", "num_test", "min_nodes", "max_nodes"):
             _at_least(f"data.{key}", getattr(self, key), 0)
         _at_least("data.num_train", self.num_train, 1)
+        if self.max_nodes <= self.min_nodes:
+            raise ConfigError(f"data.max_nodes must be > data.min_nodes (node counts are drawn from [min_nodes, max_nodes)), got {self.min_nodes} and {self.max_nodes}")
         _at_least("data.workers", self.workers, 1)
         _at_least("data.pe_dim", self.pe_dim, 1)
         _one_of("data.pe", self.pe, ("none", "laplacian", "random_walk"))
