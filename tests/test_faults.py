@@ -368,3 +368,17 @@ def test_layers_on_edgeless_graphs_and_isolated_nodes_match_the_dense_equations(
         (gated, lambda: gated(x, edge_index, e), lambda: dense.gated_gcn(x, edge_index, e, gated, training_bn=False)),
     ):
         compare_with_grads(ours, ref, [x, e], list(layer.parameters()))
+
+
+def test_a_corrupt_dataset_cache_is_rebuilt_with_a_warning_and_the_run_is_unchanged(tmp_path):
+    args = ["--quiet", "--dataset", "SBM_CLUSTER", "--hidden", "8", "--layers", "1", "--epochs", "1", "--batch-size", "4",
+            "--set", "data.num_train=4", "--set", "data.num_val=2", "--set", "data.num_test=2"]
+    assert main(["train", "--out", str(tmp_path / "first"), *args]) == 0
+    (entry,) = (tmp_path / "cache").glob("*.safetensors")
+    data = bytearray(entry.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    entry.write_bytes(bytes(data))
+    with pytest.warns(UserWarning, match="unusable"):
+        assert main(["train", "--out", str(tmp_path / "second"), *args]) == 0
+    for name in ("model.safetensors", "summary.json"):
+        assert (tmp_path / "second" / name).read_bytes() == (tmp_path / "first" / name).read_bytes()
