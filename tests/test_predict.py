@@ -117,3 +117,11 @@ def test_bad_inputs_get_the_projects_errors(run_dir, monkeypatch, capsys):
     assert "has the splits train, val, test" in capsys.readouterr().err
     assert main(["predict", str(run_dir / "missing"), "test"]) == 1
     assert "not a run directory" in capsys.readouterr().err
+
+
+def test_gatedgcn_load_is_the_one_call(run_dir):
+    import gatedgcn
+
+    run = gatedgcn.load(run_dir, batch_size=4)
+    graphs = run.dataset.splits["val"]
+    assert run.predict.batch_size == 4 and run.predict(graphs) == load(run_dir).predict(graphs)
