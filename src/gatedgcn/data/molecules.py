@@ -25,7 +25,7 @@ from gatedgcn.data.dataset import Dataset, Task
 from gatedgcn.errors import DataError
 from gatedgcn.graph import Graph
 
-__all__ = ["SOURCES", "BOND_TYPES", "scaffold_split", "read_smiles_csv", "build_aqsol", "build_esol"]
+__all__ = ["SOURCES", "BOND_TYPES", "scaffold_split", "read_smiles_csv", "read_molecules", "build_aqsol", "build_esol"]
 
 BOND_TYPES = ("SINGLE", "DOUBLE", "TRIPLE", "AROMATIC")  # anything else is category 4
 
@@ -110,7 +110,8 @@ def scaffold_split(scaffolds: Sequence[str], train: float = 0.8, val: float = 0.
     return {split: sorted(ids) for split, ids in out.items()}
 
 
-def _build_splits(path: Path, smiles_column: str, target_column: str) -> dict[str, list[Graph]]:
+def read_molecules(path: Path, smiles_column: str, target_column: str) -> tuple[list, list[float], list[str]]:
+    """RDKit molecules, targets and Bemis–Murcko scaffolds (with chirality) of a SMILES CSV file."""
     from rdkit import rdBase
     from rdkit.Chem.Scaffolds import MurckoScaffold
 
@@ -118,6 +119,11 @@ def _build_splits(path: Path, smiles_column: str, target_column: str) -> dict[st
     with rdBase.BlockLogs():
         mols = [_molecule(s, f"{path}, row {k + 1}") for k, s in enumerate(smiles)]
         scaffolds = [MurckoScaffold.MurckoScaffoldSmiles(mol=m, includeChirality=True) for m in mols]
+    return mols, targets, scaffolds
+
+
+def _build_splits(path: Path, smiles_column: str, target_column: str) -> dict[str, list[Graph]]:
+    mols, targets, scaffolds = read_molecules(path, smiles_column, target_column)
     vocab = {symbol: k for k, symbol in enumerate(sorted({a.GetSymbol() for m in mols for a in m.GetAtoms()}))}
     return {
         split: [_graph(mols[k], vocab, targets[k], f"{path.stem}[{k}]") for k in ids]

@@ -1,0 +1,64 @@
+"""CSL: each graph is its class's circulant graph relabelled; the 5 folds; a one-epoch run with Laplacian PE."""
+
+import networkx as nx
+import numpy as np
+import pytest
+import torch
+
+from gatedgcn.config import Config
+from gatedgcn.data import load_dataset
+from gatedgcn.data.csl import NODES, SKIPS, csl_graph
+from gatedgcn.experiment import train
+
+
+def _nx(g) -> nx.Graph:
+    G = nx.Graph()
+    G.add_nodes_from(range(g.num_nodes))
+    G.add_edges_from(g.edge_index.t().tolist())
+    return G
+
+
+def _circulant(skip: int) -> nx.Graph:
+    G = nx.cycle_graph(NODES)
+    G.add_edges_from((u, (u + skip) % NODES) for u in range(NODES))
+    return G
+
+
+def test_each_graph_is_its_class_circulant_and_not_another():
+    rng = np.random.default_rng(0)
+    for label in (0, 4, 9):
+        g = csl_graph(label, rng)
+        assert g.num_nodes == 41 and g.num_edges == 4 * 41
+        assert torch.equal(g.in_degree(), torch.full((41,), 4))
+        assert int(g.y) == label
+        assert nx.is_isomorphic(_nx(g), _circulant(SKIPS[label]))
+        assert not nx.is_isomorphic(_nx(g), _circulant(SKIPS[(label + 1) % len(SKIPS)]))
+    a, b = csl_graph(3, rng), csl_graph(3, rng)
+    assert not torch.equal(a.edge_index, b.edge_index)  # relabelled differently
+
+
+def test_five_folds_partition_the_150_graphs():
+    tests = []
+    for fold in range(5):
+        d = load_dataset("CSL", seed=0, folds=0, fold=fold)
+        sizes = {k: len(v) for k, v in d.splits.items()}
+        assert sizes == {"train": 90, "val": 30, "test": 30}
+        labels = torch.stack([g.y for g in d.splits["test"]])
+        assert torch.equal(torch.bincount(labels, minlength=10), torch.full((10,), 3))  # stratified
+        names = [id(g) for g in d.splits["test"]]
+        tests.append({(int(g.y), tuple(g.edge_index[:, :4].flatten().tolist())) for g in d.splits["test"]})
+        assert len(names) == 30
+    union = set().union(*tests)
+    assert len(union) == 150  # the test folds are disjoint and cover every graph
+    again = load_dataset("CSL", seed=0, folds=0, fold=2)
+    first = load_dataset("CSL", seed=0, folds=0, fold=2)
+    assert all(torch.equal(g.edge_index, h.edge_index) for g, h in zip(again.splits["train"], first.splits["train"]))
+
+
+def test_one_epoch_smoke_run_with_laplacian_pe(tmp_path):
+    config = Config().with_overrides([
+        "data.name=CSL", "data.pe=laplacian", "data.pe_dim=20", "model.layers=2", "model.hidden=16",
+        "model.readout=mean", "model.graph_size_norm=false", "train.epochs=1", "train.batch_size=10",
+    ])
+    summary = train(config, tmp_path / "run", progress=False)
+    assert summary["metric"] == "accuracy" and 0.0 <= summary["test"]["accuracy"] <= 1.0
