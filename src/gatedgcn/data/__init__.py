@@ -8,6 +8,7 @@ from typing import Callable
 
 from gatedgcn.data.dataset import Dataset, Task
 from gatedgcn.data.csl import build_csl
+from gatedgcn.data.files import build_edgelist, build_jsonl
 from gatedgcn.data.mini import build_mini
 from gatedgcn.data.molecules import build_aqsol, build_esol
 from gatedgcn.data.sbm import build_cluster, build_pattern
@@ -29,6 +30,8 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
     "ESOL": build_esol,  # data_dir/molecules/esol
     **{name: partial(build_tu, name) for name in ("MUTAG", "ENZYMES", "PROTEINS_full", "NCI1")},  # data_dir/TU/NAME
     "cora": partial(build_planetoid, "cora"),  # data_dir/planetoid/ind.cora.*
+    "edgelist": build_edgelist,  # the user's edge list (data.path) with nodes.csv beside it
+    "jsonl": build_jsonl,  # the user's JSON lines of graphs (data.path)
 }
 
 

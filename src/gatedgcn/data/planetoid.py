@@ -29,11 +29,12 @@ import numpy as np
 import torch
 
 from gatedgcn.data.dataset import Dataset, Task
-from gatedgcn.data.textfile import read_table, read_text
-from gatedgcn.errors import ConfigError, DataError
+from gatedgcn.data.splits import mask_labels
+from gatedgcn.data.textfile import dataset_folder, read_table
+from gatedgcn.errors import DataError
 from gatedgcn.graph import Graph
 
-__all__ = ["SafeUnpickler", "safe_load_pickle", "read_planetoid", "mask_labels", "build_planetoid"]
+__all__ = ["SafeUnpickler", "safe_load_pickle", "read_planetoid", "build_planetoid"]
 
 NUM_VAL = 500
 PARTS = ("x", "y", "tx", "ty", "allx", "ally", "graph")
@@ -179,19 +180,9 @@ def read_planetoid(folder: str | Path, name: str) -> tuple[Graph, dict[str, np.n
     return graph, split
 
 
-def mask_labels(graph: Graph, keep: np.ndarray) -> Graph:
-    """The same graph with ``y`` set to -1 outside the nodes ``keep``."""
-    y = torch.full_like(graph.y, -1)  # [N]
-    index = torch.from_numpy(np.asarray(keep, dtype=np.int64))
-    y[index] = graph.y[index]
-    return graph.replace(y=y)
-
-
 def build_planetoid(name: str, *, data_dir: Path | None, **_: object) -> Dataset:
     """Full-graph node classification on the public split of ``name`` (read from ``data_dir/planetoid``)."""
-    if data_dir is None:
-        raise ConfigError(f"dataset {name!r} is read from files: give the data folder with --data-dir, data.data_dir or $GATEDGCN_DATA_DIR")
-    graph, split = read_planetoid(Path(data_dir) / "planetoid", name)
+    graph, split = read_planetoid(dataset_folder(data_dir, name, "planetoid"), name)
     num_classes = int(graph.y.max()) + 1
     return Dataset(
         name=name,

@@ -11,10 +11,12 @@ training = the other ``k - 2`` parts (8 : 1 : 1 for ``k = 10``, as in Benchmarki
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from gatedgcn.errors import ConfigError
+from gatedgcn.graph import Graph
 
-__all__ = ["stratified_parts", "kfold_split", "fixed_split", "choose_split"]
+__all__ = ["stratified_parts", "kfold_split", "fixed_split", "choose_split", "mask_labels"]
 
 
 def stratified_parts(labels: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
@@ -51,21 +53,28 @@ def kfold_split(labels: np.ndarray, folds: int, fold: int, seed: int) -> dict[st
 
 
 def fixed_split(labels: np.ndarray, seed: int, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> dict[str, np.ndarray]:
-    """One stratified train/val/test split in the given fractions (10 parts of 10 %: 8 / 1 / 1 by default)."""
+    """One stratified train/val/test split in the given fractions (8 / 1 / 1 by default).
+
+    Each class is shuffled; the item of rank ``r`` in a class of ``n_c`` gets the key ``(r + ½) / n_c``
+    and all items, ordered by key, are cut at the fractions of ``n``: every prefix holds the classes
+    in proportion.  Val and test get at least one item each when their fraction is > 0.
+    """
     if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-9:
         raise ConfigError(f"split fractions must be three non-negative numbers summing to 1, got {fractions}")
     labels = np.asarray(labels)
+    n = len(labels)
+    n_val, n_test = (max(1, int(round(f * n))) if f > 0 else 0 for f in fractions[1:])
+    if n_val + n_test >= n:
+        raise ConfigError(f"cannot split {n} items into train, val and test parts")
     rng = np.random.default_rng(seed)
-    chosen: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
+    key = np.empty(n)  # [n]
     for c in np.unique(labels):
         members = rng.permutation(np.flatnonzero(labels == c))  # [n_c]
-        n_val = int(round(fractions[1] * len(members)))
-        n_test = int(round(fractions[2] * len(members)))
-        n_train = max(len(members) - n_val - n_test, 0)
-        chosen["train"].append(members[:n_train])
-        chosen["val"].append(members[n_train:n_train + n_val])
-        chosen["test"].append(members[n_train + n_val:])
-    return {name: np.sort(np.concatenate(arrays)).astype(np.int64) for name, arrays in chosen.items()}
+        key[members] = (np.arange(len(members)) + 0.5) / len(members)
+    order = np.argsort(key, kind="stable")  # [n]
+    n_train = n - n_val - n_test
+    cuts = {"train": order[:n_train], "val": order[n_train:n_train + n_val], "test": order[n_train + n_val:]}
+    return {name: np.sort(index).astype(np.int64) for name, index in cuts.items()}
 
 
 def choose_split(labels: np.ndarray, *, folds: int, fold: int, seed: int) -> dict[str, np.ndarray]:
@@ -73,3 +82,11 @@ def choose_split(labels: np.ndarray, *, folds: int, fold: int, seed: int) -> dic
     if folds == 0:
         return fixed_split(labels, seed)
     return kfold_split(labels, folds, fold, seed)
+
+
+def mask_labels(graph: Graph, keep: np.ndarray) -> Graph:
+    """The same graph with the node labels ``y`` set to -1 (no label) outside the nodes ``keep``."""
+    y = torch.full_like(graph.y, -1)  # [N]
+    index = torch.from_numpy(np.asarray(keep, dtype=np.int64))
+    y[index] = graph.y[index]
+    return graph.replace(y=y)

@@ -23,11 +23,11 @@ import torch
 
 from gatedgcn.data.dataset import Dataset, Task
 from gatedgcn.data.splits import choose_split
-from gatedgcn.data.textfile import read_table
-from gatedgcn.errors import ConfigError, DataError
+from gatedgcn.data.textfile import dataset_folder, read_table
+from gatedgcn.errors import DataError
 from gatedgcn.graph import Graph
 
-__all__ = ["TUCollection", "read_tu", "one_hot_columns", "build_tu", "tu_folder"]
+__all__ = ["TUCollection", "read_tu", "one_hot_columns", "build_tu"]
 
 
 @dataclass(frozen=True)
@@ -140,16 +140,9 @@ def read_tu(folder: str | Path, name: str) -> TUCollection:
     return TUCollection(name, graphs, labels.astype(np.int64), classes, x_all.shape[1], 0 if e_all is None else e_all.shape[1])
 
 
-def tu_folder(data_dir: Path | None, name: str) -> Path:
-    """``data_dir/TU/name``; a missing data folder is a :class:`ConfigError` naming the ways to give one."""
-    if data_dir is None:
-        raise ConfigError(f"dataset {name!r} is read from files: give the data folder with --data-dir, data.data_dir or $GATEDGCN_DATA_DIR")
-    return Path(data_dir) / "TU" / name
-
-
 def build_tu(name: str, *, data_dir: Path | None, seed: int = 0, folds: int = 0, fold: int = 0, **_: object) -> Dataset:
     """A TU dataset split by ``seed``: fold ``fold`` of ``folds``-fold CV, or (``folds=0``) a fixed 8 / 1 / 1 split."""
-    tu = read_tu(tu_folder(data_dir, name), name)
+    tu = read_tu(dataset_folder(data_dir, name, "TU", name), name)
     split = choose_split(tu.labels, folds=folds, fold=fold, seed=seed)
     return Dataset(
         name=name,
