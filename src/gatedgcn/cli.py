@@ -180,6 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "train":
             config = _config(args)
+            start = time.perf_counter()
             out = args.resume or args.out or f"runs/{config.data.name}-{config.model.layer}-{time.strftime('%Y%m%d-%H%M%S')}"
             if args.resume:
                 summary = experiment.train(config, out, resume=True, progress=not args.quiet, detect_anomaly=args.detect_anomaly, tensorboard=args.tensorboard)
@@ -191,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(json.dumps(summary))
             else:
                 print(f"{summary['model']} on {summary['dataset']}: {summary['parameters']:,} parameters, "
-                      f"{summary['epochs']} epochs in {summary['seconds']:.1f} s -> {out}")
+                      f"{summary['epochs']} epochs in {summary.get('seconds', time.perf_counter() - start):.1f} s -> {out}")
                 print(_table({k: summary[k] for k in ("train", "val", "test") if k in summary}))
         elif args.command == "eval":
             metrics = experiment.evaluate(args.run_dir, splits=tuple(args.split or ("train", "val", "test")))

@@ -49,7 +49,8 @@ class DataConfig:
     path: str | None = None  # the user's file for the edgelist and jsonl datasets
 
     def check(self) -> None:
-        _one_of("data.name", self.name, tuple(sorted(DATASETS)))
+        if self.name not in DATASETS:
+            raise ConfigError(f"data.name: unknown dataset {self.name!r}; known: {', '.join(sorted(DATASETS))}")
         for key in ("num_train", "num_val", "num_test", "min_nodes", "max_nodes"):
             _at_least(f"data.{key}", getattr(self, key), 0)
         _at_least("data.num_train", self.num_train, 1)

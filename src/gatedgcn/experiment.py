@@ -139,7 +139,6 @@ def train(config: Config, out: str | Path, *, overwrite: bool = False, progress:
             history = trainer.fit(exp.loader("train", shuffle=True), exp.eval_loaders(), save=save, should_stop=should_stop)
     except TrainingInterrupted as err:
         raise TrainingInterrupted(f"{err}; a checkpoint is in {save.folder}. Resume with: gatedgcn train --resume {run.path}", err.signum) from None
-    seconds = sum(record["seconds"] for record in history)
     for board in boards:
         board.close()
     run.save_weights(exp.model)
@@ -153,7 +152,7 @@ def train(config: Config, out: str | Path, *, overwrite: bool = False, progress:
         **final,
     }
     run.write_summary(summary)  # no wall-clock time in it: a resumed run writes the same file (the times are in metrics.jsonl)
-    return summary | {"seconds": round(seconds, 2)}
+    return summary
 
 
 def evaluate(run_dir: str | Path, *, splits: tuple[str, ...] = ("train", "val", "test")) -> dict[str, Any]:
