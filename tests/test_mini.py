@@ -37,8 +37,8 @@ def test_self_loops_degree_features_and_edge_features():
     g = mini_graph(CLASSES.index("star"), 11, np.random.default_rng(0))
     loops = g.edge_index[0] == g.edge_index[1]
     assert int(loops.sum()) == g.num_nodes  # one self-loop per node
-    assert torch.equal(g.x[:, 0], torch.bincount(g.edge_index[1], minlength=g.num_nodes).float())
-    assert sorted(g.x[:, 0].tolist()) == [2.0] * 10 + [11.0]  # leaves: centre + self; centre: 10 leaves + self
+    assert torch.equal(g.x, torch.bincount(g.edge_index[1], minlength=g.num_nodes))
+    assert sorted(g.x.tolist()) == [2] * 10 + [11]  # leaves: centre + self; centre: 10 leaves + self
     assert torch.all(g.edge_attr == 1)
 
 
@@ -49,5 +49,6 @@ def test_splits_sizes_balance_and_determinism():
     assert torch.bincount(torch.stack([g.y for g in a.splits["train"]])).tolist() == [3] * 8
     sizes = [g.num_nodes for g in a.splits["train"] if g.name.startswith("cycle")]
     assert all(10 <= s < 20 for s in sizes)
+    assert max(int(g.x.max()) for s in a.splits.values() for g in s) < a.node_vocab  # every degree has an embedding
     assert all(torch.equal(g.edge_index, h.edge_index) for g, h in zip(a.splits["test"], b.splits["test"]))
     assert any(g.num_nodes != h.num_nodes for g, h in zip(a.splits["train"], c.splits["train"]))

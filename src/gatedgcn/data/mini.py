@@ -3,8 +3,9 @@
 Classes: cycle, star, wheel, lollipop, hypercube, grid, clique, circular ladder.  Each graph
 has ``n`` nodes drawn uniformly from ``[min_nodes, max_nodes)`` (a hypercube takes the largest
 dimension with ``2^dim <= n``, a grid and a circular ladder the largest size that fits), a
-self-loop on every node, node feature = in-degree (self-loop included), edge feature = 1.
-Classes take turns, so every split is balanced.
+self-loop on every node, node feature = in-degree (self-loop included) as a category id, which
+the model embeds (a degree is a small integer, and a lookup table learns far faster from it
+than a linear map of its value), edge feature = 1.  Classes take turns, so every split is balanced.
 """
 
 from __future__ import annotations
@@ -52,9 +53,9 @@ def mini_graph(label: int, n: int, rng: np.random.Generator) -> Graph:
     senders = [u for u, v in pairs] + [v for u, v in pairs] + list(G.nodes)
     receivers = [v for u, v in pairs] + [u for u, v in pairs] + list(G.nodes)
     edge_index = torch.tensor([senders, receivers], dtype=torch.long)  # [2, E] both directions + self-loops
-    degree = torch.bincount(edge_index[1], minlength=G.number_of_nodes()).float()  # [N]
+    degree = torch.bincount(edge_index[1], minlength=G.number_of_nodes())  # [N]
     return Graph(
-        x=degree.unsqueeze(-1),  # [N, 1] in-degree
+        x=degree,  # [N] in-degree, a category id
         edge_index=edge_index,
         edge_attr=torch.ones(edge_index.shape[1], 1),  # [E, 1]
         y=torch.tensor(label),
@@ -76,7 +77,7 @@ def build_mini(*, num_train: int, num_val: int, num_test: int, min_nodes: int, m
         name="mini",
         task=Task(level="graph", kind="classification", num_outputs=len(CLASSES), metric="accuracy"),
         splits=splits,
-        in_dim=1,
+        node_vocab=max_nodes,  # a degree (self-loop included) is at most the node count, < max_nodes
         edge_in_dim=1,
         info={"classes": list(CLASSES)},
     )
