@@ -91,9 +91,11 @@ def runs_table(roots: Sequence[str | Path], *, sort: str = "run", reverse: bool 
     return known + [r for r in rows if r[sort] is None]
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, column: str = "") -> str:
     if value is None:
         return "-"
+    if column == "seconds":
+        return f"{value:.1f}"
     if isinstance(value, float):
         return f"{value:.4f}" if abs(value) < 1000 else f"{value:.1f}"
     if isinstance(value, int) and not isinstance(value, bool):
@@ -104,7 +106,7 @@ def _cell(value: Any) -> str:
 def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] = COLUMNS, headers: Sequence[str] | None = None) -> str:
     """Rows as an aligned text table (numeric columns right-aligned)."""
     head = list(headers or columns)
-    cells = [[_cell(r[c]) for c in columns] for r in rows]
+    cells = [[_cell(r[c], c) for c in columns] for r in rows]
     widths = [max([len(h)] + [len(row[k]) for row in cells]) for k, h in enumerate(head)]
     numeric = [all(isinstance(r[c], (int, float)) or r[c] is None for r in rows) for c in columns]
 
