@@ -81,7 +81,21 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--split", action="append", choices=("train", "val", "test"), help="split(s) to score (default: all)")
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
     _tool_parsers(sub)
+    _data_parsers(sub)
     return p
+
+
+def _data_parsers(sub) -> None:
+    """``gatedgcn data list | info NAME | fetch NAME``: the real datasets and where they come from."""
+    d = sub.add_parser("data", help="real datasets: list, info NAME, fetch NAME (downloads only when asked)").add_subparsers(dest="action", required=True)
+    d.add_parser("list", help="the known datasets, their size and whether they are in the data folder").add_argument("--data-dir", help="data folder")
+    p = d.add_parser("info", help="format, size, statistics (published and counted from the files), licence and citation, files")
+    p.add_argument("name")
+    p.add_argument("--data-dir", help="data folder")
+    p = d.add_parser("fetch", help="download into the data folder from the canonical address, verifying the pinned sha256")
+    p.add_argument("name")
+    p.add_argument("--data-dir", help="data folder (default: $GATEDGCN_DATA_DIR, else ../shared/data beside the repository)")
+    p.add_argument("--base-url", help="a mirror: files are fetched from BASE_URL/<path in the data folder>")
 
 
 def _tool_parsers(sub) -> None:
@@ -149,6 +163,21 @@ def _run_tool(args: argparse.Namespace) -> None:
         paths = explain_run(args.run_dir, graph=args.graph, node=args.node, hops=args.hops, split=args.split,
                             layer=args.layer, gallery_of_classes=args.gallery, out=args.out, device=args.device)
         print("\n".join(str(p) for p in paths))
+    elif args.command == "data":
+        from gatedgcn.config import DataConfig
+        from gatedgcn.data import catalog, download
+
+        data_dir = DataConfig(data_dir=args.data_dir).resolved_data_dir()
+        if args.action == "list":
+            print(catalog.listing(data_dir))
+        elif args.action == "info":
+            print(catalog.describe(args.name, data_dir))
+        else:
+            if data_dir is None:
+                raise ConfigError("data fetch: name the data folder with --data-dir or $GATEDGCN_DATA_DIR")
+            fetcher = download.Fetcher(base_url=args.base_url, log=lambda message: print(message, file=sys.stderr))
+            fetched = download.fetch_dataset(args.name, data_dir, fetcher)
+            print(f"{args.name}: {len(fetched)} file(s) fetched, all verified, in {data_dir}")
     else:
         config = Config.load(args.config) if args.config else Config().check()
         print(config.with_overrides(args.set).describe(), end="")
