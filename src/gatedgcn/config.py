@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from gatedgcn.data import DATASETS
+from gatedgcn.data import DATASETS, is_dataset
 from gatedgcn.errors import ConfigError
 from gatedgcn.model import LAYERS, READOUTS
 
@@ -49,7 +49,7 @@ class DataConfig:
     path: str | None = None  # the user's file for the edgelist and jsonl datasets
 
     def check(self) -> None:
-        if self.name not in DATASETS:
+        if not is_dataset(self.name, self.resolved_data_dir()):
             raise ConfigError(f"data.name: unknown dataset {self.name!r}; known: {', '.join(sorted(DATASETS))}")
         for key in ("num_train", "num_val", "num_test", "min_nodes", "max_nodes"):
             _at_least(f"data.{key}", getattr(self, key), 0)

@@ -17,7 +17,7 @@ from gatedgcn.data.planetoid import build_planetoid
 from gatedgcn.data.tu import build_tu
 from gatedgcn.errors import ConfigError
 
-__all__ = ["Dataset", "Task", "DATASETS", "load_dataset"]
+__all__ = ["Dataset", "Task", "DATASETS", "is_dataset", "load_dataset"]
 
 # name -> builder(**data config) -> Dataset
 DATASETS: dict[str, Callable[..., Dataset]] = {
@@ -35,9 +35,13 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
 }
 
 
+def is_dataset(name: str, data_dir: Path | None) -> bool:
+    """A registered name, or any other folder of the TU collection under ``data_dir/TU``."""
+    return name in DATASETS or (data_dir is not None and (Path(data_dir) / "TU" / name).is_dir())
+
+
 def load_dataset(name: str, **options: object) -> Dataset:
-    data_dir = options.get("data_dir")
-    if name not in DATASETS and data_dir is not None and (Path(data_dir) / "TU" / name).is_dir():
+    if name not in DATASETS and is_dataset(name, options.get("data_dir")):
         return build_tu(name, **options)  # any other folder of the TU collection
     if name not in DATASETS:
         raise ConfigError(f"data.name: unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}")
