@@ -104,17 +104,20 @@ def test_write_rows_csv_and_jsonl_round_trip(tmp_path):
 
 def test_bad_inputs_get_the_projects_errors(run_dir, monkeypatch, capsys):
     run = load(run_dir)
-    wrong = Graph(x=torch.randn(3, 4), edge_index=torch.tensor([[0, 1], [1, 2]]), edge_attr=torch.ones(2, 1), name="wide")
-    with pytest.raises(GraphError, match=r"input graph 0 \(wide\).*x \[N, 1\]"):
-        run.predict([wrong])
-    no_edges = Graph(x=torch.ones(3, 1), edge_index=torch.tensor([[0, 1], [1, 2]]), name="bare")
-    with pytest.raises(GraphError, match=r"bare.*edge_attr \[E, 1\]"):
-        run.predict([no_edges])
+    assert run.model.spec.node_vocab > 0  # the mini set embeds the in-degree as a category
+    ok = Graph(x=torch.tensor([1, 2, 1]), edge_index=torch.tensor([[0, 1], [1, 2]]), edge_attr=torch.ones(2, 1))
+    wrong = ok.replace(x=torch.randn(3, 4), name="floats")
+    with pytest.raises(GraphError, match=r"input graph 1 \(floats\): the model expects node category ids"):
+        run.predict([ok, wrong])
+    with pytest.raises(GraphError, match=r"node category 999 is outside the model's"):
+        run.predict([ok.replace(x=torch.tensor([1, 999, 1]))])
+    with pytest.raises(GraphError, match=r"bare.*edge_attr \[E, 1\], got none"):
+        run.predict([ok.replace(edge_attr=None, name="bare")])
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ConfigError, match="CUDA is not available"):
         device_of("cuda")
     assert main(["predict", str(run_dir), "holdout"]) == 1
-    assert "has the splits train, val, test" in capsys.readouterr().err
+    assert "not a file, and dataset mini has the splits train, val, test" in capsys.readouterr().err
     assert main(["predict", str(run_dir / "missing"), "test"]) == 1
     assert "not a run directory" in capsys.readouterr().err
 
@@ -125,3 +128,38 @@ def test_gatedgcn_load_is_the_one_call(run_dir):
     run = gatedgcn.load(run_dir, batch_size=4)
     graphs = run.dataset.splits["val"]
     assert run.predict.batch_size == 4 and run.predict(graphs) == load(run_dir).predict(graphs)
+
+
+def _jsonl_graphs(path, count=24):
+    """Paths (class 0) and stars (class 1) of 5-8 nodes, both edge directions, features of ones."""
+    lines = []
+    for k in range(count):
+        n = 5 + k % 4
+        pairs = [(v, v + 1) for v in range(n - 1)] if k % 2 == 0 else [(0, v) for v in range(1, n)]
+        j = [a for a, b in pairs] + [b for a, b in pairs]
+        i = [b for a, b in pairs] + [a for a, b in pairs]
+        lines.append(json.dumps({"num_nodes": n, "edge_index": [j, i], "edge_attr": [[1.0]] * len(j), "y": k % 2}))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_predict_reads_json_lines_and_edge_lists(tmp_path, capsys):
+    data = _jsonl_graphs(tmp_path / "graphs.jsonl")
+    run_dir = train_tiny(tmp_path / "run", "data.name=jsonl", f"data.path={data}", "train.batch_size=4")
+    assert main(["predict", str(run_dir), str(data), "--out", str(tmp_path / "p.jsonl"), "--quiet"]) == 0
+    rows = [json.loads(l) for l in (tmp_path / "p.jsonl").read_text().splitlines()]
+    run = load(run_dir)
+    from gatedgcn.data.files import read_jsonl
+
+    graphs = read_jsonl(data)
+    assert [r["graph"] for r in rows] == list(range(24)) and [r["target"] for r in rows] == [k % 2 for k in range(24)]
+    for row, g in zip(rows, graphs):
+        assert [row["p_0"], row["p_1"]] == pytest.approx(torch.softmax(_alone(run.model, g)[0].double(), -1).tolist(), abs=1e-5)
+    # an edge list is one graph: a star on 6 nodes, written by hand with its edge feature column
+    star = tmp_path / "star.csv"
+    star.write_text("source,target,w\n" + "".join(f"0,{v},1\n{v},0,1\n" for v in range(1, 6)))
+    assert main(["predict", str(run_dir), str(star)]) == 0
+    out = list(csv.DictReader(capsys.readouterr().out.splitlines()))
+    assert len(out) == 1 and out[0]["graph"] == "0"
+    g = Graph(x=torch.ones(6, 1), edge_index=torch.tensor([[0, 1, 0, 2, 0, 3, 0, 4, 0, 5], [1, 0, 2, 0, 3, 0, 4, 0, 5, 0]]), edge_attr=torch.ones(10, 1))
+    assert float(out[0]["p_1"]) == pytest.approx(float(torch.softmax(_alone(run.model, g)[0].double(), -1)[1]), abs=1e-5)

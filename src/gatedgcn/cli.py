@@ -102,7 +102,8 @@ def _tool_parsers(sub) -> None:
     """The day-to-day commands: predict, plot, runs, explain, config show."""
     p = sub.add_parser("predict", help="predict with a trained run: one row per graph, node or edge (CSV or JSON lines)")
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("input", metavar="INPUT", help="a split of the run's dataset (test) or NAME:SPLIT of another dataset")
+    p.add_argument("input", metavar="INPUT", help="graphs.jsonl, an edge list (edges.csv), a split of the run's dataset (test) or NAME:SPLIT")
+    p.add_argument("--nodes", metavar="FILE", help="node table of an edge list (default: nodes.csv beside it)")
     p.add_argument("--out", metavar="FILE", help="FILE.csv or FILE.jsonl (default: CSV on standard output)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:k] (default: cpu)")
     p.add_argument("--batch-size", type=int, help="graphs per batch (default: the run's)")
@@ -142,7 +143,7 @@ def _run_tool(args: argparse.Namespace) -> None:
     if args.command == "predict":
         from gatedgcn.predict import predict_run
 
-        rows = predict_run(args.run_dir, args.input, args.out, device=args.device, batch_size=args.batch_size, progress=False if args.quiet else None)
+        rows = predict_run(args.run_dir, args.input, args.out, nodes=args.nodes, device=args.device, batch_size=args.batch_size, progress=False if args.quiet else None)
         if args.out and not args.quiet:
             print(f"{len(rows)} rows -> {args.out}")
     elif args.command == "plot":

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from gatedgcn.config import Config
 from gatedgcn.data import Dataset, Task
+from gatedgcn.data.files import node_table_of, read_edgelist, read_jsonl
 from gatedgcn.errors import ConfigError, GatedGCNError, GraphError
 from gatedgcn.experiment import Experiment
 from gatedgcn.graph import Batch, Graph, collate
@@ -180,22 +181,29 @@ def write_rows(rows: Sequence[dict[str, Any]], path: str | Path | None = None) -
         raise GatedGCNError(f"cannot write predictions to {path}: {err.strerror}") from None
 
 
-def input_graphs(run: Loaded, source: str) -> list[Graph]:
-    """The graphs named by ``source``: ``SPLIT`` or ``NAME:SPLIT`` of a dataset (NAME built with the run's data options)."""
+def input_graphs(run: Loaded, source: str, *, nodes: str | Path | None = None) -> list[Graph]:
+    """The graphs named by ``source``: a JSON-lines file of graphs (``.jsonl``), an edge list (``.csv`` / ``.tsv``,
+    with the node table ``nodes`` or the ``nodes.csv`` beside it), or ``SPLIT`` / ``NAME:SPLIT`` of a dataset
+    (NAME built with the run's data options)."""
+    path = Path(source)
+    if path.is_file():
+        if path.suffix.lower() in (".jsonl", ".json"):
+            return read_jsonl(path)
+        return [read_edgelist(path, nodes=nodes or node_table_of(path))]
     name, _, split = source.rpartition(":")
     data = run.dataset
     if name and name != run.config.data.name:
         config = replace(run.config, data=replace(run.config.data, name=name))
         data = Experiment.build(config).data
     if split not in data.splits:
-        raise GatedGCNError(f"INPUT {source!r}: dataset {data.name} has the splits {', '.join(data.splits)}")
+        raise GatedGCNError(f"INPUT {source!r}: not a file, and dataset {data.name} has the splits {', '.join(data.splits)}")
     return list(data.splits[split])
 
 
-def predict_run(run_dir: str | Path, source: str, out: str | Path | None = None, *, device: str = "cpu",
-                batch_size: int | None = None, progress: bool | None = None) -> list[dict[str, Any]]:
+def predict_run(run_dir: str | Path, source: str, out: str | Path | None = None, *, nodes: str | Path | None = None,
+                device: str = "cpu", batch_size: int | None = None, progress: bool | None = None) -> list[dict[str, Any]]:
     """``gatedgcn predict``: predictions of the run for ``source``, written to ``out`` (CSV on standard output without)."""
     run = load(run_dir, device=device, batch_size=batch_size)
-    rows = run.predict(input_graphs(run, source), progress=progress)
+    rows = run.predict(input_graphs(run, source, nodes=nodes), progress=progress)
     write_rows(rows, out)
     return rows
