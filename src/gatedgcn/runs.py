@@ -2,7 +2,8 @@
 
 A run is a folder holding ``config.yaml``; its row comes from the config, ``summary.json``
 (parameters, test metric) and ``metrics.jsonl`` (the best validation metric over the epochs,
-the training time as the sum of the epochs' seconds).  A run still going (no summary yet) gets its row with the missing cells empty.
+the training time as the sum of the epochs' seconds).  A run still going (no summary yet)
+gets its row with the missing cells empty.
 """
 
 from __future__ import annotations
