@@ -7,7 +7,9 @@
 With ``heads > 1`` each head has its own maps and the heads' outputs are joined by
 ``W_h: R^{h·d} -> R^d``.  :class:`GraphAttention` computes the same scores, but the
 softmax of receiver ``i`` runs only over its senders ``j -> i``: attention whose support
-is given by the graph.
+is given by the graph.  Its ``impl="fast"`` (the default) computes the scores and the weighted
+sum with :func:`gatedgcn.kernels.edge_dot` and :func:`gatedgcn.kernels.gather_scatter` (no
+``[E, H, d]`` tensor); ``impl="reference"`` runs the plain gathers.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import math
 import torch
 from torch import Tensor, nn
 
-from gatedgcn.ops import segment_softmax, segment_sum
 from gatedgcn.errors import GraphError
+from gatedgcn.kernels import IMPLS, edge_dot, gather_scatter
+from gatedgcn.ops import segment_softmax, segment_sum
 
 __all__ = ["SelfAttention", "GraphAttention"]
 
@@ -92,14 +95,19 @@ class GraphAttention(_QKV):
     also a ``[E, H]``.  A node with no sender gets ``h = 0``.
     """
 
-    def __init__(self, dim: int, *, heads: int = 1) -> None:
+    def __init__(self, dim: int, *, heads: int = 1, impl: str = "fast") -> None:
         super().__init__(dim, heads)
+        if impl not in IMPLS:
+            raise ValueError(f"GraphAttention: impl must be one of {IMPLS}, got {impl!r}")
+        self.impl = impl
 
     def forward(self, x: Tensor, edge_index: Tensor, *, return_weights: bool = False):
         j, i = edge_index  # senders, receivers: [E]
         N = x.shape[0]
         q, k, v = self.split(x)  # each [N, H, d]
-        scores = self.beta * (q[i] * k[j]).sum(-1)  # [E, H]
+        fast = self.impl == "fast"
+        scores = self.beta * (edge_dot(q, k, edge_index) if fast else (q[i] * k[j]).sum(-1))  # [E, H]
         a = segment_softmax(scores, i, N)  # [E, H]
-        h = self.join(segment_sum(a.unsqueeze(-1) * v[j], i, N))  # [N, dim]
+        m = gather_scatter(a, v, edge_index, N) if fast else segment_sum(a.unsqueeze(-1) * v[j], i, N)  # [N, H, d]
+        h = self.join(m)  # [N, dim]
         return (h, a) if return_weights else h
