@@ -66,3 +66,14 @@ def test_edge_features_and_pe_change_the_model_as_the_rows_say():
     assert _spec("tsp_gatedgcn_e_L4").edge_in_dim == 1 and _spec("tsp_gatedgcn_L4").edge_in_dim == 0
     lap = _spec("csl_gatedgcn_lappe_L4")
     assert lap.pe_dim == 20 and lap.pe_sign_flip and _spec("csl_gatedgcn_L4").pe_dim == 0
+
+
+def test_time_budget_stops_after_the_epoch_that_passes_it(tmp_path):
+    from gatedgcn.experiment import train
+
+    config = Config().with_overrides([
+        "data.num_train=10", "data.num_val=4", "data.num_test=4", "model.layers=1", "model.hidden=8",
+        "train.epochs=2", "train.time_budget_s=1e-9",
+    ])
+    assert train(config, tmp_path / "budget", progress=False)["epochs"] == 1
+    assert train(config.with_overrides(["train.time_budget_s=0"]), tmp_path / "none", progress=False)["epochs"] == 2
