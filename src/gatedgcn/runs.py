@@ -66,7 +66,8 @@ def run_row(path: str | Path, root: str | Path | None = None) -> dict[str, Any]:
     model, data = config.get("model", {}), config.get("data", {})
     metric = summary.get("metric") or next((k for r in records[:1] for k in r.get("val", {}) if k != "loss"), None)
     best, epoch = _best(records, metric) if metric else (None, None)
-    name = run.path.relative_to(root) if root is not None and run.path.is_relative_to(root) else run.path
+    inside = root is not None and run.path != Path(root) and run.path.is_relative_to(root)
+    name = run.path.relative_to(root) if inside else run.path
     return {
         "run": str(name),
         "dataset": summary.get("dataset", data.get("name")),
@@ -117,6 +118,13 @@ def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] = COLUMN
     return "\n".join([line(head), line(["-" * w for w in widths])] + [line(row) for row in cells])
 
 
+def _as_written(value: Any) -> str:
+    """A config value as a YAML file would show it (``1e-05``, not a rounded ``0.0000``)."""
+    if value is None:
+        return "-"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def _flatten(raw: dict[str, Any]) -> dict[str, Any]:
     return {f"{section}.{key}": value for section, values in raw.items() if isinstance(values, dict) for key, value in values.items()}
 
@@ -135,5 +143,5 @@ def compare_configs(paths: Sequence[str | Path], *, all_keys: bool = False) -> s
     if not shown:
         return "the configs are identical"
     columns = ["key"] + [f"run{i}" for i in range(len(paths))]
-    rows = [{"key": ("* " if k in differ else "  ") + k, **{f"run{i}": c.get(k) for i, c in enumerate(configs)}} for k in shown]
+    rows = [{"key": ("* " if k in differ else "  ") + k, **{f"run{i}": _as_written(c.get(k)) for i, c in enumerate(configs)}} for k in shown]
     return format_table(rows, columns, ["key"] + [str(p) for p in paths])
