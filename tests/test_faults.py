@@ -116,7 +116,7 @@ def test_too_many_non_finite_steps_in_a_row_stop_the_run_and_change_nothing():
     assert _toy_trainer(max_bad_steps=3).fit([_rows(1, nan=True), _rows(2, nan=True), _rows(3), _rows(4, nan=True)], {})[0]["skipped"] == 3
 
 
-@pytest.mark.filterwarnings("ignore:Anomaly Detection has been enabled")
+@pytest.mark.filterwarnings("ignore:Anomaly Detection has been enabled", "ignore:Error detected in")
 def test_detect_anomaly_stops_at_the_first_non_finite_value_and_names_the_step():
     with pytest.raises(TrainingError, match=r"epoch 1, step 2"):
         _toy_trainer(detect_anomaly=True).fit([_rows(1), _rows(2, nan=True)], {})

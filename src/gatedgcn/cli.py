@@ -73,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--checkpoint-minutes", type=float, help="a checkpoint after every epoch and every this many minutes within one (default: 10; 0: every step)")
     t.add_argument("--tensorboard", action="store_true", help="TensorBoard logs in RUN_DIR/tensorboard: scalars per epoch, the model's graph, histograms of the gates (needs gatedgcn[tensorboard])")
     t.add_argument("--detect-anomaly", action="store_true", help="debugging: torch autograd anomaly detection; the first non-finite loss or gradient stops the run")
+    t.add_argument("--nproc", type=int, metavar="N", help="data-parallel training in N processes on this machine (torchrun, DDP); --batch-size is the global batch")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.add_argument("--json", action="store_true", help="print the summary as JSON")
 
@@ -203,13 +204,32 @@ def _table(metrics: dict[str, dict[str, float]]) -> str:
     return "\n".join(f"  {split:<5} " + "  ".join(f"{k} {v:.4f}" for k, v in values.items()) for split, values in metrics.items())
 
 
+def _without_nproc(argv: Sequence[str]) -> list[str]:
+    out, skip = [], False
+    for arg in argv:
+        if not skip and arg != "--nproc" and not arg.startswith("--nproc="):
+            out.append(arg)
+        skip = arg == "--nproc"
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
     from gatedgcn import experiment  # after parsing: --help stays fast
+    from gatedgcn.train.distributed import World, launch, world_from_env
 
     try:
         if args.command == "train":
             config = _config(args)
+            if args.nproc is not None and world_from_env() is None:
+                if args.nproc < 1:
+                    raise ConfigError(f"--nproc must be >= 1, got {args.nproc}")
+                if args.resume or config.data.folds:
+                    raise ConfigError("--nproc trains one run from the start; it does not combine with --resume or --folds")
+                if config.train.batch_size % args.nproc:
+                    raise ConfigError(f"--batch-size {config.train.batch_size} is the global batch: it must be a multiple of --nproc {args.nproc}")
+                return launch(args.nproc, _without_nproc(argv))  # every process validates again; rank 0 prints
             start = time.perf_counter()
             out = args.resume or args.out or f"runs/{config.data.name}-{config.model.layer}-{time.strftime('%Y%m%d-%H%M%S')}"
             if args.resume:
@@ -218,6 +238,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 summary = experiment.cross_validate(config, out, overwrite=args.overwrite, progress=not args.quiet)
             else:
                 summary = experiment.train(config, out, overwrite=args.overwrite, progress=not args.quiet, detect_anomaly=args.detect_anomaly, tensorboard=args.tensorboard)
+            if not (world_from_env() or World()).main:
+                return 0
             if args.json:
                 print(json.dumps(summary))
             else:

@@ -118,11 +118,13 @@ class TrainConfig:
     checkpoint_minutes: float = 10.0  # a checkpoint after every epoch and, within one, every this many minutes (0: every step)
     keep_checkpoints: int = 2  # K: the last K checkpoints are kept (and the best)
     max_nonfinite_steps: int = 5  # stop after this many steps in a row with a non-finite loss or gradient (each is skipped)
+    dtype: str = "float32"  # float32 or float64: of the weights and the float features
 
     def check(self) -> None:
         _at_least("train.epochs", self.epochs, 1)
         _at_least("train.keep_checkpoints", self.keep_checkpoints, 1)
         _at_least("train.max_nonfinite_steps", self.max_nonfinite_steps, 1)
+        _one_of("train.dtype", self.dtype, ("float32", "float64"))
         if not self.checkpoint_minutes >= 0:
             raise ConfigError(f"train.checkpoint_minutes must be >= 0 (0: after every step), got {self.checkpoint_minutes}")
         _at_least("train.batch_size", self.batch_size, 1)

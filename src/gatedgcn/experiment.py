@@ -5,25 +5,30 @@ The one place that knows every floor below it; the CLI only parses arguments and
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import random
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from gatedgcn.config import Config
 from gatedgcn.data import Dataset, load_dataset
 from gatedgcn.data.encodings import add_encoding
 from gatedgcn.errors import CheckpointError, ConfigError, TrainingInterrupted
-from gatedgcn.graph import collate
+from gatedgcn.graph import Batch, Graph, collate
 from gatedgcn.model import GraphNet, ModelSpec
 from gatedgcn.tensorboard import TensorBoardLogger
 from gatedgcn.train.checkpoint import Checkpointer, config_mismatch
+from gatedgcn.train.distributed import ShardSampler, World, gather_tally, process_group, world_from_env
 from gatedgcn.train.objective import Objective
 from gatedgcn.train.progress import EpochLine
 from gatedgcn.train.run import RunDir
@@ -31,6 +36,16 @@ from gatedgcn.train.signals import stop_on_signals
 from gatedgcn.train.trainer import Schedule, Trainer
 
 __all__ = ["Experiment", "seed_everything", "train", "evaluate", "cross_validate"]
+
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def collate_as(dtype: torch.dtype, graphs: Sequence[Graph]) -> Batch:
+    """:func:`collate`, with the float tensors of the batch in ``dtype``."""
+    batch = collate(graphs)
+    floats = {f.name: t.to(dtype) for f in dataclasses.fields(batch) if isinstance(t := getattr(batch, f.name), torch.Tensor) and t.is_floating_point()}
+    return dataclasses.replace(batch, **floats)
 
 
 def seed_everything(seed: int) -> None:
@@ -75,24 +90,31 @@ class Experiment:
         if d.pe != "none":
             data.splits = {split: add_encoding(graphs, d.pe, d.pe_dim) for split, graphs in data.splits.items()}
         seed_everything(config.train.seed)
-        model = GraphNet(model_spec(config, data))
+        model = GraphNet(model_spec(config, data)).to(DTYPES[config.train.dtype])
         return cls(config, data, model, Objective(data.task.kind, data.task.metric, balance_batches=data.task.balance_classes))
 
-    def loader(self, split: str, *, shuffle: bool = False) -> DataLoader:
-        generator = torch.Generator().manual_seed(self.config.train.seed)
-        return DataLoader(
-            self.data.splits[split], batch_size=self.config.train.batch_size, shuffle=shuffle,
-            collate_fn=collate, generator=generator,
-        )
+    def loader(self, split: str, *, shuffle: bool = False, world: World | None = None) -> DataLoader:
+        """Batches of ``split``; with ``world``, this process's shard of each epoch (``batch_size / world.size`` graphs a step)."""
+        t = self.config.train
+        generator = torch.Generator().manual_seed(t.seed)
+        collate_fn = collate if t.dtype == "float32" else partial(collate_as, DTYPES[t.dtype])
+        if world is None:
+            return DataLoader(self.data.splits[split], batch_size=t.batch_size, shuffle=shuffle, collate_fn=collate_fn, generator=generator)
+        if t.batch_size % world.size:
+            raise ConfigError(f"train.batch_size ({t.batch_size}) is the global batch: it must be a multiple of the {world.size} processes")
+        sampler = ShardSampler(len(self.data.splits[split]), world, seed=t.seed, shuffle=shuffle)
+        return DataLoader(self.data.splits[split], batch_size=t.batch_size // world.size, sampler=sampler, collate_fn=collate_fn, generator=generator)
 
     def eval_loaders(self) -> dict[str, DataLoader]:
         return {name: self.loader(name) for name in ("val", "test") if self.data.splits.get(name)}
 
-    def trainer(self, *, progress: bool, callbacks: tuple = (), detect_anomaly: bool = False) -> Trainer:
+    def trainer(self, *, progress: bool, callbacks: tuple = (), detect_anomaly: bool = False, world: World | None = None) -> Trainer:
+        """With ``world``, the model is wrapped in ``DistributedDataParallel`` and the epoch's metrics join all processes."""
         t = self.config.train
         schedule = Schedule(t.epochs, t.lr, t.weight_decay, t.lr_factor, t.lr_patience, t.min_lr, t.time_budget_s)
-        return Trainer(self.model, self.objective, schedule, device=t.device, progress=progress, callbacks=callbacks,
-                       max_bad_steps=t.max_nonfinite_steps, detect_anomaly=detect_anomaly)
+        model = self.model if world is None else DistributedDataParallel(self.model)
+        return Trainer(model, self.objective, schedule, device=t.device, progress=progress, callbacks=callbacks,
+                       max_bad_steps=t.max_nonfinite_steps, detect_anomaly=detect_anomaly, gather=None if world is None else gather_tally)
 
     def checkpointer(self, run: RunDir) -> Checkpointer:
         t = self.config.train
@@ -112,6 +134,9 @@ def train(config: Config, out: str | Path, *, overwrite: bool = False, progress:
           detect_anomaly: bool = False, tensorboard: bool = False) -> dict[str, Any]:
     """Train as ``config`` says, writing the run directory ``out``; returns the summary.
 
+    Under torchrun (``RANK`` / ``WORLD_SIZE`` set), every process trains on its shard with
+    ``DistributedDataParallel`` and only rank 0 writes (see :mod:`gatedgcn.train.distributed`).
+
     With ``tensorboard``, TensorBoard event files go to ``out/tensorboard`` (see :mod:`gatedgcn.tensorboard`).
 
     With ``resume``, ``out`` is an existing run directory of the same config, and training goes on from
@@ -121,27 +146,45 @@ def train(config: Config, out: str | Path, *, overwrite: bool = False, progress:
     """
     if config.train.device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"train.device: {config.train.device!r} asked for, but CUDA is not available here; use cpu")
-    run = _open_for_resume(config, out) if resume else RunDir.create(out, overwrite=overwrite)
-    if not resume:
+    world = world_from_env()
+    with process_group(config.train.device) if world is not None else contextlib.nullcontext():
+        return _train(config, out, world, overwrite=overwrite, progress=progress, resume=resume, detect_anomaly=detect_anomaly, tensorboard=tensorboard)
+
+
+def _train(config: Config, out: str | Path, world: World | None, *, overwrite: bool, progress: bool, resume: bool,
+           detect_anomaly: bool, tensorboard: bool) -> dict[str, Any]:
+    main = world is None or world.main
+    if not main:
+        run, progress, tensorboard = RunDir(out), False, False  # reads rank 0's checkpoints on resume; writes nothing
+    elif resume:
+        run = _open_for_resume(config, out)
+    else:
+        run = RunDir.create(out, overwrite=overwrite)
         run.write_config(config.dump())
+    if world is not None:
+        dist.barrier()  # rank 0 has made (or opened) the run directory
     exp = Experiment.build(config)
     boards = (TensorBoardLogger.open(run.path / "tensorboard", exp.model, next(iter(exp.loader("train")))),) if tensorboard else ()
     lines = (EpochLine(config.train.epochs, sum(len(exp.data.splits[s]) for s in ("train", *exp.eval_loaders()))),) if progress else ()
-    trainer = exp.trainer(progress=progress, callbacks=(run.append_metrics, *boards, *lines), detect_anomaly=detect_anomaly)
+    trainer = exp.trainer(progress=progress, callbacks=(run.append_metrics, *boards, *lines) if main else (), detect_anomaly=detect_anomaly, world=world)
     save = exp.checkpointer(run)
     if resume:
         state = save.latest()
         if state is not None:
             trainer.load_state_dict(state)
-        run.write_metrics(trainer.position.history)
+        if main:
+            run.write_metrics(trainer.position.history)
+    # one process: SIGINT/SIGTERM write a checkpoint first; under torchrun the launcher stops every process at once
+    signals = stop_on_signals() if world is None else contextlib.nullcontext(lambda: 0)
     try:
-        with stop_on_signals() as should_stop:
-            history = trainer.fit(exp.loader("train", shuffle=True), exp.eval_loaders(), save=save, should_stop=should_stop)
+        with signals as should_stop:
+            history = trainer.fit(exp.loader("train", shuffle=True, world=world), exp.eval_loaders(), save=save if main else None, should_stop=should_stop)
     except TrainingInterrupted as err:
         raise TrainingInterrupted(f"{err}; a checkpoint is in {save.folder}. Resume with: gatedgcn train --resume {run.path}", err.signum) from None
     for board in boards:
         board.close()
-    run.save_weights(exp.model)
+    if main:
+        run.save_weights(exp.model)
     final = trainer.evaluate({name: exp.loader(name) for name in exp.data.splits if exp.data.splits[name]})
     summary = {
         "dataset": config.data.name,
@@ -151,7 +194,8 @@ def train(config: Config, out: str | Path, *, overwrite: bool = False, progress:
         "metric": exp.objective.metric,
         **final,
     }
-    run.write_summary(summary)  # no wall-clock time in it: a resumed run writes the same file (the times are in metrics.jsonl)
+    if main:
+        run.write_summary(summary)  # no wall-clock time in it: a resumed run writes the same file (the times are in metrics.jsonl)
     return summary
 
 

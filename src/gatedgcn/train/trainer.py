@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from gatedgcn.errors import TrainingError, TrainingInterrupted
@@ -27,6 +28,7 @@ __all__ = ["Schedule", "Trainer", "EpochRecord", "Position", "rng_state", "set_r
 
 EpochRecord = dict  # {"epoch", "lr", "seconds", "skipped", "train": {"loss", metric}, "val": {...}, ...}
 SaveHook = Callable[["Trainer", str], None]  # (trainer, "step" | "epoch" | "stop")
+Gather = Callable[[float, int, list, list], tuple[float, int, list, list]]  # (loss_sum, count, outs, ys) of every process
 
 
 @dataclass(frozen=True)
@@ -95,10 +97,12 @@ class Position:
         self.outs.append(out.detach().cpu())
         self.ys.append(y.detach().cpu())
 
-    def scores(self, objective: Objective) -> dict[str, float]:
-        if self.count == 0:
+    def scores(self, objective: Objective, gather: Gather | None = None) -> dict[str, float]:
+        """Mean loss and metric of the rows so far (with ``gather``: of every process's rows)."""
+        loss_sum, count, outs, ys = (self.loss_sum, self.count, self.outs, self.ys) if gather is None else gather(self.loss_sum, self.count, self.outs, self.ys)
+        if count == 0:
             return {"loss": float("nan"), objective.metric: float("nan")}
-        return {"loss": self.loss_sum / self.count, objective.metric: objective.score(torch.cat(self.outs), torch.cat(self.ys))}
+        return {"loss": loss_sum / count, objective.metric: objective.score(torch.cat(outs), torch.cat(ys))}
 
     def next_epoch(self, record: EpochRecord, score: float, higher_is_better: bool, sampler: Tensor | None) -> None:
         self.history.append(record)
@@ -120,8 +124,13 @@ class Trainer:
         callbacks: Iterable[Callable[[EpochRecord], None]] = (),
         max_bad_steps: int = 5,
         detect_anomaly: bool = False,
+        gather: Gather | None = None,
     ) -> None:
+        """``model`` may be wrapped in ``DistributedDataParallel``; then ``gather`` joins the training rows of
+        all processes for the epoch's metrics, and states and evaluation use the wrapped module."""
         self.model = model.to(device)
+        self.module = model.module if isinstance(model, DistributedDataParallel) else model
+        self.gather = gather
         self.objective = objective
         self.schedule = schedule
         self.device = torch.device(device)
@@ -144,11 +153,11 @@ class Trainer:
         pos = self.position
         joined = {"outs": [torch.cat(pos.outs)] if pos.outs else [], "ys": [torch.cat(pos.ys)] if pos.ys else []}  # one tensor each
         position = {f.name: getattr(pos, f.name) for f in fields(pos)} | joined | {"rng": rng_state()}
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+        return {"model": self.module.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "position": position}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
+        self.module.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.position = Position(**state["position"])
@@ -158,12 +167,12 @@ class Trainer:
         if train:
             self.position = Position(history=self.position.history)
             return self._train_epoch(loader, desc=desc)
-        self.model.train(False)
+        self.module.train(False)
         tally = Position()
         with torch.no_grad():
             for batch in tqdm(loader, desc=desc, leave=False, disable=not self.progress, unit="batch"):
                 batch = batch.to(self.device)
-                out = self.model(batch)
+                out = self.module(batch)
                 tally.add(self.objective.loss(out, batch.y), out, batch.y)
         return tally.scores(self.objective)
 
@@ -193,6 +202,8 @@ class Trainer:
     def _train_epoch(self, loader: Iterable, *, desc: str = "", save: SaveHook | None = None,
                      should_stop: Callable[[], int] = lambda: 0) -> dict[str, float]:
         pos = self.position
+        if hasattr(getattr(loader, "sampler", None), "set_epoch"):
+            loader.sampler.set_epoch(pos.epoch)  # an order drawn per epoch (sharded across processes)
         generator = getattr(loader, "generator", None)
         if generator is not None:
             if pos.sampler is None:
@@ -218,7 +229,7 @@ class Trainer:
                     )
             pos.step += 1
             self._save_or_stop(save, "step", should_stop)
-        return pos.scores(self.objective)
+        return pos.scores(self.objective, self.gather)
 
     def _save_or_stop(self, save: SaveHook | None, reason: str, should_stop: Callable[[], int]) -> None:
         signum = should_stop()

@@ -1,0 +1,92 @@
+"""Data-parallel training with ``torch.distributed``: torchrun starts N processes, each trains on its
+shard of every epoch's shuffled order, DDP averages the gradients, and only rank 0 writes.
+
+    torchrun --nproc-per-node 2 -m gatedgcn train ...          (one machine; gloo on CPU, nccl on CUDA)
+    gatedgcn train --nproc 2 ...                               (the same, launched for you)
+    torchrun --nnodes 2 --node-rank K --rdzv-endpoint HOST:29500 --nproc-per-node 2 -m gatedgcn train ...
+
+Sharding: epoch ``e``'s order is one permutation drawn from ``seed + e``; rank ``r`` of ``W`` takes
+positions ``r, r + W, r + 2W, ...`` (padded by wrapping around to a multiple of ``W``), so step ``t``
+of all ranks together sees the same graphs as step ``t`` of one process with a ``W`` times larger
+batch.  Metrics of a split are computed once on the union of the ranks' outputs (sums and counts).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Iterator, Sequence
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+from torch.utils.data import Sampler
+
+__all__ = ["World", "world_from_env", "process_group", "ShardSampler", "gather_tally", "launch"]
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place among ``size`` processes."""
+
+    rank: int = 0
+    size: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def world_from_env() -> World | None:
+    """The world torchrun describes in ``RANK`` / ``WORLD_SIZE``, or ``None`` outside torchrun."""
+    if "WORLD_SIZE" not in os.environ or "RANK" not in os.environ:
+        return None
+    return World(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]))
+
+
+@contextlib.contextmanager
+def process_group(device: str, timeout_s: float = 600.0) -> Iterator[None]:
+    """Join the process group (``nccl`` on CUDA, else ``gloo``) and leave it on success, error or Ctrl-C."""
+    dist.init_process_group("nccl" if device.startswith("cuda") else "gloo", timeout=timedelta(seconds=timeout_s))
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
+class ShardSampler(Sampler[int]):
+    """Rank ``rank``'s positions of epoch ``e``'s permutation (drawn from ``seed + e``), every ``size``-th one."""
+
+    def __init__(self, n: int, world: World, *, seed: int, shuffle: bool = True) -> None:
+        self.n, self.world, self.seed, self.shuffle = n, world, seed, shuffle
+        self.epoch = 1
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return math.ceil(self.n / self.world.size)
+
+    def __iter__(self) -> Iterator[int]:
+        order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch)) if self.shuffle else torch.arange(self.n)
+        padded = order.repeat(math.ceil(len(self) * self.world.size / max(self.n, 1)))[: len(self) * self.world.size]  # [W * len]
+        return iter(padded[self.world.rank :: self.world.size].tolist())
+
+
+def gather_tally(loss_sum: float, count: int, outs: list[Tensor], ys: list[Tensor]) -> tuple[float, int, list[Tensor], list[Tensor]]:
+    """The sums, counts and outputs of every rank (in rank order), so that a split's metric is computed once."""
+    mine = (loss_sum, count, [torch.cat(outs)] if outs else [], [torch.cat(ys)] if ys else [])
+    every: list = [None] * dist.get_world_size()
+    dist.all_gather_object(every, mine)
+    return (sum(p[0] for p in every), sum(p[1] for p in every), [t for p in every for t in p[2]], [t for p in every for t in p[3]])
+
+
+def launch(nproc: int, argv: Sequence[str]) -> int:
+    """Run ``gatedgcn <argv>`` under torchrun with ``nproc`` processes on this machine; its exit code."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", "-m", "gatedgcn", *argv]
+    return subprocess.call(cmd)

@@ -1,0 +1,103 @@
+"""Data-parallel training: the sharded order, 2 processes (torchrun, gloo) against 1 in float64, and a
+failing rank that must stop the whole job."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from gatedgcn.cli import main
+from gatedgcn.train.distributed import ShardSampler, World
+
+TINY = ["--quiet", "--hidden", "8", "--layers", "2", "--epochs", "1", "--batch-size", "8", "--lr", "0.01",
+        "--set", "data.num_train=32", "--set", "data.num_val=8", "--set", "data.num_test=8",
+        "--set", "model.batch_norm=false", "--set", "train.dtype=float64"]
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    return os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": src, "GATEDGCN_CACHE_DIR": str(tmp_path / "cache")}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_shards_of_an_epoch_make_the_global_batches_of_one_process():
+    n, W, b = 20, 4, 2  # 20 items, 4 ranks, 2 per rank and step: global batch 8
+    one = list(ShardSampler(n, World(0, 1), seed=7))
+    shards = [list(ShardSampler(n, World(r, W), seed=7)) for r in range(W)]
+    assert sorted(one) == list(range(n)) and all(len(s) == 5 for s in shards)
+    assert sorted(i for s in shards for i in s) == list(range(n))  # disjoint, together every item once
+    for t in range(2):  # step t of all ranks together = step t of one process with a 4 x larger batch
+        assert sorted(i for s in shards for i in s[t * b:(t + 1) * b]) == sorted(one[t * W * b:(t + 1) * W * b])
+    later = ShardSampler(n, World(0, 1), seed=7)
+    later.set_epoch(2)
+    assert list(later) != one and sorted(later) == list(range(n))  # reseeded per epoch
+    uneven = [list(ShardSampler(5, World(r, 2), seed=1)) for r in range(2)]
+    assert len(uneven[0]) == len(uneven[1]) == 3 and set(uneven[0] + uneven[1]) == set(range(5))  # padded by wrapping
+
+
+def test_two_processes_train_to_the_same_weights_as_one_in_float64(tmp_path, monkeypatch):
+    one, two = tmp_path / "one", tmp_path / "two"
+    for key, value in {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()),
+                       "GATEDGCN_CACHE_DIR": str(tmp_path / "cache")}.items():
+        monkeypatch.setenv(key, value)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert main(["train", "--out", str(one), *TINY]) == 0  # one process, through the same DDP path
+    finally:
+        torch.set_num_threads(threads)
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(key)
+    done = subprocess.run([sys.executable, "-m", "gatedgcn", "train", "--nproc", "2", "--out", str(two), *TINY],
+                          env=_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    a, b = load_file(one / "model.safetensors"), load_file(two / "model.safetensors")
+    assert a.keys() == b.keys() and all(t.dtype == torch.float64 for t in a.values())
+    for key in a:
+        torch.testing.assert_close(b[key], a[key], rtol=0, atol=1e-10, msg=key)
+    first = [json.loads(line) for line in (one / "metrics.jsonl").read_text().splitlines()]
+    second = [json.loads(line) for line in (two / "metrics.jsonl").read_text().splitlines()]
+    assert len(second) == 1  # rank 0 alone writes
+    assert abs(second[0]["train"]["loss"] - first[0]["train"]["loss"]) < 1e-10  # sums and counts over both ranks
+    assert second[0]["train"]["accuracy"] == first[0]["train"]["accuracy"]
+
+
+DRIVER = """
+import os, sys
+from gatedgcn.train.trainer import Trainer
+real = Trainer._step
+def step(self, batch, calls=[]):
+    calls.append(1)
+    if os.environ["RANK"] == "1" and len(calls) == 2:
+        raise RuntimeError("rank 1 fails on purpose")
+    return real(self, batch)
+Trainer._step = step
+from gatedgcn.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_failing_rank_stops_the_whole_job_with_its_message(tmp_path):
+    driver = tmp_path / "driver_fails.py"
+    driver.write_text(textwrap.dedent(DRIVER))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(driver),
+           "train", "--out", str(tmp_path / "run"), *TINY, "--epochs", "3"]
+    done = subprocess.run(cmd, env=_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert "rank 1 fails on purpose" in done.stderr
+    left = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert str(driver) not in left  # no process is left behind
+    assert not (tmp_path / "run" / "summary.json").exists()
