@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import struct
 
 import numpy as np
 import pytest
@@ -16,7 +15,7 @@ from gatedgcn.errors import GatedGCNError, GraphError
 from gatedgcn.explain import CMAP, Explanation, draw, explain, figure, neighbourhood
 from gatedgcn.model import GraphNet, ModelSpec
 from gatedgcn.predict import load
-from tiny_run import train_tiny
+from tiny_run import png_size, train_tiny
 from dense import adjacency, linear
 
 
@@ -36,7 +35,8 @@ def dense_gates(model: GraphNet, g: Graph) -> list[torch.Tensor]:
     n = g.num_nodes
     adj = adjacency(g.edge_index, n)  # [i, j]
     j_idx, i_idx = g.edge_index
-    x = linear(g.x.double(), model.embed_h)  # [n, d]
+    embed = model.embed_h  # the in-degree as a category id (nn.Embedding), or float features (nn.Linear)
+    x = embed.weight[g.x] if isinstance(embed, torch.nn.Embedding) else linear(g.x.double(), embed)  # [n, d]
     e = linear(g.edge_attr.double(), model.embed_e)  # [E, d]
     node_scale, edge_scale = n ** -0.5, g.num_edges ** -0.5
     gates = []
@@ -119,23 +119,17 @@ def test_neighbourhood_keeps_the_receptive_field():
         neighbourhood(x, 7, 1)
 
 
-def _png_size(path):
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    return struct.unpack(">II", data[16:24])
-
-
 def test_explain_cli_writes_the_graph_and_the_gallery(run_dir, tmp_path, capsys):
     assert main(["explain", str(run_dir), "--graph", "2", "--layer", "0", "--out", str(tmp_path / "g.png")]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "g.png")
-    width, height = _png_size(tmp_path / "g.png")
+    width, height = png_size(tmp_path / "g.png")
     assert width > 500 and height > 400 and (tmp_path / "g.png").stat().st_size > 20_000
     assert main(["explain", str(run_dir), "--gallery"]) == 0
     gallery = run_dir / "gallery-layer1.png"
     assert capsys.readouterr().out.strip() == str(gallery)
-    assert _png_size(gallery)[0] > 1200 and gallery.stat().st_size > 50_000
+    assert png_size(gallery)[0] > 1200 and gallery.stat().st_size > 50_000
     assert main(["explain", str(run_dir), "--graph", "1", "--node", "0", "--hops", "1", "--out", str(tmp_path / "n.png")]) == 0
-    assert _png_size(tmp_path / "n.png")[0] > 500
+    assert png_size(tmp_path / "n.png")[0] > 500
 
 
 def test_a_figure_shows_the_layer_and_a_colour_bar(run_dir):

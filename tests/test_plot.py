@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import struct
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from gatedgcn.cli import main
 from gatedgcn.errors import RunDirError
 from gatedgcn.plot import lr_changes, plot_curves, plot_runs, read_curves
-from tiny_run import train_tiny
+from tiny_run import png_size, train_tiny
 
 # five epochs by hand; the lr halves after epoch 3 and again after epoch 4
 LRS = [1e-3, 1e-3, 1e-3, 5e-4, 2.5e-4]
@@ -27,12 +26,6 @@ def _fake_run(path, metric="accuracy", offset=0.0):
     ]
     (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     return path
-
-
-def _png_size(path):
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
-    return struct.unpack(">II", data[16:24])
 
 
 def _assert_svg(path):
@@ -66,7 +59,7 @@ def test_plot_writes_valid_png_and_svg_of_several_runs(tmp_path):
     runs = [_fake_run(tmp_path / "a"), _fake_run(tmp_path / "b", offset=0.5)]
     png, svg = plot_runs(runs, tmp_path / "out" / "curves")
     assert png.name == "curves.png" and svg.name == "curves.svg"
-    width, height = _png_size(png)
+    width, height = png_size(png)
     assert width > 600 and height > 300 and png.stat().st_size > 20_000
     _assert_svg(svg)
     assert svg.stat().st_size > 20_000
@@ -76,7 +69,7 @@ def test_plot_cli_on_a_trained_run(tmp_path, capsys):
     run = train_tiny(tmp_path / "run")
     assert main(["plot", str(run)]) == 0
     assert capsys.readouterr().out.split() == [str(run / "curves.png"), str(run / "curves.svg")]
-    assert _png_size(run / "curves.png")[0] > 600
+    assert png_size(run / "curves.png")[0] > 600
     _assert_svg(run / "curves.svg")
 
 

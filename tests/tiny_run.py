@@ -1,7 +1,8 @@
-"""A tiny trained run directory for the tests of the day-to-day commands (a second or two)."""
+"""A tiny trained run directory for the tests of the day-to-day commands (a second or two), and a PNG check."""
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 from gatedgcn import experiment
@@ -15,3 +16,10 @@ def train_tiny(out: Path, *sets: str) -> Path:
     """Train the mini set briefly into ``out`` (extra ``section.key=value`` overrides in ``sets``)."""
     experiment.train(Config().with_overrides(TINY + list(sets)), out, progress=False)
     return out
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height of a PNG file, after checking its signature and header chunk."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", f"{path} is not a PNG file"
+    return struct.unpack(">II", data[16:24])
