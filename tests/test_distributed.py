@@ -77,25 +77,33 @@ def test_two_processes_train_to_the_same_weights_as_one_in_float64(tmp_path, mon
 
 DRIVER = """
 import os, sys
+from gatedgcn.train.objective import Objective
 from gatedgcn.train.trainer import Trainer
-real = Trainer._step
+rank1 = os.environ["RANK"] == "1"
+real_loss, real_step = Objective.loss, Trainer._step
+def loss(self, out, y, calls=[]):
+    calls.append(1)
+    value = real_loss(self, out, y)
+    return value * float("nan") if rank1 and len(calls) == 1 else value  # rank 1 alone: a NaN loss in step 1
 def step(self, batch, calls=[]):
     calls.append(1)
-    if os.environ["RANK"] == "1" and len(calls) == 2:
+    if rank1 and len(calls) == 6:  # epoch 2, step 2
         raise RuntimeError("rank 1 fails on purpose")
-    return real(self, batch)
-Trainer._step = step
+    return real_step(self, batch)
+Objective.loss, Trainer._step = loss, step
 from gatedgcn.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
 
-def test_a_failing_rank_stops_the_whole_job_with_its_message(tmp_path):
+def test_a_nan_on_one_rank_is_skipped_by_all_and_a_failing_rank_stops_the_job(tmp_path):
     driver = tmp_path / "driver_fails.py"
     driver.write_text(textwrap.dedent(DRIVER))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(driver),
            "train", "--out", str(tmp_path / "run"), *TINY, "--epochs", "3"]
-    done = subprocess.run(cmd, env=_env(tmp_path), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(cmd, env=_env(tmp_path), capture_output=True, text=True, timeout=300)  # a hang would time out
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["skipped"] for r in records] == [1]  # rank 0's step 1 was skipped too (else the weights would differ)
     assert done.returncode != 0
     assert "rank 1 fails on purpose" in done.stderr
     left = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout

@@ -186,9 +186,10 @@ class Trainer:
         out = self.model(batch)
         loss = self.objective.loss(out, batch.y)
         finite = bool(torch.isfinite(loss))
-        if finite:
-            loss.backward()
-            finite = all(bool(torch.isfinite(p.grad).all()) for p in self.model.parameters() if p.grad is not None)
+        # backward in any case, a non-finite loss made NaN: under DDP the gradients are averaged over the
+        # processes, so a NaN anywhere reaches every process and all of them skip the step together
+        (loss if finite else loss * float("nan")).backward()
+        finite = finite and all(bool(torch.isfinite(p.grad).all()) for p in self.model.parameters() if p.grad is not None)
         if not finite:
             self.optimizer.zero_grad(set_to_none=True)
             with torch.no_grad():
