@@ -51,7 +51,11 @@ def world_from_env() -> World | None:
 
 @contextlib.contextmanager
 def process_group(device: str, timeout_s: float = 600.0) -> Iterator[None]:
-    """Join the process group (``nccl`` on CUDA, else ``gloo``) and leave it on success, error or Ctrl-C."""
+    """Join the process group (``nccl`` on CUDA, else ``gloo``) and leave it on success, error or Ctrl-C.
+
+    On CUDA each process takes the GPU of its ``LOCAL_RANK`` (``cuda`` then means that one)."""
+    if device.startswith("cuda"):
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group("nccl" if device.startswith("cuda") else "gloo", timeout=timedelta(seconds=timeout_s))
     try:
         yield
