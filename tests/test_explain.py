@@ -12,7 +12,7 @@ from matplotlib.colors import Normalize
 from gatedgcn import Graph
 from gatedgcn.cli import main
 from gatedgcn.errors import GatedGCNError, GraphError
-from gatedgcn.explain import CMAP, Explanation, draw, explain, figure, neighbourhood
+from gatedgcn.explain import CMAP, CMAP_RELATIVE, Explanation, colour_scale, draw, explain, figure, neighbourhood
 from gatedgcn.model import GraphNet, ModelSpec
 from gatedgcn.predict import load
 from tiny_run import png_size, train_tiny
@@ -146,3 +146,17 @@ def test_bad_requests_are_named(run_dir, capsys):
     assert "--graph 99: the test split has graphs 0..15" in capsys.readouterr().err
     assert main(["explain", str(run_dir), "--split", "holdout"]) == 1
     assert "--split holdout" in capsys.readouterr().err
+
+
+def test_relative_weights_are_the_gates_times_the_in_degree(run_dir):
+    g = Graph(x=torch.ones(4, 1), edge_index=torch.tensor([[1, 2, 3, 0, 0], [0, 0, 0, 1, 2]]))
+    gcn = GraphNet(ModelSpec(layer="gcn", layers=1, hidden=8, in_dim=1))
+    assert explain(gcn, g, 0, relative=True).weights.tolist() == pytest.approx([1.0] * 5, abs=1e-7)  # the GCN is the reference: d_i / d_i
+    run = load(run_dir)
+    star = run.dataset.splits["test"][1]
+    reference = dense_gates(run.model, star)[0]
+    d = torch.bincount(star.edge_index[1]).double()[star.edge_index[1]]  # in-degree of each edge's receiver: [E]
+    x = explain(run.model, star, 0, relative=True)
+    torch.testing.assert_close(x.weights, reference * d, atol=1e-5, rtol=1e-4)
+    cmap_name, norm = colour_scale([x])
+    assert cmap_name == CMAP_RELATIVE and norm(1.0) == 0.5  # white at the GCN's weight

@@ -129,6 +129,7 @@ def _tool_parsers(sub) -> None:
     p.add_argument("--hops", type=int, help="with --node: steps upstream (default: the number of layers)")
     p.add_argument("--split", default="test", help="split to take the graph from (default: test)")
     p.add_argument("--layer", type=int, default=-1, help="layer whose weights colour the edges (default: -1, the last)")
+    p.add_argument("--relative", action="store_true", help="colour by d_i times the weight: 1 where the layer weighs the senders as the GCN does (1/d_i)")
     p.add_argument("--gallery", action="store_true", help="one graph per class, side by side (graph classification)")
     p.add_argument("--out", metavar="FILE", help="PNG to write (default: in RUN_DIR)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:k] (default: cpu)")
@@ -163,7 +164,7 @@ def _run_tool(args: argparse.Namespace) -> None:
         from gatedgcn.explain import explain_run
 
         paths = explain_run(args.run_dir, graph=args.graph, node=args.node, hops=args.hops, split=args.split,
-                            layer=args.layer, gallery_of_classes=args.gallery, out=args.out, device=args.device)
+                            layer=args.layer, relative=args.relative, gallery_of_classes=args.gallery, out=args.out, device=args.device)
         print("\n".join(str(p) for p in paths))
     elif args.command == "data":
         from gatedgcn.config import DataConfig

@@ -21,7 +21,8 @@ import networkx as nx
 import torch
 from matplotlib import colormaps
 from matplotlib.axes import Axes
-from matplotlib.colors import Normalize
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize, TwoSlopeNorm
 from matplotlib.figure import Figure
 from torch import Tensor
 
@@ -31,9 +32,10 @@ from gatedgcn.model import GraphNet
 from gatedgcn.plot import save_figure
 from gatedgcn.predict import load
 
-__all__ = ["CMAP", "Explanation", "explain", "neighbourhood", "draw", "figure", "gallery", "class_examples", "explain_run"]
+__all__ = ["CMAP", "CMAP_RELATIVE", "Explanation", "explain", "neighbourhood", "colour_scale", "draw", "figure", "gallery", "class_examples", "explain_run"]
 
-CMAP = "viridis"
+CMAP = "viridis"  # weights from 0 up
+CMAP_RELATIVE = "coolwarm"  # d_i times the weight: blue below the GCN's 1/d_i, red above
 SYMBOL = {"gated_gcn": "mean η_ij", "graph_attention": "mean a_ij", "gcn": "a_ij / d_i", "attention": "mean a_ij"}
 
 
@@ -51,6 +53,7 @@ class Explanation:
     out: Tensor
     symbol: str
     focus: int | None = None  # the node asked about (node tasks)
+    relative: bool = False  # weights multiplied by the in-degree d_i of their receiver (1 = the GCN's 1/d_i)
 
 
 def edge_weights(weights: Tensor, edge_index: Tensor) -> Tensor:
@@ -62,8 +65,12 @@ def edge_weights(weights: Tensor, edge_index: Tensor) -> Tensor:
     return weights.mean(-1) if weights.dim() == 2 else weights  # [E]
 
 
-def explain(model: GraphNet, graph: Graph, layer: int = -1) -> Explanation:
-    """The weights of layer ``layer`` (negative: from the last) of ``model`` on ``graph``, in eval mode."""
+def explain(model: GraphNet, graph: Graph, layer: int = -1, *, relative: bool = False) -> Explanation:
+    """The weights of layer ``layer`` (negative: from the last) of ``model`` on ``graph``, in eval mode.
+
+    With ``relative`` each weight is multiplied by the in-degree ``d_i`` of its receiver: 1 where the
+    layer weighs the senders as the GCN does (``1/d_i``), above 1 where it listens more to that sender.
+    """
     L = len(model.layers)
     if not -L <= layer < L:
         raise GatedGCNError(f"--layer {layer}: the model has {L} layers (0..{L - 1}, or -1 for the last)")
@@ -72,7 +79,12 @@ def explain(model: GraphNet, graph: Graph, layer: int = -1) -> Explanation:
     with torch.no_grad():
         out, weights = model(collate([graph]).to(device), return_weights=True)
     w = edge_weights(weights[layer].double().cpu(), graph.edge_index)  # [E]
-    return Explanation(graph, layer % L, w, out.cpu().squeeze(0) if model.spec.level == "graph" else out.cpu(), SYMBOL[model.spec.layer])
+    symbol = SYMBOL[model.spec.layer]
+    if relative:
+        d = torch.bincount(graph.edge_index[1], minlength=graph.num_nodes).double()  # in-degree d_i: [N]
+        w, symbol = w * d[graph.edge_index[1]], f"d_i · {symbol} (1: the GCN's 1/d_i)"  # [E]
+    out = out.cpu().squeeze(0) if model.spec.level == "graph" else out.cpu()
+    return Explanation(graph, layer % L, w, out, symbol, relative=relative)
 
 
 def neighbourhood(explanation: Explanation, node: int, hops: int) -> Explanation:
@@ -90,10 +102,19 @@ def neighbourhood(explanation: Explanation, node: int, hops: int) -> Explanation
     edges = keep[j] & keep[i]  # [E]
     sub = Graph(x=g.x[nodes], edge_index=new_id[g.edge_index[:, edges]], name=f"{g.name} around node {node}")
     out = explanation.out[node] if explanation.out.dim() == 2 and explanation.out.shape[0] == g.num_nodes else explanation.out
-    return Explanation(sub, explanation.layer, explanation.weights[edges], out, explanation.symbol, int(new_id[node]))
+    return Explanation(sub, explanation.layer, explanation.weights[edges], out, explanation.symbol, int(new_id[node]), explanation.relative)
 
 
-def draw(ax: Axes, explanation: Explanation, norm: Normalize, *, seed: int = 0) -> tuple[list, object]:
+def colour_scale(explanations: Sequence[Explanation]) -> tuple[str, Normalize]:
+    """Colour map and normalisation shared by ``explanations``: 0 to the largest weight, or centred on 1 (relative)."""
+    lo = min(float(x.weights.min()) for x in explanations)
+    hi = max(float(x.weights.max()) for x in explanations)
+    if explanations[0].relative:
+        return CMAP_RELATIVE, TwoSlopeNorm(1.0, min(lo, 0.999), max(hi, 1.001))
+    return CMAP, Normalize(0.0, max(hi, 1e-12))
+
+
+def draw(ax: Axes, explanation: Explanation, norm: Normalize, cmap_name: str = CMAP) -> tuple[list, object]:
     """Draw on ``ax``; returns the edge arrows (in the order of the non-loop edges) and the node collection."""
     g = explanation.graph
     j, i = g.edge_index.tolist()
@@ -104,7 +125,7 @@ def draw(ax: Axes, explanation: Explanation, norm: Normalize, *, seed: int = 0) 
     G.add_nodes_from(range(g.num_nodes))
     G.add_edges_from((a, b) for a, b, _ in arcs)
     pos = nx.kamada_kawai_layout(G.to_undirected()) if g.num_nodes > 1 else {0: (0.0, 0.0)}
-    cmap = colormaps[CMAP]
+    cmap = colormaps[cmap_name]
     node_colours = [cmap(norm(loops[v])) if v in loops else (0.85, 0.85, 0.85, 1.0) for v in range(g.num_nodes)]
     nodes = nx.draw_networkx_nodes(G, pos, ax=ax, node_size=140, node_color=node_colours, edgecolors="black", linewidths=0.5)
     if explanation.focus is not None:
@@ -117,20 +138,18 @@ def draw(ax: Axes, explanation: Explanation, norm: Normalize, *, seed: int = 0) 
     return list(arrows), nodes
 
 
-def _colorbar(fig: Figure, axes, norm: Normalize, label: str) -> None:
-    from matplotlib.cm import ScalarMappable
-
-    fig.colorbar(ScalarMappable(norm=norm, cmap=CMAP), ax=axes, shrink=0.8, label=label)
+def _colorbar(fig: Figure, axes, cmap_name: str, norm: Normalize, label: str) -> None:
+    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap_name), ax=axes, shrink=0.8, label=label)
 
 
 def figure(explanation: Explanation, title: str = "") -> Figure:
     """One graph, its edges coloured by weight, with a colour bar."""
     fig = Figure(figsize=(6.4, 5.2), layout="constrained")
     ax = fig.subplots()
-    norm = Normalize(0.0, max(float(explanation.weights.max()), 1e-12))
-    draw(ax, explanation, norm)
+    cmap_name, norm = colour_scale([explanation])
+    draw(ax, explanation, norm, cmap_name)
     ax.set_title(title or f"{explanation.graph.name}: layer {explanation.layer}", fontsize=10)
-    _colorbar(fig, ax, norm, f"{explanation.symbol} (layer {explanation.layer}; node colour: self-loop)")
+    _colorbar(fig, ax, cmap_name, norm, f"{explanation.symbol} (layer {explanation.layer}; node colour: self-loop)")
     return fig
 
 
@@ -152,21 +171,21 @@ def gallery(explanations: Sequence[Explanation], classes: Sequence[str], *, colu
     rows = -(-len(explanations) // columns)
     fig = Figure(figsize=(3.2 * columns + 1.2, 3.2 * rows), layout="constrained")
     axes = fig.subplots(rows, columns, squeeze=False)
-    norm = Normalize(0.0, max(max(float(x.weights.max()) for x in explanations), 1e-12))
+    cmap_name, norm = colour_scale(explanations)
     for ax, x in zip(axes.flat, explanations):
-        draw(ax, x, norm)
+        draw(ax, x, norm, cmap_name)
         target = int(x.graph.y)
         pred = int(x.out.argmax())
         ax.set_title(f"{classes[target]} (n={x.graph.num_nodes})\npredicted: {classes[pred]}", fontsize=9, color="black" if pred == target else "red")
     for ax in list(axes.flat)[len(explanations):]:
         ax.set_axis_off()
-    _colorbar(fig, axes, norm, f"{explanations[0].symbol}, layer {explanations[0].layer} (node colour: self-loop)")
+    _colorbar(fig, axes, cmap_name, norm, f"{explanations[0].symbol}, layer {explanations[0].layer} (node colour: self-loop)")
     return fig
 
 
 def explain_run(
     run_dir: str | Path, *, graph: int = 0, node: int | None = None, hops: int | None = None, split: str = "test",
-    layer: int = -1, gallery_of_classes: bool = False, out: str | Path | None = None, device: str = "cpu",
+    layer: int = -1, relative: bool = False, gallery_of_classes: bool = False, out: str | Path | None = None, device: str = "cpu",
 ) -> list[Path]:
     """``gatedgcn explain``: graph ``graph`` of ``split`` (around ``node``), or a gallery of one graph per class."""
     run = load(run_dir, device=device)
@@ -178,12 +197,13 @@ def explain_run(
         if run.dataset.task.level != "graph" or run.dataset.task.kind != "classification":
             raise GatedGCNError("--gallery needs a graph classification dataset (one graph per class)")
         names = classes or [str(c) for c in range(run.dataset.task.num_outputs)]
-        examples = [explain(run.model, g, layer) for g in class_examples(graphs, len(names))]
-        return save_figure(gallery(examples, names), out or run.run.path / f"gallery-layer{examples[0].layer}", formats=("png",))
+        examples = [explain(run.model, g, layer, relative=relative) for g in class_examples(graphs, len(names))]
+        stem = f"gallery-layer{examples[0].layer}" + ("-relative" if relative else "")
+        return save_figure(gallery(examples, names), out or run.run.path / stem, formats=("png",))
     if not 0 <= graph < len(graphs):
         raise GatedGCNError(f"--graph {graph}: the {split} split has graphs 0..{len(graphs) - 1}")
-    x = explain(run.model, graphs[graph], layer)
+    x = explain(run.model, graphs[graph], layer, relative=relative)
     if node is not None:
         x = neighbourhood(x, node, len(run.model.layers) if hops is None else hops)
-    name = f"explain-{split}{graph}" + (f"-node{node}" if node is not None else "") + f"-layer{x.layer}"
+    name = f"explain-{split}{graph}" + (f"-node{node}" if node is not None else "") + f"-layer{x.layer}" + ("-relative" if relative else "")
     return save_figure(figure(x), out or run.run.path / name, formats=("png",))
