@@ -91,15 +91,15 @@ def gated_gcn_on_the_mini_set(out: Path) -> None:
           f"test accuracy {summary['test']['accuracy']:.2f} on the 8 classes")
     run = load(out)
     star = next(g for g in run.dataset.splits["test"] if int(g.y) == 1)
-    x = explain(run.model, star, 0)
+    x = explain(run.model, star, -1, relative=True)  # d_i · mean η_ij: 1 where the gate is the GCN's 1/d_i
     j, i = star.edge_index
     hub = int(torch.bincount(i).argmax())
     into_hub = x.weights[(i == hub) & (j != hub)].mean()
     out_of_hub = x.weights[(j == hub) & (i != hub)].mean()
-    print(f"   a star, layer 0: mean gate of a leaf -> hub edge {into_hub:.3f}, of the hub -> leaf edge {out_of_hub:.3f}")
-    examples = [explain(run.model, g, -1) for g in class_examples(run.dataset.splits["test"], 8)]
+    print(f"   a star, last layer, d_i · η_ij (the GCN: 1): leaf -> hub {into_hub:.2f}, hub -> leaf {out_of_hub:.2f}")
+    examples = [explain(run.model, g, -1, relative=True) for g in class_examples(run.dataset.splits["test"], 8)]
     paths = save_figure(gallery(examples, run.dataset.info["classes"]), out / "gallery", formats=("png",))
-    print(f"   the gates of the last layer, one graph per class: {paths[0]}")
+    print(f"   d_i · η_ij of the last layer, one graph per class: {paths[0]}")
 
 
 def main() -> None:
