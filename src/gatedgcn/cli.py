@@ -258,6 +258,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TrainingInterrupted as err:
         print(f"gatedgcn: {err}", file=sys.stderr)
         return 128 + err.signum
+    except KeyboardInterrupt:
+        print("gatedgcn: interrupted at once (second Ctrl-C); a training run goes on from its last checkpoint with --resume RUN_DIR", file=sys.stderr)
+        return 130
     except GatedGCNError as err:
         print(f"gatedgcn: error: {err}", file=sys.stderr)
         return 1
