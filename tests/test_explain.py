@@ -148,6 +148,15 @@ def test_bad_requests_are_named(run_dir, capsys):
     assert "--split holdout" in capsys.readouterr().err
 
 
+def test_a_graph_too_large_to_draw_asks_for_a_neighbourhood(run_dir, monkeypatch, capsys, tmp_path):
+    import gatedgcn.explain
+
+    monkeypatch.setattr(gatedgcn.explain, "MAX_DRAWN_NODES", 5)
+    assert main(["explain", str(run_dir), "--graph", "0"]) == 1
+    assert "too many to draw (at most 5); draw a node's neighbourhood: --node V --hops 1" in capsys.readouterr().err
+    assert main(["explain", str(run_dir), "--graph", "0", "--node", "0", "--hops", "1", "--out", str(tmp_path / "n.png")]) == 0  # a cycle: 3 nodes
+
+
 def test_relative_weights_are_the_gates_times_the_in_degree(run_dir):
     g = Graph(x=torch.ones(4, 1), edge_index=torch.tensor([[1, 2, 3, 0, 0], [0, 0, 0, 1, 2]]))
     gcn = GraphNet(ModelSpec(layer="gcn", layers=1, hidden=8, in_dim=1))

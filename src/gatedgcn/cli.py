@@ -126,7 +126,7 @@ def _tool_parsers(sub) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--graph", type=int, default=0, help="index K of the graph in the split (default: 0)")
     p.add_argument("--node", type=int, help="draw only the receptive field of this node (node tasks)")
-    p.add_argument("--hops", type=int, help="with --node: steps upstream (default: the number of layers)")
+    p.add_argument("--hops", type=int, help="with --node: steps upstream (default: 2, or the number of layers if fewer)")
     p.add_argument("--split", default="test", help="split to take the graph from (default: test)")
     p.add_argument("--layer", type=int, default=-1, help="layer whose weights colour the edges (default: -1, the last)")
     p.add_argument("--relative", action="store_true", help="colour by d_i times the weight: 1 where the layer weighs the senders as the GCN does (1/d_i)")

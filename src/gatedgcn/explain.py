@@ -36,6 +36,7 @@ __all__ = ["CMAP", "CMAP_RELATIVE", "Explanation", "explain", "neighbourhood", "
 
 CMAP = "viridis"  # weights from 0 up
 CMAP_RELATIVE = "coolwarm"  # d_i times the weight: blue below the GCN's 1/d_i, red above
+MAX_DRAWN_NODES = 400  # a larger graph is a hairball: ask for a node's neighbourhood instead
 SYMBOL = {"gated_gcn": "mean η_ij", "graph_attention": "mean a_ij", "gcn": "a_ij / d_i", "attention": "mean a_ij"}
 
 
@@ -204,6 +205,9 @@ def explain_run(
         raise GatedGCNError(f"--graph {graph}: the {split} split has graphs 0..{len(graphs) - 1}")
     x = explain(run.model, graphs[graph], layer, relative=relative)
     if node is not None:
-        x = neighbourhood(x, node, len(run.model.layers) if hops is None else hops)
+        x = neighbourhood(x, node, min(2, len(run.model.layers)) if hops is None else hops)
+    if x.graph.num_nodes > MAX_DRAWN_NODES:
+        raise GatedGCNError(f"{x.graph.name} has {x.graph.num_nodes:,} nodes, too many to draw (at most {MAX_DRAWN_NODES}); "
+                            "draw a node's neighbourhood: --node V --hops 1")
     name = f"explain-{split}{graph}" + (f"-node{node}" if node is not None else "") + f"-layer{x.layer}" + ("-relative" if relative else "")
     return save_figure(figure(x), out or run.run.path / name, formats=("png",))
