@@ -56,14 +56,14 @@ def _kill_during_training(cmd: list[str], run: Path, sig: int, rng: random.Rando
     folder = run / "checkpoints"
     before = {p.name for p in folder.glob("*.ckpt")} if folder.is_dir() else set()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 300
     while proc.poll() is None and time.monotonic() < deadline:
         if folder.is_dir() and {p.name for p in folder.glob("*.ckpt")} - before:
             time.sleep(rng.uniform(0.0, 0.4))
             proc.send_signal(sig)
             break
         time.sleep(0.01)
-    proc.communicate(timeout=60)
+    proc.communicate(timeout=300)
     return proc.returncode
 
 
