@@ -6,9 +6,9 @@
     ind.NAME.graph         {node: [neighbours]}
     ind.NAME.test.index    one node id per line
 
-The files are Python 2 pickles.  They are read by :class:`SafeUnpickler`, which builds only
-numpy arrays, scipy.sparse matrices, lists and a defaultdict: a pickle naming anything else
-(``os.system``, say) is refused before it is called.
+The files are Python 2 pickles, read by :func:`gatedgcn.data.safepickle.safe_load_pickle`, which
+builds only checked numpy arrays, csr/csc matrices, lists and a defaultdict: a pickle naming
+anything else (``os.system``, say) is refused before it is called.
 
 Node order as in Kipf & Welling: ``allx`` rows, then the test rows placed at their
 ``test.index``.  Test ids missing from the range ``[min, max]`` of ``test.index`` (CiteSeer) get
@@ -20,8 +20,6 @@ objective and the metrics).
 
 from __future__ import annotations
 
-import io
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -29,88 +27,16 @@ import numpy as np
 import torch
 
 from gatedgcn.data.dataset import Dataset, Task
+from gatedgcn.data.safepickle import safe_load_pickle, to_array
 from gatedgcn.data.splits import mask_labels
 from gatedgcn.data.textfile import dataset_folder, read_table
 from gatedgcn.errors import DataError
 from gatedgcn.graph import Graph
 
-__all__ = ["SafeUnpickler", "safe_load_pickle", "read_planetoid", "build_planetoid"]
+__all__ = ["read_planetoid", "build_planetoid"]
 
 NUM_VAL = 500
 PARTS = ("x", "y", "tx", "ty", "allx", "ally", "graph")
-
-
-def _sparse(name: str) -> Any:
-    import scipy.sparse
-
-    return getattr(scipy.sparse, name)
-
-
-def _reconstruct() -> Any:
-    try:
-        from numpy._core.multiarray import _reconstruct as fn  # numpy >= 2
-    except ImportError:
-        from numpy.core.multiarray import _reconstruct as fn  # numpy 1.x
-    return fn
-
-
-# (module, name) as written in the pickle (after Python 2 -> 3 renaming) -> what to build
-_ALLOWED = {
-    ("numpy", "ndarray"): lambda: np.ndarray,
-    ("numpy", "dtype"): lambda: np.dtype,
-    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
-    ("builtins", "list"): lambda: list,
-    ("__builtin__", "list"): lambda: list,  # Python 2 name
-    ("collections", "defaultdict"): lambda: __import__("collections").defaultdict,
-    **{(module, f"{fmt}_matrix"): (lambda f=fmt: _sparse(f"{f}_matrix"))
-       for fmt in ("csr", "csc", "coo", "lil", "dok")
-       for module in (f"scipy.sparse.{fmt}", f"scipy.sparse._{fmt}", "scipy.sparse")},
-}
-
-
-class SafeUnpickler(pickle.Unpickler):
-    """An unpickler that resolves only the numpy / scipy.sparse / list / defaultdict names above."""
-
-    def __init__(self, file: Any, *, where: str) -> None:
-        super().__init__(file, encoding="latin1", fix_imports=True)
-        self.where = where
-
-    def find_class(self, module: str, name: str) -> Any:
-        make = _ALLOWED.get((module, name))
-        if make is None:
-            raise DataError(f"{self.where}: refused to unpickle {module}.{name} (only numpy arrays and scipy.sparse matrices are allowed)")
-        return make()
-
-
-def safe_load_pickle(path: Path) -> Any:
-    """Unpickle ``path`` with :class:`SafeUnpickler`; any malformed pickle raises :class:`DataError`."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except OSError as err:
-        raise DataError(f"{path}: cannot read: {err.strerror}") from None
-    if not data:
-        raise DataError(f"{path}: file is empty")
-    try:
-        return SafeUnpickler(io.BytesIO(data), where=str(path)).load()
-    except DataError:
-        raise
-    except Exception as err:  # a corrupt pickle can fail in many ways inside pickle/numpy/scipy
-        raise DataError(f"{path}: not a valid pickle of numpy/scipy objects ({type(err).__name__}: {err})") from None
-
-
-def _dense(value: Any, path: Path, rows_hint: str) -> np.ndarray:
-    """A 2-D float array from a scipy.sparse matrix or a numpy array."""
-    if hasattr(value, "toarray"):
-        try:
-            value = value.toarray()
-        except Exception as err:
-            raise DataError(f"{path}: malformed sparse matrix ({err})") from None
-    if not isinstance(value, np.ndarray) or value.ndim != 2 or not np.issubdtype(value.dtype, np.number):
-        raise DataError(f"{path}: expected a 2-D numeric matrix of {rows_hint}, got {type(value).__name__} {getattr(value, 'shape', '')}")
-    return value.astype(np.float64)
 
 
 def _labels(onehot: np.ndarray) -> np.ndarray:
@@ -143,8 +69,8 @@ def read_planetoid(folder: str | Path, name: str) -> tuple[Graph, dict[str, np.n
     raw = {part: safe_load_pickle(folder / f"ind.{name}.{part}") for part in PARTS}
     index_path = folder / f"ind.{name}.test.index"
     test_index = read_table(index_path, int, columns=1)[0][:, 0]  # [T] in file order
-    x, allx, tx = (_dense(raw[p], folder / f"ind.{name}.{p}", "features") for p in ("x", "allx", "tx"))
-    y, ally, ty = (_dense(raw[p], folder / f"ind.{name}.{p}", "one-hot labels") for p in ("y", "ally", "ty"))
+    x, allx, tx = (to_array(raw[p], str(folder / f"ind.{name}.{p}"), "features") for p in ("x", "allx", "tx"))
+    y, ally, ty = (to_array(raw[p], str(folder / f"ind.{name}.{p}"), "one-hot labels") for p in ("y", "ally", "ty"))
     for feats, labels, a, b in ((x, y, "x", "y"), (allx, ally, "allx", "ally"), (tx, ty, "tx", "ty")):
         if feats.shape[0] != labels.shape[0]:
             raise DataError(f"{folder}: ind.{name}.{a} has {feats.shape[0]} rows but ind.{name}.{b} has {labels.shape[0]}")

@@ -1,0 +1,184 @@
+"""Reading pickles of numpy arrays and scipy.sparse matrices without trusting them.
+
+A pickle is a program: unpickling calls whatever functions it names.  :class:`SafeUnpickler`
+resolves only an allow-list of names, and none of them to the real numpy / scipy constructors:
+arrays, dtypes and sparse matrices are first built as inert records (:class:`ArrayRecord`,
+:class:`SparseRecord`) whose parts are checked (numeric dtype, shape that matches the bytes,
+csr/csc index structure) before a real array is made from them.  A name outside the list
+(``os.system``, say) is refused before anything is called, and a corrupt pickle ends in
+:class:`DataError`, never in a crash inside numpy or scipy.
+
+The pure-Python unpickler is used (``pickle._Unpickler``): its memo is a dict, so a corrupt
+memo index cannot make it allocate a huge table.
+"""
+
+from __future__ import annotations
+
+import codecs
+import collections
+import io
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from gatedgcn.errors import DataError
+
+__all__ = ["ArrayRecord", "SparseRecord", "SafeUnpickler", "safe_load_pickle", "to_array"]
+
+DTYPES = {"b1", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8"}  # numeric dtypes only
+MAX_ENTRIES = 1 << 28  # entries of one dense matrix (PubMed's features have 10 million)
+
+
+class _DTypeRecord:
+    """``numpy.dtype(name, align, copy)`` then ``__setstate__((version, byte order, ...))``."""
+
+    def __init__(self, name: Any = None, *_: Any) -> None:
+        name = name.decode("latin1") if isinstance(name, bytes) else name
+        if name not in DTYPES:
+            raise ValueError(f"dtype {name!r} is not a plain numeric dtype")
+        self.name, self.order = name, "="
+
+    def __setstate__(self, state: Any) -> None:
+        if not isinstance(state, tuple) or len(state) < 2 or state[1] not in ("<", ">", "|", "="):
+            raise ValueError("malformed dtype state")
+        self.order = state[1]
+
+    def dtype(self) -> np.dtype:
+        return np.dtype(("|" if self.name[1] == "1" else self.order) + self.name)
+
+
+class ArrayRecord:
+    """``numpy.core.multiarray._reconstruct(ndarray, shape, typecode)`` then ``__setstate__(state)``."""
+
+    def __init__(self, *_: Any) -> None:
+        self.array: np.ndarray | None = None
+
+    def __setstate__(self, state: Any) -> None:
+        if not isinstance(state, tuple) or len(state) not in (4, 5):
+            raise ValueError("malformed array state")
+        shape, dtype, fortran, raw = state[-4:]
+        if not isinstance(dtype, _DTypeRecord):
+            raise ValueError("array dtype is not a numeric dtype")
+        if not isinstance(shape, tuple) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
+            raise ValueError(f"array shape {shape!r} is not a tuple of sizes")
+        raw = raw.encode("latin1") if isinstance(raw, str) else raw
+        dt = dtype.dtype()
+        count = int(np.prod(shape, dtype=object))
+        if not isinstance(raw, bytes) or count > MAX_ENTRIES or len(raw) != count * dt.itemsize:
+            raise ValueError(f"array of shape {shape} and dtype {dt} does not match its {len(raw) if isinstance(raw, bytes) else '?'} bytes")
+        self.array = np.frombuffer(raw, dtype=dt).reshape(shape, order="F" if fortran else "C").copy()
+
+
+class SparseRecord:
+    """A pickled ``csr_matrix`` / ``csc_matrix``: its attribute dict, kept until :func:`to_array` checks it."""
+
+    format = "csr"
+
+    def __setstate__(self, state: Any) -> None:
+        if not isinstance(state, dict):
+            raise ValueError("malformed sparse matrix state")
+        self.state = state
+
+
+class _CSC(SparseRecord):
+    format = "csc"
+
+
+class _NDArrayName:
+    """What the name ``numpy.ndarray`` stands for: a mark for ``_reconstruct``, not a constructor."""
+
+
+def _reconstruct(cls: Any, shape: Any, typecode: Any) -> ArrayRecord:
+    if cls is not _NDArrayName:
+        raise ValueError("_reconstruct of something other than an ndarray")
+    return ArrayRecord()
+
+
+# (module, name) as written in the pickle -> what the name stands for here
+_ALLOWED: dict[tuple[str, str], Any] = {
+    ("numpy", "ndarray"): _NDArrayName,
+    ("numpy", "dtype"): _DTypeRecord,
+    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+    ("__builtin__", "list"): list,  # Python 2 name
+    ("builtins", "list"): list,
+    ("collections", "defaultdict"): collections.defaultdict,
+    ("_codecs", "encode"): codecs.encode,  # str -> bytes: how Python 3 writes bytes at protocol 2
+    **{(module, "csr_matrix"): SparseRecord for module in ("scipy.sparse.csr", "scipy.sparse._csr", "scipy.sparse")},
+    **{(module, "csc_matrix"): _CSC for module in ("scipy.sparse.csc", "scipy.sparse._csc", "scipy.sparse")},
+}
+
+
+class SafeUnpickler(pickle._Unpickler):
+    """Resolves only the names of ``_ALLOWED``; everything else is refused with :class:`DataError`."""
+
+    def __init__(self, file: Any, *, where: str) -> None:
+        super().__init__(file, encoding="latin1", fix_imports=False)
+        self.where = where
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _ALLOWED:
+            raise DataError(f"{self.where}: refused to unpickle {module}.{name} (only numpy arrays and scipy.sparse matrices are allowed)")
+        return _ALLOWED[(module, name)]
+
+
+def _resolve(obj: Any, where: str) -> Any:
+    """Replace every :class:`ArrayRecord` by its checked array (recursively through lists, dicts, tuples)."""
+    if isinstance(obj, ArrayRecord):
+        if obj.array is None:
+            raise DataError(f"{where}: an array without its data")
+        return obj.array
+    if isinstance(obj, SparseRecord):
+        obj.state = _resolve(getattr(obj, "state", None), where)
+        return obj
+    if isinstance(obj, dict):
+        return type(obj)(obj.default_factory, {k: _resolve(v, where) for k, v in obj.items()}) if isinstance(obj, collections.defaultdict) else {k: _resolve(v, where) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_resolve(v, where) for v in obj)
+    if isinstance(obj, _DTypeRecord):
+        raise DataError(f"{where}: a bare dtype where data was expected")
+    return obj
+
+
+def safe_load_pickle(path: Path) -> Any:
+    """Unpickle ``path``: numpy arrays come back checked, sparse matrices as :class:`SparseRecord`."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except OSError as err:
+        raise DataError(f"{path}: cannot read: {err.strerror}") from None
+    if not data:
+        raise DataError(f"{path}: file is empty")
+    try:
+        return _resolve(SafeUnpickler(io.BytesIO(data), where=str(path)).load(), str(path))  # RecursionError: a list inside itself
+    except DataError:
+        raise
+    except Exception as err:  # a corrupt pickle fails in many ways inside the unpickler or our records
+        raise DataError(f"{path}: not a valid pickle of numpy/scipy objects ({type(err).__name__}: {err})") from None
+
+
+def to_array(value: Any, where: str, what: str) -> np.ndarray:
+    """A finite 2-D float64 array from an array or a checked csr/csc record.  Shapes: -> ``[R, C]``."""
+    if isinstance(value, SparseRecord):
+        try:
+            state = value.state
+            data, indices, indptr, shape = state["data"], state["indices"], state["indptr"], tuple(state["_shape"])
+            if not all(isinstance(a, np.ndarray) and a.ndim == 1 for a in (data, indices, indptr)):
+                raise ValueError("data, indices and indptr must be 1-D arrays")
+            if len(shape) != 2 or not all(isinstance(n, int) and n >= 0 for n in shape) or shape[0] * shape[1] > MAX_ENTRIES:
+                raise ValueError(f"shape {shape} is not a 2-D matrix of at most {MAX_ENTRIES} entries")
+            matrix = (sp.csr_matrix if value.format == "csr" else sp.csc_matrix)((data, indices, indptr), shape=shape)
+            matrix.check_format(full_check=True)
+            value = matrix.toarray()
+        except Exception as err:  # anything wrong in the parts of a pickled matrix
+            raise DataError(f"{where}: malformed sparse matrix of {what} ({type(err).__name__}: {err})") from None
+    if not isinstance(value, np.ndarray) or value.ndim != 2:
+        raise DataError(f"{where}: expected a 2-D matrix of {what}, got {type(value).__name__} {getattr(value, 'shape', '')}")
+    value = value.astype(np.float64)
+    if not np.isfinite(value).all():
+        raise DataError(f"{where}: the matrix of {what} has a non-finite value")
+    return value
