@@ -22,6 +22,7 @@ import yaml
 
 from gatedgcn.data import DATASETS, is_dataset
 from gatedgcn.errors import ConfigError
+from gatedgcn.kernels import IMPLS
 from gatedgcn.model import LAYERS, READOUTS
 
 __all__ = ["DataConfig", "ModelConfig", "TrainConfig", "Config", "DATA_DIR_ENV", "key_docs"]
@@ -91,11 +92,13 @@ class ModelConfig:
     heads: int = 1  # attention heads
     gcn_norm: str = "mean"  # GCN weights: mean (1/d_i) or symmetric (1/sqrt(d_i d_j))
     edge_features: bool = True  # use the dataset's edge features (false: one learned state for every edge)
+    impl: str = "fast"  # layer code: fast (fused kernels) or reference (the plain equations; same results)
 
     def check(self) -> None:
         _one_of("model.layer", self.layer, LAYERS)
         _one_of("model.readout", self.readout, tuple(READOUTS))
         _one_of("model.gcn_norm", self.gcn_norm, ("mean", "symmetric"))
+        _one_of("model.impl", self.impl, IMPLS)
         _at_least("model.layers", self.layers, 1)
         _at_least("model.hidden", self.hidden, 4)
         _at_least("model.heads", self.heads, 1)

@@ -60,7 +60,7 @@ def model_spec(config: Config, data: Dataset) -> ModelSpec:
         layer=m.layer, layers=m.layers, hidden=m.hidden, out_dim=data.task.num_outputs, level=data.task.level,
         in_dim=data.in_dim, node_vocab=data.node_vocab, edge_in_dim=data.edge_in_dim, edge_vocab=data.edge_vocab,
         readout=m.readout, batch_norm=m.batch_norm, residual=m.residual, dropout=m.dropout,
-        graph_size_norm=m.graph_size_norm, heads=m.heads, gcn_norm=m.gcn_norm,
+        graph_size_norm=m.graph_size_norm, heads=m.heads, gcn_norm=m.gcn_norm, impl=m.impl,
     )
     if not m.edge_features:
         spec = dataclasses.replace(spec, edge_in_dim=0, edge_vocab=0)

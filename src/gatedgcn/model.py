@@ -52,6 +52,7 @@ class ModelSpec:
     gcn_norm: str = "mean"
     pe_dim: int = 0  # width k of the nodes' positional encoding, added to the node embedding (0: none)
     pe_sign_flip: bool = False  # flip the sign of each PE column per graph at random in training (Laplacian PE)
+    impl: str = "fast"  # layer code: "fast" (fused kernels of gatedgcn.kernels) or "reference" (the plain equations)
 
     def __post_init__(self) -> None:
         if self.layer not in LAYERS:
@@ -113,11 +114,11 @@ class GraphNet(nn.Module):
         if s.layer == "gated_gcn":
             self.embed_e = _embedding(s.edge_in_dim, s.edge_vocab, s.hidden) if (s.edge_in_dim or s.edge_vocab) else nn.Embedding(1, s.hidden)
             for _ in range(s.layers):
-                self.layers.append(GatedGCNLayer(s.hidden, batch_norm=s.batch_norm, residual=s.residual, dropout=s.dropout))
+                self.layers.append(GatedGCNLayer(s.hidden, batch_norm=s.batch_norm, residual=s.residual, dropout=s.dropout, impl=s.impl))
         else:
             make = {
-                "gcn": lambda: GCNLayer(s.hidden, s.hidden, activation=None, norm=s.gcn_norm),
-                "graph_attention": lambda: GraphAttention(s.hidden, heads=s.heads),
+                "gcn": lambda: GCNLayer(s.hidden, s.hidden, activation=None, norm=s.gcn_norm, impl=s.impl),
+                "graph_attention": lambda: GraphAttention(s.hidden, heads=s.heads, impl=s.impl),
                 "attention": lambda: SelfAttention(s.hidden, heads=s.heads),
             }[s.layer]
             for _ in range(s.layers):
@@ -143,8 +144,9 @@ class GraphNet(nn.Module):
         if s.layer == "gated_gcn":
             e = self._edge_input(batch)  # [E, hidden]
             for layer in self.layers:
-                h, e, eta = layer(h, batch.edge_index, e, node_scale=node_scale, edge_scale=edge_scale, return_weights=True)
-                weights.append(eta)
+                # η only when asked for: the fast path never stores it otherwise
+                h, e, *eta = layer(h, batch.edge_index, e, node_scale=node_scale, edge_scale=edge_scale, return_weights=return_weights)
+                weights.extend(eta)
         else:
             for block in self.layers:
                 h = block(h, self._propagate(block.layer, h, batch, weights), node_scale)
