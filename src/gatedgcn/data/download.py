@@ -10,7 +10,8 @@ For every pinned file of a catalog entry:
    onto the target (atomic on one file system): a reader sees no file or the complete one.
 
 A file that fails the check is deleted and fetched again from the start; when the attempts run
-out the partial file is removed and :class:`DataError` names the file, the address and the cause.
+out (or at once for an HTTP 4xx answer) the partial file is removed and :class:`DataError` names the
+file, the address and the cause.
 Only ``https``, ``http`` and ``file`` addresses are followed.
 """
 
@@ -83,6 +84,10 @@ class Fetcher:
             except _Corrupt as err:
                 part.unlink(missing_ok=True)  # start again from nothing
                 error = err
+            except urllib.error.HTTPError as err:
+                error = err
+                if 400 <= err.code < 500:  # not there, or not ours to fetch: trying again will not help
+                    break
             except (urllib.error.URLError, HTTPException, OSError) as err:
                 error = err  # keep the part: the next try resumes it
             else:
@@ -90,7 +95,7 @@ class Fetcher:
                 return True
             self.log(f"{remote.path}: attempt {attempt + 1} of {self.attempts} failed: {error}")
         part.unlink(missing_ok=True)
-        raise DataError(f"{target}: could not fetch {url} after {self.attempts} attempts: {error}")
+        raise DataError(f"{target}: could not fetch {url} ({attempt + 1} attempt(s)): {error}")
 
     def _transfer(self, url: str, part: Path, remote: RemoteFile) -> None:
         have = part.stat().st_size if part.exists() else 0
