@@ -30,18 +30,24 @@ __all__ = ["IMPLS", "gated_aggregate", "norm_relu_residual", "gather_scatter", "
 IMPLS = ("fast", "reference")
 
 
+# Elements of one chunk: cache-sized on a CPU, large enough on a GPU to keep the device busy.
+CHUNK_ELEMENTS = {"cpu": 1 << 19, "cuda": 1 << 24}
+
+
+def _step(width: int, device: torch.device) -> int:
+    return max(64, CHUNK_ELEMENTS.get(device.type, 1 << 24) // max(width, 1))
+
+
 def _chunks(rows: int, width: int, device: torch.device) -> Iterator[slice]:
-    """Row ranges of about 2^19 elements on a CPU (a few hundred KiB, cache-sized), 2^24 on a GPU."""
-    budget = 1 << (19 if device.type == "cpu" else 24)
-    step = max(64, budget // max(width, 1))
+    """Consecutive row ranges of about ``CHUNK_ELEMENTS`` elements of a ``width``-wide tensor."""
+    step = _step(width, device)
     for lo in range(0, rows, step):
         yield slice(lo, min(lo + step, rows))
 
 
 def _buffers(count: int, rows: int, width: int, like: Tensor) -> list[Tensor]:
     """``count`` reusable ``[step, width]`` work buffers for :func:`_chunks` of ``rows`` rows."""
-    budget = 1 << (19 if like.device.type == "cpu" else 24)
-    step = min(rows, max(64, budget // max(width, 1)))
+    step = min(rows, _step(width, like.device))
     return [like.new_empty((step, width)) for _ in range(count)]
 
 
@@ -63,21 +69,22 @@ class _GatedAggregate(torch.autograd.Function):
         E, d = e.shape
         N = Ex.shape[0]
         e_hat = e.new_empty((E, d))  # [E, d]
-        sums = Ex.new_zeros((N, 2 * d))  # [Σ_j σ_ij | Σ_j σ_ij ⊙ Bx_j]: [N, 2d]
-        a, b = _buffers(2, E, 2 * d, e)
+        total, numer = Ex.new_zeros((N, d)), Ex.new_zeros((N, d))  # Σ_j σ_ij, Σ_j σ_ij ⊙ Bx_j: [N, d]
+        (db,) = _buffers(1, E, 2 * d, e)
+        a, b = _buffers(2, E, d, e)
         for r in _chunks(E, 2 * d, e.device):
             jc, ic, n = j[r], i[r], r.stop - r.start
-            out, ac, bc = e_hat[r], a[:n], b[:n]  # [n, d], [n, 2d], [n, 2d]
+            out, dbc, ac, bc = e_hat[r], db[:n], a[:n], b[:n]  # [n, d], [n, 2d], [n, d], [n, d]
             torch.addmm(C_b, e[r], C_w.t(), out=out)  # C e
-            torch.index_select(DBx, 0, jc, out=ac)  # [D x_j | B x_j]
-            out.add_(ac[:, :d])  # + D x_j
-            torch.index_select(Ex, 0, ic, out=bc[:, :d])
-            out.add_(bc[:, :d])  # + E x_i
-            torch.sigmoid(out, out=bc[:, :d])  # σ(ê)
-            torch.mul(bc[:, :d], ac[:, d:], out=bc[:, d:])  # σ ⊙ B x_j
-            sums.index_add_(0, ic, bc)
-        inv = sums[:, :d].add_(eps).reciprocal_()  # ι: [N, d]
-        m = sums[:, d:].mul_(inv)  # [N, d]
+            torch.index_select(DBx, 0, jc, out=dbc)  # [D x_j | B x_j]
+            torch.index_select(Ex, 0, ic, out=ac)
+            out.add_(dbc[:, :d]).add_(ac)  # ê = C e + D x_j + E x_i
+            torch.sigmoid(out, out=ac)  # σ(ê)
+            total.index_add_(0, ic, ac)
+            numer.index_add_(0, ic, torch.mul(ac, dbc[:, d:], out=bc))  # σ ⊙ B x_j
+        inv = total.add_(eps).reciprocal_()  # ι: [N, d]
+        inv.masked_fill_(inv.isinf(), 0.0)  # a receiver without senders (with ε = 0) gets m = 0
+        m = numer.mul_(inv)  # [N, d]
         ctx.save_for_backward(e, C_w, e_hat, DBx, j, i, inv, m)
         return e_hat, m
 
@@ -86,33 +93,33 @@ class _GatedAggregate(torch.autograd.Function):
     def backward(ctx, g_e_hat, g_m):
         e, C_w, e_hat, DBx, j, i, inv, m = ctx.saved_tensors
         E, d = e_hat.shape
+        N = DBx.shape[0]
         P = g_m * inv  # g ι: [N, d]
         PQ = torch.cat([P, P * m], dim=1)  # [g ι | g ι ⊙ m]: [N, 2d]
         Bx = DBx[:, d:].contiguous()  # [N, d]
         de = e.new_empty((E, d)) if ctx.needs_input_grad[0] else None  # [E, d]
         dC_w = C_w.new_zeros((d, d))
         dC_b = C_w.new_zeros((d,))
-        dDBx = DBx.new_zeros(DBx.shape)  # [∂D x | ∂B x]: [N, 2d]
-        dEx = DBx.new_zeros((DBx.shape[0], d))  # [N, d]
-        s, pq, t, u = _buffers(4, E, 2 * d, e)
+        dDx, dBx, dEx = (DBx.new_zeros((N, d)) for _ in range(3))  # [N, d] each
+        (pq,) = _buffers(1, E, 2 * d, e)
+        s, u, dh = _buffers(3, E, d, e)
         for r in _chunks(E, 2 * d, e.device):
             jc, ic, n = j[r], i[r], r.stop - r.start
-            sc, pqc, tc, uc = s[:n, :d], pq[:n], t[:n], u[:n, :d]  # [n, d], [n, 2d], [n, 2d], [n, d]
+            sc, pqc, uc, dhc = s[:n], pq[:n], u[:n], dh[:n]  # [n, d], [n, 2d], [n, d], [n, d]
             torch.sigmoid(e_hat[r], out=sc)  # σ
             torch.index_select(PQ, 0, ic, out=pqc)  # [g_i ι_i | g_i ι_i ⊙ m_i]
-            torch.mul(sc, pqc[:, :d], out=tc[:, d:])  # σ ⊙ g_i ι_i -> ∂B x_j
+            dBx.index_add_(0, jc, torch.mul(sc, pqc[:, :d], out=uc))  # Σ_i σ ⊙ g_i ι_i
             torch.index_select(Bx, 0, jc, out=uc)
-            dhat = tc[:, :d]  # ∂L/∂ê: [n, d]
-            torch.mul(pqc[:, :d], uc, out=dhat).sub_(pqc[:, d:])  # ∂L/∂σ
-            sc.sub_(torch.mul(sc, sc, out=uc))  # σ (1 - σ)
-            dhat.mul_(sc).add_(g_e_hat[r])
-            dDBx.index_add_(0, jc, tc)
-            dEx.index_add_(0, ic, dhat)
+            torch.mul(pqc[:, :d], uc, out=dhc).sub_(pqc[:, d:])  # ∂L/∂σ = g_i ι_i ⊙ (B x_j − m_i)
+            sc.sub_(torch.mul(sc, sc, out=uc))  # σ (1 − σ)
+            dhc.mul_(sc).add_(g_e_hat[r])  # ∂L/∂ê: [n, d]
+            dDx.index_add_(0, jc, dhc)
+            dEx.index_add_(0, ic, dhc)
             if de is not None:
-                torch.mm(dhat, C_w, out=de[r])
-            dC_w.addmm_(dhat.t(), e[r])
-            dC_b.add_(dhat.sum(0))
-        return de, dC_w, dC_b, dDBx, dEx, None, None, None
+                torch.mm(dhc, C_w, out=de[r])
+            dC_w.addmm_(dhc.t(), e[r])
+            dC_b.add_(dhc.sum(0))
+        return de, dC_w, dC_b, torch.cat([dDx, dBx], dim=1), dEx, None, None, None
 
 
 def gated_aggregate(e: Tensor, C_w: Tensor, C_b: Tensor, Dx: Tensor, Ex: Tensor, Bx: Tensor,
@@ -150,72 +157,64 @@ def _batch_moments(z_of, rows: int, width: int, like: Tensor) -> tuple[Tensor, T
 
 
 class _NormReLUResidual(torch.autograd.Function):
-    """``y = r + ReLU(γ (s ⊙ t − μ) ι + β)``, ``ι = 1/√(var + ε)``; μ, var of the batch or given.
+    """``y = r + ReLU(z w + b)`` with ``z = s ⊙ t``, ``w = γ ι``, ``b = β − μ w``, ``ι = 1/√(var + ε)``.
 
-    Saves only ``t`` (the caller's tensor) and ``[d]`` vectors; ``x̂`` and the ReLU mask are
-    recomputed.  With ``g_r = g ⊙ [pre > 0]`` the gradient of ``t`` is
-    ``s ⊙ γ ι (g_r − mean(g_r) − x̂ mean(g_r x̂))`` with batch statistics, ``s ⊙ γ ι g_r`` without.
+    μ and var are the batch's (``batch_stats``) or given.  Saves only ``t`` (the caller's tensor)
+    and ``[d]`` vectors; the ReLU mask is recomputed.  With ``g_r = g ⊙ [z w + b > 0]``, ``R`` rows,
+    ``∂β = Σ g_r``, ``∂γ = ι (Σ g_r ⊙ z − μ ∂β)`` and
+    ``∂z = w g_r − w ∂β / R − w ι ∂γ (z − μ) / R`` with batch statistics, ``∂z = w g_r`` without.
     """
 
     @staticmethod
     def forward(ctx, t, res, scale, gamma, beta, mean, var, batch_stats, eps):
         R, d = t.shape
-        scaled = (lambda r: t[r] * scale[r].unsqueeze(1)) if scale is not None else (lambda r: t[r])
+        (zb,) = _buffers(1, R, d, t)
+
+        def z_of(r):  # s ⊙ t: [n, d]
+            return t[r] if scale is None else torch.mul(t[r], scale[r].unsqueeze(1), out=zb[: r.stop - r.start])
+
         if batch_stats:
-            mean, var = _batch_moments(scaled, R, d, t)
-        invstd = (var + eps).rsqrt()  # [d]
+            mean, var = _batch_moments(z_of, R, d, t)
+        invstd = (var + eps).rsqrt()  # ι: [d]
         w = invstd * gamma  # [d]
         b = beta - mean * w  # [d]
         y = t.new_empty((R, d))  # [R, d]
         for r in _chunks(R, d, t.device):
-            out = y[r]
-            torch.mul(t[r], w, out=out)
-            if scale is not None:
-                out.mul_(scale[r].unsqueeze(1))
-            out.add_(b).relu_()
+            out = torch.addcmul(b, z_of(r), w, out=y[r]).relu_()
             if res is not None:
                 out.add_(res[r])
         ctx.batch_stats, ctx.has_res = batch_stats, res is not None
-        ctx.save_for_backward(t, scale, gamma, beta, mean, invstd)
+        ctx.save_for_backward(t, scale, gamma, mean, invstd, w, b)
         ctx.mark_non_differentiable(mean, var)
         return y, mean, var
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g, _g_mean, _g_var):
-        t, scale, gamma, beta, mean, invstd = ctx.saved_tensors
+        t, scale, gamma, mean, invstd, w, b = ctx.saved_tensors
         R, d = t.shape
-        xhat_buf, g_buf = _buffers(2, R, d, t)
+        zb, gb = _buffers(2, R, d, t)
 
-        def chunk(r):
+        def chunk(r):  # z and g_r of rows r: [n, d] each
             n = r.stop - r.start
-            xh, gr = xhat_buf[:n], g_buf[:n]  # [n, d]
-            if scale is None:
-                torch.sub(t[r], mean, out=xh)
-            else:
-                torch.mul(t[r], scale[r].unsqueeze(1), out=xh).sub_(mean)
-            xh.mul_(invstd)  # x̂: [n, d]
-            torch.mul(xh, gamma, out=gr).add_(beta)  # pre-activation: [n, d]
-            torch.mul(g[r], gr > 0, out=gr)  # g_r: [n, d]
-            return xh, gr
+            z = t[r] if scale is None else torch.mul(t[r], scale[r].unsqueeze(1), out=zb[:n])
+            g_r = torch.addcmul(b, z, w, out=gb[:n]).clamp_(min=0).sign_().mul_(g[r])  # g ⊙ [pre > 0]
+            return z, g_r
 
-        d_gamma, d_beta = gamma.new_zeros(d), gamma.new_zeros(d)
+        d_beta, gz = gamma.new_zeros(d), gamma.new_zeros(d)  # Σ g_r, Σ g_r ⊙ z
         for r in _chunks(R, d, t.device):
-            xh, gr = chunk(r)
-            d_beta.add_(gr.sum(0))
-            d_gamma.add_((gr * xh).sum(0))
+            z, g_r = chunk(r)
+            d_beta.add_(g_r.sum(0))
+            gz.add_((g_r * z).sum(0))
+        d_gamma = invstd * (gz - mean * d_beta)  # [d]
         dt = None
         if ctx.needs_input_grad[0]:
             dt = t.new_empty((R, d))  # [R, d]
-            w = gamma * invstd  # [d]
+            c2 = w * invstd * d_gamma / R if ctx.batch_stats else torch.zeros_like(w)  # [d]
+            c1 = w * d_beta / R - c2 * mean if ctx.batch_stats else torch.zeros_like(w)  # [d]
             for r in _chunks(R, d, t.device):
-                xh, gr = chunk(r)
-                out = dt[r]
-                if ctx.batch_stats:
-                    torch.sub(gr, d_beta / R, out=out).sub_(xh.mul_(d_gamma / R))
-                else:
-                    out.copy_(gr)
-                out.mul_(w)
+                z, g_r = chunk(r)
+                out = torch.mul(g_r, w, out=dt[r]).sub_(c1).addcmul_(z, c2, value=-1)  # ∂z
                 if scale is not None:
                     out.mul_(scale[r].unsqueeze(1))
         d_res = g if ctx.has_res else None

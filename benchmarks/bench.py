@@ -1,0 +1,329 @@
+"""Speed and memory of the family on this machine: ours (fast and reference paths) against PyTorch Geometric.
+
+    python benchmarks/bench.py layers     # fwd+bwd times, PATTERN-sized batch, side by side in one process
+    python benchmarks/bench.py memory     # peak RSS of one fwd+bwd, each implementation in its own subprocess
+    python benchmarks/bench.py scale      # one gated layer on a random graph of 1M, 10M, 50M edges (d = 16)
+    python benchmarks/bench.py train      # seconds per epoch of `gatedgcn train` (default experiment), both paths
+    python benchmarks/bench.py render     # only rewrite docs/performance.md from benchmarks/results/*.json
+
+Every section prints its table, stores its numbers in ``benchmarks/results/<section>.json`` and
+rewrites ``docs/performance.md`` from all stored sections.  Needs the optional ``pyg`` extra for
+``layers`` and ``memory``.  ``--threads`` sets torch's intra-op threads (default 1: the machine is shared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+DOC = ROOT / "docs" / "performance.md"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# The PATTERN-sized batch of issue 3: 128 graphs x 117 nodes, 40 random in-edges per node, d = 70.
+GRAPHS, NODES, IN_EDGES, DIM = 128, 117, 40, 70
+SCALE_EDGES = (1_000_000, 10_000_000, 50_000_000)
+SCALE_DIM, SCALE_DEGREE = 16, 10
+
+
+# ----------------------------------------------------------------------------- workloads
+
+
+def pattern_batch(dim: int = DIM, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """x ``[N, d]``, edge_index ``[2, E]`` (unsorted, within each graph), e ``[E, d]`` of the PATTERN-sized batch."""
+    g = torch.Generator().manual_seed(seed)
+    N = GRAPHS * NODES
+    E = N * IN_EDGES
+    i = torch.randint(0, N, (E,), generator=g)  # receivers: [E]
+    j = (i // NODES) * NODES + torch.randint(0, NODES, (E,), generator=g)  # a sender in the same graph: [E]
+    return torch.randn(N, dim, generator=g), torch.stack([j, i]), torch.randn(E, dim, generator=g)
+
+
+def random_graph(edges: int, dim: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One random graph with ``edges`` edges on ``edges / SCALE_DEGREE`` nodes."""
+    g = torch.Generator().manual_seed(seed)
+    N = edges // SCALE_DEGREE
+    return torch.randn(N, dim, generator=g), torch.randint(0, N, (2, edges), generator=g), torch.randn(edges, dim, generator=g)
+
+
+def make_layer(kind: str, impl: str, dim: int) -> torch.nn.Module:
+    """``kind`` in gated, gcn, attention; ``impl`` in fast, reference, pyg."""
+    from gatedgcn.nn import GatedGCNLayer, GCNLayer, GraphAttention
+
+    torch.manual_seed(0)
+    ours = {
+        "gated": lambda i: GatedGCNLayer(dim, impl=i),
+        "gcn": lambda i: GCNLayer(dim, dim, activation=None, impl=i),
+        "attention": lambda i: GraphAttention(dim, impl=i),
+    }[kind]
+    layer = ours("reference" if impl == "pyg" else impl)  # the same weights for every impl
+    if impl != "pyg":
+        return layer
+    from pyg_reference import PyGGatedGCN, PyGMeanConv, copy_weights, pyg_attention
+
+    theirs = {"gated": lambda: PyGGatedGCN(dim), "gcn": lambda: PyGMeanConv(dim, dim), "attention": lambda: pyg_attention(dim)}[kind]()
+    copy_weights(layer, theirs)
+    return theirs
+
+
+def step(layer: torch.nn.Module, kind: str, x: torch.Tensor, edge_index: torch.Tensor, e: torch.Tensor) -> None:
+    """One forward + backward of ``h.sum() (+ e'.sum())`` in training mode."""
+    x.grad = e.grad = None
+    layer.zero_grad(set_to_none=True)
+    if kind == "gated":
+        h, e_new = layer(x, edge_index, e)
+        (h.sum() + e_new.sum()).backward()
+    else:
+        layer(x, edge_index).sum().backward()
+
+
+def check_same(kind: str) -> float:
+    """Largest difference of the outputs of ours and the PyG reference (float64, small graph)."""
+    x, edge_index, e = (t.double() if t.is_floating_point() else t for t in random_graph(2000, 8, seed=1))
+    ours, theirs = make_layer(kind, "fast", 8).double(), make_layer(kind, "pyg", 8).double()
+    args = (x, edge_index, e) if kind == "gated" else (x, edge_index)
+    a, b = ours(*args), theirs(*args)
+    a, b = (a if isinstance(a, tuple) else (a,)), (b if isinstance(b, tuple) else (b,))
+    return max(float((u - v).abs().max().detach()) for u, v in zip(a, b))
+
+
+# ----------------------------------------------------------------------------- sections
+
+
+def bench_layers(reps: int) -> dict:
+    x, edge_index, e = pattern_batch()
+    x.requires_grad_(True)
+    e.requires_grad_(True)
+    rows = []
+    for kind in ("gated", "gcn", "attention"):
+        diff = check_same(kind)
+        if diff > 1e-9:
+            raise SystemExit(f"{kind}: ours and the PyG reference differ by {diff:.3g}; not timing")
+        layers = {impl: make_layer(kind, impl, DIM) for impl in ("fast", "reference", "pyg")}
+        for layer in layers.values():  # warm-up
+            step(layer, kind, x, edge_index, e)
+        times = {impl: [] for impl in layers}
+        for _ in range(reps):  # round robin, so that the noise of the shared machine hits all alike
+            for impl, layer in layers.items():
+                start = time.perf_counter()
+                step(layer, kind, x, edge_index, e)
+                times[impl].append(time.perf_counter() - start)
+        med = {impl: statistics.median(t) for impl, t in times.items()}
+        rows.append({"layer": kind, "times": times, "median": med, "max_abs_diff_vs_pyg": diff})
+        print(f"{kind:10s} " + "  ".join(f"{k} {v:.3f} s" for k, v in med.items()) + f"  pyg/fast {med['pyg'] / med['fast']:.2f}x", flush=True)
+    return {"nodes": x.shape[0], "edges": edge_index.shape[1], "dim": DIM, "reps": reps, "rows": rows}
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def one_run(kind: str, impl: str, workload: str, edges: int, reps: int) -> dict:
+    """In a subprocess: time and peak RSS of fwd+bwd of one layer (prints a JSON line)."""
+    if workload == "pattern":
+        x, edge_index, e = pattern_batch()
+    else:
+        x, edge_index, e = random_graph(edges, SCALE_DIM)
+    dim = x.shape[1]
+    layer = make_layer(kind, impl, dim)
+    x.requires_grad_(True)
+    e.requires_grad_(True)
+    before = _peak_rss_mib()
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        step(layer, kind, x, edge_index, e)
+        times.append(time.perf_counter() - start)
+    return {"peak_rss_mib": _peak_rss_mib(), "inputs_rss_mib": before, "times": times}
+
+
+def _subprocess(*args: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, "_one", *args], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench_memory() -> dict:
+    rows = []
+    for impl in ("fast", "reference", "pyg"):
+        r = _subprocess("gated", impl, "pattern", "0", "1")
+        r["impl"] = impl
+        rows.append(r)
+        print(f"gated {impl:9s} peak RSS {r['peak_rss_mib']:.0f} MiB, above inputs {r['peak_rss_mib'] - r['inputs_rss_mib']:.0f} MiB", flush=True)
+    return {"rows": rows}
+
+
+def _available_mib() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) / 1024
+    return float("inf")
+
+
+def bench_scale(reps: int, sizes: tuple[int, ...]) -> dict:
+    rows, per_edge_mib = [], None
+    for edges in sizes:
+        need = None if per_edge_mib is None else per_edge_mib * edges * 1.15
+        free = _available_mib()
+        if need is not None and need > free - 2048:
+            print(f"{edges:,} edges: needs about {need / 1024:.1f} GiB, {free / 1024:.1f} GiB available: stopped", flush=True)
+            rows.append({"edges": edges, "skipped": f"needs about {need / 1024:.1f} GiB, {free / 1024:.1f} GiB available"})
+            break
+        r = _subprocess("gated", "fast", "scale", str(edges), str(reps))
+        r["edges"], r["nodes"] = edges, edges // SCALE_DEGREE
+        r["available_mib_before"] = free
+        rows.append(r)
+        per_edge_mib = r["peak_rss_mib"] / edges
+        t = statistics.median(r["times"][1:] or r["times"])
+        print(f"{edges:>12,} edges: {t:.2f} s fwd+bwd ({1e9 * t / edges:.0f} ns/edge), peak RSS {r['peak_rss_mib'] / 1024:.2f} GiB", flush=True)
+    return {"dim": SCALE_DIM, "degree": SCALE_DEGREE, "rows": rows}
+
+
+def bench_train(rounds: int, epochs: int) -> dict:
+    times = {"reference": [], "fast": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in range(rounds):
+            for impl in times:
+                out = Path(tmp) / f"{impl}-{k}"
+                cmd = [sys.executable, "-m", "gatedgcn", "train", "--quiet", "--json", "--epochs", str(epochs),
+                       "--set", f"model.impl={impl}", "--out", str(out)]
+                res = subprocess.run(cmd, capture_output=True, text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())})
+                summary = json.loads(res.stdout.strip().splitlines()[-1])
+                times[impl].append(summary["seconds"] / summary["epochs"])
+                print(f"train {impl:9s} {times[impl][-1]:.3f} s/epoch", flush=True)
+    return {"epochs": epochs, "rounds": rounds, "seconds_per_epoch": times}
+
+
+# ----------------------------------------------------------------------------- the document
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.processor())
+    try:
+        import torch_geometric
+
+        pyg = torch_geometric.__version__
+    except ImportError:
+        pyg = "not installed"
+    return {
+        "cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "python": platform.python_version(), "torch": torch.__version__, "torch_geometric": pyg,
+        "threads": torch.get_num_threads(), "load_average": [round(v, 1) for v in os.getloadavg()],
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+def _spread(ts: list[float]) -> str:
+    return f"{statistics.median(ts):.3f} ({min(ts):.3f}–{max(ts):.3f})"
+
+
+def render() -> str:
+    res = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
+    out = ["# Performance on CPU", "",
+           "Written by `python benchmarks/bench.py <section>` (see its docstring); every number below comes from that script.",
+           "Times are medians of forward + backward in training mode, with the range (min–max) in brackets.",
+           "The machine is shared with other jobs: the load average at the time of each section is given, and",
+           "side-by-side comparisons are run round robin in one process so that the noise hits all implementations alike.", ""]
+    if "layers" in res:
+        r, m = res["layers"], res["layers"]["machine"]
+        out += ["## Layers, forward + backward, PATTERN-sized batch", "",
+                f"{r['nodes']:,} nodes (128 graphs × 117), {r['edges']:,} edges (40 random in-edges per node, unsorted), d = {r['dim']}, "
+                f"float32, batch norm and residual on, dropout 0, loss `h.sum() + e.sum()`; {r['reps']} repetitions after one warm-up.",
+                "References: our equation as a PyG `MessagePassing` layer (gated), a mean-aggregation `MessagePassing` layer (GCN), "
+                "`TransformerConv` with one head, no edge features, no root weight (graph attention); "
+                "each is checked to give our outputs (float64, max abs difference in the last column) before timing.", "",
+                _machine_line(m), "",
+                "| layer | ours, fast (s) | ours, reference (s) | PyG (s) | PyG / fast | reference / fast | max abs diff vs PyG |",
+                "| --- | --- | --- | --- | --- | --- | --- |"]
+        for row in r["rows"]:
+            t, md = row["times"], row["median"]
+            out.append(f"| {row['layer']} | {_spread(t['fast'])} | {_spread(t['reference'])} | {_spread(t['pyg'])} | "
+                       f"**{md['pyg'] / md['fast']:.2f}×** | {md['reference'] / md['fast']:.2f}× | {row['max_abs_diff_vs_pyg']:.1e} |")
+        out.append("")
+    if "memory" in res:
+        r = res["memory"]
+        base = next(row for row in r["rows"] if row["impl"] == "pyg")
+        above = lambda row: row["peak_rss_mib"] - row["inputs_rss_mib"]  # noqa: E731
+        out += ["## Peak memory of one forward + backward (gated layer, PATTERN-sized batch)", "",
+                "Each implementation in its own subprocess; peak resident set size (`ru_maxrss`) of the process, and the part of it "
+                "above the inputs (the RSS once the batch and the layer were built).", "", _machine_line(r["machine"]), "",
+                "| implementation | peak RSS (MiB) | above inputs (MiB) | above inputs, ratio to PyG |", "| --- | --- | --- | --- |"]
+        for row in r["rows"]:
+            out.append(f"| {row['impl']} | {row['peak_rss_mib']:.0f} | {above(row):.0f} | {above(row) / above(base):.2f} |")
+        out.append("")
+    if "scale" in res:
+        r = res["scale"]
+        out += ["## Scaling: one gated layer on one random graph (fast path)", "",
+                f"d = {r['dim']}, {r['degree']} edges per node on average (uniform random senders and receivers), forward + backward; "
+                "time is the median over the repetitions after the first.", "", _machine_line(r["machine"]), "",
+                "| edges | nodes | fwd+bwd (s) | per edge (ns) | peak RSS (GiB) | RSS per edge (bytes) |", "| --- | --- | --- | --- | --- | --- |"]
+        for row in r["rows"]:
+            if "skipped" in row:
+                out.append(f"| {row['edges']:,} | – | not run: {row['skipped']} | | | |")
+                continue
+            t = statistics.median(row["times"][1:] or row["times"])
+            out.append(f"| {row['edges']:,} | {row['nodes']:,} | {t:.2f} | {1e9 * t / row['edges']:.0f} | "
+                       f"{row['peak_rss_mib'] / 1024:.2f} | {row['peak_rss_mib'] * 2**20 / row['edges']:.0f} |")
+        out.append("")
+    if "train" in res:
+        r = res["train"]
+        t = r["seconds_per_epoch"]
+        out += ["## Training: `gatedgcn train` on the default experiment", "",
+                f"`gatedgcn train --epochs {r['epochs']} --set model.impl=<impl>`, {r['rounds']} alternating rounds; "
+                "seconds per epoch = the run's `seconds` / `epochs` (training and validation).", "", _machine_line(r["machine"]), "",
+                "| implementation | s / epoch |", "| --- | --- |"]
+        for impl, ts in t.items():
+            out.append(f"| {impl} (before: the plain code) | {_spread(ts)} |" if impl == "reference" else f"| {impl} (after) | {_spread(ts)} |")
+        out.append(f"\nSpeed-up of a training epoch: {statistics.median(t['reference']) / statistics.median(t['fast']):.2f}×.\n")
+    return "\n".join(out)
+
+
+def _machine_line(m: dict) -> str:
+    return (f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; Python {m['python']}, torch {m['torch']}, "
+            f"PyG {m['torch_geometric']}; {m['threads']} torch thread(s); load average {m['load_average']} at {m['date']}.")
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "_one":
+        kind, impl, workload, edges, reps = sys.argv[2:7]
+        torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "1")))
+        print(json.dumps(one_run(kind, impl, workload, int(edges), int(reps))))
+        return
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("section", choices=("layers", "memory", "scale", "train", "render"))
+    p.add_argument("--reps", type=int, default=5, help="timed repetitions (layers: after one warm-up)")
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    p.add_argument("--sizes", type=int, nargs="+", default=list(SCALE_EDGES), help="edge counts of the scaling run")
+    p.add_argument("--epochs", type=int, default=5, help="epochs per training run")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    os.environ["BENCH_THREADS"] = str(args.threads)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    if args.section != "render":
+        run = {
+            "layers": lambda: bench_layers(args.reps),
+            "memory": bench_memory,
+            "scale": lambda: bench_scale(args.reps, tuple(args.sizes)),
+            "train": lambda: bench_train(args.reps, args.epochs),
+        }[args.section]
+        result = run()
+        result["machine"] = machine()
+        (RESULTS / f"{args.section}.json").write_text(json.dumps(result, indent=1))
+    DOC.parent.mkdir(exist_ok=True)
+    DOC.write_text(render())
+    print(f"wrote {DOC}")
+
+
+if __name__ == "__main__":
+    main()
