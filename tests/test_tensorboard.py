@@ -39,7 +39,8 @@ def test_scalars_of_a_record():
 
 def test_histograms_are_the_gates_of_the_fixed_batch():
     batch = collate(mini_graphs(6, 10, 14, np.random.default_rng(0)))
-    model = GraphNet(ModelSpec(layer="gated_gcn", layers=2, hidden=8, in_dim=1, edge_in_dim=1)).train()
+    vocab = int(batch.x.max()) + 1  # the mini set's node feature: the in-degree as a category id
+    model = GraphNet(ModelSpec(layer="gated_gcn", layers=2, hidden=8, in_dim=0, node_vocab=vocab, edge_in_dim=1)).train()
     running = model.layers[0].bn_h.running_mean.clone()
     writer = Recorder()
     logger = TensorBoardLogger(writer, model, batch)
