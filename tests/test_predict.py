@@ -163,3 +163,13 @@ def test_predict_reads_json_lines_and_edge_lists(tmp_path, capsys):
     assert len(out) == 1 and out[0]["graph"] == "0"
     g = Graph(x=torch.ones(6, 1), edge_index=torch.tensor([[0, 1, 0, 2, 0, 3, 0, 4, 0, 5], [1, 0, 2, 0, 3, 0, 4, 0, 5, 0]]), edge_attr=torch.ones(10, 1))
     assert float(out[0]["p_1"]) == pytest.approx(float(torch.softmax(_alone(run.model, g)[0].double(), -1)[1]), abs=1e-5)
+
+
+def test_a_progress_bar_on_request_and_none_for_small_inputs(run_dir, capsys):
+    run = load(run_dir, batch_size=4)
+    graphs = run.dataset.splits["test"]
+    run.predict(graphs)  # 16 graphs: below the threshold, no bar
+    assert "predict" not in capsys.readouterr().err
+    run.predict(graphs, progress=True)
+    err = capsys.readouterr().err
+    assert "predict: 100%" in err and "4/4" in err  # 16 graphs in batches of 4
