@@ -260,8 +260,8 @@ def _gather_scatter(w: Tensor, x: Tensor, src: Tensor, dst: Tensor, num_out: int
     """
     E, H = w.shape
     out = x.new_zeros((num_out, *x.shape[1:]))  # [num_out, H, d]
-    flat = x.reshape(x.shape[0], -1)  # [N, H·d]
-    width = flat.shape[1]
+    width = x.shape[1] * x.shape[2]
+    flat = x.reshape(x.shape[0], width)  # [N, H·d]
     (a,) = _buffers(1, E, width, x)
     for r in _chunks(E, width, x.device):
         ac = a[: r.stop - r.start]
