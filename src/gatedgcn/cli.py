@@ -17,6 +17,8 @@ from gatedgcn.model import LAYERS
 FLAGS = {
     "dataset": "data.name",
     "data_dir": "data.data_dir",
+    "pe": "data.pe",
+    "pe_dim": "data.pe_dim",
     "folds": "data.folds",
     "data_path": "data.path",
     "model": "model.layer",
@@ -53,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override any config key, e.g. --set model.hidden=128")
     t.add_argument("--dataset", help="dataset name (default: mini)")
     t.add_argument("--data-dir", help="folder of real datasets (default: $GATEDGCN_DATA_DIR, else ../shared/data beside the repository)")
+    t.add_argument("--pe", choices=("none", "laplacian", "random_walk"), help="positional encoding added to the node embedding (default: none)")
+    t.add_argument("--pe-dim", type=int, help="width k of the positional encoding (default: 8)")
     t.add_argument("--folds", type=int, help="stratified k-fold cross-validation: one run per fold in OUT/fold-K and the mean ± std in OUT/summary.json")
     t.add_argument("--data-path", help="the user's file for --dataset edgelist / jsonl")
     t.add_argument("--model", choices=LAYERS, help="layer of the family (default: gated_gcn)")

@@ -112,7 +112,8 @@ class Experiment:
         """With ``world``, the model is wrapped in ``DistributedDataParallel`` and the epoch's metrics join all processes."""
         t = self.config.train
         schedule = Schedule(t.epochs, t.lr, t.weight_decay, t.lr_factor, t.lr_patience, t.min_lr, t.time_budget_s)
-        model = self.model if world is None else DistributedDataParallel(self.model)
+        # find_unused_parameters: the last gated layer's edge batch norm does not reach a node or graph output
+        model = self.model if world is None else DistributedDataParallel(self.model, find_unused_parameters=True)
         return Trainer(model, self.objective, schedule, device=t.device, progress=progress, callbacks=callbacks,
                        max_bad_steps=t.max_nonfinite_steps, detect_anomaly=detect_anomaly, gather=None if world is None else gather_tally)
 
