@@ -42,9 +42,11 @@ def test_tiny_folder_is_read_exactly(tmp_path):
     tu = read_tu(write_tu(tmp_path), "TINY")
     assert len(tu.graphs) == 2
     g1, g2 = tu.graphs
-    # node features: [attributes, one-hot of node label over the sorted labels 3, 7, 9]
-    assert torch.equal(g1.x, torch.tensor([[0.5, 1, 0, 1, 0], [1.5, 2, 1, 0, 0], [2.5, 3, 0, 1, 0]]))
-    assert torch.equal(g2.x, torch.tensor([[3.5, 4, 1, 0, 0], [4.5, 5, 0, 0, 1]]))
+    # node features: [standardised attributes, one-hot of node label over the sorted labels 3, 7, 9];
+    # both attribute columns are 5 evenly spaced values (step 1): mean in the middle, std √2
+    r = 2 ** -0.5
+    assert torch.allclose(g1.x, torch.tensor([[-2 * r, -2 * r, 0, 1, 0], [-r, -r, 1, 0, 0], [0, 0, 0, 1, 0]]))
+    assert torch.allclose(g2.x, torch.tensor([[r, r, 1, 0, 0], [2 * r, 2 * r, 0, 0, 1]]))
     assert g1.edge_index.tolist() == [[0, 1, 1, 2], [1, 0, 2, 1]]  # senders, receivers, local ids
     assert g2.edge_index.tolist() == [[1], [0]]
     # edge labels one-hot over 0, 2

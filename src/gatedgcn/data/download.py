@@ -3,7 +3,7 @@
 For every pinned file of a catalog entry:
 
 1. a file already in place with the pinned sha256 is kept;
-2. otherwise the bytes stream into ``.NAME.part`` beside the target, hashed on the way;
+2. otherwise the bytes stream into ``.NAME.part`` beside the target;
    an interrupted transfer (dropped connection, timeout) is retried with exponential back-off,
    resuming with an HTTP ``Range`` request where the server allows it and restarting otherwise;
 3. the complete file is checked against the pinned size and sha256, flushed to disk and renamed

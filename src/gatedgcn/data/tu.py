@@ -9,7 +9,9 @@
     NAME_edge_attributes.txt   optional, line k: float attributes of edge k      -> float edge features
 
 Node features are ``[attributes, one-hot labels]``; a dataset with neither (NCI1 in the
-shared copy) gets the in-degree as its one feature.  Graph labels are remapped to
+shared copy) gets the in-degree as its one feature.  Float attributes are standardised per
+column over the whole collection (``(a - mean) / std``, no labels involved): ENZYMES' raw
+attributes reach ~100, which a sum readout turns into logits in the thousands at the start.  Graph labels are remapped to
 ``0..C-1`` in sorted order of their original values.
 """
 
@@ -27,7 +29,7 @@ from gatedgcn.data.textfile import dataset_folder, read_table
 from gatedgcn.errors import DataError
 from gatedgcn.graph import Graph
 
-__all__ = ["TUCollection", "read_tu", "one_hot_columns", "build_tu"]
+__all__ = ["TUCollection", "read_tu", "one_hot_columns", "standardise", "build_tu"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,12 @@ def _graph_of_nodes(path: Path) -> tuple[np.ndarray, int]:
     return g - 1, int(g[-1])
 
 
+def standardise(values: np.ndarray) -> np.ndarray:
+    """Each column to mean 0 and (population) standard deviation 1; a constant column to 0.  Shapes: ``[R, C]``."""
+    std = values.std(0)  # [C]
+    return (values - values.mean(0)) / np.where(std > 0, std, 1.0)
+
+
 def read_tu(folder: str | Path, name: str) -> TUCollection:
     """Read dataset ``name`` from ``folder`` (which holds ``name_A.txt`` etc.)."""
     folder = Path(folder)
@@ -108,8 +116,10 @@ def read_tu(folder: str | Path, name: str) -> TUCollection:
     classes, labels = np.unique(raw_labels[:, 0], return_inverse=True)  # [C], [G]
 
     node_attr = _optional(folder, name, "node_attributes", float, N, "node")
+    node_attr = None if node_attr is None else standardise(node_attr)
     node_lab = _optional(folder, name, "node_labels", int, N, "node")
     edge_attr = _optional(folder, name, "edge_attributes", float, E, "edge")
+    edge_attr = None if edge_attr is None else standardise(edge_attr)
     edge_lab = _optional(folder, name, "edge_labels", int, E, "edge")
     x_parts = [a for a in (node_attr, None if node_lab is None else one_hot_columns(node_lab)) if a is not None]
     if x_parts:
