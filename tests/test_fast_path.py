@@ -191,11 +191,21 @@ def test_graph_net_fast_equals_reference():
 # ----------------------------------------------------------------------------- the kernels alone, by finite differences
 
 
-def test_gated_aggregate_gradcheck():
+@pytest.mark.parametrize("batch_norm", [True, False])
+def test_gated_edges_gradcheck(batch_norm):
+    """All three outputs (e', m, ê) with respect to e, C, Dx, Ex, Bx and the edge BN's γ, β."""
     n, ei = 12, random_graph(10, 70, seed=7, simple=False)  # nodes 10, 11 isolated
     m, d = ei.shape[1], 3
+    bn = BatchNorm(d).double() if batch_norm else None
+    scale = torch.rand(m, dtype=torch.float64) + 0.5
+
+    def f(e, C_w, C_b, Dx, Ex, Bx, *gamma_beta):  # γ, β are bn's own parameters, perturbed in place by gradcheck
+        return kernels.gated_edges(e, C_w, C_b, Dx, Ex, Bx, ei, 1e-3, bn, scale, residual=True)
+
     args = (leaf(m, d, seed=1), leaf(d, d, seed=2), leaf(d, seed=3), leaf(n, d, seed=4), leaf(n, d, seed=5), leaf(n, d, seed=6))
-    f = lambda e, C_w, C_b, Dx, Ex, Bx: kernels.gated_aggregate(e, C_w, C_b, Dx, Ex, Bx, ei, 1e-3)  # noqa: E731
+    if bn is not None:
+        randomise_bn(bn)
+        args += (bn.weight, bn.bias)
     assert torch.autograd.gradcheck(f, args)
 
 

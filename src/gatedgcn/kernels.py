@@ -8,7 +8,7 @@ code, but walk over the edges in chunks of a few thousand rows with small reused
 buffers (which stay in cache), allocate no edge-sized tensor except the ones they return,
 and recompute the cheap per-edge values (``σ``, gathers) in backward instead of storing them.
 
-- :func:`gated_aggregate`     ``ê = C e + D x_j + E x_i``, ``m_i = Σ_j η_ij ⊙ B x_j`` (gated GCN)
+- :func:`gated_edges`         ``ê = C e + D x_j + E x_i``, ``m_i = Σ_j η_ij ⊙ B x_j``, ``e' = e + ReLU(BN(ê))``
 - :func:`norm_relu_residual`  ``y = r + ReLU(BN(s ⊙ t))`` with batch or running statistics
 - :func:`gather_scatter`      ``out_i = Σ_{j→i} w_ij x_j`` (GCN, graph attention)
 - :func:`edge_dot`            ``s_ij = q_i · k_j`` (graph attention scores)
@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-__all__ = ["IMPLS", "gated_aggregate", "norm_relu_residual", "gather_scatter", "edge_dot"]
+__all__ = ["IMPLS", "gated_edges", "norm_relu_residual", "gather_scatter", "edge_dot"]
 
 IMPLS = ("fast", "reference")
 
@@ -51,89 +51,6 @@ def _buffers(count: int, rows: int, width: int, like: Tensor) -> list[Tensor]:
     return [like.new_empty((step, width)) for _ in range(count)]
 
 
-# ----------------------------------------------------------------------------- gated GCN
-
-
-class _GatedAggregate(torch.autograd.Function):
-    """``ê = e Cᵀ + c + Dx[j] + Ex[i]``; ``m_i = (Σ_j σ(ê_ij) ⊙ Bx_j) / (Σ_j σ(ê_ij) + ε)``.
-
-    Saves ``e``, ``ê`` and ``[N, ·]`` tensors; ``σ`` and all gathers are recomputed.
-    With ``g = ∂L/∂m`` and ``ι = 1 / (Σ_k σ(ê_ik) + ε)``:
-    ``∂L/∂ê_ij = g_i ι_i ⊙ (Bx_j − m_i) ⊙ σ_ij (1 − σ_ij)`` and ``∂L/∂Bx_j = Σ_i σ_ij ⊙ g_i ι_i``.
-    Tensors indexed by the same node are kept side by side (``[Dx | Bx]``, ``[P | Q]``) so that
-    one gather or one scatter moves both.
-    """
-
-    @staticmethod
-    def forward(ctx, e, C_w, C_b, DBx, Ex, j, i, eps):
-        E, d = e.shape
-        N = Ex.shape[0]
-        e_hat = e.new_empty((E, d))  # [E, d]
-        total, numer = Ex.new_zeros((N, d)), Ex.new_zeros((N, d))  # Σ_j σ_ij, Σ_j σ_ij ⊙ Bx_j: [N, d]
-        (db,) = _buffers(1, E, 2 * d, e)
-        a, b = _buffers(2, E, d, e)
-        for r in _chunks(E, 2 * d, e.device):
-            jc, ic, n = j[r], i[r], r.stop - r.start
-            out, dbc, ac, bc = e_hat[r], db[:n], a[:n], b[:n]  # [n, d], [n, 2d], [n, d], [n, d]
-            torch.addmm(C_b, e[r], C_w.t(), out=out)  # C e
-            torch.index_select(DBx, 0, jc, out=dbc)  # [D x_j | B x_j]
-            torch.index_select(Ex, 0, ic, out=ac)
-            out.add_(dbc[:, :d]).add_(ac)  # ê = C e + D x_j + E x_i
-            torch.sigmoid(out, out=ac)  # σ(ê)
-            total.index_add_(0, ic, ac)
-            numer.index_add_(0, ic, torch.mul(ac, dbc[:, d:], out=bc))  # σ ⊙ B x_j
-        inv = total.add_(eps).reciprocal_()  # ι: [N, d]
-        inv.masked_fill_(inv.isinf(), 0.0)  # a receiver without senders (with ε = 0) gets m = 0
-        m = numer.mul_(inv)  # [N, d]
-        ctx.save_for_backward(e, C_w, e_hat, DBx, j, i, inv, m)
-        return e_hat, m
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, g_e_hat, g_m):
-        e, C_w, e_hat, DBx, j, i, inv, m = ctx.saved_tensors
-        E, d = e_hat.shape
-        N = DBx.shape[0]
-        P = g_m * inv  # g ι: [N, d]
-        PQ = torch.cat([P, P * m], dim=1)  # [g ι | g ι ⊙ m]: [N, 2d]
-        Bx = DBx[:, d:].contiguous()  # [N, d]
-        de = e.new_empty((E, d)) if ctx.needs_input_grad[0] else None  # [E, d]
-        dC_w = C_w.new_zeros((d, d))
-        dC_b = C_w.new_zeros((d,))
-        dDx, dBx, dEx = (DBx.new_zeros((N, d)) for _ in range(3))  # [N, d] each
-        (pq,) = _buffers(1, E, 2 * d, e)
-        s, u, dh = _buffers(3, E, d, e)
-        for r in _chunks(E, 2 * d, e.device):
-            jc, ic, n = j[r], i[r], r.stop - r.start
-            sc, pqc, uc, dhc = s[:n], pq[:n], u[:n], dh[:n]  # [n, d], [n, 2d], [n, d], [n, d]
-            torch.sigmoid(e_hat[r], out=sc)  # σ
-            torch.index_select(PQ, 0, ic, out=pqc)  # [g_i ι_i | g_i ι_i ⊙ m_i]
-            dBx.index_add_(0, jc, torch.mul(sc, pqc[:, :d], out=uc))  # Σ_i σ ⊙ g_i ι_i
-            torch.index_select(Bx, 0, jc, out=uc)
-            torch.mul(pqc[:, :d], uc, out=dhc).sub_(pqc[:, d:])  # ∂L/∂σ = g_i ι_i ⊙ (B x_j − m_i)
-            sc.sub_(torch.mul(sc, sc, out=uc))  # σ (1 − σ)
-            dhc.mul_(sc).add_(g_e_hat[r])  # ∂L/∂ê: [n, d]
-            dDx.index_add_(0, jc, dhc)
-            dEx.index_add_(0, ic, dhc)
-            if de is not None:
-                torch.mm(dhc, C_w, out=de[r])
-            dC_w.addmm_(dhc.t(), e[r])
-            dC_b.add_(dhc.sum(0))
-        return de, dC_w, dC_b, torch.cat([dDx, dBx], dim=1), dEx, None, None, None
-
-
-def gated_aggregate(e: Tensor, C_w: Tensor, C_b: Tensor, Dx: Tensor, Ex: Tensor, Bx: Tensor,
-                    edge_index: Tensor, eps: float) -> tuple[Tensor, Tensor]:
-    """The gated GCN's edge step, fused: ``ê_ij = C e_ij + D x_j + E x_i`` and ``m_i = Σ_j η_ij ⊙ B x_j``.
-
-    ``η_ij = σ(ê_ij) / (Σ_k σ(ê_ik) + ε)`` is never stored.  Shapes: e ``[E, d]``, C_w ``[d, d]``,
-    C_b ``[d]``, Dx, Ex, Bx ``[N, d]``, edge_index ``[2, E]`` -> ê ``[E, d]``, m ``[N, d]``.
-    """
-    j, i = edge_index  # senders, receivers: [E]
-    DBx = torch.cat([Dx, Bx], dim=1)  # [N, 2d]
-    return _GatedAggregate.apply(e.contiguous(), C_w, C_b, DBx, Ex.contiguous(), j.contiguous(), i.contiguous(), eps)
-
-
 # ----------------------------------------------------------------------------- batch norm, ReLU, residual
 
 
@@ -156,73 +73,131 @@ def _batch_moments(z_of, rows: int, width: int, like: Tensor) -> tuple[Tensor, T
     return mean, m2 / rows
 
 
-class _NormReLUResidual(torch.autograd.Function):
-    """``y = r + ReLU(z w + b)`` with ``z = s ⊙ t``, ``w = γ ι``, ``b = β − μ w``, ``ι = 1/√(var + ε)``.
+class _Norm:
+    """``y = r + ReLU(z w + b)``, ``z = s ⊙ t``, ``w = γ ι``, ``b = β − μ w``, ``ι = 1/√(var + ε)``, chunk by chunk.
 
-    μ and var are the batch's (``batch_stats``) or given.  Saves only ``t`` (the caller's tensor)
-    and ``[d]`` vectors; the ReLU mask is recomputed.  With ``g_r = g ⊙ [z w + b > 0]``, ``R`` rows,
-    ``∂β = Σ g_r``, ``∂γ = ι (Σ g_r ⊙ z − μ ∂β)`` and
+    μ and var are the batch's (``batch_stats``) or given.  Only ``t`` (the caller's tensor) and
+    ``[d]`` vectors are kept; the ReLU mask is recomputed.  With ``g_r = g ⊙ [z w + b > 0]`` and
+    ``R`` rows: ``∂β = Σ g_r``, ``∂γ = ι (Σ g_r ⊙ z − μ ∂β)``, and
     ``∂z = w g_r − w ∂β / R − w ι ∂γ (z − μ) / R`` with batch statistics, ``∂z = w g_r`` without.
     """
 
-    @staticmethod
-    def forward(ctx, t, res, scale, gamma, beta, mean, var, batch_stats, eps):
+    def __init__(self, t, scale, gamma, beta, mean, var, batch_stats, eps):
+        """``mean`` None: the batch's μ and var (then ``batch_stats`` must be True)."""
         R, d = t.shape
-        (zb,) = _buffers(1, R, d, t)
+        self.t, self.scale, self.gamma, self.beta, self.batch_stats, self.eps = t, scale, gamma, beta, batch_stats, eps
+        (self.zb,) = _buffers(1, R, d, t)
+        if mean is None:
+            mean, var = _batch_moments(self.z, R, d, t)
+        self.mean, self.var = mean, var  # [d]
+        self.invstd = (var + eps).rsqrt()  # ι: [d]
+        self.w = self.invstd * gamma  # [d]
+        self.b = beta - mean * self.w  # [d]
 
-        def z_of(r):  # s ⊙ t: [n, d]
-            return t[r] if scale is None else torch.mul(t[r], scale[r].unsqueeze(1), out=zb[: r.stop - r.start])
+    def z(self, r: slice) -> Tensor:
+        """``s ⊙ t`` of rows r: ``[n, d]``."""
+        t = self.t[r]
+        return t if self.scale is None else torch.mul(t, self.scale[r].unsqueeze(1), out=self.zb[: r.stop - r.start])
 
-        if batch_stats:
-            mean, var = _batch_moments(z_of, R, d, t)
-        invstd = (var + eps).rsqrt()  # ι: [d]
-        w = invstd * gamma  # [d]
-        b = beta - mean * w  # [d]
-        y = t.new_empty((R, d))  # [R, d]
-        for r in _chunks(R, d, t.device):
-            out = torch.addcmul(b, z_of(r), w, out=y[r]).relu_()
+    def forward(self, res: Tensor | None) -> Tensor:
+        R, d = self.t.shape
+        y = self.t.new_empty((R, d))  # [R, d]
+        for r in _chunks(R, d, self.t.device):
+            out = torch.addcmul(self.b, self.z(r), self.w, out=y[r]).relu_()
             if res is not None:
                 out.add_(res[r])
-        ctx.batch_stats, ctx.has_res = batch_stats, res is not None
-        ctx.save_for_backward(t, scale, gamma, mean, invstd, w, b)
-        ctx.mark_non_differentiable(mean, var)
-        return y, mean, var
+        return y
+
+    def backward_sums(self, g: Tensor) -> tuple[Tensor, Tensor]:
+        """``∂γ, ∂β`` for the output gradient ``g``; keeps what :meth:`grad` needs."""
+        R, d = self.t.shape
+        self.g, self.gb = g, _buffers(1, R, d, self.t)[0]
+        d_beta, gz = self.gamma.new_zeros(d), self.gamma.new_zeros(d)  # Σ g_r, Σ g_r ⊙ z
+        for r in _chunks(R, d, self.t.device):
+            z = self.z(r)
+            g_r = self._g_r(r, z)
+            d_beta.add_(g_r.sum(0))
+            gz.add_(g_r.mul_(z).sum(0))
+        d_gamma = self.invstd * (gz - self.mean * d_beta)  # [d]
+        self.c2 = self.w * self.invstd * d_gamma / R if self.batch_stats else torch.zeros_like(self.w)  # [d]
+        self.c1 = self.w * d_beta / R - self.c2 * self.mean if self.batch_stats else torch.zeros_like(self.w)  # [d]
+        return d_gamma, d_beta
+
+    def _g_r(self, r: slice, z: Tensor) -> Tensor:
+        pre = torch.addcmul(self.b, z, self.w, out=self.gb[: r.stop - r.start])  # [n, d]
+        return pre.clamp_(min=0).sign_().mul_(self.g[r])  # g ⊙ [pre > 0]
+
+    def grad(self, r: slice, out: Tensor) -> Tensor:
+        """``∂t`` of rows r, written into ``out`` ``[n, d]`` (after :meth:`backward_sums`)."""
+        z = self.z(r)
+        torch.mul(self._g_r(r, z), self.w, out=out).sub_(self.c1).addcmul_(z, self.c2, value=-1)  # ∂z
+        return out if self.scale is None else out.mul_(self.scale[r].unsqueeze(1))
+
+
+def _norm_arguments(bn: torch.nn.BatchNorm1d | None, t: Tensor) -> tuple:
+    """``(γ, β, μ, var, batch_stats, ε)`` of ``bn`` for rows ``t``, as the project's BatchNorm uses them.
+
+    Batch statistics in training (and without running statistics), running statistics in
+    evaluation or for fewer than two rows; ``bn`` None is the identity (γ = 1, β = 0, μ = var = 0, ε = 1).
+    """
+    d = t.shape[1]
+    if bn is None:
+        return t.new_ones(d), t.new_zeros(d), t.new_zeros(d), t.new_zeros(d), False, 1.0
+    gamma = bn.weight if bn.affine else t.new_ones(d)
+    beta = bn.bias if bn.affine else t.new_zeros(d)
+    batch_stats = (bn.training or bn.running_mean is None) and t.shape[0] >= 2
+    mean = bn.running_mean if bn.running_mean is not None else t.new_zeros(d)
+    var = bn.running_var if bn.running_var is not None else t.new_ones(d)
+    return gamma, beta, mean, var, batch_stats, bn.eps
+
+
+@torch.no_grad()
+def _update_running(bn: torch.nn.BatchNorm1d | None, batch_stats: bool, mean: Tensor, var: Tensor, rows: int) -> None:
+    """Blend the batch's ``mean`` and biased ``var`` into ``bn``'s running statistics as ``nn.BatchNorm1d`` does."""
+    if bn is None or not (batch_stats and bn.training and bn.track_running_stats):
+        return
+    bn.num_batches_tracked.add_(1)
+    f = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
+    bn.running_mean.mul_(1 - f).add_(mean, alpha=f)
+    bn.running_var.mul_(1 - f).add_(var * (rows / (rows - 1)), alpha=f)
+
+
+def _save_norm(ctx, norm: _Norm, *more: Tensor) -> None:
+    """Save what rebuilds ``norm`` in backward (through ``save_for_backward``: no reference cycles), then ``more``."""
+    ctx.norm_flags = (norm.batch_stats, norm.eps)
+    ctx.save_for_backward(norm.t, norm.scale, norm.gamma, norm.beta, norm.mean, norm.var, *more)
+
+
+def _load_norm(ctx, saved: tuple) -> _Norm:
+    return _Norm(*saved[:6], *ctx.norm_flags)
+
+
+class _NormReLUResidual(torch.autograd.Function):
+    """``y = r + ReLU(BN(s ⊙ t))`` (see :class:`_Norm`); also returns the batch's μ and var."""
+
+    @staticmethod
+    def forward(ctx, t, res, scale, gamma, beta, mean, var, batch_stats, eps):
+        norm = _Norm(t, scale, gamma, beta, None if batch_stats else mean, var, batch_stats, eps)
+        ctx.has_res = res is not None
+        _save_norm(ctx, norm)
+        ctx.mark_non_differentiable(norm.mean, norm.var)
+        return norm.forward(res), norm.mean, norm.var
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g, _g_mean, _g_var):
-        t, scale, gamma, mean, invstd, w, b = ctx.saved_tensors
-        R, d = t.shape
-        zb, gb = _buffers(2, R, d, t)
-
-        def chunk(r):  # z and g_r of rows r: [n, d] each
-            n = r.stop - r.start
-            z = t[r] if scale is None else torch.mul(t[r], scale[r].unsqueeze(1), out=zb[:n])
-            g_r = torch.addcmul(b, z, w, out=gb[:n]).clamp_(min=0).sign_().mul_(g[r])  # g ⊙ [pre > 0]
-            return z, g_r
-
-        d_beta, gz = gamma.new_zeros(d), gamma.new_zeros(d)  # Σ g_r, Σ g_r ⊙ z
-        for r in _chunks(R, d, t.device):
-            z, g_r = chunk(r)
-            d_beta.add_(g_r.sum(0))
-            gz.add_((g_r * z).sum(0))
-        d_gamma = invstd * (gz - mean * d_beta)  # [d]
+        norm = _load_norm(ctx, ctx.saved_tensors)
+        d_gamma, d_beta = norm.backward_sums(g)
         dt = None
         if ctx.needs_input_grad[0]:
-            dt = t.new_empty((R, d))  # [R, d]
-            c2 = w * invstd * d_gamma / R if ctx.batch_stats else torch.zeros_like(w)  # [d]
-            c1 = w * d_beta / R - c2 * mean if ctx.batch_stats else torch.zeros_like(w)  # [d]
-            for r in _chunks(R, d, t.device):
-                z, g_r = chunk(r)
-                out = torch.mul(g_r, w, out=dt[r]).sub_(c1).addcmul_(z, c2, value=-1)  # ∂z
-                if scale is not None:
-                    out.mul_(scale[r].unsqueeze(1))
-        d_res = g if ctx.has_res else None
-        return dt, d_res, None, d_gamma, d_beta, None, None, None, None
+            R, d = norm.t.shape
+            dt = norm.t.new_empty((R, d))  # [R, d]
+            for r in _chunks(R, d, norm.t.device):
+                norm.grad(r, dt[r])
+        return dt, g if ctx.has_res else None, None, d_gamma, d_beta, None, None, None, None
 
 
-def norm_relu_residual(t: Tensor, res: Tensor | None, bn: torch.nn.BatchNorm1d | None,
-                       scale: Tensor | None = None) -> Tensor:
+def norm_relu_residual(t: Tensor, res: Tensor | None, bn: torch.nn.BatchNorm1d | None, scale: Tensor | None = None) -> Tensor:
     """``y = res + ReLU(BN(scale ⊙ t))`` in one pass (``res`` None: no residual; ``bn`` None: no BN).
 
     ``bn`` behaves as the project's :class:`~gatedgcn.nn.BatchNorm`: batch statistics in training
@@ -230,24 +205,122 @@ def norm_relu_residual(t: Tensor, res: Tensor | None, bn: torch.nn.BatchNorm1d |
     when fewer than two rows are given.  ``scale`` (a per-row factor) gets no gradient.
     Shapes: t ``[R, d]``, res ``[R, d]`` or None, scale ``[R]`` or None -> ``[R, d]``.
     """
-    R, d = t.shape
-    if bn is None:
-        one, zero = t.new_ones(d), t.new_zeros(d)  # γ = 1, β = 0, μ = 0, var = 0 with ε = 1: the identity
-        y, _, _ = _NormReLUResidual.apply(t.contiguous(), res, scale, one, zero, zero, zero, False, 1.0)
-        return y
-    gamma = bn.weight if bn.affine else t.new_ones(d)
-    beta = bn.bias if bn.affine else t.new_zeros(d)
-    batch_stats = (bn.training or bn.running_mean is None) and R >= 2
-    mean = bn.running_mean if bn.running_mean is not None else t.new_zeros(d)
-    var = bn.running_var if bn.running_var is not None else t.new_ones(d)
-    y, mean_b, var_b = _NormReLUResidual.apply(t.contiguous(), res, scale, gamma, beta, mean, var, batch_stats, bn.eps)
-    if batch_stats and bn.training and bn.track_running_stats:
-        with torch.no_grad():
-            bn.num_batches_tracked.add_(1)
-            f = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
-            bn.running_mean.mul_(1 - f).add_(mean_b, alpha=f)
-            bn.running_var.mul_(1 - f).add_(var_b * (R / (R - 1)), alpha=f)
+    gamma, beta, mean, var, batch_stats, eps = _norm_arguments(bn, t)
+    y, mean_b, var_b = _NormReLUResidual.apply(t.contiguous(), res, scale, gamma, beta, mean, var, batch_stats, eps)
+    _update_running(bn, batch_stats, mean_b, var_b, t.shape[0])
     return y
+
+
+# ----------------------------------------------------------------------------- gated GCN
+
+
+class _GatedEdges(torch.autograd.Function):
+    """The gated GCN's edge pass, then ``e' = r + ReLU(BN(s ⊙ ê))`` on the edges (:class:`_Norm`).
+
+    ``ê = e Cᵀ + c + Dx[j] + Ex[i]``; ``m_i = (Σ_j σ(ê_ij) ⊙ Bx_j) / (Σ_j σ(ê_ij) + ε)``.
+    Saves ``e``, ``ê`` and ``[N, ·]`` tensors; ``σ``, ``η``, the gathers and ``∂ê`` are never
+    stored but recomputed chunk by chunk.  With ``g = ∂L/∂m`` and ``ι = 1 / (Σ_k σ(ê_ik) + ε)``:
+    ``∂L/∂ê_ij = g_i ι_i ⊙ (Bx_j − m_i) ⊙ σ_ij (1 − σ_ij)`` (+ the BN path), ``∂L/∂Bx_j = Σ_i σ_ij ⊙ g_i ι_i``.
+    Tensors indexed by the same node sit side by side (``[Dx | Bx]``, ``[P | Q]``): one gather moves both.
+    Outputs e', m, ê (for η on request) and the batch's μ, var of the edge BN.
+    """
+
+    @staticmethod
+    def forward(ctx, e, C_w, C_b, DBx, Ex, j, i, eps, scale, gamma, beta, mean, var, batch_stats, bn_eps, residual):
+        ctx.set_materialize_grads(False)
+        E, d = e.shape
+        N = Ex.shape[0]
+        e_hat = e.new_empty((E, d))  # [E, d]
+        total, numer = Ex.new_zeros((N, d)), Ex.new_zeros((N, d))  # Σ_j σ_ij, Σ_j σ_ij ⊙ Bx_j: [N, d]
+        (db,) = _buffers(1, E, 2 * d, e)
+        a, b = _buffers(2, E, d, e)
+        for r in _chunks(E, 2 * d, e.device):
+            jc, ic, n = j[r], i[r], r.stop - r.start
+            out, dbc, ac, bc = e_hat[r], db[:n], a[:n], b[:n]  # [n, d], [n, 2d], [n, d], [n, d]
+            torch.addmm(C_b, e[r], C_w.t(), out=out)  # C e
+            torch.index_select(DBx, 0, jc, out=dbc)  # [D x_j | B x_j]
+            torch.index_select(Ex, 0, ic, out=ac)
+            out.add_(dbc[:, :d]).add_(ac)  # ê = C e + D x_j + E x_i
+            torch.sigmoid(out, out=ac)  # σ(ê)
+            total.index_add_(0, ic, ac)
+            numer.index_add_(0, ic, torch.mul(ac, dbc[:, d:], out=bc))  # σ ⊙ B x_j
+        inv = total.add_(eps).reciprocal_()  # ι: [N, d]
+        inv.masked_fill_(inv.isinf(), 0.0)  # a receiver without senders (with ε = 0) gets m = 0
+        m = numer.mul_(inv)  # [N, d]
+        norm = _Norm(e_hat, scale, gamma, beta, None if batch_stats else mean, var, batch_stats, bn_eps)
+        e_new = norm.forward(e if residual else None)  # [E, d]
+        ctx.residual = residual
+        _save_norm(ctx, norm, e, C_w, DBx, j, i, inv, m)
+        ctx.mark_non_differentiable(norm.mean, norm.var)
+        return e_new, m, e_hat, norm.mean, norm.var
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g_e_new, g_m, g_e_hat, _g_mean, _g_var):
+        saved = ctx.saved_tensors
+        norm = _load_norm(ctx, saved)
+        e_hat = norm.t  # [E, d]
+        e, C_w, DBx, j, i, inv, m = saved[6:]
+        E, d = e_hat.shape
+        N = DBx.shape[0]
+        d_gamma = d_beta = None
+        if g_e_new is not None:
+            d_gamma, d_beta = norm.backward_sums(g_e_new)
+        g_m = torch.zeros_like(m) if g_m is None else g_m
+        P = g_m * inv  # g ι: [N, d]
+        PQ = torch.cat([P, P * m], dim=1)  # [g ι | g ι ⊙ m]: [N, 2d]
+        Bx = DBx[:, d:].contiguous()  # [N, d]
+        de = e.new_empty((E, d)) if ctx.needs_input_grad[0] else None  # [E, d]
+        dC_w = C_w.new_zeros((d, d))
+        dC_b = C_w.new_zeros((d,))
+        dDx, dBx, dEx = (DBx.new_zeros((N, d)) for _ in range(3))  # [N, d] each
+        (pq,) = _buffers(1, E, 2 * d, e)
+        s, u, dh, bn = _buffers(4, E, d, e)
+        for r in _chunks(E, 2 * d, e.device):
+            jc, ic, n = j[r], i[r], r.stop - r.start
+            sc, pqc, uc, dhc = s[:n], pq[:n], u[:n], dh[:n]  # [n, d], [n, 2d], [n, d], [n, d]
+            torch.sigmoid(e_hat[r], out=sc)  # σ
+            torch.index_select(PQ, 0, ic, out=pqc)  # [g_i ι_i | g_i ι_i ⊙ m_i]
+            dBx.index_add_(0, jc, torch.mul(sc, pqc[:, :d], out=uc))  # Σ_i σ ⊙ g_i ι_i
+            torch.index_select(Bx, 0, jc, out=uc)
+            torch.mul(pqc[:, :d], uc, out=dhc).sub_(pqc[:, d:])  # ∂L/∂σ = g_i ι_i ⊙ (B x_j − m_i)
+            sc.sub_(torch.mul(sc, sc, out=uc))  # σ (1 − σ)
+            dhc.mul_(sc)  # ∂L/∂ê through m: [n, d]
+            if g_e_new is not None:
+                dhc.add_(norm.grad(r, bn[:n]))  # + through e' = r + ReLU(BN(s ⊙ ê))
+            if g_e_hat is not None:
+                dhc.add_(g_e_hat[r])
+            dDx.index_add_(0, jc, dhc)
+            dEx.index_add_(0, ic, dhc)
+            if de is not None:
+                torch.mm(dhc, C_w, out=de[r])
+                if ctx.residual and g_e_new is not None:
+                    de[r].add_(g_e_new[r])  # the residual e' = e + ...
+            dC_w.addmm_(dhc.t(), e[r])
+            dC_b.add_(dhc.sum(0))
+        return (de, dC_w, dC_b, torch.cat([dDx, dBx], dim=1), dEx, None, None, None,
+                None, d_gamma, d_beta, None, None, None, None, None)
+
+
+def gated_edges(e: Tensor, C_w: Tensor, C_b: Tensor, Dx: Tensor, Ex: Tensor, Bx: Tensor, edge_index: Tensor, eps: float,
+                bn: torch.nn.BatchNorm1d | None = None, scale: Tensor | None = None, residual: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+    """The gated GCN's edge step, fused: ``ê_ij = C e_ij + D x_j + E x_i``, ``m_i = Σ_j η_ij ⊙ B x_j``
+    and ``e'_ij = [e_ij +] ReLU(BN(s_ij ê_ij))``.
+
+    ``η_ij = σ(ê_ij) / (Σ_k σ(ê_ik) + ε)`` is never stored.  ``bn`` as in :func:`norm_relu_residual`
+    (None: no BN); ``scale`` (per edge, no gradient) as the layer's ``edge_scale``.
+    Shapes: e ``[E, d]``, C_w ``[d, d]``, C_b ``[d]``, Dx, Ex, Bx ``[N, d]``, edge_index ``[2, E]``
+    -> e' ``[E, d]``, m ``[N, d]``, ê ``[E, d]``.
+    """
+    j, i = edge_index  # senders, receivers: [E]
+    DBx = torch.cat([Dx, Bx], dim=1)  # [N, 2d]
+    gamma, beta, mean, var, batch_stats, bn_eps = _norm_arguments(bn, e)
+    e_new, m, e_hat, mean_b, var_b = _GatedEdges.apply(
+        e.contiguous(), C_w, C_b, DBx, Ex.contiguous(), j.contiguous(), i.contiguous(), eps,
+        scale, gamma, beta, mean, var, batch_stats, bn_eps, residual,
+    )
+    _update_running(bn, batch_stats, mean_b, var_b, e.shape[0])
+    return e_new, m, e_hat
 
 
 # ----------------------------------------------------------------------------- weighted sums over edges

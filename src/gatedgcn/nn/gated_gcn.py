@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 import torch.nn.functional as F
 
-from gatedgcn.kernels import IMPLS, gated_aggregate, norm_relu_residual
+from gatedgcn.kernels import IMPLS, gated_edges, norm_relu_residual
 from gatedgcn.nn.norm import BatchNorm
 from gatedgcn.ops import normalise_gates, segment_sum
 
@@ -84,11 +84,10 @@ class GatedGCNLayer(nn.Module):
         W = torch.cat([self.A.weight, self.B.weight, self.D.weight, self.E.weight])  # [4d, d]
         b = torch.cat([self.A.bias, self.B.bias, self.D.bias, self.E.bias])  # [4d]
         Ax, Bx, Dx, Ex = F.linear(x, W, b).split(d, dim=1)  # each [N, d]
-        e_hat, m = gated_aggregate(e, self.C.weight, self.C.bias, Dx, Ex, Bx, edge_index, self.eps)  # [E, d], [N, d]
         bn_h = self.bn_h if isinstance(self.bn_h, BatchNorm) else None
         bn_e = self.bn_e if isinstance(self.bn_e, BatchNorm) else None
+        e_new, m, e_hat = gated_edges(e, self.C.weight, self.C.bias, Dx, Ex, Bx, edge_index, self.eps, bn_e, edge_scale, self.residual)
         h = norm_relu_residual(Ax + m, x if self.residual else None, bn_h, node_scale)  # [N, d]
-        e_new = norm_relu_residual(e_hat, e if self.residual else None, bn_e, edge_scale)  # [E, d]
         h, e_new = self.drop(h), self.drop(e_new)
         if not return_weights:
             return h, e_new
