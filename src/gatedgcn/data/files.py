@@ -36,7 +36,7 @@ import torch
 
 from gatedgcn.data.dataset import Dataset, Task
 from gatedgcn.data.splits import choose_split, mask_labels
-from gatedgcn.data.textfile import read_text, split_row
+from gatedgcn.data.textfile import parse_number, read_text, split_row
 from gatedgcn.errors import ConfigError, DataError, GraphError
 from gatedgcn.graph import Graph
 
@@ -72,14 +72,7 @@ def _header(rows: list[tuple[int, list[str]]], id_columns: int) -> tuple[list[st
 
 
 def _number(text: str, path: Path, lineno: int, column: int, kind: type) -> Any:
-    try:
-        value = kind(text)
-    except ValueError:
-        what = "an integer" if kind is int else "a number"
-        raise DataError(f"{path}:{lineno}: column {column + 1}: expected {what}, got {text!r}") from None
-    if kind is float and not np.isfinite(value):
-        raise DataError(f"{path}:{lineno}: column {column + 1}: value {text!r} is not finite")
-    return value
+    return parse_number(text, kind, f"{path}:{lineno}: column {column + 1}")
 
 
 def _check_width(fields: list[str], width: int, path: Path, lineno: int) -> None:

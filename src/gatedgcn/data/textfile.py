@@ -14,7 +14,7 @@ import numpy as np
 
 from gatedgcn.errors import ConfigError, DataError
 
-__all__ = ["dataset_folder", "read_text", "read_table", "split_row"]
+__all__ = ["dataset_folder", "read_text", "read_table", "split_row", "parse_number"]
 
 _SEPARATORS = re.compile(r"[,\s]+")
 
@@ -43,14 +43,15 @@ def split_row(line: str) -> list[str]:
     return [v for v in _SEPARATORS.split(line.strip()) if v]
 
 
-def _parse(value: str, kind: type, path: Path, lineno: int) -> int | float:
+def parse_number(value: str, kind: type, where: str) -> int | float:
+    """``int(value)`` or a finite ``float(value)``; otherwise :class:`DataError` prefixed by ``where`` (file:line)."""
     try:
         number = kind(value)
     except ValueError:
         what = "an integer" if kind is int else "a number"
-        raise DataError(f"{path}:{lineno}: expected {what}, got {value!r}") from None
+        raise DataError(f"{where}: expected {what}, got {value!r}") from None
     if kind is float and not np.isfinite(number):
-        raise DataError(f"{path}:{lineno}: value {value!r} is not finite")
+        raise DataError(f"{where}: value {value!r} is not finite")
     return number
 
 
@@ -69,7 +70,7 @@ def read_table(path: Path, kind: type = int, *, columns: int | None = None) -> t
             columns = len(values)
         if len(values) != columns:
             raise DataError(f"{path}:{lineno}: expected {columns} value(s) per line, got {len(values)}")
-        rows.append([_parse(v, kind, path, lineno) for v in values])
+        rows.append([parse_number(v, kind, f"{path}:{lineno}") for v in values])
         lines.append(lineno)
     if not rows:
         raise DataError(f"{path}: file is empty")
