@@ -34,7 +34,7 @@ CACHE_DIR_ENV = "GATEDGCN_CACHE_DIR"
 @dataclass
 class DataConfig:
     name: str = "mini"  # dataset name
-    data_dir: str | None = None  # folder of real datasets (default: $GATEDGCN_DATA_DIR)
+    data_dir: str | None = None  # folder of real datasets (default: $GATEDGCN_DATA_DIR, else ../shared/data beside the repository)
     seed: int = 0  # seed of generated data (independent of the training seed)
     num_train: int = 350  # generated training graphs
     num_val: int = 100  # generated validation graphs
@@ -168,7 +168,7 @@ class Config:
         if unknown:
             raise ConfigError(f"{where}: unknown section {sorted(unknown)[0]!r}; sections are {', '.join(sections)}")
         hints = typing.get_type_hints(cls)
-        built = {name: _section(hints[name], raw.get(name) or {}, f"{where}: {name}") for name in sections}
+        built = {name: _section(hints[name], {} if raw.get(name) is None else raw[name], f"{where}: {name}") for name in sections}
         return cls(**built).check()
 
     @classmethod
