@@ -1,5 +1,7 @@
 """CSL: each graph is its class's circulant graph relabelled; the 5 folds; a one-epoch run with Laplacian PE."""
 
+import json
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -8,7 +10,7 @@ import torch
 from gatedgcn.config import Config
 from gatedgcn.data import load_dataset
 from gatedgcn.data.csl import NODES, SKIPS, csl_graph
-from gatedgcn.experiment import train
+from gatedgcn.model import GraphNet, ModelSpec
 
 
 def _nx(g) -> nx.Graph:
@@ -55,10 +57,16 @@ def test_five_folds_partition_the_150_graphs():
     assert all(torch.equal(g.edge_index, h.edge_index) for g, h in zip(again.splits["train"], first.splits["train"]))
 
 
-def test_one_epoch_smoke_run_with_laplacian_pe(tmp_path):
-    config = Config().with_overrides([
-        "data.name=CSL", "data.pe=laplacian", "data.pe_dim=20", "model.layers=2", "model.hidden=16",
-        "model.readout=mean", "model.graph_size_norm=false", "train.epochs=1", "train.batch_size=10",
-    ])
-    summary = train(config, tmp_path / "run", progress=False)
+def test_one_epoch_smoke_run_from_the_cli_with_laplacian_pe(tmp_path, capsys):
+    from gatedgcn.cli import main
+
+    argv = ["train", "--dataset", "CSL", "--pe", "laplacian", "--pe-dim", "20", "--layers", "2", "--hidden", "16",
+            "--readout", "mean", "--no-graph-size-norm", "--epochs", "1", "--batch-size", "10", "--quiet", "--json",
+            "--out", str(tmp_path / "run")]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["metric"] == "accuracy" and 0.0 <= summary["test"]["accuracy"] <= 1.0
+    config = Config.load(tmp_path / "run" / "config.yaml")
+    assert (config.data.pe, config.data.pe_dim) == ("laplacian", 20)
+    plain = GraphNet(ModelSpec(layer="gated_gcn", layers=2, hidden=16, out_dim=10, in_dim=0, node_vocab=1)).num_parameters()
+    assert summary["parameters"] == plain + 20 * 16 + 16  # + the PE embedding Linear(20, 16)
