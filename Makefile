@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup clean
+.PHONY: run test setup clean pictures
 
 # torch is pinned and installed first, from the CPU build on this machine's disk, so that
 # resolving the package never pulls another (CUDA) build of it.
@@ -21,6 +21,14 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# the README's pictures (docs/img): the default run, a GCN whose lr is halved several times, the gates
+pictures: $(STAMP)
+	$(BIN)/gatedgcn train --out runs/default --overwrite --quiet
+	$(BIN)/gatedgcn train --model gcn --lr 1e-3 --set train.lr_patience=2 --out runs/gcn-lr1e-3 --overwrite --quiet
+	$(BIN)/gatedgcn plot runs/default runs/gcn-lr1e-3 --out docs/img/learning_curves
+	$(BIN)/gatedgcn explain runs/default --gallery --out docs/img/gates.png
+	$(BIN)/gatedgcn explain runs/default --gallery --relative --out docs/img/gates_relative.png
 
 clean:
 	rm -rf $(VENV) runs
