@@ -82,7 +82,7 @@ def explain(model: GraphNet, graph: Graph, layer: int = -1, *, relative: bool = 
     w = edge_weights(weights[layer].double().cpu(), graph.edge_index)  # [E]
     symbol = SYMBOL[model.spec.layer]
     if relative:
-        d = torch.bincount(graph.edge_index[1], minlength=graph.num_nodes).double()  # in-degree d_i: [N]
+        d = graph.in_degree().double()  # d_i: [N]
         w, symbol = w * d[graph.edge_index[1]], f"d_i · {symbol} (1: the GCN's 1/d_i)"  # [E]
     out = out.cpu().squeeze(0) if model.spec.level == "graph" else out.cpu()
     return Explanation(graph, layer % L, w, out, symbol, relative=relative)
