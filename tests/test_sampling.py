@@ -66,3 +66,14 @@ def test_with_full_fanouts_the_seeds_get_the_outputs_of_the_whole_graph(layer):
             torch.testing.assert_close(model(batch)[:S], full[ids], rtol=1e-12, atol=1e-12)
             covered += S
     assert covered == int((graph.y != UNLABELLED).sum())
+
+
+def test_train_with_fanout_on_one_big_graph_and_refused_on_a_set_of_graphs(tmp_path, capsys):
+    from gatedgcn.cli import main
+
+    common = ["--quiet", "--hidden", "8", "--layers", "2", "--epochs", "1", "--batch-size", "256", "--fanout", "5,3", "--no-graph-size-norm"]
+    assert main(["train", "--dataset", "cora", "--model", "gcn", "--out", str(tmp_path / "cora"), *common]) == 0
+    summary = (tmp_path / "cora" / "summary.json").read_text()
+    assert '"test"' in summary and '"accuracy"' in summary
+    assert main(["train", "--out", str(tmp_path / "mini"), *common]) == 2
+    assert "train.fanout samples one big graph" in capsys.readouterr().err

@@ -34,6 +34,7 @@ FLAGS = {
     "seed": "train.seed",
     "device": "train.device",
     "checkpoint_minutes": "train.checkpoint_minutes",
+    "fanout": "train.fanout",
 }
 
 
@@ -77,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--checkpoint-minutes", type=float, help="a checkpoint after every epoch and every this many minutes within one (default: 10; 0: every step)")
     t.add_argument("--tensorboard", action="store_true", help="TensorBoard logs in RUN_DIR/tensorboard: scalars per epoch, the model's graph, histograms of the gates (needs gatedgcn[tensorboard])")
     t.add_argument("--detect-anomaly", action="store_true", help="debugging: torch autograd anomaly detection; the first non-finite loss or gradient stops the run")
+    t.add_argument("--fanout", metavar="F1,F2,...", help="node classification on one big graph: mini-batches of --batch-size seed nodes with F_l sampled senders per layer")
     t.add_argument("--nproc", type=int, metavar="N", help="data-parallel training in N processes on this machine (torchrun, DDP); --batch-size is the global batch")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -122,12 +122,15 @@ class TrainConfig:
     keep_checkpoints: int = 2  # K: the last K checkpoints are kept (and the best)
     max_nonfinite_steps: int = 5  # stop after this many steps in a row with a non-finite loss or gradient (each is skipped)
     dtype: str = "float32"  # float32 or float64: of the weights and the float features
+    fanout: str = ""  # one big graph: neighbour-sampled mini-batches of batch_size seed nodes, senders per layer, e.g. "15,10" ("": whole graph)
 
     def check(self) -> None:
         _at_least("train.epochs", self.epochs, 1)
         _at_least("train.keep_checkpoints", self.keep_checkpoints, 1)
         _at_least("train.max_nonfinite_steps", self.max_nonfinite_steps, 1)
         _one_of("train.dtype", self.dtype, ("float32", "float64"))
+        if self.fanout and not all(f.strip().isdigit() and int(f) >= 1 for f in self.fanout.split(",")):
+            raise ConfigError(f"train.fanout must be positive integers separated by commas (one per layer, e.g. 15,10), got {self.fanout!r}")
         if not self.checkpoint_minutes >= 0:
             raise ConfigError(f"train.checkpoint_minutes must be >= 0 (0: after every step), got {self.checkpoint_minutes}")
         _at_least("train.batch_size", self.batch_size, 1)

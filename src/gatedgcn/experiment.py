@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader
 from gatedgcn.config import Config
 from gatedgcn.data import Dataset, load_dataset
 from gatedgcn.data.encodings import add_encoding
+from gatedgcn.data.sampling import NeighbourSampler
 from gatedgcn.errors import CheckpointError, ConfigError, TrainingInterrupted
 from gatedgcn.graph import Batch, Graph, collate
 from gatedgcn.model import GraphNet, ModelSpec
@@ -93,11 +94,18 @@ class Experiment:
         model = GraphNet(model_spec(config, data)).to(DTYPES[config.train.dtype])
         return cls(config, data, model, Objective(data.task.kind, data.task.metric, balance_batches=data.task.balance_classes))
 
-    def loader(self, split: str, *, shuffle: bool = False, world: World | None = None) -> DataLoader:
-        """Batches of ``split``; with ``world``, this process's shard of each epoch (``batch_size / world.size`` graphs a step)."""
+    def loader(self, split: str, *, shuffle: bool = False, world: World | None = None) -> DataLoader | NeighbourSampler:
+        """Batches of ``split``; with ``world``, this process's shard of each epoch (``batch_size / world.size`` graphs a step);
+        the training split of one big graph with ``train.fanout``: neighbour-sampled subgraphs of ``batch_size`` seeds."""
         t = self.config.train
         generator = torch.Generator().manual_seed(t.seed)
         collate_fn = collate if t.dtype == "float32" else partial(collate_as, DTYPES[t.dtype])
+        if t.fanout and shuffle:
+            graphs = self.data.splits[split]
+            if world is not None or len(graphs) != 1 or self.data.task.level != "node":
+                raise ConfigError(f"train.fanout samples one big graph of a node task in one process; {self.data.name} has "
+                                  f"{len(graphs)} {split} graph(s), level {self.data.task.level}" + (", and --nproc is set" if world else ""))
+            return NeighbourSampler(graphs[0], [int(f) for f in t.fanout.split(",")], t.batch_size, seed=t.seed, collate_fn=collate_fn)
         if world is None:
             return DataLoader(self.data.splits[split], batch_size=t.batch_size, shuffle=shuffle, collate_fn=collate_fn, generator=generator)
         if t.batch_size % world.size:

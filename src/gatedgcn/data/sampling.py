@@ -16,7 +16,7 @@ Shapes: graph with ``N`` nodes and ``E`` edges; a batch has ``n ≤ B (1 + f_1 +
 from __future__ import annotations
 
 import math
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor
@@ -32,10 +32,11 @@ class NeighbourSampler:
 
     ``generator`` draws the seed order of an epoch and the neighbours, so a run can be resumed exactly."""
 
-    def __init__(self, graph: Graph, fanouts: Sequence[int], batch_size: int, *, seed: int, shuffle: bool = True) -> None:
+    def __init__(self, graph: Graph, fanouts: Sequence[int], batch_size: int, *, seed: int, shuffle: bool = True,
+                 collate_fn: Callable[[list[Graph]], Batch] = collate) -> None:
         if not fanouts or min(fanouts) < 1 or batch_size < 1:
             raise ValueError(f"NeighbourSampler: fan-outs must be >= 1 (one per layer) and batch_size >= 1, got {list(fanouts)}, {batch_size}")
-        self.graph, self.fanouts, self.batch_size, self.shuffle = graph, list(fanouts), batch_size, shuffle
+        self.graph, self.fanouts, self.batch_size, self.shuffle, self.collate_fn = graph, list(fanouts), batch_size, shuffle, collate_fn
         j, i = graph.edge_index
         self.order = torch.argsort(i, stable=True)  # CSR by receiver: edge ids grouped by i: [E]
         self.senders = j[self.order]  # [E]
@@ -80,7 +81,7 @@ class NeighbourSampler:
         if g.y is not None and g.y.dim() == 1:
             y = torch.full((len(nodes_t),), UNLABELLED, dtype=g.y.dtype)  # [n]
             y[: len(seeds)] = g.y[seeds]
-        return collate([Graph(
+        return self.collate_fn([Graph(
             x=g.x[nodes_t],
             edge_index=torch.stack([local(g.edge_index[0, edge_ids]), local(g.edge_index[1, edge_ids])]),  # [2, m]
             edge_attr=None if g.edge_attr is None else g.edge_attr[edge_ids],
