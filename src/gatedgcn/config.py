@@ -171,7 +171,7 @@ class Config:
         if unknown:
             raise ConfigError(f"{where}: unknown section {sorted(unknown)[0]!r}; sections are {', '.join(sections)}")
         hints = typing.get_type_hints(cls)
-        built = {name: _section(hints[name], raw.get(name) or {}, f"{where}: {name}") for name in sections}
+        built = {name: _section(hints[name], {} if raw.get(name) is None else raw[name], f"{where}: {name}") for name in sections}
         return cls(**built).check()
 
     @classmethod
