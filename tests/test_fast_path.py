@@ -25,8 +25,9 @@ D = 5
 
 @pytest.fixture(autouse=True)
 def _small_chunks(monkeypatch):
-    """64-row chunks: a few hundred edges already cross several chunk boundaries."""
+    """The fused kernels for any size, in 64-row chunks: a few hundred edges cross several chunk boundaries."""
     monkeypatch.setitem(kernels.CHUNK_ELEMENTS, "cpu", 1)
+    monkeypatch.setattr(kernels, "FUSED_MIN_ELEMENTS", 0)
 
 
 def leaf(*shape, seed=0):
@@ -249,3 +250,21 @@ def test_gather_scatter_and_edge_dot_gradcheck(heads):
     torch.testing.assert_close(kernels.edge_dot(q, k, ei), (q[i] * k[j]).sum(-1))  # s_ij = q_i · k_j
     dense = torch.zeros(n, n, heads, dtype=torch.float64).index_put((i, j), w, accumulate=True)  # W[i, j] = Σ w over repeats
     torch.testing.assert_close(kernels.gather_scatter(w, x, ei, n), torch.einsum("ijh,jhd->ihd", dense, x))
+
+
+def test_fast_runs_the_fused_kernels_only_where_they_pay(monkeypatch):
+    import gatedgcn.nn.gated_gcn as module
+
+    monkeypatch.setattr(kernels, "FUSED_MIN_ELEMENTS", 1000)
+    assert kernels.worth_fusing(200, 5) and not kernels.worth_fusing(199, 5)
+    calls = []
+
+    def spy(e, *args, **kwargs):
+        calls.append(e.shape[0])
+        return kernels.gated_edges(e, *args, **kwargs)
+
+    monkeypatch.setattr(module, "gated_edges", spy)
+    layer = GatedGCNLayer(D).double()
+    layer(leaf(30, D), random_graph(30, 100, seed=1), leaf(100, D))  # 500 elements: the plain code
+    layer(leaf(60, D), random_graph(60, 300, seed=2), leaf(300, D))  # 1500 elements: fused
+    assert calls == [300]

@@ -14,7 +14,7 @@ and recompute the cheap per-edge values (``σ``, gathers) in backward instead of
 - :func:`edge_dot`            ``s_ij = q_i · k_j`` (graph attention scores)
 
 All are first-order differentiable (``torch.autograd.gradcheck`` in the tests) and run on
-any device; they are selected by the layers' ``impl="fast"`` (the default).
+any device; the layers' ``impl="fast"`` (the default) selects them when :func:`worth_fusing`.
 """
 
 from __future__ import annotations
@@ -25,13 +25,21 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-__all__ = ["IMPLS", "gated_edges", "norm_relu_residual", "gather_scatter", "edge_dot"]
+__all__ = ["IMPLS", "FUSED_MIN_ELEMENTS", "worth_fusing", "gated_edges", "norm_relu_residual", "gather_scatter", "edge_dot"]
 
 IMPLS = ("fast", "reference")
 
 
 # Elements of one chunk: cache-sized on a CPU, large enough on a GPU to keep the device busy.
 CHUNK_ELEMENTS = {"cpu": 1 << 19, "cuda": 1 << 24}
+# Below this many elements in an edge tensor the plain code is as fast (small fresh tensors come
+# from reused memory; see docs/performance.md), so impl="fast" runs it there.
+FUSED_MIN_ELEMENTS = 1 << 22
+
+
+def worth_fusing(edges: int, width: int) -> bool:
+    """Whether the fused kernels pay for ``[edges, width]`` edge tensors."""
+    return edges * width >= FUSED_MIN_ELEMENTS
 
 
 def _step(width: int, device: torch.device) -> int:

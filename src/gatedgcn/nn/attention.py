@@ -9,7 +9,7 @@ With ``heads > 1`` each head has its own maps and the heads' outputs are joined 
 softmax of receiver ``i`` runs only over its senders ``j -> i``: attention whose support
 is given by the graph.  Its ``impl="fast"`` (the default) computes the scores and the weighted
 sum with :func:`gatedgcn.kernels.edge_dot` and :func:`gatedgcn.kernels.gather_scatter` (no
-``[E, H, d]`` tensor); ``impl="reference"`` runs the plain gathers.
+``[E, H, d]`` tensor) where :func:`~gatedgcn.kernels.worth_fusing`; ``impl="reference"`` runs the plain gathers.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from gatedgcn.errors import GraphError
-from gatedgcn.kernels import IMPLS, edge_dot, gather_scatter
+from gatedgcn.kernels import IMPLS, edge_dot, gather_scatter, worth_fusing
 from gatedgcn.ops import segment_softmax, segment_sum
 
 __all__ = ["SelfAttention", "GraphAttention"]
@@ -105,7 +105,7 @@ class GraphAttention(_QKV):
         j, i = edge_index  # senders, receivers: [E]
         N = x.shape[0]
         q, k, v = self.split(x)  # each [N, H, d]
-        fast = self.impl == "fast"
+        fast = self.impl == "fast" and worth_fusing(edge_index.shape[1], self.heads * self.dim)
         scores = self.beta * (edge_dot(q, k, edge_index) if fast else (q[i] * k[j]).sum(-1))  # [E, H]
         a = segment_softmax(scores, i, N)  # [E, H]
         m = gather_scatter(a, v, edge_index, N) if fast else segment_sum(a.unsqueeze(-1) * v[j], i, N)  # [N, H, d]

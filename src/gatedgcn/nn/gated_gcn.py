@@ -10,7 +10,8 @@ then dropout on ``h`` and ``e'``.  ``residual=False`` drops the ``x +`` and ``e 
 scaled by ``node_scale`` / ``edge_scale`` (e.g. ``1/√|V|``, ``1/√|E|`` of their graph).
 
 ``impl="fast"`` (the default) computes the same equations with the fused kernels of
-:mod:`gatedgcn.kernels` (η is never stored); ``impl="reference"`` runs the plain code below.
+:mod:`gatedgcn.kernels` (η is never stored) once the edge tensors are large enough to gain
+(:func:`~gatedgcn.kernels.worth_fusing`); ``impl="reference"`` always runs the plain code below.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from torch import Tensor, nn
 
 import torch.nn.functional as F
 
-from gatedgcn.kernels import IMPLS, gated_edges, norm_relu_residual
+from gatedgcn.kernels import IMPLS, gated_edges, norm_relu_residual, worth_fusing
 from gatedgcn.nn.norm import BatchNorm
 from gatedgcn.ops import normalise_gates, segment_sum
 
@@ -59,7 +60,7 @@ class GatedGCNLayer(nn.Module):
         return_weights: bool = False,
     ):
         scales = [s for s in (node_scale, edge_scale) if s is not None]
-        if self.impl == "fast" and not any(s.requires_grad for s in scales):
+        if self.impl == "fast" and worth_fusing(*e.shape) and not any(s.requires_grad for s in scales):
             return self._fast(x, edge_index, e, node_scale, edge_scale, return_weights)
         j, i = edge_index  # senders, receivers: [E]
         N = x.shape[0]

@@ -6,7 +6,8 @@ The weight of each sender is fixed by the graph (mean over the in-neighbours); a
 with no sender gets ``f(U x_i)``.  ``norm="symmetric"`` gives instead the weight
 ``1/√(d_i d_j)`` of Kipf & Welling (degrees counted on the given edges, no self-loops added).
 ``impl="fast"`` (the default) sums the weighted messages with :func:`gatedgcn.kernels.gather_scatter`
-(no ``[E, d]`` tensor); ``impl="reference"`` runs the plain gather-multiply-sum.
+(no ``[E, d]`` tensor) where :func:`~gatedgcn.kernels.worth_fusing`; ``impl="reference"`` runs the plain
+gather-multiply-sum.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from gatedgcn.kernels import IMPLS, gather_scatter
+from gatedgcn.kernels import IMPLS, gather_scatter, worth_fusing
 from gatedgcn.ops import segment_count, segment_sum
 
 __all__ = ["GCNLayer", "ACTIVATIONS"]
@@ -56,7 +57,7 @@ class GCNLayer(nn.Module):
         d = segment_count(i, N, x.dtype).clamp(min=1)  # in-degree d_i: [N]
         w = 1.0 / d[i] if self.norm == "mean" else torch.rsqrt(d[i] * d[j])  # [E]
         # V before aggregating, so that a node with no sender gets no bias from V.
-        if self.impl == "fast":
+        if self.impl == "fast" and worth_fusing(edge_index.shape[1], self.V.out_features):
             m = gather_scatter(w, self.V(x), edge_index, N)  # Σ_j a_ij V x_j / d_i: [N, out]
         else:
             m = segment_sum(w.unsqueeze(-1) * self.V(x)[j], i, N)  # Σ_j a_ij V x_j / d_i: [N, out]
