@@ -213,3 +213,31 @@ def test_graph_attention_weights_sum_to_one_per_receiver():
     sums = torch.zeros(8, 3).index_add(0, ei[1], a)
     has = torch.bincount(ei[1], minlength=8) > 0
     torch.testing.assert_close(sums[has], torch.ones(int(has.sum()), 3))
+
+
+@pytest.mark.parametrize("name", ["graph_attention", "gcn", "gated_gcn"])
+@pytest.mark.parametrize(
+    "x_shape, ei, e_rows, words",
+    [
+        ((4, D), torch.tensor([[0, 1], [1, 4]]), 2, "edge_index[1, 1] = 4"),
+        ((4, D), torch.tensor([[0, -1], [1, 2]]), 2, "edge_index[0, 1] = -1"),
+        ((4, D), torch.tensor([[0.0, 1.0], [1.0, 2.0]]), 2, "integers"),
+        ((4, D), torch.tensor([0, 1, 2]), 3, "shape [2, E]"),
+        ((4, D + 1), torch.tensor([[0], [1]]), 1, "x must be a [N, 6] tensor"),
+    ],
+)
+def test_bad_raw_inputs_raise_graph_error_naming_the_layer(name, x_shape, ei, e_rows, words):
+    from gatedgcn import GraphError
+
+    layer = _layers()[name]()
+    x, e = torch.randn(*x_shape, dtype=torch.float64), torch.randn(e_rows, D, dtype=torch.float64)
+    with pytest.raises(GraphError) as info:
+        _apply(name, layer, x, ei, e)
+    assert words in str(info.value) and type(layer).__name__ in str(info.value)
+
+
+def test_gated_gcn_refuses_edge_states_of_the_wrong_shape():
+    from gatedgcn import GraphError
+
+    with pytest.raises(GraphError, match=r"GatedGCNLayer: e must be a \[2, 6\] tensor"):
+        GatedGCNLayer(D)(torch.randn(3, D), torch.tensor([[0, 1], [1, 2]]), torch.randn(3, D))

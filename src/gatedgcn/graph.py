@@ -19,7 +19,7 @@ from torch import Tensor
 
 from gatedgcn.errors import GraphError
 
-__all__ = ["Graph", "Batch", "collate", "from_networkx", "to_networkx", "from_pyg", "to_pyg"]
+__all__ = ["Graph", "Batch", "collate", "check_layer_inputs", "from_networkx", "to_networkx", "from_pyg", "to_pyg"]
 
 
 def _check_features(name: str, t: Tensor | None, rows: int, where: str) -> None:
@@ -63,6 +63,21 @@ def _check_edge_index(edge_index: Tensor, num_nodes: int, where: str) -> None:
                 f"{where}: edge_index[{row}, {k}] = {int(ids[k])} is not a node id of this graph "
                 f"({role} must be in [0, {num_nodes}))"
             )
+
+
+def check_layer_inputs(where: str, x: Tensor, edge_index: Tensor, e: Tensor | None = None, dim: int | None = None) -> None:
+    """The structural checks a layer makes on raw tensors (cheap next to the layer itself):
+    ``x [N, dim]``, ``edge_index [2, E]`` of integer ids in ``[0, N)``, ``e [E, dim]``.
+    Finiteness is checked where data enters, when a :class:`Graph` is built.
+    Raises :class:`GraphError` naming the layer and the field."""
+    width = "F" if dim is None else dim
+    if not isinstance(x, Tensor) or x.dim() != 2 or (dim is not None and x.shape[1] != dim):
+        shape = list(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise GraphError(f"{where}: x must be a [N, {width}] tensor, got {shape}")
+    _check_edge_index(edge_index, x.shape[0], where)
+    if e is not None and (not isinstance(e, Tensor) or e.dim() != 2 or e.shape[0] != edge_index.shape[1] or (dim is not None and e.shape[1] != dim)):
+        shape = list(e.shape) if isinstance(e, Tensor) else type(e).__name__
+        raise GraphError(f"{where}: e must be a [{edge_index.shape[1]}, {width}] tensor (one row per edge), got {shape}")
 
 
 def _check_target(y: Tensor | None, where: str) -> None:

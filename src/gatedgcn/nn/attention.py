@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from gatedgcn.errors import GraphError
+from gatedgcn.graph import check_layer_inputs
 from gatedgcn.kernels import IMPLS, edge_dot, gather_scatter, worth_fusing
 from gatedgcn.ops import segment_softmax, segment_sum
 
@@ -102,6 +103,7 @@ class GraphAttention(_QKV):
         self.impl = impl
 
     def forward(self, x: Tensor, edge_index: Tensor, *, return_weights: bool = False):
+        check_layer_inputs("GraphAttention", x, edge_index, dim=self.dim)
         j, i = edge_index  # senders, receivers: [E]
         N = x.shape[0]
         q, k, v = self.split(x)  # each [N, H, d]

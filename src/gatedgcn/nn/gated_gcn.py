@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 import torch.nn.functional as F
 
+from gatedgcn.graph import check_layer_inputs
 from gatedgcn.kernels import IMPLS, gated_edges, norm_relu_residual, worth_fusing
 from gatedgcn.nn.norm import BatchNorm
 from gatedgcn.ops import normalise_gates, segment_sum
@@ -59,6 +60,7 @@ class GatedGCNLayer(nn.Module):
         edge_scale: Tensor | None = None,
         return_weights: bool = False,
     ):
+        check_layer_inputs("GatedGCNLayer", x, edge_index, e, dim=self.A.in_features)
         scales = [s for s in (node_scale, edge_scale) if s is not None]
         if self.impl == "fast" and worth_fusing(*e.shape) and not any(s.requires_grad for s in scales):
             return self._fast(x, edge_index, e, node_scale, edge_scale, return_weights)

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from gatedgcn.kernels import IMPLS, gather_scatter, worth_fusing
+from gatedgcn.graph import check_layer_inputs
 from gatedgcn.ops import segment_count, segment_sum
 
 __all__ = ["GCNLayer", "ACTIVATIONS"]
@@ -51,6 +52,7 @@ class GCNLayer(nn.Module):
         self.V = nn.Linear(in_dim, out_dim)
 
     def forward(self, x: Tensor, edge_index: Tensor, *, return_weights: bool = False):
+        check_layer_inputs("GCNLayer", x, edge_index, dim=self.U.in_features)
         """With ``return_weights`` also the sender weights ``a_ij / d_i`` (or ``1/√(d_i d_j)``): ``[E]``."""
         j, i = edge_index  # senders, receivers: [E]
         N = x.shape[0]
