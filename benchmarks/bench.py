@@ -238,7 +238,24 @@ def render() -> str:
            "Written by `python benchmarks/bench.py <section>` (see its docstring); every number below comes from that script.",
            "Times are medians of forward + backward in training mode, with the range (min–max) in brackets.",
            "The machine is shared with other jobs: the load average at the time of each section is given, and",
-           "side-by-side comparisons are run round robin in one process so that the noise hits all implementations alike.", ""]
+           "side-by-side comparisons are run round robin in one process so that the noise hits all implementations alike.",
+           "During these runs other engineers' jobs kept the load average of this 2-core machine at 11–15, so wall-clock times",
+           "swing by up to 2× between repetitions (see the ranges); the CPU-time table is the steadier comparison.", "",
+           "## How the fast path works", "",
+           "`impl=\"fast\"` (the default; `model.impl` in the config) runs the kernels of `src/gatedgcn/kernels.py`, "
+           "`impl=\"reference\"` the plain code of the layers (same equations, tested equal in `tests/test_fast_path.py`).",
+           "On this CPU the plain code is bound by fresh `[E, d]` tensors: each is page-faulted in before it is written "
+           "(a fresh 168 MB tensor costs ~5× a pass over a reused one). The kernels therefore",
+           "- stream the edges in cache-sized chunks with a few reused work buffers, and allocate no `[E, d]` tensor except those they return "
+           "(ê, e', and ∂e in backward);",
+           "- fuse the whole edge side of the gated layer — `C e`, the gathers of `D x_j`, `E x_i`, `B x_j`, σ, the sums of σ and σ ⊙ B x_j, "
+           "and the edge batch norm, ReLU and residual — into one autograd Function that saves only e and ê and recomputes σ, η and "
+           "the gathers in backward (∂ê_ij = g_i ι_i ⊙ (B x_j − m_i) ⊙ σ(1 − σ) needs no segment sum);",
+           "- compute A x, B x, D x, E x in one matmul with the stacked weight, and gather `[D x | B x]` side by side;",
+           "- aggregate GCN and graph-attention messages with a chunked gather-multiply-scatter and edge dot product (no `[E, H, d]` tensor).",
+           "Below `FUSED_MIN_ELEMENTS` = 2^22 elements per edge tensor the plain code is as fast (small tensors come from reused memory), "
+           "so `impl=\"fast\"` runs it there; this is why the default experiment (mini graphs, batch 50) trains at the same speed.",
+           "No compiled extension and no `torch.compile`: the kernels are plain PyTorch and run on CPU and CUDA.", ""]
     if "layers" in res:
         r, m = res["layers"], res["layers"]["machine"]
         out += ["## Layers, forward + backward, PATTERN-sized batch", "",
@@ -287,6 +304,14 @@ def render() -> str:
             t = statistics.median(row["times"][1:] or row["times"])
             out.append(f"| {row['edges']:,} | {row['nodes']:,} | {t:.2f} | {1e9 * t / row['edges']:.0f} | "
                        f"{row['peak_rss_mib'] / 1024:.2f} | {row['peak_rss_mib'] * 2**20 / row['edges']:.0f} |")
+        done = [row for row in r["rows"] if "skipped" not in row]
+        if len(done) >= 2:
+            a, b = done[-2], done[-1]
+            ta, tb = (statistics.median(x["times"][1:] or x["times"]) for x in (a, b))
+            slope = (b["peak_rss_mib"] - a["peak_rss_mib"]) * 2**20 / (b["edges"] - a["edges"])
+            out += ["", f"Marginal cost between the two largest runs: {slope:.0f} bytes and {1e9 * (tb - ta) / (b['edges'] - a['edges']):.0f} ns "
+                    f"per added edge (a tenth of a node comes with each edge). At that rate {SCALE_EDGES[-1]:,} edges need about "
+                    f"{(b['peak_rss_mib'] * 2**20 + slope * (SCALE_EDGES[-1] - b['edges'])) / 2**30:.1f} GiB."]
         out.append("")
     if "train" in res:
         r = res["train"]
