@@ -67,26 +67,26 @@ def _kill_during_training(cmd: list[str], run: Path, sig: int, rng: random.Rando
     return proc.returncode
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> Path:
-    """The run never interrupted (in this process, on one thread like the subprocesses)."""
-    out = tmp_path_factory.mktemp("resume") / "reference"
+def _here(*args: str) -> int:
+    """``gatedgcn *args`` in this process, on one thread like the subprocesses (the float sums depend on it)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        assert main(["train", "--out", str(out), *TINY]) == 0
+        return main(list(args))
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """The run never interrupted."""
+    out = tmp_path_factory.mktemp("resume") / "reference"
+    assert _here("train", "--out", str(out), *TINY) == 0
     return out
 
 
 def _resume_here(run: Path) -> int:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return main(["train", "--resume", str(run), "--quiet"])
-    finally:
-        torch.set_num_threads(threads)
+    return _here("train", "--resume", str(run), "--quiet")
 
 
 def _assert_same(run: Path, reference: Path, why: object) -> None:
@@ -99,7 +99,7 @@ def _assert_same(run: Path, reference: Path, why: object) -> None:
 
 def test_sigkill_during_a_checkpoint_write_and_at_a_random_moment(tmp_path, reference):
     env = _env(tmp_path)
-    seed = random.randrange(10**6)
+    seed = random.SystemRandom().randrange(10**6)  # not the seeded global generator
     rng = random.Random(seed)
     run = tmp_path / "killed"
     k = rng.randrange(3, 25)  # 4 steps per epoch: a checkpoint after each step and each epoch
@@ -115,7 +115,7 @@ def test_sigkill_during_a_checkpoint_write_and_at_a_random_moment(tmp_path, refe
 
 
 def test_sigterm_mid_step_writes_a_checkpoint_and_says_how_to_resume(tmp_path, reference, monkeypatch, capsys):
-    seed = random.randrange(10**6)
+    seed = random.SystemRandom().randrange(10**6)  # not the seeded global generator
     k = random.Random(seed).randrange(1, 20)
     real, steps = Trainer._step, []
 
@@ -127,7 +127,7 @@ def test_sigterm_mid_step_writes_a_checkpoint_and_says_how_to_resume(tmp_path, r
 
     monkeypatch.setattr(Trainer, "_step", step)
     run = tmp_path / "stopped"
-    assert main(["train", "--out", str(run), *TINY]) == 128 + signal.SIGTERM
+    assert _here("train", "--out", str(run), *TINY) == 128 + signal.SIGTERM
     assert f"gatedgcn train --resume {run}" in capsys.readouterr().err
     assert len(steps) == k  # the step under way was finished, no other begun
     assert _resume_here(run) == 0
