@@ -2,28 +2,34 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+CORE := $(VENV)/.installed-core
+TESTS := $(VENV)/.installed-test
 
 .PHONY: run test setup clean pictures
 
 # torch is pinned and installed first, from the CPU build on this machine's disk, so that
 # resolving the package never pulls another (CUDA) build of it.
-$(STAMP): pyproject.toml
+$(CORE): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	touch $(CORE)
+
+# the test extra adds pytest, hypothesis and the optional libraries the tests exercise
+$(TESTS): $(CORE)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
-	touch $(STAMP)
+	touch $(TESTS)
 
-setup: $(STAMP)
+setup: $(TESTS)
 
-run: $(STAMP)
+run: $(CORE)
 	$(BIN)/gatedgcn train --out runs/default --overwrite
 
-test: $(STAMP)
+test: $(TESTS)
 	$(BIN)/python -m pytest
 
 # the README's pictures (docs/img): the default run, a GCN whose lr is halved several times, the gates
-pictures: $(STAMP)
+pictures: $(CORE)
 	$(BIN)/gatedgcn train --out runs/default --overwrite --quiet
 	$(BIN)/gatedgcn train --model gcn --lr 1e-3 --set train.lr_patience=2 --out runs/gcn-lr1e-3 --overwrite --quiet
 	$(BIN)/gatedgcn plot runs/default runs/gcn-lr1e-3 --out docs/img/learning_curves
