@@ -89,8 +89,23 @@ def _check_target(y: Tensor | None, where: str) -> None:
         raise GraphError(f"{where}: y has a non-finite value (NaN or inf)")
 
 
+class _Sizes:
+    """``num_nodes`` and ``num_edges`` of anything with ``x [N, ...]`` and ``edge_index [2, E]``."""
+
+    x: Tensor
+    edge_index: Tensor
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def num_edges(self) -> int:
+        return int(self.edge_index.shape[1])
+
+
 @dataclass(frozen=True)
-class Graph:
+class Graph(_Sizes):
     """One graph.
 
     Shapes:
@@ -122,14 +137,6 @@ class Graph:
             raise GraphError(f"{where}: pe must be a float tensor [N, k], got {getattr(self.pe, 'shape', type(self.pe).__name__)}")
         _check_features("pe", self.pe, self.num_nodes, where)
 
-    @property
-    def num_nodes(self) -> int:
-        return int(self.x.shape[0])
-
-    @property
-    def num_edges(self) -> int:
-        return int(self.edge_index.shape[1])
-
     def in_degree(self) -> Tensor:
         """``d_i`` = number of senders of each receiver ``i``: ``[N]`` long."""
         return torch.bincount(self.edge_index[1], minlength=self.num_nodes)
@@ -140,7 +147,7 @@ class Graph:
 
 
 @dataclass(frozen=True)
-class Batch:
+class Batch(_Sizes):
     """The block-diagonal union of ``B`` graphs.
 
     Shapes:
@@ -162,14 +169,6 @@ class Batch:
     @property
     def num_graphs(self) -> int:
         return int(self.nodes_per_graph.shape[0])
-
-    @property
-    def num_nodes(self) -> int:
-        return int(self.x.shape[0])
-
-    @property
-    def num_edges(self) -> int:
-        return int(self.edge_index.shape[1])
 
     @property
     def edge_graph(self) -> Tensor:
