@@ -93,6 +93,10 @@ class ModelConfig:
     gcn_norm: str = "mean"  # GCN weights: mean (1/d_i) or symmetric (1/sqrt(d_i d_j))
     edge_features: bool = True  # use the dataset's edge features (false: one learned state for every edge)
     impl: str = "fast"  # layer code: fast (fused kernels) or reference (the plain equations; same results)
+    input_dropout: float = 0.0  # dropout on the raw float node features before the embedding (training only)
+    head_layers: int = 2  # halving hidden layers of the MLP head: hidden -> hidden/2 -> ... (0: one Linear)
+    self_loops: bool = False  # add an edge i -> i for every node (gcn and graph_attention layers; Kipf & Welling's A + I)
+    gcn_self_weight: bool = True  # GCN layer with its separate self weight U x (false: h = f(V X a d^-1) only, as Kipf & Welling)
 
     def check(self) -> None:
         _one_of("model.layer", self.layer, LAYERS)
@@ -104,6 +108,13 @@ class ModelConfig:
         _at_least("model.heads", self.heads, 1)
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.input_dropout < 1.0:
+            raise ConfigError(f"model.input_dropout must be in [0, 1), got {self.input_dropout}")
+        _at_least("model.head_layers", self.head_layers, 0)
+        if self.self_loops and self.layer not in ("gcn", "graph_attention"):
+            raise ConfigError(f"model.self_loops applies to the gcn and graph_attention layers, not to model.layer={self.layer!r}")
+        if not self.gcn_self_weight and self.layer != "gcn":
+            raise ConfigError(f"model.gcn_self_weight=false applies to the gcn layer, not to model.layer={self.layer!r}")
 
 
 @dataclass

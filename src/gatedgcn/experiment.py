@@ -57,11 +57,15 @@ def seed_everything(seed: int) -> None:
 
 def model_spec(config: Config, data: Dataset) -> ModelSpec:
     m = config.model
+    if m.input_dropout > 0 and data.node_vocab > 0:
+        raise ConfigError(f"model.input_dropout drops float node features; the nodes of {data.name} carry category ids")
     spec = ModelSpec(
         layer=m.layer, layers=m.layers, hidden=m.hidden, out_dim=data.task.num_outputs, level=data.task.level,
         in_dim=data.in_dim, node_vocab=data.node_vocab, edge_in_dim=data.edge_in_dim, edge_vocab=data.edge_vocab,
         readout=m.readout, batch_norm=m.batch_norm, residual=m.residual, dropout=m.dropout,
         graph_size_norm=m.graph_size_norm, heads=m.heads, gcn_norm=m.gcn_norm, impl=m.impl,
+        input_dropout=m.input_dropout, head_layers=m.head_layers, self_loops=m.self_loops,
+        gcn_self_weight=m.gcn_self_weight,
     )
     if not m.edge_features:
         spec = dataclasses.replace(spec, edge_in_dim=0, edge_vocab=0)

@@ -53,6 +53,10 @@ class ModelSpec:
     pe_dim: int = 0  # width k of the nodes' positional encoding, added to the node embedding (0: none)
     pe_sign_flip: bool = False  # flip the sign of each PE column per graph at random in training (Laplacian PE)
     impl: str = "fast"  # layer code: "fast" (fused kernels of gatedgcn.kernels) or "reference" (the plain equations)
+    input_dropout: float = 0.0  # dropout on the raw float node features, before the embedding
+    head_layers: int = 2  # halving hidden layers of the MLP head (0: one Linear)
+    self_loops: bool = False  # every node also sends to itself (i -> i added to the edges of gcn / graph_attention)
+    gcn_self_weight: bool = True  # the GCN layer's separate self weight U (False: h = f(V X a d⁻¹) only)
 
     def __post_init__(self) -> None:
         if self.layer not in LAYERS:
@@ -63,6 +67,14 @@ class ModelSpec:
             raise ValueError(f"readout must be one of {sorted(READOUTS)}, got {self.readout!r}")
         if (self.in_dim > 0) == (self.node_vocab > 0):
             raise ValueError("exactly one of in_dim (float node features) and node_vocab (node categories) must be > 0")
+        if self.input_dropout > 0 and self.node_vocab > 0:
+            raise ValueError("input_dropout applies to float node features; this model's nodes carry category ids (node_vocab > 0)")
+        if self.head_layers < 0:
+            raise ValueError(f"head_layers must be >= 0, got {self.head_layers}")
+        if self.self_loops and self.layer not in ("gcn", "graph_attention"):
+            raise ValueError(f"self_loops is an option of the gcn and graph_attention layers, not of {self.layer!r}")
+        if not self.gcn_self_weight and self.layer != "gcn":
+            raise ValueError(f"gcn_self_weight=False is an option of the gcn layer, not of {self.layer!r}")
 
 
 def _embedding(dim: int, vocab: int, hidden: int) -> nn.Module:
@@ -71,7 +83,8 @@ def _embedding(dim: int, vocab: int, hidden: int) -> nn.Module:
 
 
 class MLPReadout(nn.Module):
-    """``hidden -> hidden/2 -> hidden/4 -> out`` with ReLU between (the benchmark's readout)."""
+    """``hidden -> hidden/2 -> ... -> hidden/2^halvings -> out`` with ReLU between (the benchmark's readout: 2 halvings;
+    0 halvings: one Linear)."""
 
     def __init__(self, in_dim: int, out_dim: int, halvings: int = 2) -> None:
         super().__init__()
@@ -108,6 +121,7 @@ class GraphNet(nn.Module):
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
         self.spec = s = spec
+        self.input_drop = nn.Dropout(s.input_dropout)
         self.embed_h = _embedding(s.in_dim, s.node_vocab, s.hidden)
         self.embed_pe = nn.Linear(s.pe_dim, s.hidden) if s.pe_dim > 0 else None
         self.layers = nn.ModuleList()
@@ -117,13 +131,13 @@ class GraphNet(nn.Module):
                 self.layers.append(GatedGCNLayer(s.hidden, batch_norm=s.batch_norm, residual=s.residual, dropout=s.dropout, impl=s.impl))
         else:
             make = {
-                "gcn": lambda: GCNLayer(s.hidden, s.hidden, activation=None, norm=s.gcn_norm, impl=s.impl),
+                "gcn": lambda: GCNLayer(s.hidden, s.hidden, activation=None, norm=s.gcn_norm, impl=s.impl, self_weight=s.gcn_self_weight),
                 "graph_attention": lambda: GraphAttention(s.hidden, heads=s.heads, impl=s.impl),
                 "attention": lambda: SelfAttention(s.hidden, heads=s.heads),
             }[s.layer]
             for _ in range(s.layers):
                 self.layers.append(_Block(make(), s.hidden, batch_norm=s.batch_norm, residual=s.residual, dropout=s.dropout))
-        self.head = MLPReadout(2 * s.hidden if s.level == "edge" else s.hidden, s.out_dim)
+        self.head = MLPReadout(2 * s.hidden if s.level == "edge" else s.hidden, s.out_dim, halvings=s.head_layers)
 
     def _edge_input(self, batch: Batch) -> Tensor:
         if batch.edge_attr is not None and (self.spec.edge_in_dim or self.spec.edge_vocab):
@@ -133,7 +147,7 @@ class GraphNet(nn.Module):
     def forward(self, batch: Batch, *, return_weights: bool = False):
         """With ``return_weights`` also the list of per-layer edge weights: η ``[E, d]`` or a ``[E, H]``."""
         s = self.spec
-        h = self.embed_h(batch.x)  # [N, hidden]
+        h = self.embed_h(self.input_drop(batch.x))  # [N, hidden]
         if self.embed_pe is not None:
             h = h + self.embed_pe(self._positions(batch))  # [N, hidden]
         node_scale = edge_scale = None
@@ -148,8 +162,12 @@ class GraphNet(nn.Module):
                 h, e, *eta = layer(h, batch.edge_index, e, node_scale=node_scale, edge_scale=edge_scale, return_weights=return_weights)
                 weights.extend(eta)
         else:
+            edge_index = batch.edge_index  # [2, E]
+            if s.self_loops:
+                loops = torch.arange(batch.num_nodes, device=edge_index.device).expand(2, -1)  # i -> i: [2, N]
+                edge_index = torch.cat([edge_index, loops], dim=1)  # [2, E + N]
             for block in self.layers:
-                h = block(h, self._propagate(block.layer, h, batch, weights), node_scale)
+                h = block(h, self._propagate(block.layer, h, edge_index, batch, weights), node_scale)
         out = self.head(self._readout(h, batch))
         return (out, weights) if return_weights else out
 
@@ -164,13 +182,13 @@ class GraphNet(nn.Module):
         sign = torch.randint(0, 2, (batch.num_graphs, self.spec.pe_dim), device=batch.pe.device) * 2 - 1  # [B, k]
         return batch.pe * sign[batch.node_graph].to(batch.pe.dtype)  # [N, k]
 
-    def _propagate(self, layer: nn.Module, h: Tensor, batch: Batch, weights: list[Tensor]) -> Tensor:
+    def _propagate(self, layer: nn.Module, h: Tensor, edge_index: Tensor, batch: Batch, weights: list[Tensor]) -> Tensor:
         if isinstance(layer, SelfAttention):
             dense, padding = pad_segments(h, batch.nodes_per_graph)  # [B, T, d], [B, T]
             m, a = layer(dense, padding, return_weights=True)
             weights.append(a)  # [B, H, T, T]
             return m[~padding]  # [N, d]
-        m, a = layer(h, batch.edge_index, return_weights=True)  # GCNLayer, GraphAttention
+        m, a = layer(h, edge_index, return_weights=True)  # GCNLayer, GraphAttention
         weights.append(a)
         return m
 

@@ -5,6 +5,8 @@
 The weight of each sender is fixed by the graph (mean over the in-neighbours); a node
 with no sender gets ``f(U x_i)``.  ``norm="symmetric"`` gives instead the weight
 ``1/√(d_i d_j)`` of Kipf & Welling (degrees counted on the given edges, no self-loops added).
+``self_weight=False`` drops ``U`` (``h_i = f(V Σ_j a_ij x_j / d_i)``: with self-loops and the symmetric
+weights, Kipf & Welling's layer ``f(D^-1/2 (A + I) D^-1/2 X W)``).
 ``impl="fast"`` (the default) sums the weighted messages with :func:`gatedgcn.kernels.gather_scatter`
 (no ``[E, d]`` tensor) where :func:`~gatedgcn.kernels.worth_fusing`; ``impl="reference"`` runs the plain
 gather-multiply-sum.
@@ -33,10 +35,11 @@ class GCNLayer(nn.Module):
     """``h = f(U x + V X a d⁻¹)``.
 
     Shapes: x ``[N, in_dim]``, edge_index ``[2, E]`` -> h ``[N, out_dim]``.
-    ``activation`` is ``"relu"`` or ``"identity"`` (or ``None``, the same).
+    ``activation`` is ``"relu"`` or ``"identity"`` (or ``None``, the same); ``self_weight=False``: no ``U x`` term.
     """
 
-    def __init__(self, in_dim: int, out_dim: int, *, activation: str | None = "relu", norm: str = "mean", impl: str = "fast") -> None:
+    def __init__(self, in_dim: int, out_dim: int, *, activation: str | None = "relu", norm: str = "mean", impl: str = "fast",
+                 self_weight: bool = True) -> None:
         super().__init__()
         activation = "identity" if activation is None else activation
         if activation not in ACTIVATIONS:
@@ -48,11 +51,11 @@ class GCNLayer(nn.Module):
         self.impl = impl
         self.f = ACTIVATIONS[activation]
         self.norm = norm
-        self.U = nn.Linear(in_dim, out_dim)
+        self.U = nn.Linear(in_dim, out_dim) if self_weight else None
         self.V = nn.Linear(in_dim, out_dim)
 
     def forward(self, x: Tensor, edge_index: Tensor, *, return_weights: bool = False):
-        check_layer_inputs("GCNLayer", x, edge_index, dim=self.U.in_features)
+        check_layer_inputs("GCNLayer", x, edge_index, dim=self.V.in_features)
         """With ``return_weights`` also the sender weights ``a_ij / d_i`` (or ``1/√(d_i d_j)``): ``[E]``."""
         j, i = edge_index  # senders, receivers: [E]
         N = x.shape[0]
@@ -63,5 +66,5 @@ class GCNLayer(nn.Module):
             m = gather_scatter(w, self.V(x), edge_index, N)  # Σ_j a_ij V x_j / d_i: [N, out]
         else:
             m = segment_sum(w.unsqueeze(-1) * self.V(x)[j], i, N)  # Σ_j a_ij V x_j / d_i: [N, out]
-        h = self.f(self.U(x) + m)  # [N, out]
+        h = self.f(m if self.U is None else self.U(x) + m)  # [N, out]
         return (h, w) if return_weights else h
