@@ -145,7 +145,8 @@ class GraphNet(nn.Module):
         return self.embed_e.weight.expand(batch.num_edges, -1)  # one learned state for every edge: [E, hidden]
 
     def forward(self, batch: Batch, *, return_weights: bool = False):
-        """With ``return_weights`` also the list of per-layer edge weights: η ``[E, d]`` or a ``[E, H]``."""
+        """With ``return_weights`` also the list of per-layer edge weights: η ``[E, d]`` or a ``[E, H]``
+        (with ``self_loops``: ``[E + N, ...]``, the batch's edges, then the loop ``i -> i`` of each node)."""
         s = self.spec
         h = self.embed_h(self.input_drop(batch.x))  # [N, hidden]
         if self.embed_pe is not None:
