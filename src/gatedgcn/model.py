@@ -168,7 +168,7 @@ class GraphNet(nn.Module):
                 loops = torch.arange(batch.num_nodes, device=edge_index.device).expand(2, -1)  # i -> i: [2, N]
                 edge_index = torch.cat([edge_index, loops], dim=1)  # [2, E + N]
             for block in self.layers:
-                h = block(h, self._propagate(block.layer, h, edge_index, batch, weights), node_scale)
+                h = block(h, self._propagate(block.layer, h, edge_index, batch, weights if return_weights else None), node_scale)
         out = self.head(self._readout(h, batch))
         return (out, weights) if return_weights else out
 
@@ -183,14 +183,17 @@ class GraphNet(nn.Module):
         sign = torch.randint(0, 2, (batch.num_graphs, self.spec.pe_dim), device=batch.pe.device) * 2 - 1  # [B, k]
         return batch.pe * sign[batch.node_graph].to(batch.pe.dtype)  # [N, k]
 
-    def _propagate(self, layer: nn.Module, h: Tensor, edge_index: Tensor, batch: Batch, weights: list[Tensor]) -> Tensor:
+    def _propagate(self, layer: nn.Module, h: Tensor, edge_index: Tensor, batch: Batch, weights: list[Tensor] | None) -> Tensor:
+        """The layer's messages; its weights are appended to ``weights`` when that list is given."""
+        want = weights is not None
         if isinstance(layer, SelfAttention):
             dense, padding = pad_segments(h, batch.nodes_per_graph)  # [B, T, d], [B, T]
-            m, a = layer(dense, padding, return_weights=True)
-            weights.append(a)  # [B, H, T, T]
-            return m[~padding]  # [N, d]
-        m, a = layer(h, edge_index, return_weights=True)  # GCNLayer, GraphAttention
-        weights.append(a)
+            m, *a = layer(dense, padding, return_weights=want) if want else (layer(dense, padding),)
+            m = m[~padding]  # [N, d]
+        else:
+            m, *a = layer(h, edge_index, return_weights=want) if want else (layer(h, edge_index),)  # GCNLayer, GraphAttention
+        if want:
+            weights.extend(a)  # a [E, H] / [E], or [B, H, T, T] for dense attention
         return m
 
     def _readout(self, h: Tensor, batch: Batch) -> Tensor:

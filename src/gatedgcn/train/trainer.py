@@ -189,7 +189,9 @@ class Trainer:
         # backward in any case, a non-finite loss made NaN: under DDP the gradients are averaged over the
         # processes, so a NaN anywhere reaches every process and all of them skip the step together
         (loss if finite else loss * float("nan")).backward()
-        finite = finite and all(bool(torch.isfinite(p.grad).all()) for p in self.model.parameters() if p.grad is not None)
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        if finite and grads:
+            finite = bool(torch.stack([torch.isfinite(g).all() for g in grads]).all())  # one sync, not one per parameter
         if not finite:
             self.optimizer.zero_grad(set_to_none=True)
             with torch.no_grad():
