@@ -81,7 +81,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    layer: str = "gated_gcn"  # one of gated_gcn, gcn, graph_attention, attention
+    layer: str = "gated_gcn"  # one of gated_gcn, gcn, graph_attention, attention, mlp (node-wise, the graph unread)
     layers: int = 4  # number of layers L
     hidden: int = 100  # width of node (and edge) states
     readout: str = "sum"  # graph readout: mean, sum or max (sum sees the graph size)

@@ -72,6 +72,8 @@ def explain(model: GraphNet, graph: Graph, layer: int = -1, *, relative: bool = 
     With ``relative`` each weight is multiplied by the in-degree ``d_i`` of its receiver: 1 where the
     layer weighs the senders as the GCN does (``1/d_i``), above 1 where it listens more to that sender.
     """
+    if model.spec.layer not in SYMBOL:
+        raise GatedGCNError(f"the {model.spec.layer!r} layer reads no edge: it has no weights to explain")
     L = len(model.layers)
     if not -L <= layer < L:
         raise GatedGCNError(f"--layer {layer}: the model has {L} layers (0..{L - 1}, or -1 for the last)")

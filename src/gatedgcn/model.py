@@ -6,7 +6,8 @@ residual and edge state; every other layer is wrapped in the same block
 
     h = x + dropout(ReLU(BN(layer(x))))
 
-so the comparison varies one thing.  Tasks: ``graph`` (mean / sum / max readout), ``node``,
+so the comparison varies one thing.  The ``mlp`` layer (``a = 0``: the graph is never read) is the
+benchmark's MLP baseline.  Tasks: ``graph`` (mean / sum / max readout), ``node``,
 ``edge`` (the end-node states ``[h_j, h_i]`` concatenated).
 """
 
@@ -20,12 +21,12 @@ from torch import Tensor, nn
 
 from gatedgcn.errors import GraphError
 from gatedgcn.graph import Batch
-from gatedgcn.nn import BatchNorm, GatedGCNLayer, GCNLayer, GraphAttention, SelfAttention
+from gatedgcn.nn import BatchNorm, GatedGCNLayer, GCNLayer, GraphAttention, MLPLayer, SelfAttention
 from gatedgcn.ops import pad_segments, segment_max, segment_mean, segment_sum
 
 __all__ = ["LAYERS", "READOUTS", "ModelSpec", "GraphNet", "MLPReadout"]
 
-LAYERS = ("gated_gcn", "gcn", "graph_attention", "attention")
+LAYERS = ("gated_gcn", "gcn", "graph_attention", "attention", "mlp")
 READOUTS = {"mean": segment_mean, "sum": segment_sum, "max": segment_max}
 LEVELS = ("graph", "node", "edge")
 
@@ -134,6 +135,7 @@ class GraphNet(nn.Module):
                 "gcn": lambda: GCNLayer(s.hidden, s.hidden, activation=None, norm=s.gcn_norm, impl=s.impl, self_weight=s.gcn_self_weight),
                 "graph_attention": lambda: GraphAttention(s.hidden, heads=s.heads, impl=s.impl),
                 "attention": lambda: SelfAttention(s.hidden, heads=s.heads),
+                "mlp": lambda: MLPLayer(s.hidden, s.hidden),
             }[s.layer]
             for _ in range(s.layers):
                 self.layers.append(_Block(make(), s.hidden, batch_norm=s.batch_norm, residual=s.residual, dropout=s.dropout))
@@ -184,8 +186,11 @@ class GraphNet(nn.Module):
         return batch.pe * sign[batch.node_graph].to(batch.pe.dtype)  # [N, k]
 
     def _propagate(self, layer: nn.Module, h: Tensor, edge_index: Tensor, batch: Batch, weights: list[Tensor] | None) -> Tensor:
-        """The layer's messages; its weights are appended to ``weights`` when that list is given."""
+        """The layer's messages; its weights are appended to ``weights`` when that list is given
+        (the MLP layer reads no edge and has none)."""
         want = weights is not None
+        if isinstance(layer, MLPLayer):
+            return layer(h)  # [N, d]
         if isinstance(layer, SelfAttention):
             dense, padding = pad_segments(h, batch.nodes_per_graph)  # [B, T, d], [B, T]
             m, *a = layer(dense, padding, return_weights=want) if want else (layer(dense, padding),)
