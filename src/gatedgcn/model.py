@@ -141,25 +141,36 @@ class GraphNet(nn.Module):
                 self.layers.append(_Block(make(), s.hidden, batch_norm=s.batch_norm, residual=s.residual, dropout=s.dropout))
         self.head = MLPReadout(2 * s.hidden if s.level == "edge" else s.hidden, s.out_dim, halvings=s.head_layers)
 
-    def _edge_input(self, batch: Batch) -> Tensor:
+    def edge_input(self, batch: Batch, edges: Tensor | None = None) -> Tensor:
+        """The gated layers' input edge state e⁰ of the batch's edges, or of the edge ids ``edges`` only: ``[E, hidden]``."""
         if batch.edge_attr is not None and (self.spec.edge_in_dim or self.spec.edge_vocab):
-            return self.embed_e(batch.edge_attr)  # [E, hidden]
-        return self.embed_e.weight.expand(batch.num_edges, -1)  # one learned state for every edge: [E, hidden]
+            return self.embed_e(batch.edge_attr if edges is None else batch.edge_attr[edges])  # [E, hidden]
+        return self.embed_e.weight.expand(batch.num_edges if edges is None else len(edges), -1)  # one learned state for every edge: [E, hidden]
+
+    def node_input(self, batch: Batch) -> Tensor:
+        """The input node state h⁰ (embedding, plus the positional encoding's): ``[N, hidden]``."""
+        h = self.embed_h(self.input_drop(batch.x))  # [N, hidden]
+        if self.embed_pe is not None:
+            h = h + self.embed_pe(self._positions(batch))  # [N, hidden]
+        return h
+
+    def size_scales(self, batch: Batch, dtype: torch.dtype) -> tuple[Tensor | None, Tensor | None]:
+        """``1/√|V|`` per node ``[N]`` and ``1/√|E|`` per edge ``[E]`` of their graph with ``graph_size_norm``, else ``None``."""
+        if not self.spec.graph_size_norm:
+            return None, None
+        node_scale = batch.nodes_per_graph.to(dtype).clamp(min=1).rsqrt()[batch.node_graph]  # [N]
+        edge_scale = batch.edges_per_graph.to(dtype).clamp(min=1).rsqrt()[batch.edge_graph]  # [E]
+        return node_scale, edge_scale
 
     def forward(self, batch: Batch, *, return_weights: bool = False):
         """With ``return_weights`` also the list of per-layer edge weights: η ``[E, d]`` or a ``[E, H]``
         (with ``self_loops``: ``[E + N, ...]``, the batch's edges, then the loop ``i -> i`` of each node)."""
         s = self.spec
-        h = self.embed_h(self.input_drop(batch.x))  # [N, hidden]
-        if self.embed_pe is not None:
-            h = h + self.embed_pe(self._positions(batch))  # [N, hidden]
-        node_scale = edge_scale = None
-        if s.graph_size_norm:
-            node_scale = batch.nodes_per_graph.to(h.dtype).clamp(min=1).rsqrt()[batch.node_graph]  # 1/√|V|: [N]
-            edge_scale = batch.edges_per_graph.to(h.dtype).clamp(min=1).rsqrt()[batch.edge_graph]  # 1/√|E|: [E]
+        h = self.node_input(batch)  # [N, hidden]
+        node_scale, edge_scale = self.size_scales(batch, h.dtype)  # [N], [E] or None
         weights: list[Tensor] = []
         if s.layer == "gated_gcn":
-            e = self._edge_input(batch)  # [E, hidden]
+            e = self.edge_input(batch)  # [E, hidden]
             for layer in self.layers:
                 # η only when asked for: the fast path never stores it otherwise
                 h, e, *eta = layer(h, batch.edge_index, e, node_scale=node_scale, edge_scale=edge_scale, return_weights=return_weights)

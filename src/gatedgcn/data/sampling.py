@@ -24,7 +24,16 @@ from torch import Tensor
 from gatedgcn.graph import Batch, Graph, collate
 from gatedgcn.train.metrics import UNLABELLED
 
-__all__ = ["NeighbourSampler"]
+__all__ = ["NeighbourSampler", "by_receiver"]
+
+
+def by_receiver(edge_index: Tensor, num_nodes: int) -> tuple[Tensor, Tensor]:
+    """The edges grouped by receiver (CSR): edge ids sorted by ``i`` (stably) ``[E]``, and ``indptr [N + 1]`` such that
+    the in-edges of receivers ``a .. b-1`` are ``order[indptr[a] : indptr[b]]``."""
+    order = torch.argsort(edge_index[1], stable=True)  # [E]
+    indptr = torch.zeros(num_nodes + 1, dtype=torch.long, device=edge_index.device)  # [N + 1]
+    indptr[1:] = torch.cumsum(torch.bincount(edge_index[1], minlength=num_nodes), 0)
+    return order, indptr
 
 
 class NeighbourSampler:
@@ -37,11 +46,8 @@ class NeighbourSampler:
         if not fanouts or min(fanouts) < 1 or batch_size < 1:
             raise ValueError(f"NeighbourSampler: fan-outs must be >= 1 (one per layer) and batch_size >= 1, got {list(fanouts)}, {batch_size}")
         self.graph, self.fanouts, self.batch_size, self.shuffle, self.collate_fn = graph, list(fanouts), batch_size, shuffle, collate_fn
-        j, i = graph.edge_index
-        self.order = torch.argsort(i, stable=True)  # CSR by receiver: edge ids grouped by i: [E]
-        self.senders = j[self.order]  # [E]
-        self.indptr = torch.zeros(graph.num_nodes + 1, dtype=torch.long)  # [N + 1]
-        self.indptr[1:] = torch.cumsum(torch.bincount(i, minlength=graph.num_nodes), 0)
+        self.order, self.indptr = by_receiver(graph.edge_index, graph.num_nodes)  # [E], [N + 1]
+        self.senders = graph.edge_index[0, self.order]  # [E]
         labelled = graph.y is not None and graph.y.dim() == 1
         self.seeds = (graph.y != UNLABELLED).nonzero().flatten() if labelled else torch.arange(graph.num_nodes)  # [S]
         self.generator = torch.Generator().manual_seed(seed)
