@@ -1,0 +1,84 @@
+"""Layer-wise inference in chunks equals the whole-graph forward in eval mode (float64), for every layer it
+serves, with edge features, graph-size norm, batch norm with non-trivial running statistics, self-loops, nodes
+without senders and chunks of every size; what it cannot serve is refused by name."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gatedgcn import Graph, collate
+from gatedgcn.errors import GatedGCNError
+from gatedgcn.inference import layerwise
+from gatedgcn.model import GraphNet, ModelSpec
+from gatedgcn.nn import BatchNorm
+from helpers import random_graph
+
+
+def _batch(seed: int = 0):
+    """Two graphs (so that the size scales differ per graph), nodes 0 and 29 of the first without senders."""
+    g = torch.Generator().manual_seed(seed)
+    graphs = []
+    for n, m in ((30, 140), (17, 60)):
+        edge_index = random_graph(n, m, seed=seed + n)
+        if n == 30:
+            edge_index = edge_index[:, (edge_index[1] != 0) & (edge_index[1] != 29)]
+        graphs.append(Graph(x=torch.randn(n, 3, generator=g, dtype=torch.float64), edge_index=edge_index,
+                            edge_attr=torch.randn(edge_index.shape[1], 2, generator=g, dtype=torch.float64), y=torch.zeros(n, dtype=torch.long)))
+    return collate(graphs)
+
+
+def _model(**kw) -> GraphNet:
+    spec = dict(layer="gated_gcn", layers=3, hidden=8, out_dim=4, level="node", in_dim=3, edge_in_dim=2, graph_size_norm=True, impl="reference")
+    torch.manual_seed(1)
+    model = GraphNet(ModelSpec(**(spec | kw))).double()
+    g = torch.Generator().manual_seed(2)
+    for bn in (m for m in model.modules() if isinstance(m, BatchNorm)):  # running statistics far from 0 / 1
+        bn.running_mean.copy_(torch.randn(bn.num_features, generator=g, dtype=torch.float64))
+        bn.running_var.copy_(torch.rand(bn.num_features, generator=g, dtype=torch.float64) + 0.5)
+        bn.weight.data.copy_(torch.randn(bn.num_features, generator=g, dtype=torch.float64))
+    return model.eval()
+
+
+CASES = {
+    "gated_gcn": {},
+    "gated_gcn, no edge features, no size norm": {"edge_in_dim": 0, "graph_size_norm": False},
+    "gcn": {"layer": "gcn", "edge_in_dim": 0},
+    "gcn, self-loops, no U": {"layer": "gcn", "edge_in_dim": 0, "self_loops": True, "gcn_self_weight": False},
+    "graph_attention, 2 heads, self-loops": {"layer": "graph_attention", "edge_in_dim": 0, "heads": 2, "self_loops": True},
+    "mlp": {"layer": "mlp", "edge_in_dim": 0},
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("chunk", [1, 7, 1000])
+def test_layerwise_in_chunks_equals_the_whole_graph_forward(case, chunk):
+    model, batch = _model(**CASES[case]), _batch()
+    with torch.no_grad():
+        whole = model(batch)  # [N, 4]
+    torch.testing.assert_close(layerwise(model, batch, chunk), whole, rtol=0, atol=1e-12)
+    assert not torch.allclose(whole[0], whole[1])  # the outputs differ by node: a wrong row would show
+
+
+def test_the_chunked_result_reads_the_edge_features():
+    model, batch = _model(), _batch()
+    other = collate([Graph(x=batch.x, edge_index=batch.edge_index, edge_attr=batch.edge_attr * 2, y=batch.y)])
+    assert not torch.allclose(layerwise(model, batch, 5), layerwise(model, other, 5))
+
+
+@pytest.mark.parametrize("kw, words", [
+    ({"layer": "attention", "edge_in_dim": 0}, "dense attention"),
+    ({"layer": "gcn", "edge_in_dim": 0, "gcn_norm": "symmetric"}, "gcn_norm=mean"),
+    ({"level": "graph"}, "graph level"),
+])
+def test_what_cannot_be_done_in_chunks_is_refused_by_name(kw, words):
+    with pytest.raises(GatedGCNError, match=words):
+        layerwise(_model(**kw), _batch(), 4)
+
+
+def test_training_mode_and_a_bad_chunk_are_refused():
+    model = _model()
+    with pytest.raises(GatedGCNError, match="eval mode"):
+        layerwise(model.train(), _batch(), 4)
+    with pytest.raises(GatedGCNError, match="chunk must be >= 1"):
+        layerwise(model.eval(), _batch(), 0)
