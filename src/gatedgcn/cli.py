@@ -35,6 +35,8 @@ FLAGS = {
     "device": "train.device",
     "checkpoint_minutes": "train.checkpoint_minutes",
     "fanout": "train.fanout",
+    "inference_chunk": "train.inference_chunk",
+    "sync_bn": "train.sync_batch_norm",
 }
 
 
@@ -79,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--tensorboard", action="store_true", help="TensorBoard logs in RUN_DIR/tensorboard: scalars per epoch, the model's graph, histograms of the gates (needs gatedgcn[tensorboard])")
     t.add_argument("--detect-anomaly", action="store_true", help="debugging: torch autograd anomaly detection; the first non-finite loss or gradient stops the run")
     t.add_argument("--fanout", metavar="F1,F2,...", help="node classification on one big graph: mini-batches of --batch-size seed nodes with F_l sampled senders per layer")
+    t.add_argument("--inference-chunk", type=int, metavar="C", help="evaluate a node task layer by layer, C receivers at a time (default with --fanout: 65536)")
+    t.add_argument("--sync-bn", action="store_true", default=None, help="with --nproc: batch norm over the rows of all processes (SyncBatchNorm)")
     t.add_argument("--nproc", type=int, metavar="N", help="data-parallel training in N processes on this machine (torchrun, DDP); --batch-size is the global batch")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -232,8 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.nproc is not None and world_from_env() is None:
                 if args.nproc < 1:
                     raise ConfigError(f"--nproc must be >= 1, got {args.nproc}")
-                if args.resume or config.data.folds:
-                    raise ConfigError("--nproc trains one run from the start; it does not combine with --resume or --folds")
+                if config.data.folds:
+                    raise ConfigError("--nproc trains one run; it does not combine with --folds")
                 if config.train.batch_size % args.nproc:
                     raise ConfigError(f"--batch-size {config.train.batch_size} is the global batch: it must be a multiple of --nproc {args.nproc}")
                 return launch(args.nproc, _without_nproc(argv))  # every process validates again; rank 0 prints

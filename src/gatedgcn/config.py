@@ -134,6 +134,8 @@ class TrainConfig:
     max_nonfinite_steps: int = 5  # stop after this many steps in a row with a non-finite loss or gradient (each is skipped)
     dtype: str = "float32"  # float32 or float64: of the weights and the float features
     fanout: str = ""  # one big graph: neighbour-sampled mini-batches of batch_size seed nodes, senders per layer, e.g. "15,10" ("": whole graph)
+    inference_chunk: int = 0  # evaluate a node task layer by layer, this many receivers at a time (0: whole graph; with fanout: 65536)
+    sync_batch_norm: bool = False  # with several processes: batch statistics of the rows of all of them (SyncBatchNorm)
 
     def check(self) -> None:
         _at_least("train.epochs", self.epochs, 1)
@@ -145,6 +147,7 @@ class TrainConfig:
         if not self.checkpoint_minutes >= 0:
             raise ConfigError(f"train.checkpoint_minutes must be >= 0 (0: after every step), got {self.checkpoint_minutes}")
         _at_least("train.batch_size", self.batch_size, 1)
+        _at_least("train.inference_chunk", self.inference_chunk, 0)
         _at_least("train.lr_patience", self.lr_patience, 0)
         if not self.lr > 0:
             raise ConfigError(f"train.lr must be > 0, got {self.lr}")

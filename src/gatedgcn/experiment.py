@@ -24,12 +24,13 @@ from gatedgcn.config import Config
 from gatedgcn.data import Dataset, load_dataset
 from gatedgcn.data.encodings import add_encoding
 from gatedgcn.data.sampling import NeighbourSampler
-from gatedgcn.errors import CheckpointError, ConfigError, TrainingInterrupted
+from gatedgcn.errors import CheckpointError, ConfigError, GatedGCNError, TrainingInterrupted
 from gatedgcn.graph import Batch, Graph, collate
+from gatedgcn.inference import DEFAULT_CHUNK, check_layerwise, layerwise
 from gatedgcn.model import GraphNet, ModelSpec
 from gatedgcn.tensorboard import TensorBoardLogger
 from gatedgcn.train.checkpoint import Checkpointer, config_mismatch
-from gatedgcn.train.distributed import ShardSampler, World, gather_tally, process_group, world_from_env
+from gatedgcn.train.distributed import EpochSave, ShardSampler, World, gather_tally, process_group, rank_rng, sync_batch_norm, world_from_env
 from gatedgcn.train.objective import Objective
 from gatedgcn.train.progress import EpochLine
 from gatedgcn.train.run import RunDir
@@ -121,13 +122,35 @@ class Experiment:
         return {name: self.loader(name) for name in ("val", "test") if self.data.splits.get(name)}
 
     def trainer(self, *, progress: bool, callbacks: tuple = (), detect_anomaly: bool = False, world: World | None = None) -> Trainer:
-        """With ``world``, the model is wrapped in ``DistributedDataParallel`` and the epoch's metrics join all processes."""
+        """With ``world``, the model is wrapped in ``DistributedDataParallel`` (its batch norms synchronised with
+        ``train.sync_batch_norm``) and the epoch's metrics join all processes."""
         t = self.config.train
         schedule = Schedule(t.epochs, t.lr, t.weight_decay, t.lr_factor, t.lr_patience, t.min_lr, t.time_budget_s)
+        if world is not None and t.sync_batch_norm:
+            s = self.model.spec
+            if s.layer == "gated_gcn" and s.impl == "fast" and s.batch_norm:
+                raise ConfigError("train.sync_batch_norm: the gated layer's fused kernels (model.impl=fast) take the batch statistics of "
+                                  "their own rows; use --set model.impl=reference with --sync-bn")
+            self.model = sync_batch_norm(self.model, t.device)
         # find_unused_parameters: the last gated layer's edge batch norm does not reach a node or graph output
         model = self.model if world is None else DistributedDataParallel(self.model, find_unused_parameters=True)
         return Trainer(model, self.objective, schedule, device=t.device, progress=progress, callbacks=callbacks,
-                       max_bad_steps=t.max_nonfinite_steps, detect_anomaly=detect_anomaly, gather=None if world is None else gather_tally)
+                       max_bad_steps=t.max_nonfinite_steps, detect_anomaly=detect_anomaly, gather=None if world is None else gather_tally,
+                       predict=self.layerwise_predict())
+
+    def layerwise_predict(self):
+        """Evaluation of a node task layer by layer in chunks (:mod:`gatedgcn.inference`) with ``train.inference_chunk``,
+        and with ``train.fanout`` where the model allows it (else the whole-graph forward); ``None``: the plain forward."""
+        t = self.config.train
+        if not (t.inference_chunk or t.fanout) or self.data.task.level != "node":
+            return None
+        try:
+            check_layerwise(self.model)
+        except GatedGCNError as err:
+            if t.inference_chunk:
+                raise ConfigError(f"train.inference_chunk: {err}") from None
+            return None
+        return partial(layerwise, chunk=t.inference_chunk or DEFAULT_CHUNK)
 
     def checkpointer(self, run: RunDir) -> Checkpointer:
         t = self.config.train
@@ -184,14 +207,15 @@ def _train(config: Config, out: str | Path, world: World | None, *, overwrite: b
     if resume:
         state = save.latest()
         if state is not None:
-            trainer.load_state_dict(state)
+            trainer.load_state_dict(rank_rng(state, world or World()))  # each process its own RNG states
         if main:
             run.write_metrics(trainer.position.history)
     # one process: SIGINT/SIGTERM write a checkpoint first; under torchrun the launcher stops every process at once
     signals = stop_on_signals() if world is None else contextlib.nullcontext(lambda: 0)
     try:
         with signals as should_stop:
-            history = trainer.fit(exp.loader("train", shuffle=True, world=world), exp.eval_loaders(), save=save if main else None, should_stop=should_stop)
+            hook = save if world is None else EpochSave(save if main else None)  # under DDP: after each epoch, every rank's RNG in it
+            history = trainer.fit(exp.loader("train", shuffle=True, world=world), exp.eval_loaders(), save=hook, should_stop=should_stop)
     except TrainingInterrupted as err:
         raise TrainingInterrupted(f"{err}; a checkpoint is in {save.folder}. Resume with: gatedgcn train --resume {run.path}", err.signum) from None
     for board in boards:

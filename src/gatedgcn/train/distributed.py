@@ -9,6 +9,9 @@ Sharding: epoch ``e``'s order is one permutation drawn from ``seed + e``; rank `
 positions ``r, r + W, r + 2W, ...`` (padded by wrapping around to a multiple of ``W``), so step ``t``
 of all ranks together sees the same graphs as step ``t`` of one process with a ``W`` times larger
 batch.  Metrics of a split are computed once on the union of the ranks' outputs (sums and counts).
+
+Checkpoints (rank 0 writes them) are taken at the end of each epoch only: there every rank's running sums
+are empty, so the one state of rank 0 plus the RNG states of all ranks resume every rank exactly.
 """
 
 from __future__ import annotations
@@ -20,14 +23,19 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 import torch.distributed as dist
-from torch import Tensor
+from torch import Tensor, nn
 from torch.utils.data import Sampler
 
-__all__ = ["World", "world_from_env", "process_group", "ShardSampler", "gather_tally", "launch"]
+from gatedgcn.errors import CheckpointError
+from gatedgcn.nn.norm import synchronised
+from gatedgcn.train.trainer import Trainer, rng_state
+
+__all__ = ["World", "world_from_env", "process_group", "ShardSampler", "gather_tally", "launch", "sync_batch_norm",
+           "EpochSave", "rank_rng"]
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,51 @@ def gather_tally(loss_sum: float, count: int, outs: list[Tensor], ys: list[Tenso
     every: list = [None] * dist.get_world_size()
     dist.all_gather_object(every, mine)
     return (sum(p[0] for p in every), sum(p[1] for p in every), [t for p in every for t in p[2]], [t for p in every for t in p[3]])
+
+
+def sync_batch_norm(model: nn.Module, device: str) -> nn.Module:
+    """``model`` with its batch norms synchronised across the processes: ``torch.nn.SyncBatchNorm`` on CUDA
+    (nccl), :class:`~gatedgcn.nn.norm.SyncBatchNorm` elsewhere (gloo, where torch's does not run)."""
+    return nn.SyncBatchNorm.convert_sync_batchnorm(model) if device.startswith("cuda") else synchronised(model)
+
+
+class _WithRanksRNG:
+    """What a checkpointer reads of a trainer (``position``, ``state_dict()``), the RNG states of all ranks in it."""
+
+    def __init__(self, trainer: Trainer, states: list) -> None:
+        self.trainer, self.states, self.position = trainer, states, trainer.position
+
+    def state_dict(self) -> dict:
+        state = self.trainer.state_dict()
+        state["position"]["rng"] = {"ranks": self.states}
+        return state
+
+
+class EpochSave:
+    """The trainer's ``save`` hook on every rank of a job: at the end of an epoch the ranks' RNG states are
+    gathered and rank 0 calls ``save`` (its checkpointer) with them; mid-epoch saves are not taken (each
+    rank's running sums of the epoch would be needed, and ranks cannot agree on a clock without a collective per step)."""
+
+    def __init__(self, save: Callable[[Trainer | _WithRanksRNG, str], None] | None) -> None:
+        self.save = save
+
+    def __call__(self, trainer: Trainer, reason: str) -> None:
+        if reason != "epoch":
+            return
+        states: list = [None] * dist.get_world_size()
+        dist.all_gather_object(states, rng_state())
+        if self.save is not None:
+            self.save(_WithRanksRNG(trainer, states), reason)
+
+
+def rank_rng(state: dict, world: World) -> dict:
+    """A loaded trainer state with ``world.rank``'s own RNG state (of a checkpoint written by :class:`EpochSave`)."""
+    rng = state["position"].get("rng")
+    if rng is None or "ranks" not in rng:
+        return state
+    if len(rng["ranks"]) != world.size:
+        raise CheckpointError(f"the checkpoint holds the RNG states of {len(rng['ranks'])} processes; resume it with --nproc {len(rng['ranks'])}, not {world.size}")
+    return state | {"position": state["position"] | {"rng": rng["ranks"][world.rank]}}
 
 
 def launch(nproc: int, argv: Sequence[str]) -> int:

@@ -125,12 +125,15 @@ class Trainer:
         max_bad_steps: int = 5,
         detect_anomaly: bool = False,
         gather: Gather | None = None,
+        predict: Callable[[nn.Module, Any], Tensor] | None = None,
     ) -> None:
         """``model`` may be wrapped in ``DistributedDataParallel``; then ``gather`` joins the training rows of
-        all processes for the epoch's metrics, and states and evaluation use the wrapped module."""
+        all processes for the epoch's metrics, and states and evaluation use the wrapped module.
+        ``predict(module, batch)`` computes evaluation outputs (default: ``module(batch)``), e.g. layer by layer."""
         self.model = model.to(device)
         self.module = model.module if isinstance(model, DistributedDataParallel) else model
         self.gather = gather
+        self.predict = predict
         self.objective = objective
         self.schedule = schedule
         self.device = torch.device(device)
@@ -172,7 +175,7 @@ class Trainer:
         with torch.no_grad():
             for batch in tqdm(loader, desc=desc, leave=False, disable=not self.progress, unit="batch"):
                 batch = batch.to(self.device)
-                out = self.module(batch)
+                out = self.module(batch) if self.predict is None else self.predict(self.module, batch)
                 tally.add(self.objective.loss(out, batch.y), out, batch.y)
         return tally.scores(self.objective)
 
