@@ -30,6 +30,16 @@ def _small_chunks(monkeypatch):
     monkeypatch.setattr(kernels, "FUSED_MIN_ELEMENTS", 0)
 
 
+@pytest.fixture(params=["native", "torch"])
+def gated_backend(request, monkeypatch):
+    """The gated kernels twice: compiled (gatedgcn.gated_native) and in PyTorch (kernels._GatedEdges)."""
+    if request.param == "torch":
+        monkeypatch.setattr(kernels, "_native", lambda: None)
+    elif kernels._native() is None:
+        pytest.skip("no C++ compiler: the compiled kernels cannot be built here")
+    return request.param
+
+
 def leaf(*shape, seed=0):
     g = torch.Generator().manual_seed(seed)
     return torch.randn(*shape, generator=g, dtype=torch.float64).requires_grad_()
@@ -69,7 +79,7 @@ def a_graph(n=40, m=200, seed=0):
 @pytest.mark.parametrize("residual", [True, False])
 @pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("scaled", [False, True])
-def test_gated_gcn_fast_equals_reference(batch_norm, residual, training, scaled):
+def test_gated_gcn_fast_equals_reference(batch_norm, residual, training, scaled, gated_backend):
     n, ei = 40, a_graph()
     m = ei.shape[1]
     layer = GatedGCNLayer(D, batch_norm=batch_norm, residual=residual).double().train(training)
@@ -87,14 +97,14 @@ def test_gated_gcn_fast_equals_reference(batch_norm, residual, training, scaled)
         torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-10, msg=lambda s: f"{name}: {s}")
 
 
-def test_gated_gcn_fast_returns_the_reference_gates_and_their_gradients():
+def test_gated_gcn_fast_returns_the_reference_gates_and_their_gradients(gated_backend):
     n, ei = 40, a_graph(seed=4)
     layer = GatedGCNLayer(D).double()
     x, e = leaf(n, D, seed=1), leaf(ei.shape[1], D, seed=2)
     compare_with_grads(*both(layer, x, ei, e, return_weights=True), [x, e], list(layer.parameters()))
 
 
-def test_gated_gcn_fast_with_eps_zero_gives_zero_message_to_a_node_without_senders():
+def test_gated_gcn_fast_with_eps_zero_gives_zero_message_to_a_node_without_senders(gated_backend):
     ei = torch.tensor([[1, 2, 0], [0, 0, 1]])  # node 2 receives nothing
     layer = GatedGCNLayer(3, batch_norm=False, residual=False, eps=0.0).double()
     x, e = leaf(3, 3, seed=1), leaf(3, 3, seed=2)
@@ -105,7 +115,7 @@ def test_gated_gcn_fast_with_eps_zero_gives_zero_message_to_a_node_without_sende
 
 @pytest.mark.parametrize("n, m", [(6, 0), (0, 0)])
 @pytest.mark.parametrize("training", [True, False])
-def test_gated_gcn_fast_on_empty_graphs(n, m, training):
+def test_gated_gcn_fast_on_empty_graphs(n, m, training, gated_backend):
     layer = GatedGCNLayer(D).double().train(training)
     randomise_bn(layer)
     x, e = leaf(n, D, seed=1), leaf(m, D, seed=2)
@@ -117,7 +127,7 @@ def test_gated_gcn_fast_on_empty_graphs(n, m, training):
     assert x.grad is None or torch.isfinite(x.grad).all()
 
 
-def test_gated_gcn_fast_does_not_write_into_its_inputs():
+def test_gated_gcn_fast_does_not_write_into_its_inputs(gated_backend):
     n, ei = 40, a_graph()
     layer = GatedGCNLayer(D).double()
     x, e = leaf(n, D, seed=1), leaf(ei.shape[1], D, seed=2)
@@ -167,7 +177,7 @@ def test_gcn_and_attention_fast_on_graphs_without_edges(n):
         fast().sum().backward()
 
 
-def test_graph_net_fast_equals_reference():
+def test_graph_net_fast_equals_reference(gated_backend):
     """The whole network (graph-size normalisation, BN, residual, readout) with both layer codes."""
     g = torch.Generator().manual_seed(0)
     nodes = torch.tensor([7, 1, 12])  # a graph of one node and no edge among them
@@ -193,7 +203,7 @@ def test_graph_net_fast_equals_reference():
 
 
 @pytest.mark.parametrize("batch_norm", [True, False])
-def test_gated_edges_gradcheck(batch_norm):
+def test_gated_edges_gradcheck(batch_norm, gated_backend):
     """All three outputs (e', m, ê) with respect to e, C, Dx, Ex, Bx and the edge BN's γ, β."""
     n, ei = 12, random_graph(10, 70, seed=7, simple=False)  # nodes 10, 11 isolated
     m, d = ei.shape[1], 3

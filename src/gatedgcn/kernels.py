@@ -13,6 +13,8 @@ and recompute the cheap per-edge values (``σ``, gathers) in backward instead of
 - :func:`gather_scatter`      ``out_i = Σ_{j→i} w_ij x_j`` (GCN, graph attention)
 - :func:`edge_dot`            ``s_ij = q_i · k_j`` (graph attention scores)
 
+On the CPU, :func:`gated_edges` runs the compiled kernels of :mod:`gatedgcn.gated_native`
+where they can be built (the PyTorch version here is the fallback and runs on other devices).
 All are first-order differentiable (``torch.autograd.gradcheck`` in the tests) and run on
 any device; the layers' ``impl="fast"`` (the default) selects them when :func:`worth_fusing`.
 """
@@ -25,6 +27,9 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from gatedgcn import native
+from gatedgcn.gated_native import NativeGatedEdges, supports
+
 __all__ = ["IMPLS", "FUSED_MIN_ELEMENTS", "worth_fusing", "gated_edges", "norm_relu_residual", "gather_scatter", "edge_dot"]
 
 IMPLS = ("fast", "reference")
@@ -35,6 +40,11 @@ CHUNK_ELEMENTS = {"cpu": 1 << 19, "cuda": 1 << 24}
 # Below this many elements in an edge tensor the plain code is as fast (small fresh tensors come
 # from reused memory; see docs/performance.md), so impl="fast" runs it there.
 FUSED_MIN_ELEMENTS = 1 << 22
+
+
+def _native():
+    """The compiled CPU kernels (:mod:`gatedgcn.native`), or None: then the PyTorch versions below run."""
+    return native.library()
 
 
 def worth_fusing(edges: int, width: int) -> bool:
@@ -323,10 +333,13 @@ def gated_edges(e: Tensor, C_w: Tensor, C_b: Tensor, Dx: Tensor, Ex: Tensor, Bx:
     j, i = edge_index  # senders, receivers: [E]
     DBx = torch.cat([Dx, Bx], dim=1)  # [N, 2d]
     gamma, beta, mean, var, batch_stats, bn_eps = _norm_arguments(bn, e)
-    e_new, m, e_hat, mean_b, var_b = _GatedEdges.apply(
-        e.contiguous(), C_w, C_b, DBx, Ex.contiguous(), j.contiguous(), i.contiguous(), eps,
-        scale, gamma, beta, mean, var, batch_stats, bn_eps, residual,
-    )
+    args = (e.contiguous(), C_w, C_b, DBx, Ex.contiguous(), j.contiguous(), i.contiguous(), eps,
+            scale, gamma, beta, mean, var, batch_stats, bn_eps, residual)
+    lib = _native()
+    if lib is not None and supports(e, C_w, DBx, Ex, gamma):
+        e_new, m, e_hat, mean_b, var_b = NativeGatedEdges.apply(lib, *args)
+    else:
+        e_new, m, e_hat, mean_b, var_b = _GatedEdges.apply(*args)
     _update_running(bn, batch_stats, mean_b, var_b, e.shape[0])
     return e_new, m, e_hat
 

@@ -1,0 +1,277 @@
+// The residual gated GCN's edge passes on the CPU, each one sweep over the edges.
+//
+// Built and loaded by gatedgcn/native.py; the autograd around them is gatedgcn/gated_native.py,
+// which documents the equations.  Plain C++17 and std::thread: no torch headers, no OpenMP
+// runtime beside torch's.  Every function comes in float (f32) and double (f64).
+//
+// Parallel passes split the work without atomics and without per-thread copies of node tables:
+// thread t owns the receivers (or senders) in [bounds[t], bounds[t+1]) and handles exactly the
+// edges whose receiver (sender) it owns, in edge order, so every node row is written by one
+// thread and the result does not depend on the scheduling.  Column sums are kept per thread
+// (in double) and added up by the caller.
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using idx = int64_t;
+
+template <class Body>
+void run_threads(int T, const Body& body) {
+  if (T <= 1) {
+    body(0);
+    return;
+  }
+  std::vector<std::thread> pool;
+  pool.reserve(T - 1);
+  for (int t = 1; t < T; ++t) pool.emplace_back(body, t);
+  body(0);
+  for (auto& th : pool) th.join();
+}
+
+// e^x for float, branch-free so that the compiler vectorises the loops that call it:
+// x = n ln2 + r with |r| <= ln2 / 2 (ln2 split in two parts; n rounded by adding 1.5·2^23, which
+// also leaves n in the low mantissa bits), e^r by a degree-6 polynomial (Cephes' coefficients),
+// 2^n through the exponent bits.  About 1 ulp for x in [-87, 88] (clamped outside); NaN stays NaN.
+inline float exp_of(float x) {
+  x = x < -87.0f ? -87.0f : x;
+  x = x > 88.0f ? 88.0f : x;
+  const float t = x * 1.44269504088896341f + 12582912.0f;
+  const float n = t - 12582912.0f;
+  const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  int32_t t_bits;
+  std::memcpy(&t_bits, &t, sizeof t_bits);
+  const int32_t bits = (t_bits - 0x4B400000 + 127) << 23;
+  float two_n;
+  std::memcpy(&two_n, &bits, sizeof two_n);
+  return p * two_n;
+}
+
+inline double exp_of(double x) { return std::exp(x); }
+
+template <class F>
+inline F sigmoid(F v) {
+  return F(1) / (F(1) + exp_of(-v));
+}
+
+inline bool owns(idx node, idx lo, idx hi) { return node >= lo && node < hi; }
+
+template <class F>
+inline void forward_row(idx d, F* __restrict row, const F* __restrict dx, const F* __restrict bx, const F* __restrict ex,
+                        F sk, F* __restrict tr, F* __restrict nr, double* __restrict s1, double* __restrict s2) {
+  for (idx c = 0; c < d; ++c) {
+    const F v = row[c] + dx[c] + ex[c];
+    row[c] = v;
+    const F sg = sigmoid(v);
+    tr[c] += sg;
+    nr[c] += sg * bx[c];
+    const double z = static_cast<double>(sk * v);
+    s1[c] += z;
+    s2[c] += z * z;
+  }
+}
+
+// ê_k += D x_j + E x_i (ê holds C e_k on entry); for the receiver i:
+// tot_i += σ(ê_k), num_i += σ(ê_k) ⊙ B x_j; per thread t: moments[t] = [Σ z | Σ z²], z = s_k ê_k.
+template <class F>
+void forward(idx E, idx d, F* __restrict eh, const F* __restrict DBx, const F* __restrict Ex, const idx* __restrict j,
+             const idx* __restrict i, const F* __restrict scale, const idx* __restrict bounds, int T, F* __restrict tot,
+             F* __restrict num, double* __restrict moments) {
+  run_threads(T, [=](int t) {
+    const idx lo = bounds[t], hi = bounds[t + 1];
+    double* __restrict s1 = moments + 2 * d * t;
+    double* __restrict s2 = s1 + d;
+    for (idx c = 0; c < 2 * d; ++c) s1[c] = 0.0;
+    for (idx k = 0; k < E; ++k) {
+      const idx r = i[k];
+      if (!owns(r, lo, hi)) continue;
+      F* __restrict row = eh + k * d;
+      const F* __restrict dx = DBx + j[k] * 2 * d;
+      const F* __restrict bx = dx + d;
+      const F* __restrict ex = Ex + r * d;
+      F* __restrict tr = tot + r * d;
+      F* __restrict nr = num + r * d;
+      forward_row(d, row, dx, bx, ex, scale ? scale[k] : F(1), tr, nr, s1, s2);
+    }
+  });
+}
+
+// Even split of the edges [0, E) into T ranges.
+inline idx split(idx E, int T, int t) { return E * t / T; }
+
+// out_k = [res_k +] ReLU(w ⊙ s_k ê_k + b).
+template <class F>
+void norm(idx E, idx d, const F* __restrict eh, const F* __restrict scale, const F* __restrict w, const F* __restrict b,
+          const F* __restrict res, F* __restrict out, int T) {
+  run_threads(T, [=](int t) {
+    for (idx k = split(E, T, t); k < split(E, T, t + 1); ++k) {
+      const F* __restrict row = eh + k * d;
+      F* __restrict o = out + k * d;
+      const F sk = scale ? scale[k] : F(1);
+      for (idx c = 0; c < d; ++c) {
+        const F y = w[c] * (sk * row[c]) + b[c];
+        o[c] = y < F(0) ? F(0) : y;  // NaN stays NaN, as torch.relu
+      }
+      if (res) {
+        const F* __restrict rr = res + k * d;
+        for (idx c = 0; c < d; ++c) o[c] += rr[c];
+      }
+    }
+  });
+}
+
+// Per thread t: sums[t] = [Σ g_r | Σ g_r ⊙ z], g_r = g ⊙ [w ⊙ z + b > 0], z = s_k ê_k.
+template <class F>
+void norm_sums(idx E, idx d, const F* __restrict eh, const F* __restrict scale, const F* __restrict w, const F* __restrict b,
+               const F* __restrict g, int T, double* __restrict sums) {
+  run_threads(T, [=](int t) {
+    double* __restrict s1 = sums + 2 * d * t;
+    double* __restrict s2 = s1 + d;
+    for (idx c = 0; c < 2 * d; ++c) s1[c] = 0.0;
+    for (idx k = split(E, T, t); k < split(E, T, t + 1); ++k) {
+      const F* __restrict row = eh + k * d;
+      const F* __restrict gk = g + k * d;
+      const F sk = scale ? scale[k] : F(1);
+      for (idx c = 0; c < d; ++c) {
+        const F z = sk * row[c];
+        const F gr = w[c] * z + b[c] > F(0) ? gk[c] : F(0);
+        s1[c] += static_cast<double>(gr);
+        s2[c] += static_cast<double>(gr * z);
+      }
+    }
+  });
+}
+
+template <class F, bool HasG, bool HasGh>
+inline void backward_row(idx d, const F* __restrict row, const F* __restrict bx, const F* __restrict p, const F* __restrict q,
+                         F sk, const F* __restrict gk, const F* __restrict w, const F* __restrict b, const F* __restrict c1,
+                         const F* __restrict c2, const F* __restrict ghk, F* __restrict out, F* __restrict dex,
+                         double* __restrict cb) {
+  for (idx c = 0; c < d; ++c) {
+    const F v = row[c];
+    const F sg = sigmoid(v);
+    F dh = (p[c] * bx[c] - q[c]) * (sg - sg * sg);
+    if (HasG) {
+      const F z = sk * v;
+      const F gr = w[c] * z + b[c] > F(0) ? gk[c] : F(0);
+      dh += (gr * w[c] - c1[c] - z * c2[c]) * sk;
+    }
+    if (HasGh) dh += ghk[c];
+    out[c] = dh;
+    dex[c] += dh;
+    cb[c] += static_cast<double>(dh);
+  }
+}
+
+// ∂ê_k = (P_i ⊙ B x_j − Q_i) ⊙ σ(1 − σ)  [through m]
+//      + s_k (w ⊙ g_r − c1 − c2 ⊙ z)     [through e', if g is given]
+//      + gh_k                             [through ê, if gh is given]
+// written to deh; ∂Ex_i += ∂ê_k for the receiver; per thread t: dCb[t] = Σ ∂ê_k.
+template <class F, bool HasG, bool HasGh>
+void backward_receivers(idx E, idx d, const F* __restrict eh, const F* __restrict DBx, const F* __restrict PQ,
+                        const idx* __restrict j, const idx* __restrict i, const F* __restrict scale, const F* __restrict g,
+                        const F* __restrict w, const F* __restrict b, const F* __restrict c1, const F* __restrict c2,
+                        const F* __restrict gh, const idx* __restrict bounds, int T, F* __restrict deh, F* __restrict dEx,
+                        double* __restrict dCb) {
+  run_threads(T, [=](int t) {
+    const idx lo = bounds[t], hi = bounds[t + 1];
+    double* __restrict cb = dCb + d * t;
+    for (idx c = 0; c < d; ++c) cb[c] = 0.0;
+    for (idx k = 0; k < E; ++k) {
+      const idx r = i[k];
+      if (!owns(r, lo, hi)) continue;
+      const F* __restrict row = eh + k * d;
+      const F* __restrict bx = DBx + j[k] * 2 * d + d;
+      const F* __restrict p = PQ + r * 2 * d;
+      const F* __restrict q = p + d;
+      const F* __restrict gk = HasG ? g + k * d : nullptr;
+      const F* __restrict ghk = HasGh ? gh + k * d : nullptr;
+      F* __restrict out = deh + k * d;
+      F* __restrict dex = dEx + r * d;
+      backward_row<F, HasG, HasGh>(d, row, bx, p, q, scale ? scale[k] : F(1), gk, w, b, c1, c2, ghk, out, dex, cb);
+    }
+  });
+}
+
+template <class F>
+inline void senders_row(idx d, const F* __restrict row, const F* __restrict dh, const F* __restrict p, F* __restrict dd,
+                        F* __restrict db) {
+  for (idx c = 0; c < d; ++c) {
+    dd[c] += dh[c];
+    db[c] += sigmoid(row[c]) * p[c];
+  }
+}
+
+// For the sender j: ∂Dx_j += ∂ê_k, ∂Bx_j += σ(ê_k) ⊙ P_i; dDBx = [∂Dx | ∂Bx].
+template <class F>
+void backward_senders(idx E, idx d, const F* __restrict eh, const F* __restrict deh, const F* __restrict PQ,
+                      const idx* __restrict j, const idx* __restrict i, const idx* __restrict bounds, int T,
+                      F* __restrict dDBx) {
+  run_threads(T, [=](int t) {
+    const idx lo = bounds[t], hi = bounds[t + 1];
+    for (idx k = 0; k < E; ++k) {
+      const idx s = j[k];
+      if (!owns(s, lo, hi)) continue;
+      const F* __restrict row = eh + k * d;
+      const F* __restrict dh = deh + k * d;
+      const F* __restrict p = PQ + i[k] * 2 * d;
+      F* __restrict dd = dDBx + s * 2 * d;
+      F* __restrict db = dd + d;
+      senders_row(d, row, dh, p, dd, db);
+    }
+  });
+}
+
+template <class F>
+void backward_receivers_any(idx E, idx d, const F* eh, const F* DBx, const F* PQ, const idx* j, const idx* i,
+                            const F* scale, const F* g, const F* w, const F* b, const F* c1, const F* c2, const F* gh,
+                            const idx* bounds, int T, F* deh, F* dEx, double* dCb) {
+  if (g && gh)
+    backward_receivers<F, true, true>(E, d, eh, DBx, PQ, j, i, scale, g, w, b, c1, c2, gh, bounds, T, deh, dEx, dCb);
+  else if (g)
+    backward_receivers<F, true, false>(E, d, eh, DBx, PQ, j, i, scale, g, w, b, c1, c2, gh, bounds, T, deh, dEx, dCb);
+  else if (gh)
+    backward_receivers<F, false, true>(E, d, eh, DBx, PQ, j, i, scale, g, w, b, c1, c2, gh, bounds, T, deh, dEx, dCb);
+  else
+    backward_receivers<F, false, false>(E, d, eh, DBx, PQ, j, i, scale, g, w, b, c1, c2, gh, bounds, T, deh, dEx, dCb);
+}
+
+}  // namespace
+
+#define GATED_EXPORTS(F, SUFFIX)                                                                                      \
+  extern "C" void gated_forward_##SUFFIX(idx E, idx d, F* eh, const F* DBx, const F* Ex, const idx* j, const idx* i,  \
+                                         const F* scale, const idx* bounds, int T, F* tot, F* num, double* moments) { \
+    forward<F>(E, d, eh, DBx, Ex, j, i, scale, bounds, T, tot, num, moments);                                       \
+  }                                                                                                                   \
+  extern "C" void gated_norm_##SUFFIX(idx E, idx d, const F* eh, const F* scale, const F* w, const F* b,             \
+                                      const F* res, F* out, int T) {                                                  \
+    norm<F>(E, d, eh, scale, w, b, res, out, T);                                                                      \
+  }                                                                                                                   \
+  extern "C" void gated_norm_sums_##SUFFIX(idx E, idx d, const F* eh, const F* scale, const F* w, const F* b,       \
+                                           const F* g, int T, double* sums) {                                         \
+    norm_sums<F>(E, d, eh, scale, w, b, g, T, sums);                                                                  \
+  }                                                                                                                   \
+  extern "C" void gated_backward_receivers_##SUFFIX(                                                                  \
+      idx E, idx d, const F* eh, const F* DBx, const F* PQ, const idx* j, const idx* i, const F* scale, const F* g,   \
+      const F* w, const F* b, const F* c1, const F* c2, const F* gh, const idx* bounds, int T, F* deh, F* dEx,        \
+      double* dCb) {                                                                                                  \
+    backward_receivers_any<F>(E, d, eh, DBx, PQ, j, i, scale, g, w, b, c1, c2, gh, bounds, T, deh, dEx, dCb);       \
+  }                                                                                                                   \
+  extern "C" void gated_backward_senders_##SUFFIX(idx E, idx d, const F* eh, const F* deh, const F* PQ,              \
+                                                  const idx* j, const idx* i, const idx* bounds, int T, F* dDBx) {    \
+    backward_senders<F>(E, d, eh, deh, PQ, j, i, bounds, T, dDBx);                                                    \
+  }
+
+GATED_EXPORTS(float, f32)
+GATED_EXPORTS(double, f64)

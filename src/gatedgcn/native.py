@@ -1,0 +1,116 @@
+"""The compiled CPU kernels (``csrc/*.cpp``): built with the system's C++ compiler on first use, loaded with ctypes.
+
+The sources use only the C++ standard library (no torch headers, no OpenMP), so a build takes
+a couple of seconds.  The library is cached under ``$GATEDGCN_NATIVE_DIR`` (default
+``~/.cache/gatedgcn/native``) in a folder named after the hash of the source, the flags, the
+compiler and the CPU, so a changed source or another machine gets its own build; ``make``
+builds it at set-up (``python -m gatedgcn.native``).  Where there is no compiler or the build
+fails, :func:`library` returns None with one warning and the fused kernels fall back to their
+plain-PyTorch versions, which compute the same.  ``GATEDGCN_NATIVE=0`` turns the library off.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import warnings
+from pathlib import Path
+
+__all__ = ["SOURCE", "FLAGS", "library", "build", "enabled"]
+
+SOURCE = Path(__file__).resolve().parent / "csrc" / "gated_edges.cpp"
+# -fno-trapping-math lets the compiler turn the clamps and ReLU masks into vector blends.
+FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-std=c++17", "-shared", "-fPIC", "-pthread")
+
+_P = ctypes.c_void_p
+_I = ctypes.c_int64
+_T = ctypes.c_int
+# name -> argument types (float and double versions share them; pointers are passed as ints)
+SIGNATURES = {
+    "gated_forward": (_I, _I, _P, _P, _P, _P, _P, _P, _P, _T, _P, _P, _P),
+    "gated_norm": (_I, _I, _P, _P, _P, _P, _P, _P, _T),
+    "gated_norm_sums": (_I, _I, _P, _P, _P, _P, _P, _T, _P),
+    "gated_backward_receivers": (_I, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _T, _P, _P, _P),
+    "gated_backward_senders": (_I, _I, _P, _P, _P, _P, _P, _P, _T, _P),
+}
+
+
+def enabled() -> bool:
+    """False when ``GATEDGCN_NATIVE`` is set to 0, off or false."""
+    return os.environ.get("GATEDGCN_NATIVE", "1").strip().lower() not in ("0", "off", "false", "no")
+
+
+def _compiler() -> str | None:
+    return shutil.which(os.environ.get("CXX", "c++")) or shutil.which("g++") or shutil.which("clang++")
+
+
+def _cpu() -> str:
+    """What ``-march=native`` depends on: the CPU's model and feature flags where the OS tells them."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor()
+    wanted = [line for line in lines if line.startswith(("model name", "flags", "Features", "CPU part"))]
+    return "\n".join(dict.fromkeys(wanted))  # first occurrence of each
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("GATEDGCN_NATIVE_DIR")
+    if root:
+        return Path(root)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gatedgcn" / "native"
+
+
+def _target(compiler: str) -> Path:
+    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=60).stdout
+    key = hashlib.sha256("\0".join([SOURCE.read_text(), " ".join(FLAGS), version, platform.machine(), _cpu()]).encode())
+    return _cache_dir() / key.hexdigest()[:16] / "libgatedgcn.so"
+
+
+def build() -> Path:
+    """Compile :data:`SOURCE` (unless the cache has it) and return the library's path; raises on failure."""
+    compiler = _compiler()
+    if compiler is None:
+        raise RuntimeError("no C++ compiler found (set CXX)")
+    target = _target(compiler)
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
+    os.close(fd)
+    try:
+        run = subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", tmp], capture_output=True, text=True, timeout=600)
+        if run.returncode != 0:
+            raise RuntimeError(f"{compiler} failed on {SOURCE.name}:\n{run.stderr.strip()[-2000:]}")
+        os.replace(tmp, target)  # atomic: processes building at once each publish a whole library
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+@functools.cache
+def library() -> ctypes.CDLL | None:
+    """The loaded library, built if needed; None (after one warning) where it cannot be built or is turned off."""
+    if not enabled():
+        return None
+    try:
+        lib = ctypes.CDLL(str(build()))
+    except (OSError, RuntimeError, subprocess.SubprocessError) as err:
+        warnings.warn(f"gatedgcn: the compiled CPU kernels are unavailable, using the PyTorch ones ({err})", RuntimeWarning, stacklevel=2)
+        return None
+    for name, argtypes in SIGNATURES.items():
+        for suffix in ("f32", "f64"):
+            fn = getattr(lib, f"{name}_{suffix}")
+            fn.argtypes, fn.restype = argtypes, None
+    return lib
+
+
+if __name__ == "__main__":  # python -m gatedgcn.native: build at set-up
+    print(build())

@@ -1,0 +1,151 @@
+"""The compiled CPU kernels (gatedgcn.native, gatedgcn.gated_native): building, threads, float32, falling back.
+
+Their equations are checked against the reference layer and by gradcheck in test_fast_path.py
+(the ``gated_backend`` fixture runs those tests with the compiled and the PyTorch kernels).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gatedgcn import gated_native, kernels, native
+from gatedgcn.nn import BatchNorm
+
+from helpers import random_graph
+
+needs_library = pytest.mark.skipif(native.library() is None, reason="no C++ compiler: the compiled kernels cannot be built here")
+
+
+def edge_inputs(n, E, d, dtype, seed=0, skew=False):
+    """Leaves e, C_w, C_b, Dx, Ex, Bx and an edge_index; ``skew``: half the edges go to node 0 (unbalanced threads)."""
+    g = torch.Generator().manual_seed(seed)
+    leaves = [torch.randn(*shape, generator=g, dtype=torch.float64).to(dtype).requires_grad_()
+              for shape in [(E, d), (d, d), (d,), (n, d), (n, d), (n, d)]]
+    ei = torch.randint(0, n, (2, E), generator=g)
+    if skew:
+        ei[1, : E // 2] = 0
+    return leaves, ei
+
+
+def run_edges(leaves, ei, bn=None, scale=None):
+    """e', m, ê and the gradients of a random linear loss of all three w.r.t. the leaves and bn's γ, β."""
+    for t in leaves:
+        t.grad = None
+    e_new, m, e_hat = kernels.gated_edges(*leaves, ei, 1e-6, bn, scale, residual=True)
+    g = torch.Generator().manual_seed(9)
+    weights = [torch.randn(t.shape, generator=g, dtype=torch.float64).to(t.dtype) for t in (e_new, m, e_hat)]
+    sum((t * w).sum() for t, w in zip((e_new, m, e_hat), weights)).backward()
+    grads = [t.grad.clone() for t in leaves]
+    if bn is not None:
+        grads += [bn.weight.grad.clone(), bn.bias.grad.clone()]
+        bn.zero_grad()
+    return [e_new.detach(), m.detach(), e_hat.detach(), *grads]
+
+
+@needs_library
+def test_the_compiled_kernels_run_on_the_cpu_for_float32_and_float64(monkeypatch):
+    calls = []
+    apply = gated_native.NativeGatedEdges.apply
+    monkeypatch.setattr(gated_native.NativeGatedEdges, "apply", lambda *a: calls.append(a[1].dtype) or apply(*a))
+    for dtype in (torch.float32, torch.float64):
+        leaves, ei = edge_inputs(20, 100, 4, dtype)
+        run_edges(leaves, ei)
+    assert calls == [torch.float32, torch.float64]
+    leaves, ei = edge_inputs(20, 100, 4, torch.float16)  # no half kernels: the PyTorch version runs
+    assert not gated_native.supports(*leaves)
+
+
+@needs_library
+@pytest.mark.parametrize("skew", [False, True])
+def test_threads_split_the_nodes_and_give_the_one_thread_result(monkeypatch, skew):
+    """Two and three threads (receiver and sender ranges) give the one-thread values, even when one node has half the edges."""
+    monkeypatch.setattr(gated_native, "MIN_ELEMENTS_PER_THREAD", 1)
+    leaves, ei = edge_inputs(50, 3000, 6, torch.float64, skew=skew)
+    bn = BatchNorm(6).double()
+    scale = torch.rand(3000, dtype=torch.float64) + 0.5
+    threads = torch.get_num_threads()
+    try:
+        results = []
+        for T in (1, 2, 3):
+            torch.set_num_threads(T)
+            results.append(run_edges(leaves, ei, bn, scale))
+    finally:
+        torch.set_num_threads(threads)
+    for other in results[1:]:
+        for a, b in zip(results[0][1:3], other[1:3]):
+            assert torch.equal(a, b)  # m, ê: per-node sums in edge order, whatever the threads
+        for a, b in zip(results[0][:1] + results[0][3:], other[:1] + other[3:]):
+            torch.testing.assert_close(a, b, rtol=1e-13, atol=1e-13)  # BN's column sums are added per thread
+
+
+@pytest.mark.parametrize("n, E, T", [(5, 3, 4), (10, 1000, 3), (7, 0, 2)])
+def test_node_ranges_cover_the_nodes_in_order(n, E, T):
+    nodes = torch.randint(0, n, (E,), generator=torch.Generator().manual_seed(1))
+    bounds = gated_native._bounds(nodes, n, T)
+    assert bounds[0] == 0 and bounds[-1] == n and len(bounds) == T + 1
+    assert (bounds[1:] >= bounds[:-1]).all()
+    if E >= 100:  # ranges of about E / T edges each
+        counts = torch.bincount(nodes, minlength=n).cumsum(0)
+        per_range = torch.diff(torch.cat([torch.zeros(1, dtype=torch.long), counts])[bounds])
+        assert per_range.max() <= E // T + torch.bincount(nodes).max()
+
+
+@needs_library
+def test_float32_values_and_gradients_match_float64():
+    """The compiled σ (a polynomial e^x) and the double-precision column sums keep float32 close to float64."""
+    leaves64, ei = edge_inputs(200, 5000, 8, torch.float64, seed=3)
+    leaves32 = [t.detach().float().requires_grad_() for t in leaves64]
+    bn64, bn32 = BatchNorm(8).double(), BatchNorm(8)
+    for want, got in zip(run_edges(leaves64, ei, bn64), run_edges(leaves32, ei, bn32)):
+        torch.testing.assert_close(got.double(), want, rtol=1e-4, atol=1e-4 * float(want.abs().max()))
+
+
+@needs_library
+def test_sigmoid_saturates_without_nan_and_passes_nan_through():
+    """ê of ±200 (beyond e^x's range in float32) gives σ = 0 or 1 exactly as η needs; a NaN input stays NaN."""
+    d = 2
+    Dx = torch.tensor([[200.0, -200.0], [0.0, float("nan")]])  # ê of the edges from senders 0 and 1
+    zero = torch.zeros(2, d)
+    ei = torch.tensor([[0, 1], [1, 1]])
+    e_new, m, _ = kernels.gated_edges(zero, torch.zeros(d, d), torch.zeros(d), Dx, zero, torch.ones(2, d), ei, 0.0)
+    # node 1 receives both edges: η = σ / Σσ, and m = Σ η ⊙ B x_j = 1 where finite
+    assert m[1, 0].item() == pytest.approx(1.0) and torch.isnan(m[1, 1])
+    assert torch.isfinite(e_new[0]).all() and torch.isnan(e_new[1, 1])
+
+
+def test_a_failed_build_warns_once_and_falls_back(monkeypatch, tmp_path):
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
+    monkeypatch.setattr(native.shutil, "which", lambda name: None)
+    monkeypatch.setenv("GATEDGCN_NATIVE_DIR", str(tmp_path / "cache"))
+    native.library.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="no C.. compiler"):
+            assert native.library() is None
+        leaves, ei = edge_inputs(10, 40, 3, torch.float64)
+        assert all(torch.isfinite(t).all() for t in run_edges(leaves, ei))  # the PyTorch kernels ran
+    finally:
+        native.library.cache_clear()
+
+
+def test_turned_off_by_the_environment(monkeypatch):
+    monkeypatch.setenv("GATEDGCN_NATIVE", "0")
+    native.library.cache_clear()
+    try:
+        assert native.library() is None
+    finally:
+        native.library.cache_clear()
+
+
+@needs_library
+def test_the_build_is_cached_by_source_and_rebuilt_when_it_changes(monkeypatch, tmp_path):
+    monkeypatch.setenv("GATEDGCN_NATIVE_DIR", str(tmp_path))
+    first = native.build()
+    stamp = first.stat().st_mtime_ns
+    assert native.build() == first and first.stat().st_mtime_ns == stamp  # cached: not compiled again
+    changed = tmp_path / "changed.cpp"
+    changed.write_text(native.SOURCE.read_text() + "\n// a changed source\n")
+    monkeypatch.setattr(native, "SOURCE", changed)
+    second = native.build()
+    assert second != first and second.exists()
+    assert not list(tmp_path.glob("*/*.so.tmp*")) and len(list(tmp_path.glob("*/*"))) == 2  # no temporary left
