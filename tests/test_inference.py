@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from gatedgcn import Graph, collate
+from gatedgcn.data.sampling import by_receiver
 from gatedgcn.errors import GatedGCNError
 from gatedgcn.inference import layerwise
 from gatedgcn.model import GraphNet, ModelSpec
@@ -58,6 +59,18 @@ def test_layerwise_in_chunks_equals_the_whole_graph_forward(case, chunk):
         whole = model(batch)  # [N, 4]
     torch.testing.assert_close(layerwise(model, batch, chunk), whole, rtol=0, atol=1e-12)
     assert not torch.allclose(whole[0], whole[1])  # the outputs differ by node: a wrong row would show
+
+
+def test_edges_already_grouped_by_receiver_take_the_path_without_a_sort():
+    model, batch = _model(), _batch()
+    order = torch.argsort(batch.edge_index[1], stable=True)  # [E]
+    grouped = collate([Graph(x=batch.x, edge_index=batch.edge_index[:, order], edge_attr=batch.edge_attr[order], y=batch.y)])
+    assert by_receiver(grouped.edge_index, grouped.num_nodes)[0] is None
+    with torch.no_grad():
+        whole = model(batch)  # [N, 4]: graph-size norm of one graph now, not two
+        whole_grouped = model(grouped)
+    torch.testing.assert_close(layerwise(model, grouped, 6), whole_grouped, rtol=0, atol=1e-12)
+    assert not torch.allclose(whole, whole_grouped)
 
 
 def test_the_chunked_result_reads_the_edge_features():

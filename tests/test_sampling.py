@@ -49,9 +49,12 @@ def test_batches_hold_real_edges_respect_the_fanouts_and_cover_each_seed_once():
     assert sorted(seen_seeds) == sorted((graph.y != UNLABELLED).nonzero().flatten().tolist())
 
 
-@pytest.mark.parametrize("layer", ["gated_gcn", "gcn", "graph_attention"])
-def test_with_full_fanouts_the_seeds_get_the_outputs_of_the_whole_graph(layer):
+@pytest.mark.parametrize("layer, grouped", [("gated_gcn", False), ("gcn", False), ("graph_attention", False), ("gated_gcn", True)])
+def test_with_full_fanouts_the_seeds_get_the_outputs_of_the_whole_graph(layer, grouped):
     graph = _graph(n=40, m=160, seed=2)
+    if grouped:  # edges already grouped by receiver: the sampler indexes them without a sort
+        order = torch.argsort(graph.edge_index[1], stable=True)  # [E]
+        graph = Graph(x=graph.x, edge_index=graph.edge_index[:, order], edge_attr=graph.edge_attr[order], y=graph.y)
     spec = ModelSpec(layer=layer, layers=2, hidden=8, out_dim=3, level="node", in_dim=2, edge_in_dim=1, graph_size_norm=False)
     torch.manual_seed(0)
     model = GraphNet(spec).double().eval()

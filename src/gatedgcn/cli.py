@@ -81,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--tensorboard", action="store_true", help="TensorBoard logs in RUN_DIR/tensorboard: scalars per epoch, the model's graph, histograms of the gates (needs gatedgcn[tensorboard])")
     t.add_argument("--detect-anomaly", action="store_true", help="debugging: torch autograd anomaly detection; the first non-finite loss or gradient stops the run")
     t.add_argument("--fanout", metavar="F1,F2,...", help="node classification on one big graph: mini-batches of --batch-size seed nodes with F_l sampled senders per layer")
-    t.add_argument("--inference-chunk", type=int, metavar="C", help="evaluate a node task layer by layer, C receivers at a time (default with --fanout: 65536)")
+    t.add_argument("--inference-chunk", type=int, metavar="C", help="evaluate a node task layer by layer, C receivers at a time (default with --fanout: 16384)")
     t.add_argument("--sync-bn", action="store_true", default=None, help="with --nproc: batch norm over the rows of all processes (SyncBatchNorm)")
     t.add_argument("--nproc", type=int, metavar="N", help="data-parallel training in N processes on this machine (torchrun, DDP); --batch-size is the global batch")
     t.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -134,7 +134,7 @@ class TrainConfig:
     max_nonfinite_steps: int = 5  # stop after this many steps in a row with a non-finite loss or gradient (each is skipped)
     dtype: str = "float32"  # float32 or float64: of the weights and the float features
     fanout: str = ""  # one big graph: neighbour-sampled mini-batches of batch_size seed nodes, senders per layer, e.g. "15,10" ("": whole graph)
-    inference_chunk: int = 0  # evaluate a node task layer by layer, this many receivers at a time (0: whole graph; with fanout: 65536)
+    inference_chunk: int = 0  # evaluate a node task layer by layer, this many receivers at a time (0: whole graph; with fanout: 16384)
     sync_batch_norm: bool = False  # with several processes: batch statistics of the rows of all of them (SyncBatchNorm)
 
     def check(self) -> None:

@@ -35,7 +35,7 @@ from gatedgcn.model import GraphNet
 
 __all__ = ["layerwise", "check_layerwise", "DEFAULT_CHUNK"]
 
-DEFAULT_CHUNK = 65536  # receivers per chunk when train.inference_chunk is 0
+DEFAULT_CHUNK = 16384  # receivers per chunk when train.inference_chunk is 0
 
 
 def check_layerwise(model: GraphNet) -> None:
@@ -68,7 +68,8 @@ def layerwise(model: GraphNet, batch: Batch, chunk: int = DEFAULT_CHUNK) -> Tens
         h_next = torch.empty_like(tables[-1])  # [N, d]
         for a in range(0, N, chunk):
             b = min(a + chunk, N)
-            edges = order[indptr[a]:indptr[b]]  # the in-edges of receivers a .. b-1: [E_c]
+            span = torch.arange(int(indptr[a]), int(indptr[b]), device=device)  # [E_c]
+            edges = span if order is None else order[span]  # the in-edges of receivers a .. b-1: [E_c]
             receivers = torch.arange(a, b, device=device)  # [C]
             nodes = torch.unique(torch.cat([receivers, batch.edge_index[0, edges]]))  # receivers and their senders, sorted: [n]
             local = torch.stack([torch.searchsorted(nodes, batch.edge_index[0, edges]), torch.searchsorted(nodes, batch.edge_index[1, edges])])  # [2, E_c]

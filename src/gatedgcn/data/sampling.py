@@ -27,10 +27,12 @@ from gatedgcn.train.metrics import UNLABELLED
 __all__ = ["NeighbourSampler", "by_receiver"]
 
 
-def by_receiver(edge_index: Tensor, num_nodes: int) -> tuple[Tensor, Tensor]:
+def by_receiver(edge_index: Tensor, num_nodes: int) -> tuple[Tensor | None, Tensor]:
     """The edges grouped by receiver (CSR): edge ids sorted by ``i`` (stably) ``[E]``, and ``indptr [N + 1]`` such that
-    the in-edges of receivers ``a .. b-1`` are ``order[indptr[a] : indptr[b]]``."""
-    order = torch.argsort(edge_index[1], stable=True)  # [E]
+    the in-edges of receivers ``a .. b-1`` are ``order[indptr[a] : indptr[b]]``.  ``order`` is ``None`` where the edges
+    are grouped already (``i`` non-decreasing): then the edge ids are the positions (no ``[E]`` index, no sort)."""
+    i = edge_index[1]  # [E]
+    order = None if bool((i[1:] >= i[:-1]).all()) else torch.argsort(i, stable=True)  # [E]
     indptr = torch.zeros(num_nodes + 1, dtype=torch.long, device=edge_index.device)  # [N + 1]
     indptr[1:] = torch.cumsum(torch.bincount(edge_index[1], minlength=num_nodes), 0)
     return order, indptr
@@ -47,7 +49,7 @@ class NeighbourSampler:
             raise ValueError(f"NeighbourSampler: fan-outs must be >= 1 (one per layer) and batch_size >= 1, got {list(fanouts)}, {batch_size}")
         self.graph, self.fanouts, self.batch_size, self.shuffle, self.collate_fn = graph, list(fanouts), batch_size, shuffle, collate_fn
         self.order, self.indptr = by_receiver(graph.edge_index, graph.num_nodes)  # [E], [N + 1]
-        self.senders = graph.edge_index[0, self.order]  # [E]
+        self.senders = graph.edge_index[0] if self.order is None else graph.edge_index[0, self.order]  # [E]
         labelled = graph.y is not None and graph.y.dim() == 1
         self.seeds = (graph.y != UNLABELLED).nonzero().flatten() if labelled else torch.arange(graph.num_nodes)  # [S]
         self.generator = torch.Generator().manual_seed(seed)
@@ -79,7 +81,8 @@ class NeighbourSampler:
             frontier = new[~torch.isin(new, torch.cat(nodes))]  # senders not in the subgraph yet (nothing of size N)
             nodes.append(frontier)
         nodes_t = torch.cat(nodes)  # [n]
-        edge_ids = self.order[torch.unique(torch.cat(positions))]  # original edge ids, each once: [m]
+        edge_ids = torch.unique(torch.cat(positions))  # each once: [m]
+        edge_ids = edge_ids if self.order is None else self.order[edge_ids]  # original edge ids: [m]
         sorted_nodes, where = torch.sort(nodes_t)
         local = lambda ids: where[torch.searchsorted(sorted_nodes, ids)]  # noqa: E731  global -> local node id
         g = self.graph
