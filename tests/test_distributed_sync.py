@@ -179,3 +179,15 @@ def test_a_two_process_run_stopped_after_epoch_1_and_resumed_ends_as_the_uninter
     assert (run / "summary.json").read_text() == (two_processes / "summary.json").read_text()
     without_time = lambda path: [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in path.read_text().splitlines()]  # noqa: E731
     assert without_time(run / "metrics.jsonl") == without_time(two_processes / "metrics.jsonl")
+
+
+def test_sync_batch_norm_with_the_fused_gated_kernels_is_refused(tmp_path, monkeypatch):
+    from gatedgcn.config import Config
+    from gatedgcn.errors import ConfigError
+    from gatedgcn.experiment import Experiment
+
+    monkeypatch.setenv("GATEDGCN_CACHE_DIR", str(tmp_path / "cache"))
+    config = Config().with_overrides(["data.num_train=8", "data.num_val=2", "data.num_test=2", "model.hidden=8", "model.layers=1",
+                                      "train.sync_batch_norm=true"])
+    with pytest.raises(ConfigError, match="model.impl=reference"):
+        Experiment.build(config).trainer(progress=False, world=World(0, 2))  # refused before any process group is needed

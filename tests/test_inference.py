@@ -95,3 +95,31 @@ def test_training_mode_and_a_bad_chunk_are_refused():
         layerwise(model.train(), _batch(), 4)
     with pytest.raises(GatedGCNError, match="chunk must be >= 1"):
         layerwise(model.eval(), _batch(), 0)
+
+
+def _cora(*sets: str):
+    from gatedgcn.config import Config
+    from gatedgcn.experiment import Experiment
+
+    base = ["data.name=cora", "model.layers=2", "model.hidden=8", 'train.fanout="5,3"', "train.dtype=float64", "model.impl=reference"]
+    return Experiment.build(Config().with_overrides(base + list(sets)))
+
+
+def test_sampled_training_evaluates_in_chunks_as_the_whole_graph_forward_would():
+    from gatedgcn.train.trainer import Schedule, Trainer
+
+    exp = _cora("train.inference_chunk=500")  # 2,708 nodes: 6 chunks
+    layered = exp.trainer(progress=False)
+    assert layered.predict is not None
+    whole = Trainer(exp.model, exp.objective, Schedule(), progress=False)
+    a, b = layered.evaluate(exp.eval_loaders()), whole.evaluate(exp.eval_loaders())
+    for split in ("val", "test"):
+        assert abs(a[split]["loss"] - b[split]["loss"]) < 1e-12 and a[split]["accuracy"] == b[split]["accuracy"]
+    assert _cora("model.layer=gcn", 'model.gcn_norm="symmetric"').trainer(progress=False).predict is None  # with --fanout alone: whole graph
+
+
+def test_an_inference_chunk_the_model_cannot_use_is_a_config_error():
+    from gatedgcn.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="train.inference_chunk: .*gcn_norm=mean"):
+        _cora("model.layer=gcn", 'model.gcn_norm="symmetric"', "train.inference_chunk=100").trainer(progress=False)
