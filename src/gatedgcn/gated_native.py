@@ -4,10 +4,11 @@ Same equations, inputs and outputs as :class:`gatedgcn.kernels._GatedEdges` (whi
 the library is unavailable, and on other devices), in four sweeps over the edges instead of
 a dozen tensor operations per chunk:
 
-    forward    ê = C e (one matmul), then per edge: ê += D x_j + E x_i, Σ_j σ(ê_ij), Σ_j σ(ê_ij) ⊙ B x_j
+    forward    chunk by chunk, ê = C e (a matmul), then per edge: ê += D x_j + E x_i, Σ_j σ(ê_ij), Σ_j σ(ê_ij) ⊙ B x_j
                and the column sums of z = s ⊙ ê, z² (batch statistics); then e' = [e +] ReLU(w ⊙ z + b)
-    backward   Σ g_r, Σ g_r ⊙ z (BN); per edge ∂ê (gate, BN and ê paths) with ∂Ex_i and ∂C_b;
-               per edge ∂Dx_j += ∂ê, ∂Bx_j += σ ⊙ g_i ι_i; then ∂e = ∂ê C [+ ∂e'], ∂C = ∂êᵀ e (matmuls)
+    backward   Σ g_r, Σ g_r ⊙ z (BN); then chunk by chunk: per edge ∂ê (gate, BN and ê paths) and
+               σ ⊙ g_i ι_i, with ∂Ex_i and ∂C_b; per edge ∂Dx_j += ∂ê, ∂Bx_j += σ ⊙ g_i ι_i;
+               ∂e = ∂ê C [+ ∂e'], ∂C += ∂êᵀ e (matmuls)
 
 with ``w = γ ι``, ``b = β − μ w``, ``ι = 1/√(var + ε)``, ``g_r = ∂e' ⊙ [w ⊙ z + b > 0]``.  Only
 e, ê and ``[N, ·]`` tables are saved; σ is recomputed.  Threads split the receivers (or senders)
@@ -50,13 +51,32 @@ def _bounds(nodes: Tensor, N: int, T: int) -> Tensor:
     return torch.cat([torch.zeros(1, dtype=torch.int64), inner.clamp_(max=N), torch.full((1,), N, dtype=torch.int64)])
 
 
-def _p(t: Tensor | None) -> int | None:
-    """The address of ``t``'s data: the caller must hold ``t`` until the kernel has returned."""
-    return None if t is None else t.data_ptr()
+def _p(t: Tensor | None, start: int = 0, stride: int | None = None) -> int | None:
+    """The address of row ``start`` of ``t`` (rows ``stride`` elements apart; default: ``t``'s own).
+
+    The caller must hold ``t`` until the kernel has returned.
+    """
+    if t is None:
+        return None
+    return t.data_ptr() + start * (t.stride(0) if stride is None else stride) * t.element_size()
+
+
+def _rows(g: Tensor) -> tuple[Tensor, int]:
+    """``g [E, d]`` as rows with unit column stride and its row stride: 0 when every row is the same (an expanded row)."""
+    if g.stride(1) == 0:  # e.g. the gradient of e'.sum(): one value everywhere
+        g = g[:1].contiguous()
+    elif g.stride(1) != 1 or g.stride(0) not in (0, g.shape[1]):
+        g = g.contiguous()
+    return g, (0 if g.shape[0] == 1 else g.stride(0))
 
 
 def _fn(lib: ctypes.CDLL, name: str, dtype: torch.dtype):
     return getattr(lib, f"{name}_{_SUFFIX[dtype]}")
+
+
+def _chunks(rows: int, step: int):
+    for lo in range(0, rows, step):
+        yield lo, min(lo + step, rows)
 
 
 def _affine(gamma: Tensor, beta: Tensor, mean: Tensor, var: Tensor, eps: float) -> tuple[Tensor, Tensor, Tensor]:
@@ -67,21 +87,27 @@ def _affine(gamma: Tensor, beta: Tensor, mean: Tensor, var: Tensor, eps: float) 
 
 
 class NativeGatedEdges(torch.autograd.Function):
-    """See the module docstring; arguments as :class:`gatedgcn.kernels._GatedEdges` plus the loaded library first."""
+    """See the module docstring; arguments as :class:`gatedgcn.kernels._GatedEdges`, plus the loaded library
+    first and the number of edges per chunk (``step``: the matmuls and sweeps go chunk by chunk, so that a
+    chunk of ê or ∂ê is still in cache for the next step) last.
+    """
 
     @staticmethod
-    def forward(ctx, lib, e, C_w, C_b, DBx, Ex, j, i, eps, scale, gamma, beta, mean, var, batch_stats, bn_eps, residual):
+    def forward(ctx, lib, e, C_w, C_b, DBx, Ex, j, i, eps, scale, gamma, beta, mean, var, batch_stats, bn_eps, residual, step):
         ctx.set_materialize_grads(False)
         E, d = e.shape
         N = Ex.shape[0]
-        T = _threads(E * d)
+        T = _threads(min(E, step) * d)
         scale = None if scale is None else scale.to(e.dtype).contiguous()  # [E]
         receivers = _bounds(i, N, T)  # [T + 1]
-        e_hat = torch.addmm(C_b, e, C_w.t())  # C e, then ê in place: [E, d]
+        e_hat = e.new_empty((E, d))  # [E, d]
         total, numer = Ex.new_zeros((N, d)), Ex.new_zeros((N, d))  # Σ_j σ_ij, Σ_j σ_ij ⊙ Bx_j: [N, d]
-        moments = torch.empty((T, 2, d), dtype=torch.float64)  # per thread [Σ z | Σ z²]
-        _fn(lib, "gated_forward", e.dtype)(
-            E, d, _p(e_hat), _p(DBx), _p(Ex), _p(j), _p(i), _p(scale), _p(receivers), T, _p(total), _p(numer), _p(moments))
+        moments = torch.zeros((T, 2, d), dtype=torch.float64)  # per thread [Σ z | Σ z²]
+        forward = _fn(lib, "gated_forward", e.dtype)
+        for lo, hi in _chunks(E, step):
+            torch.addmm(C_b, e[lo:hi], C_w.t(), out=e_hat[lo:hi])  # C e, then ê in place
+            forward(hi - lo, d, _p(e_hat, lo), _p(DBx), _p(Ex), _p(j, lo), _p(i, lo), _p(scale, lo), _p(receivers), T,
+                    _p(total), _p(numer), _p(moments))
         inv = total.add_(eps).reciprocal_()  # ι: [N, d]
         inv.masked_fill_(inv.isinf(), 0.0)  # a receiver without senders (with ε = 0) gets m = 0
         m = numer.mul_(inv)  # [N, d]
@@ -91,8 +117,9 @@ class NativeGatedEdges(torch.autograd.Function):
             mean, var = mean_d.to(e.dtype), (s[1] / E - mean_d * mean_d).clamp_(min=0).to(e.dtype)  # [d]
         _, w, b = _affine(gamma, beta, mean, var, bn_eps)
         e_new = torch.empty_like(e_hat)  # [E, d]
-        _fn(lib, "gated_norm", e.dtype)(E, d, _p(e_hat), _p(scale), _p(w), _p(b), _p(e if residual else None), _p(e_new), T)
-        ctx.lib, ctx.flags = lib, (batch_stats, bn_eps, residual)
+        _fn(lib, "gated_norm", e.dtype)(E, d, _p(e_hat), _p(scale), _p(w), _p(b), _p(e if residual else None), _p(e_new),
+                                        _threads(E * d))
+        ctx.lib, ctx.flags = lib, (batch_stats, bn_eps, residual, step)
         ctx.save_for_backward(e, e_hat, C_w, DBx, j, i, inv, m, scale, gamma, beta, mean, var, receivers)
         ctx.mark_non_differentiable(mean, var)
         return e_new, m, e_hat, mean, var
@@ -101,18 +128,19 @@ class NativeGatedEdges(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, g_e_new, g_m, g_e_hat, _g_mean, _g_var):
         e, e_hat, C_w, DBx, j, i, inv, m, scale, gamma, beta, mean, var, receivers = ctx.saved_tensors
-        batch_stats, bn_eps, residual = ctx.flags
+        batch_stats, bn_eps, residual, step = ctx.flags
         lib, dtype = ctx.lib, e.dtype
         E, d = e_hat.shape
         N = DBx.shape[0]
         T = receivers.shape[0] - 1
         invstd, w, b = _affine(gamma, beta, mean, var, bn_eps)
         c1 = c2 = torch.zeros_like(w)  # [d]
-        d_gamma = d_beta = None
+        d_gamma = d_beta = g_rows = None
+        g_stride = 0
         if g_e_new is not None:
-            g_e_new = g_e_new.contiguous()
-            sums = torch.empty((T, 2, d), dtype=torch.float64)  # per thread [Σ g_r | Σ g_r ⊙ z]
-            _fn(lib, "gated_norm_sums", dtype)(E, d, _p(e_hat), _p(scale), _p(w), _p(b), _p(g_e_new), T, _p(sums))
+            g_rows, g_stride = _rows(g_e_new)
+            sums = torch.zeros((T, 2, d), dtype=torch.float64)  # per thread [Σ g_r | Σ g_r ⊙ z]
+            _fn(lib, "gated_norm_sums", dtype)(E, d, _p(e_hat), _p(scale), _p(w), _p(b), _p(g_rows), g_stride, T, _p(sums))
             s = sums.sum(0).to(dtype)  # [2, d]
             d_beta = s[0]
             d_gamma = invstd * (s[1] - mean * d_beta)  # [d]
@@ -122,19 +150,26 @@ class NativeGatedEdges(torch.autograd.Function):
         P = torch.zeros_like(inv) if g_m is None else g_m * inv  # g ι: [N, d]
         PQ = torch.cat([P, P * m], dim=1)  # [g ι | g ι ⊙ m]: [N, 2d]
         g_e_hat = None if g_e_hat is None else g_e_hat.contiguous()
-        de_hat = torch.empty_like(e_hat)  # ∂ê: [E, d]
+        de = e.new_empty((E, d)) if ctx.needs_input_grad[1] else None  # [E, d]
+        dC_w = C_w.new_zeros((d, d))
+        dC_b = torch.zeros((T, d), dtype=torch.float64)
         dEx = DBx.new_zeros((N, d))
-        dC_b = torch.empty((T, d), dtype=torch.float64)
-        _fn(lib, "gated_backward_receivers", dtype)(
-            E, d, _p(e_hat), _p(DBx), _p(PQ), _p(j), _p(i), _p(scale), _p(g_e_new), _p(w), _p(b), _p(c1), _p(c2),
-            _p(g_e_hat), _p(receivers), T, _p(de_hat), _p(dEx), _p(dC_b))
         dDBx = DBx.new_zeros((N, 2 * d))  # [∂Dx | ∂Bx]
-        senders = _bounds(j, N, T)  # [T + 1] (held: the kernel reads it)
-        _fn(lib, "gated_backward_senders", dtype)(
-            E, d, _p(e_hat), _p(de_hat), _p(PQ), _p(j), _p(i), _p(senders), T, _p(dDBx))
-        de = None
-        if ctx.needs_input_grad[1]:
-            de = torch.addmm(g_e_new, de_hat, C_w) if residual and g_e_new is not None else de_hat.mm(C_w)  # [E, d]
-        dC_w = de_hat.t().mm(e)  # [d, d]
+        senders = _bounds(j, N, T)  # [T + 1]
+        de_hat, sp = e.new_empty((min(E, step), d)), e.new_empty((min(E, step), d))  # ∂ê, σ ⊙ g_i ι_i of one chunk
+        receivers_pass = _fn(lib, "gated_backward_receivers", dtype)
+        senders_pass = _fn(lib, "gated_backward_senders", dtype)
+        for lo, hi in _chunks(E, step):
+            dh = de_hat[: hi - lo]  # [n, d]
+            receivers_pass(hi - lo, d, _p(e_hat, lo), _p(DBx), _p(PQ), _p(j, lo), _p(i, lo), _p(scale, lo),
+                           _p(g_rows, lo, g_stride), g_stride, _p(w), _p(b), _p(c1), _p(c2), _p(g_e_hat, lo),
+                           _p(receivers), T, _p(dh), _p(sp), _p(dEx), _p(dC_b))
+            senders_pass(hi - lo, d, _p(dh), _p(sp), _p(j, lo), _p(senders), T, _p(dDBx))
+            if de is not None:
+                if residual and g_e_new is not None:
+                    torch.addmm(g_e_new[lo:hi], dh, C_w, out=de[lo:hi])  # ∂ê C + ∂e' (the residual)
+                else:
+                    torch.mm(dh, C_w, out=de[lo:hi])
+            dC_w.addmm_(dh.t(), e[lo:hi])
         return (None, de, dC_w, dC_b.sum(0).to(dtype), dDBx, dEx, None, None, None,
-                None, d_gamma, d_beta, None, None, None, None, None)
+                None, d_gamma, d_beta, None, None, None, None, None, None)

@@ -337,7 +337,7 @@ def gated_edges(e: Tensor, C_w: Tensor, C_b: Tensor, Dx: Tensor, Ex: Tensor, Bx:
             scale, gamma, beta, mean, var, batch_stats, bn_eps, residual)
     lib = _native()
     if lib is not None and supports(e, C_w, DBx, Ex, gamma):
-        e_new, m, e_hat, mean_b, var_b = NativeGatedEdges.apply(lib, *args)
+        e_new, m, e_hat, mean_b, var_b = NativeGatedEdges.apply(lib, *args, _step(e.shape[1], e.device))
     else:
         e_new, m, e_hat, mean_b, var_b = _GatedEdges.apply(*args)
     _update_running(bn, batch_stats, mean_b, var_b, e.shape[0])

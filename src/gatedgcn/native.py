@@ -35,9 +35,9 @@ _T = ctypes.c_int
 SIGNATURES = {
     "gated_forward": (_I, _I, _P, _P, _P, _P, _P, _P, _P, _T, _P, _P, _P),
     "gated_norm": (_I, _I, _P, _P, _P, _P, _P, _P, _T),
-    "gated_norm_sums": (_I, _I, _P, _P, _P, _P, _P, _T, _P),
-    "gated_backward_receivers": (_I, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _T, _P, _P, _P),
-    "gated_backward_senders": (_I, _I, _P, _P, _P, _P, _P, _P, _T, _P),
+    "gated_norm_sums": (_I, _I, _P, _P, _P, _P, _P, _I, _T, _P),
+    "gated_backward_receivers": (_I, _I, _P, _P, _P, _P, _P, _P, _P, _I, _P, _P, _P, _P, _P, _P, _T, _P, _P, _P, _P),
+    "gated_backward_senders": (_I, _I, _P, _P, _P, _P, _T, _P),
 }
 
 

@@ -83,7 +83,8 @@ inline void forward_row(idx d, F* __restrict row, const F* __restrict dx, const 
 }
 
 // ê_k += D x_j + E x_i (ê holds C e_k on entry); for the receiver i:
-// tot_i += σ(ê_k), num_i += σ(ê_k) ⊙ B x_j; per thread t: moments[t] = [Σ z | Σ z²], z = s_k ê_k.
+// tot_i += σ(ê_k), num_i += σ(ê_k) ⊙ B x_j; per thread t: moments[t] += [Σ z | Σ z²], z = s_k ê_k.
+// (The caller zeroes the sums and may call this on consecutive chunks of the edges.)
 template <class F>
 void forward(idx E, idx d, F* __restrict eh, const F* __restrict DBx, const F* __restrict Ex, const idx* __restrict j,
              const idx* __restrict i, const F* __restrict scale, const idx* __restrict bounds, int T, F* __restrict tot,
@@ -92,7 +93,6 @@ void forward(idx E, idx d, F* __restrict eh, const F* __restrict DBx, const F* _
     const idx lo = bounds[t], hi = bounds[t + 1];
     double* __restrict s1 = moments + 2 * d * t;
     double* __restrict s2 = s1 + d;
-    for (idx c = 0; c < 2 * d; ++c) s1[c] = 0.0;
     for (idx k = 0; k < E; ++k) {
       const idx r = i[k];
       if (!owns(r, lo, hi)) continue;
@@ -131,17 +131,17 @@ void norm(idx E, idx d, const F* __restrict eh, const F* __restrict scale, const
   });
 }
 
-// Per thread t: sums[t] = [Σ g_r | Σ g_r ⊙ z], g_r = g ⊙ [w ⊙ z + b > 0], z = s_k ê_k.
+// Per thread t: sums[t] = [Σ g_r | Σ g_r ⊙ z], g_r = g ⊙ [w ⊙ z + b > 0], z = s_k ê_k (g rows as below).
 template <class F>
 void norm_sums(idx E, idx d, const F* __restrict eh, const F* __restrict scale, const F* __restrict w, const F* __restrict b,
-               const F* __restrict g, int T, double* __restrict sums) {
+               const F* __restrict g, idx g_stride, int T, double* __restrict sums) {
   run_threads(T, [=](int t) {
     double* __restrict s1 = sums + 2 * d * t;
     double* __restrict s2 = s1 + d;
     for (idx c = 0; c < 2 * d; ++c) s1[c] = 0.0;
     for (idx k = split(E, T, t); k < split(E, T, t + 1); ++k) {
       const F* __restrict row = eh + k * d;
-      const F* __restrict gk = g + k * d;
+      const F* __restrict gk = g + k * g_stride;
       const F sk = scale ? scale[k] : F(1);
       for (idx c = 0; c < d; ++c) {
         const F z = sk * row[c];
@@ -156,11 +156,12 @@ void norm_sums(idx E, idx d, const F* __restrict eh, const F* __restrict scale, 
 template <class F, bool HasG, bool HasGh>
 inline void backward_row(idx d, const F* __restrict row, const F* __restrict bx, const F* __restrict p, const F* __restrict q,
                          F sk, const F* __restrict gk, const F* __restrict w, const F* __restrict b, const F* __restrict c1,
-                         const F* __restrict c2, const F* __restrict ghk, F* __restrict out, F* __restrict dex,
-                         double* __restrict cb) {
+                         const F* __restrict c2, const F* __restrict ghk, F* __restrict out, F* __restrict sp,
+                         F* __restrict dex, double* __restrict cb) {
   for (idx c = 0; c < d; ++c) {
     const F v = row[c];
     const F sg = sigmoid(v);
+    sp[c] = sg * p[c];
     F dh = (p[c] * bx[c] - q[c]) * (sg - sg * sg);
     if (HasG) {
       const F z = sk * v;
@@ -177,17 +178,18 @@ inline void backward_row(idx d, const F* __restrict row, const F* __restrict bx,
 // ∂ê_k = (P_i ⊙ B x_j − Q_i) ⊙ σ(1 − σ)  [through m]
 //      + s_k (w ⊙ g_r − c1 − c2 ⊙ z)     [through e', if g is given]
 //      + gh_k                             [through ê, if gh is given]
-// written to deh; ∂Ex_i += ∂ê_k for the receiver; per thread t: dCb[t] = Σ ∂ê_k.
+// written to deh, and σ(ê_k) ⊙ P_i (the sender's ∂Bx term) to sp; ∂Ex_i += ∂ê_k for the receiver;
+// per thread t: dCb[t] += Σ ∂ê_k.
+// Row k of g starts at g + k g_stride (g_stride 0: one row broadcast to every edge).
 template <class F, bool HasG, bool HasGh>
 void backward_receivers(idx E, idx d, const F* __restrict eh, const F* __restrict DBx, const F* __restrict PQ,
                         const idx* __restrict j, const idx* __restrict i, const F* __restrict scale, const F* __restrict g,
-                        const F* __restrict w, const F* __restrict b, const F* __restrict c1, const F* __restrict c2,
-                        const F* __restrict gh, const idx* __restrict bounds, int T, F* __restrict deh, F* __restrict dEx,
-                        double* __restrict dCb) {
+                        idx g_stride, const F* __restrict w, const F* __restrict b, const F* __restrict c1, const F* __restrict c2,
+                        const F* __restrict gh, const idx* __restrict bounds, int T, F* __restrict deh, F* __restrict sp,
+                        F* __restrict dEx, double* __restrict dCb) {
   run_threads(T, [=](int t) {
     const idx lo = bounds[t], hi = bounds[t + 1];
     double* __restrict cb = dCb + d * t;
-    for (idx c = 0; c < d; ++c) cb[c] = 0.0;
     for (idx k = 0; k < E; ++k) {
       const idx r = i[k];
       if (!owns(r, lo, hi)) continue;
@@ -195,56 +197,51 @@ void backward_receivers(idx E, idx d, const F* __restrict eh, const F* __restric
       const F* __restrict bx = DBx + j[k] * 2 * d + d;
       const F* __restrict p = PQ + r * 2 * d;
       const F* __restrict q = p + d;
-      const F* __restrict gk = HasG ? g + k * d : nullptr;
+      const F* __restrict gk = HasG ? g + k * g_stride : nullptr;
       const F* __restrict ghk = HasGh ? gh + k * d : nullptr;
       F* __restrict out = deh + k * d;
+      F* __restrict spk = sp + k * d;
       F* __restrict dex = dEx + r * d;
-      backward_row<F, HasG, HasGh>(d, row, bx, p, q, scale ? scale[k] : F(1), gk, w, b, c1, c2, ghk, out, dex, cb);
+      backward_row<F, HasG, HasGh>(d, row, bx, p, q, scale ? scale[k] : F(1), gk, w, b, c1, c2, ghk, out, spk, dex, cb);
     }
   });
 }
 
 template <class F>
-inline void senders_row(idx d, const F* __restrict row, const F* __restrict dh, const F* __restrict p, F* __restrict dd,
-                        F* __restrict db) {
+inline void senders_row(idx d, const F* __restrict dh, const F* __restrict sp, F* __restrict dd, F* __restrict db) {
   for (idx c = 0; c < d; ++c) {
     dd[c] += dh[c];
-    db[c] += sigmoid(row[c]) * p[c];
+    db[c] += sp[c];
   }
 }
 
-// For the sender j: ∂Dx_j += ∂ê_k, ∂Bx_j += σ(ê_k) ⊙ P_i; dDBx = [∂Dx | ∂Bx].
+// For the sender j: ∂Dx_j += ∂ê_k, ∂Bx_j += σ(ê_k) ⊙ P_i (sp, from backward_receivers); dDBx = [∂Dx | ∂Bx].
 template <class F>
-void backward_senders(idx E, idx d, const F* __restrict eh, const F* __restrict deh, const F* __restrict PQ,
-                      const idx* __restrict j, const idx* __restrict i, const idx* __restrict bounds, int T,
-                      F* __restrict dDBx) {
+void backward_senders(idx E, idx d, const F* __restrict deh, const F* __restrict sp, const idx* __restrict j,
+                      const idx* __restrict bounds, int T, F* __restrict dDBx) {
   run_threads(T, [=](int t) {
     const idx lo = bounds[t], hi = bounds[t + 1];
     for (idx k = 0; k < E; ++k) {
       const idx s = j[k];
       if (!owns(s, lo, hi)) continue;
-      const F* __restrict row = eh + k * d;
-      const F* __restrict dh = deh + k * d;
-      const F* __restrict p = PQ + i[k] * 2 * d;
       F* __restrict dd = dDBx + s * 2 * d;
-      F* __restrict db = dd + d;
-      senders_row(d, row, dh, p, dd, db);
+      senders_row(d, deh + k * d, sp + k * d, dd, dd + d);
     }
   });
 }
 
 template <class F>
 void backward_receivers_any(idx E, idx d, const F* eh, const F* DBx, const F* PQ, const idx* j, const idx* i,
-                            const F* scale, const F* g, const F* w, const F* b, const F* c1, const F* c2, const F* gh,
-                            const idx* bounds, int T, F* deh, F* dEx, double* dCb) {
+                            const F* scale, const F* g, idx g_stride, const F* w, const F* b, const F* c1, const F* c2,
+                            const F* gh, const idx* bounds, int T, F* deh, F* sp, F* dEx, double* dCb) {
   if (g && gh)
-    backward_receivers<F, true, true>(E, d, eh, DBx, PQ, j, i, scale, g, w, b, c1, c2, gh, bounds, T, deh, dEx, dCb);
+    backward_receivers<F, true, true>(E, d, eh, DBx, PQ, j, i, scale, g, g_stride, w, b, c1, c2, gh, bounds, T, deh, sp, dEx, dCb);
   else if (g)
-    backward_receivers<F, true, false>(E, d, eh, DBx, PQ, j, i, scale, g, w, b, c1, c2, gh, bounds, T, deh, dEx, dCb);
+    backward_receivers<F, true, false>(E, d, eh, DBx, PQ, j, i, scale, g, g_stride, w, b, c1, c2, gh, bounds, T, deh, sp, dEx, dCb);
   else if (gh)
-    backward_receivers<F, false, true>(E, d, eh, DBx, PQ, j, i, scale, g, w, b, c1, c2, gh, bounds, T, deh, dEx, dCb);
+    backward_receivers<F, false, true>(E, d, eh, DBx, PQ, j, i, scale, g, g_stride, w, b, c1, c2, gh, bounds, T, deh, sp, dEx, dCb);
   else
-    backward_receivers<F, false, false>(E, d, eh, DBx, PQ, j, i, scale, g, w, b, c1, c2, gh, bounds, T, deh, dEx, dCb);
+    backward_receivers<F, false, false>(E, d, eh, DBx, PQ, j, i, scale, g, g_stride, w, b, c1, c2, gh, bounds, T, deh, sp, dEx, dCb);
 }
 
 }  // namespace
@@ -259,18 +256,18 @@ void backward_receivers_any(idx E, idx d, const F* eh, const F* DBx, const F* PQ
     norm<F>(E, d, eh, scale, w, b, res, out, T);                                                                      \
   }                                                                                                                   \
   extern "C" void gated_norm_sums_##SUFFIX(idx E, idx d, const F* eh, const F* scale, const F* w, const F* b,       \
-                                           const F* g, int T, double* sums) {                                         \
-    norm_sums<F>(E, d, eh, scale, w, b, g, T, sums);                                                                  \
+                                           const F* g, idx g_stride, int T, double* sums) {                           \
+    norm_sums<F>(E, d, eh, scale, w, b, g, g_stride, T, sums);                                                        \
   }                                                                                                                   \
   extern "C" void gated_backward_receivers_##SUFFIX(                                                                  \
       idx E, idx d, const F* eh, const F* DBx, const F* PQ, const idx* j, const idx* i, const F* scale, const F* g,   \
-      const F* w, const F* b, const F* c1, const F* c2, const F* gh, const idx* bounds, int T, F* deh, F* dEx,        \
-      double* dCb) {                                                                                                  \
-    backward_receivers_any<F>(E, d, eh, DBx, PQ, j, i, scale, g, w, b, c1, c2, gh, bounds, T, deh, dEx, dCb);       \
+      idx g_stride, const F* w, const F* b, const F* c1, const F* c2, const F* gh, const idx* bounds, int T, F* deh,  \
+      F* sp, F* dEx, double* dCb) {                                                                                                  \
+    backward_receivers_any<F>(E, d, eh, DBx, PQ, j, i, scale, g, g_stride, w, b, c1, c2, gh, bounds, T, deh, sp, dEx, dCb);       \
   }                                                                                                                   \
-  extern "C" void gated_backward_senders_##SUFFIX(idx E, idx d, const F* eh, const F* deh, const F* PQ,              \
-                                                  const idx* j, const idx* i, const idx* bounds, int T, F* dDBx) {    \
-    backward_senders<F>(E, d, eh, deh, PQ, j, i, bounds, T, dDBx);                                                    \
+  extern "C" void gated_backward_senders_##SUFFIX(idx E, idx d, const F* deh, const F* sp, const idx* j,              \
+                                                  const idx* bounds, int T, F* dDBx) {                                \
+    backward_senders<F>(E, d, deh, sp, j, bounds, T, dDBx);                                                           \
   }
 
 GATED_EXPORTS(float, f32)
