@@ -24,6 +24,7 @@ from gatedgcn.data import DATASETS, is_dataset
 from gatedgcn.errors import ConfigError
 from gatedgcn.kernels import IMPLS
 from gatedgcn.model import LAYERS, READOUTS
+from gatedgcn.train.objective import CLASS_WEIGHTS
 
 __all__ = ["DataConfig", "ModelConfig", "TrainConfig", "Config", "DATA_DIR_ENV", "key_docs"]
 
@@ -136,12 +137,14 @@ class TrainConfig:
     fanout: str = ""  # one big graph: neighbour-sampled mini-batches of batch_size seed nodes, senders per layer, e.g. "15,10" ("": whole graph)
     inference_chunk: int = 0  # evaluate a node task layer by layer, this many receivers at a time (0: whole graph; with fanout: 16384)
     sync_batch_norm: bool = False  # with several processes: batch statistics of the rows of all of them (SyncBatchNorm)
+    class_weights: str = "auto"  # cross-entropy class weights: auto (the dataset's rule: batch for SBM, none otherwise), batch ((R - R_c)/R of each batch), none
 
     def check(self) -> None:
         _at_least("train.epochs", self.epochs, 1)
         _at_least("train.keep_checkpoints", self.keep_checkpoints, 1)
         _at_least("train.max_nonfinite_steps", self.max_nonfinite_steps, 1)
         _one_of("train.dtype", self.dtype, ("float32", "float64"))
+        _one_of("train.class_weights", self.class_weights, CLASS_WEIGHTS)
         if self.fanout and not all(f.strip().isdigit() and int(f) >= 1 for f in self.fanout.split(",")):
             raise ConfigError(f"train.fanout must be positive integers separated by commas (one per layer, e.g. 15,10), got {self.fanout!r}")
         if not self.checkpoint_minutes >= 0:

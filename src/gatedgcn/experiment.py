@@ -31,7 +31,7 @@ from gatedgcn.model import GraphNet, ModelSpec
 from gatedgcn.tensorboard import TensorBoardLogger
 from gatedgcn.train.checkpoint import Checkpointer, config_mismatch
 from gatedgcn.train.distributed import EpochSave, ShardSampler, World, gather_tally, process_group, rank_rng, sync_batch_norm, world_from_env
-from gatedgcn.train.objective import Objective
+from gatedgcn.train.objective import Objective, balances_batches
 from gatedgcn.train.progress import EpochLine
 from gatedgcn.train.run import RunDir
 from gatedgcn.train.signals import stop_on_signals
@@ -97,7 +97,8 @@ class Experiment:
             data.splits = {split: add_encoding(graphs, d.pe, d.pe_dim) for split, graphs in data.splits.items()}
         seed_everything(config.train.seed)
         model = GraphNet(model_spec(config, data)).to(DTYPES[config.train.dtype])
-        return cls(config, data, model, Objective(data.task.kind, data.task.metric, balance_batches=data.task.balance_classes))
+        balance = balances_batches(config.train.class_weights, data.task.kind, data.task.balance_classes)
+        return cls(config, data, model, Objective(data.task.kind, data.task.metric, balance_batches=balance))
 
     def loader(self, split: str, *, shuffle: bool = False, world: World | None = None) -> DataLoader | NeighbourSampler:
         """Batches of ``split``; with ``world``, this process's shard of each epoch (``batch_size / world.size`` graphs a step);

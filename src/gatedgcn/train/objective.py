@@ -11,7 +11,9 @@ from torch import Tensor
 from gatedgcn.errors import ConfigError
 from gatedgcn.train.metrics import HIGHER_IS_BETTER, METRICS, UNLABELLED, labelled
 
-__all__ = ["Objective", "batch_class_weights"]
+__all__ = ["CLASS_WEIGHTS", "Objective", "batch_class_weights", "balances_batches"]
+
+CLASS_WEIGHTS = ("auto", "batch", "none")  # values of train.class_weights
 
 
 def batch_class_weights(y: Tensor, num_classes: int) -> Tensor:
@@ -24,6 +26,16 @@ def batch_class_weights(y: Tensor, num_classes: int) -> Tensor:
     total = max(int(y.numel()), 1)
     w = (total - count) / total * (count > 0)  # [C]
     return w if bool(w.any()) else (count > 0).float()
+
+
+def balances_batches(class_weights: str, kind: str, dataset_rule: bool) -> bool:
+    """Whether the loss weights each batch's classes (``train.class_weights``): ``auto`` follows the
+    dataset's rule (the SBM sets: yes), ``batch`` always, ``none`` never; ``batch`` needs a classification task."""
+    if class_weights not in CLASS_WEIGHTS:
+        raise ConfigError(f"train.class_weights must be one of {', '.join(CLASS_WEIGHTS)}, got {class_weights!r}")
+    if class_weights == "batch" and kind != "classification":
+        raise ConfigError(f"train.class_weights=batch weights the classes of a classification task; this task is a {kind}")
+    return dataset_rule if class_weights == "auto" else class_weights == "batch"
 
 
 @dataclass(frozen=True)
