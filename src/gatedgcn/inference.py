@@ -64,16 +64,18 @@ def layerwise(model: GraphNet, batch: Batch, chunk: int = DEFAULT_CHUNK) -> Tens
     node_scale, edge_scale = model.size_scales(batch, h0.dtype)  # [N], [E] or None
     gated = model.spec.layer == "gated_gcn"
     tables = [h0]  # h^0 .. h^l: all of them for the gated layer (its edge state is recomputed), else the last
+    local_of = torch.empty(N, dtype=torch.long, device=device)  # node id -> row in the current chunk's subgraph: [N]
     for l, layer in enumerate(model.layers):
         h_next = torch.empty_like(tables[-1])  # [N, d]
         for a in range(0, N, chunk):
             b = min(a + chunk, N)
             span = torch.arange(int(indptr[a]), int(indptr[b]), device=device)  # [E_c]
             edges = span if order is None else order[span]  # the in-edges of receivers a .. b-1: [E_c]
+            ends = batch.edge_index[:, edges]  # j, i: [2, E_c]
             receivers = torch.arange(a, b, device=device)  # [C]
-            nodes = torch.unique(torch.cat([receivers, batch.edge_index[0, edges]]))  # receivers and their senders, sorted: [n]
-            local = torch.stack([torch.searchsorted(nodes, batch.edge_index[0, edges]), torch.searchsorted(nodes, batch.edge_index[1, edges])])  # [2, E_c]
-            mine = torch.searchsorted(nodes, receivers)  # the receivers' local rows: [C]
+            nodes = torch.unique(torch.cat([receivers, ends[0]]))  # receivers and their senders: [n]
+            local_of[nodes] = torch.arange(len(nodes), device=device)
+            local, mine = local_of[ends], local_of[receivers]  # the chunk's edges renumbered [2, E_c], the receivers' rows [C]
             ns = None if node_scale is None else node_scale[nodes]  # [n]
             if gated:
                 es = None if edge_scale is None else edge_scale[edges]  # [E_c]
