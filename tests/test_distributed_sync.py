@@ -106,6 +106,10 @@ def test_each_rank_resumes_with_its_own_rng_state_and_a_changed_world_is_refused
     assert state["position"]["rng"]["ranks"][1]["torch"] == 1  # the loaded state is not changed
     with pytest.raises(CheckpointError, match="--nproc 2, not 1"):
         rank_rng(state, World(0, 1))
+    one = {"model": {}, "position": {"epoch": 2, "rng": {"torch": torch.tensor([0])}}}
+    assert rank_rng(one, World(0, 1)) is one
+    with pytest.raises(CheckpointError, match="without --nproc, not with 2 processes"):
+        rank_rng(one, World(1, 2))
 
 
 # rank 0 ends the job right after the checkpoint of epoch 1 is written (torchrun then stops rank 1)

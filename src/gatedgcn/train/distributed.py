@@ -137,6 +137,9 @@ def rank_rng(state: dict, world: World) -> dict:
     """A loaded trainer state with ``world.rank``'s own RNG state (of a checkpoint written by :class:`EpochSave`)."""
     rng = state["position"].get("rng")
     if rng is None or "ranks" not in rng:
+        if world.size > 1:
+            raise CheckpointError(f"the checkpoint was written by one process (its epoch's sums and RNG state are one process's); "
+                                  f"resume it without --nproc, not with {world.size} processes")
         return state
     if len(rng["ranks"]) != world.size:
         raise CheckpointError(f"the checkpoint holds the RNG states of {len(rng['ranks'])} processes; resume it with --nproc {len(rng['ranks'])}, not {world.size}")
