@@ -125,7 +125,7 @@ def infer(n: int, mode: str) -> dict:
         out = model(batch) if mode == "eval-whole" else layerwise(model, batch, DEFAULT_CHUNK)  # [N, C]
     seconds = time.perf_counter() - start
     return {"nodes": n, "edges": batch.num_edges, "mode": mode, "peak_mb": status_mb("VmHWM") - base, "seconds": seconds,
-            "checksum": float(out.double().sum())}
+            "checksum": float(out.double().sum()), "graph_mb": base}
 
 
 class _first:
@@ -232,7 +232,7 @@ def training_table(a: argparse.Namespace) -> None:
         ["| nodes | edges | training | epochs | peak memory of training (MB) | s / epoch | val acc. | test acc. |", "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
         + [f"| {r['nodes']:,} | {r['edges']:,} | {'full batch' if r['mode'] == 'full' else 'sampled 10,5 × 1024 seeds'} | {r['epochs']} | {r['peak_mb']:.0f} | "
            f"{r['s_per_epoch']:.1f} | {acc(r, 'val_accuracy')} | {acc(r, 'test_accuracy')} |" for r in rows]
-    ) + (f"\n\n2 gated GCN layers of width 16, one thread; `python benchmarks/sampling.py --sizes {a.sizes} --full-up-to {a.full_up_to} "
+    ) + (f"\n\n2 gated GCN layers of width 16, one thread; `python benchmarks/sampling.py --parts train --sizes {a.sizes} --full-up-to {a.full_up_to} "
          f"--steps {a.steps} --epochs {a.epochs} --accuracy-size {a.accuracy_size} --accuracy-epochs {a.accuracy_epochs}`; a sampled "
          f"s / epoch without accuracy is extrapolated from {a.steps} steps.  Chance accuracy is 1/6.")
     _write(BEGIN, END, table)
