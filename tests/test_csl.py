@@ -70,3 +70,28 @@ def test_one_epoch_smoke_run_from_the_cli_with_laplacian_pe(tmp_path, capsys):
     assert (config.data.pe, config.data.pe_dim) == ("laplacian", 20)
     plain = GraphNet(ModelSpec(layer="gated_gcn", layers=2, hidden=16, out_dim=10, in_dim=0, node_vocab=1)).num_parameters()
     assert summary["parameters"] == plain + 20 * 16 + 16  # + the PE embedding Linear(20, 16)
+
+
+def test_csl_rp_relabels_as_the_benchmarks_file():
+    """Murphy et al.'s deterministic permutations, by hand: the identity, then lexicographic order, skipping a
+    permutation whose adjacency is already there."""
+    from gatedgcn.data.csl import lexicographic_relabellings
+
+    perms = lexicographic_relabellings(0)
+    head = list(range(NODES - 3))
+    # the next permutations of the last three ids, in lexicographic order, each a new adjacency of the 2-skip graph
+    assert [p.tolist() for p in perms[:4]] == [head + [38, 39, 40], head + [38, 40, 39], head + [39, 38, 40], head + [39, 40, 38]]
+    assert len(perms) == 15 and all(sorted(p.tolist()) == list(range(NODES)) for p in perms)
+    assert all((p[: NODES - 5] == np.arange(NODES - 5)).all() for p in perms)  # only the last ids move
+    d = load_dataset("CSL_RP", seed=0, folds=0, fold=1)
+    graphs = [g for split in d.splits.values() for g in split]
+    assert d.name == "CSL_RP" and len(graphs) == 150
+    for label in (0, 9):
+        mine = [g for g in graphs if int(g.y) == label]
+        assert len(mine) == 15
+        edge_sets = {frozenset(map(tuple, g.edge_index.t().tolist())) for g in mine}
+        assert len(edge_sets) == 15  # 15 different labelled graphs ...
+        assert all(nx.is_isomorphic(_nx(g), _circulant(SKIPS[label])) for g in mine)  # ... of one class
+    unpermuted = {frozenset(map(tuple, g.edge_index.t().tolist())) for g in graphs if int(g.y) == 3}
+    ring = _circulant(SKIPS[3])
+    assert frozenset([(u, v) for u, v in ring.edges()] + [(v, u) for u, v in ring.edges()]) in unpermuted

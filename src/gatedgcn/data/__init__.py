@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from gatedgcn.data.dataset import Dataset, Task
-from gatedgcn.data.csl import build_csl
+from gatedgcn.data.csl import build_csl, build_csl_rp
 from gatedgcn.data.files import build_edgelist, build_jsonl
 from gatedgcn.data.mini import build_mini
 from gatedgcn.data.molecules import build_aqsol, build_esol
@@ -26,6 +26,7 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
     "SBM_CLUSTER": build_cluster,
     "TSP": build_tsp,
     "CSL": build_csl,
+    "CSL_RP": build_csl_rp,
     "AQSOL": build_aqsol,  # data_dir/molecules/aqsoldb
     "ESOL": build_esol,  # data_dir/molecules/esol
     **{name: partial(build_tu, name) for name in ("MUTAG", "ENZYMES", "PROTEINS_full", "NCI1")},  # data_dir/TU/NAME
