@@ -149,3 +149,17 @@ def test_the_build_is_cached_by_source_and_rebuilt_when_it_changes(monkeypatch, 
     second = native.build()
     assert second != first and second.exists()
     assert not list(tmp_path.glob("*/*.so.tmp*")) and len(list(tmp_path.glob("*/*"))) == 2  # no temporary left
+
+
+@needs_library
+def test_node_ids_out_of_range_are_refused_before_the_compiled_code_reads_them():
+    from gatedgcn.errors import GraphError
+
+    leaves, ei = edge_inputs(10, 40, 3, torch.float64)
+    for bad in (10, -1):
+        wrong = ei.clone()
+        wrong[1, 5] = bad
+        with pytest.raises(GraphError, match=r"receivers \(edge_index\[1\]\) must be node ids in \[0, 10\)"):
+            kernels.gated_edges(*leaves, wrong, 1e-6)
+    for a, b in zip(run_edges(leaves, ei.int()), run_edges(leaves, ei)):  # int32 ids are widened, not misread
+        assert torch.equal(a, b)

@@ -128,11 +128,7 @@ class Experiment:
         t = self.config.train
         schedule = Schedule(t.epochs, t.lr, t.weight_decay, t.lr_factor, t.lr_patience, t.min_lr, t.time_budget_s)
         if world is not None and t.sync_batch_norm:
-            s = self.model.spec
-            if s.layer == "gated_gcn" and s.impl == "fast" and s.batch_norm:
-                raise ConfigError("train.sync_batch_norm: the gated layer's fused kernels (model.impl=fast) take the batch statistics of "
-                                  "their own rows; use --set model.impl=reference with --sync-bn")
-            self.model = sync_batch_norm(self.model, t.device)
+            self.model = sync_batch_norm(self.model, t.device)  # the gated layers then run their plain code
         # find_unused_parameters: the last gated layer's edge batch norm does not reach a node or graph output
         model = self.model if world is None else DistributedDataParallel(self.model, find_unused_parameters=True)
         return Trainer(model, self.objective, schedule, device=t.device, progress=progress, callbacks=callbacks,

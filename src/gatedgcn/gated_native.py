@@ -24,6 +24,8 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from gatedgcn.errors import GraphError
+
 __all__ = ["NativeGatedEdges", "supports"]
 
 _SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
@@ -49,6 +51,13 @@ def _bounds(nodes: Tensor, N: int, T: int) -> Tensor:
     cum = torch.bincount(nodes, minlength=N).cumsum(0)  # edges of nodes 0..n: [N]
     inner = torch.searchsorted(cum, torch.arange(1, T) * E // T) + 1  # [T - 1]
     return torch.cat([torch.zeros(1, dtype=torch.int64), inner.clamp_(max=N), torch.full((1,), N, dtype=torch.int64)])
+
+
+def _check_ids(j: Tensor, i: Tensor, N: int) -> None:
+    """The compiled kernels index node tables with these ids unchecked: refuse any outside ``[0, N)`` first."""
+    for name, ids in (("senders (edge_index[0])", j), ("receivers (edge_index[1])", i)):
+        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= N):
+            raise GraphError(f"gated_edges: {name} must be node ids in [0, {N}), got ids from {int(ids.min())} to {int(ids.max())}")
 
 
 def _p(t: Tensor | None, start: int = 0, stride: int | None = None) -> int | None:
@@ -97,6 +106,7 @@ class NativeGatedEdges(torch.autograd.Function):
         ctx.set_materialize_grads(False)
         E, d = e.shape
         N = Ex.shape[0]
+        _check_ids(j, i, N)
         T = _threads(min(E, step) * d)
         scale = None if scale is None else scale.to(e.dtype).contiguous()  # [E]
         receivers = _bounds(i, N, T)  # [T + 1]

@@ -333,7 +333,8 @@ def gated_edges(e: Tensor, C_w: Tensor, C_b: Tensor, Dx: Tensor, Ex: Tensor, Bx:
     j, i = edge_index  # senders, receivers: [E]
     DBx = torch.cat([Dx, Bx], dim=1)  # [N, 2d]
     gamma, beta, mean, var, batch_stats, bn_eps = _norm_arguments(bn, e)
-    args = (e.contiguous(), C_w, C_b, DBx, Ex.contiguous(), j.contiguous(), i.contiguous(), eps,
+    j, i = j.to(torch.int64).contiguous(), i.to(torch.int64).contiguous()
+    args = (e.contiguous(), C_w, C_b, DBx, Ex.contiguous(), j, i, eps,
             scale, gamma, beta, mean, var, batch_stats, bn_eps, residual)
     lib = _native()
     if lib is not None and supports(e, C_w, DBx, Ex, gamma):

@@ -11,7 +11,8 @@ scaled by ``node_scale`` / ``edge_scale`` (e.g. ``1/√|V|``, ``1/√|E|`` of th
 
 ``impl="fast"`` (the default) computes the same equations with the fused kernels of
 :mod:`gatedgcn.kernels` (η is never stored) once the edge tensors are large enough to gain
-(:func:`~gatedgcn.kernels.worth_fusing`); ``impl="reference"`` always runs the plain code below.
+(:func:`~gatedgcn.kernels.worth_fusing`) and its batch norms are plain ones; ``impl="reference"``
+always runs the plain code below.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class GatedGCNLayer(nn.Module):
     ):
         check_layer_inputs("GatedGCNLayer", x, edge_index, e, dim=self.A.in_features)
         scales = [s for s in (node_scale, edge_scale) if s is not None]
-        if self.impl == "fast" and worth_fusing(*e.shape) and not any(s.requires_grad for s in scales):
+        if self.impl == "fast" and worth_fusing(*e.shape) and not any(s.requires_grad for s in scales) and self._norms_fusable():
             return self._fast(x, edge_index, e, node_scale, edge_scale, return_weights)
         j, i = edge_index  # senders, receivers: [E]
         N = x.shape[0]
@@ -80,6 +81,11 @@ class GatedGCNLayer(nn.Module):
             h, e_new = x + h, e + e_new
         h, e_new = self.drop(h), self.drop(e_new)
         return (h, e_new, eta) if return_weights else (h, e_new)
+
+    def _norms_fusable(self) -> bool:
+        """The fused kernels compute plain batch norm themselves; any other normaliser (e.g. one synchronised
+        across processes, after :func:`~gatedgcn.nn.norm.synchronised` or ``nn.SyncBatchNorm``) runs in the plain code."""
+        return all(type(bn) in (BatchNorm, nn.Identity) for bn in (self.bn_h, self.bn_e))
 
     def _fast(self, x: Tensor, edge_index: Tensor, e: Tensor, node_scale: Tensor | None, edge_scale: Tensor | None, return_weights: bool):
         """The same equations through :mod:`gatedgcn.kernels`: one matmul for A, B, D, E, one pass over the edges."""
