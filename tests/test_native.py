@@ -163,3 +163,28 @@ def test_node_ids_out_of_range_are_refused_before_the_compiled_code_reads_them()
             kernels.gated_edges(*leaves, wrong, 1e-6)
     for a, b in zip(run_edges(leaves, ei.int()), run_edges(leaves, ei)):  # int32 ids are widened, not misread
         assert torch.equal(a, b)
+
+
+@needs_library
+@pytest.mark.parametrize("used", [("m",), ("e_new",), ("e_hat",), ("m", "e_hat")])
+def test_gradients_when_only_some_outputs_are_used_match_the_pytorch_kernels(monkeypatch, used):
+    """Outputs without a gradient reach backward as None (e.g. e' of the last layer of a node task)."""
+    leaves, ei = edge_inputs(30, 400, 4, torch.float64, seed=5)
+    bn = BatchNorm(4).double()
+
+    def grads():
+        for t in leaves:
+            t.grad = None
+        out = dict(zip(("e_new", "m", "e_hat"), kernels.gated_edges(*leaves, ei, 1e-6, bn, None, residual=True)))
+        sum(out[name].sin().sum() for name in used).backward()
+        got = [t.grad for t in leaves] + [bn.weight.grad, bn.bias.grad]
+        bn.zero_grad(set_to_none=True)
+        return got
+
+    compiled = grads()
+    monkeypatch.setattr(kernels, "_native", lambda: None)
+    for a, b in zip(compiled, grads()):
+        if b is None or not b.abs().max() > 0:  # no path from the used outputs
+            assert a is None or not a.abs().max() > 0
+        else:
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
