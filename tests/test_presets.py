@@ -78,3 +78,21 @@ def test_time_budget_stops_after_the_epoch_that_passes_it(tmp_path):
     ])
     assert train(config, tmp_path / "budget", progress=False)["epochs"] == 1
     assert train(config.with_overrides(["train.time_budget_s=0"]), tmp_path / "none", progress=False)["epochs"] == 2
+
+
+def test_a_resumed_run_counts_the_time_of_its_earlier_epochs_against_the_budget():
+    from gatedgcn.experiment import Experiment
+
+    config = Config().with_overrides([
+        "data.num_train=10", "data.num_val=4", "data.num_test=4", "model.layers=1", "model.hidden=8",
+        "train.epochs=3", "train.time_budget_s=60",
+    ])
+    exp = Experiment.build(config)
+    trainer = exp.trainer(progress=False)
+    first = trainer.fit(exp.loader("train", shuffle=True), exp.eval_loaders())[:1]  # a finished run of 3 epochs
+    assert len(trainer.position.history) == 3
+    trainer = exp.trainer(progress=False)
+    trainer.position.epoch, trainer.position.history = 2, [dict(first[0], seconds=61.0)]  # resumed after an epoch of 61 s
+    assert len(trainer.fit(exp.loader("train", shuffle=True), exp.eval_loaders())) == 1  # the budget was spent: no more epochs
+    trainer.position.history = [dict(first[0], seconds=1.0)]
+    assert len(trainer.fit(exp.loader("train", shuffle=True), exp.eval_loaders())) == 3  # 59 s left: epochs 2 and 3 run

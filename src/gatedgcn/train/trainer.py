@@ -35,7 +35,8 @@ Gather = Callable[[float, int, list, list], tuple[float, int, list, list]]  # (l
 class Schedule:
     """Adam at ``lr``; the lr is multiplied by ``lr_factor`` after ``lr_patience`` epochs without a
     better monitored loss (validation, else training); training stops after ``epochs``, when the
-    lr falls below ``min_lr``, or after the epoch that passes ``time_budget_s`` seconds of this fit (0: none)."""
+    lr falls below ``min_lr``, or after the epoch that passes ``time_budget_s`` seconds of training (0: none;
+    the finished epochs of a resumed run count, as their ``seconds`` in the history)."""
 
     epochs: int = 40
     lr: float = 1e-4
@@ -252,9 +253,12 @@ class Trainer:
         pos = self.position
         epochs = tqdm(total=self.schedule.epochs, initial=pos.epoch - 1, desc="epochs", disable=not self.progress, unit="epoch")
         anomaly = torch.autograd.detect_anomaly() if self.detect_anomaly else contextlib.nullcontext()
-        budget_end = time.perf_counter() + self.schedule.time_budget_s if self.schedule.time_budget_s > 0 else float("inf")
+        budget = self.schedule.time_budget_s
+        spent = sum(record.get("seconds", 0.0) for record in pos.history)  # the epochs before a resume count too
+        budget_end = time.perf_counter() + budget - spent if budget > 0 else float("inf")
+        spent_before = budget > 0 and spent >= budget and pos.step == 0  # resumed after the epoch that passed it
         with epochs, anomaly:
-            while pos.epoch <= self.schedule.epochs and not (pos.history and self.lr < self.schedule.min_lr):
+            while not spent_before and pos.epoch <= self.schedule.epochs and not (pos.history and self.lr < self.schedule.min_lr):
                 start, lr = time.perf_counter(), self.lr
                 try:
                     train = self._train_epoch(train_loader, desc=f"epoch {pos.epoch}", save=save, should_stop=should_stop)
