@@ -88,6 +88,14 @@ def test_gcn_weights_are_one_over_the_in_degree():
     assert x.weights.tolist() == pytest.approx([1 / 3, 1 / 3, 1 / 3, 1.0, 1.0])
 
 
+def test_with_self_loops_the_graphs_own_edges_are_explained():
+    """The GCN with loops weighs each of a receiver's d_i senders and itself by 1 / (d_i + 1); the loops are not the graph's edges."""
+    g = Graph(x=torch.ones(4, 1), edge_index=torch.tensor([[1, 2, 3, 0, 0], [0, 0, 0, 1, 2]]))
+    model = GraphNet(ModelSpec(layer="gcn", layers=1, hidden=8, in_dim=1, self_loops=True))
+    x = explain(model, g, 0)
+    assert x.weights.tolist() == pytest.approx([1 / 4, 1 / 4, 1 / 4, 1 / 2, 1 / 2])
+
+
 @pytest.mark.parametrize("layer", ["graph_attention", "attention"])
 def test_attention_weights_are_the_softmax_of_the_first_layer(layer):
     torch.manual_seed(1)

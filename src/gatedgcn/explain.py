@@ -81,7 +81,10 @@ def explain(model: GraphNet, graph: Graph, layer: int = -1, *, relative: bool = 
     device = next(model.parameters()).device
     with torch.no_grad():
         out, weights = model(collate([graph]).to(device), return_weights=True)
-    w = edge_weights(weights[layer].double().cpu(), graph.edge_index)  # [E]
+    raw = weights[layer].double().cpu()
+    if raw.dim() <= 2:  # per edge; with model.self_loops the loops i -> i follow the graph's E edges
+        raw = raw[: graph.num_edges]
+    w = edge_weights(raw, graph.edge_index)  # [E]
     symbol = SYMBOL[model.spec.layer]
     if relative:
         d = graph.in_degree().double()  # d_i: [N]
