@@ -192,6 +192,7 @@ def test_a_gated_layer_with_synchronised_batch_norm_runs_its_plain_code(monkeypa
     from gatedgcn.nn.norm import synchronised
 
     monkeypatch.setattr(kernels, "FUSED_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(kernels, "COMPILED_MIN_ELEMENTS", 0)
     fused = []
     monkeypatch.setattr("gatedgcn.nn.gated_gcn.gated_edges", lambda *a, **k: fused.append(1) or kernels.gated_edges(*a, **k))
     layer = GatedGCNLayer(4).double()

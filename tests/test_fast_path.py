@@ -28,6 +28,7 @@ def _small_chunks(monkeypatch):
     """The fused kernels for any size, in 64-row chunks: a few hundred edges cross several chunk boundaries."""
     monkeypatch.setitem(kernels.CHUNK_ELEMENTS, "cpu", 1)
     monkeypatch.setattr(kernels, "FUSED_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(kernels, "COMPILED_MIN_ELEMENTS", 0)
 
 
 @pytest.fixture(params=["native", "torch"])
@@ -266,7 +267,11 @@ def test_fast_runs_the_fused_kernels_only_where_they_pay(monkeypatch):
     import gatedgcn.nn.gated_gcn as module
 
     monkeypatch.setattr(kernels, "FUSED_MIN_ELEMENTS", 1000)
+    monkeypatch.setattr(kernels, "COMPILED_MIN_ELEMENTS", 1000)
     assert kernels.worth_fusing(200, 5) and not kernels.worth_fusing(199, 5)
+    monkeypatch.setattr(kernels, "COMPILED_MIN_ELEMENTS", 400)
+    assert kernels.worth_fusing(80, 5, compiled=True) and not kernels.worth_fusing(80, 5)
+    monkeypatch.setattr(kernels, "COMPILED_MIN_ELEMENTS", 1000)
     calls = []
 
     def spy(e, *args, **kwargs):

@@ -30,7 +30,7 @@ from torch.autograd.function import once_differentiable
 from gatedgcn import native
 from gatedgcn.gated_native import NativeGatedEdges, supports
 
-__all__ = ["IMPLS", "FUSED_MIN_ELEMENTS", "worth_fusing", "gated_edges", "norm_relu_residual", "gather_scatter", "edge_dot"]
+__all__ = ["IMPLS", "FUSED_MIN_ELEMENTS", "COMPILED_MIN_ELEMENTS", "worth_fusing", "compiled_for", "gated_edges", "norm_relu_residual", "gather_scatter", "edge_dot"]
 
 IMPLS = ("fast", "reference")
 
@@ -47,9 +47,19 @@ def _native():
     return native.library()
 
 
-def worth_fusing(edges: int, width: int) -> bool:
-    """Whether the fused kernels pay for ``[edges, width]`` edge tensors."""
-    return edges * width >= FUSED_MIN_ELEMENTS
+# The gated layer's compiled kernels (CPU) gain from about this size on (docs/performance.md).
+COMPILED_MIN_ELEMENTS = 1 << 20
+
+
+def worth_fusing(edges: int, width: int, compiled: bool = False) -> bool:
+    """Whether the fused kernels pay for ``[edges, width]`` edge tensors (``compiled``: the gated
+    layer's compiled kernels would run, see :func:`compiled_for`)."""
+    return edges * width >= (COMPILED_MIN_ELEMENTS if compiled else FUSED_MIN_ELEMENTS)
+
+
+def compiled_for(*tensors: Tensor) -> bool:
+    """Whether :func:`gated_edges` runs the compiled kernels on these tensors."""
+    return _native() is not None and supports(*tensors)
 
 
 def _step(width: int, device: torch.device) -> int:

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 import torch.nn.functional as F
 
 from gatedgcn.graph import check_layer_inputs
-from gatedgcn.kernels import IMPLS, gated_edges, norm_relu_residual, worth_fusing
+from gatedgcn.kernels import IMPLS, compiled_for, gated_edges, norm_relu_residual, worth_fusing
 from gatedgcn.nn.norm import BatchNorm
 from gatedgcn.ops import normalise_gates, segment_sum
 
@@ -63,7 +63,8 @@ class GatedGCNLayer(nn.Module):
     ):
         check_layer_inputs("GatedGCNLayer", x, edge_index, e, dim=self.A.in_features)
         scales = [s for s in (node_scale, edge_scale) if s is not None]
-        if self.impl == "fast" and worth_fusing(*e.shape) and not any(s.requires_grad for s in scales) and self._norms_fusable():
+        fast = self.impl == "fast" and worth_fusing(*e.shape, compiled=compiled_for(e, x))
+        if fast and not any(s.requires_grad for s in scales) and self._norms_fusable():
             return self._fast(x, edge_index, e, node_scale, edge_scale, return_weights)
         j, i = edge_index  # senders, receivers: [E]
         N = x.shape[0]
