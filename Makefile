@@ -13,7 +13,6 @@ $(CORE): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
 	$(BIN)/pip install --quiet --disable-pip-version-check -e .
-	-$(BIN)/python -m gatedgcn.native  # the compiled CPU kernels; without a compiler the PyTorch ones run
 	touch $(CORE)
 
 # the test extra adds pytest, hypothesis and the optional libraries the tests exercise

@@ -14,7 +14,7 @@ and recompute the cheap per-edge values (``σ``, gathers) in backward instead of
 - :func:`edge_dot`            ``s_ij = q_i · k_j`` (graph attention scores)
 
 On the CPU, :func:`gated_edges` runs the compiled kernels of :mod:`gatedgcn.gated_native`
-where they can be built (the PyTorch version here is the fallback and runs on other devices).
+when they are turned on (``GATEDGCN_NATIVE=1``) and can be built; otherwise the PyTorch version here.
 All are first-order differentiable (``torch.autograd.gradcheck`` in the tests) and run on
 any device; the layers' ``impl="fast"`` (the default) selects them when :func:`worth_fusing`.
 """
@@ -43,7 +43,7 @@ FUSED_MIN_ELEMENTS = 1 << 22
 
 
 def _native():
-    """The compiled CPU kernels (:mod:`gatedgcn.native`), or None: then the PyTorch versions below run."""
+    """The compiled CPU kernels (:mod:`gatedgcn.native`, opt-in), or None: then the PyTorch versions below run."""
     return native.library()
 
 
