@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import pytest
 import torch
 
 
@@ -34,3 +38,12 @@ def compare_with_grads(ours, reference, inputs: list[torch.Tensor], params: list
         torch.testing.assert_close(x, y, atol=atol, rtol=1e-8, msg=lambda m: f"gradient {k}: {m}")
 
 
+
+
+# The shared data folder the loaders default to (../shared/data beside the repository, or $GATEDGCN_DATA_DIR).
+SHARED = Path(os.environ.get("GATEDGCN_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
+
+
+def needs_shared(folder: str):
+    """Skip a test that reads ``folder`` of the shared data where this checkout has no such folder."""
+    return pytest.mark.skipif(not (SHARED / folder).is_dir(), reason=f"no shared data folder at {SHARED / folder}")

@@ -13,7 +13,7 @@ from gatedgcn.errors import GatedGCNError
 from gatedgcn.inference import layerwise
 from gatedgcn.model import GraphNet, ModelSpec
 from gatedgcn.nn import BatchNorm
-from helpers import random_graph
+from helpers import needs_shared, random_graph
 
 
 def _batch(seed: int = 0):
@@ -105,6 +105,7 @@ def _cora(*sets: str):
     return Experiment.build(Config().with_overrides(base + list(sets)))
 
 
+@needs_shared("planetoid")
 def test_sampled_training_evaluates_in_chunks_as_the_whole_graph_forward_would():
     from gatedgcn.train.trainer import Schedule, Trainer
 
@@ -118,6 +119,7 @@ def test_sampled_training_evaluates_in_chunks_as_the_whole_graph_forward_would()
     assert _cora("model.layer=gcn", 'model.gcn_norm="symmetric"').trainer(progress=False).predict is None  # with --fanout alone: whole graph
 
 
+@needs_shared("planetoid")
 def test_an_inference_chunk_the_model_cannot_use_is_a_config_error():
     from gatedgcn.errors import ConfigError
 

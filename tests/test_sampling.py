@@ -10,7 +10,7 @@ from gatedgcn.data.sampling import NeighbourSampler
 from gatedgcn.graph import Graph, collate
 from gatedgcn.model import GraphNet, ModelSpec
 from gatedgcn.train.metrics import UNLABELLED
-from helpers import random_graph
+from helpers import needs_shared, random_graph
 
 
 def _graph(n: int = 60, m: int = 400, seed: int = 0) -> Graph:
@@ -71,6 +71,7 @@ def test_with_full_fanouts_the_seeds_get_the_outputs_of_the_whole_graph(layer, g
     assert covered == int((graph.y != UNLABELLED).sum())
 
 
+@needs_shared("planetoid")
 def test_train_with_fanout_on_one_big_graph_and_refused_on_a_set_of_graphs(tmp_path, capsys):
     from gatedgcn.cli import main
 
