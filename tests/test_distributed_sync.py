@@ -85,7 +85,7 @@ def _sync_bn_rank(rank: int, init: str, out: str) -> None:
 def test_sync_batch_norm_of_uneven_ranks_is_batch_norm_of_all_their_rows(tmp_path):
     mp.start_processes(_sync_bn_rank, args=(f"file://{tmp_path / 'rdv'}", str(tmp_path / "out")), nprocs=2, join=True, start_method="spawn")  # fork would inherit the OpenMP pool of earlier tests and hang
     for k, rows in enumerate(CASES):
-        got = [torch.load(tmp_path / f"out.{k}.{r}") for r in range(2)]
+        got = [torch.load(tmp_path / f"out.{k}.{r}", weights_only=True) for r in range(2)]
         bn, t, proj = _reference(rows)
         t.requires_grad_()
         y = bn.train()(t)
