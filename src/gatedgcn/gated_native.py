@@ -25,6 +25,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from gatedgcn.errors import GraphError
+from gatedgcn.kernel_common import affine, backward_coefficients, row_chunks
 
 __all__ = ["NativeGatedEdges", "supports"]
 
@@ -83,18 +84,6 @@ def _fn(lib: ctypes.CDLL, name: str, dtype: torch.dtype):
     return getattr(lib, f"{name}_{_SUFFIX[dtype]}")
 
 
-def _chunks(rows: int, step: int):
-    for lo in range(0, rows, step):
-        yield lo, min(lo + step, rows)
-
-
-def _affine(gamma: Tensor, beta: Tensor, mean: Tensor, var: Tensor, eps: float) -> tuple[Tensor, Tensor, Tensor]:
-    """``ι, w = γ ι, b = β − μ w``: ``[d]`` each."""
-    invstd = (var + eps).rsqrt()
-    w = invstd * gamma
-    return invstd, w.contiguous(), (beta - mean * w).contiguous()
-
-
 class NativeGatedEdges(torch.autograd.Function):
     """See the module docstring; arguments as :class:`gatedgcn.kernels._GatedEdges`, plus the loaded library
     first and the number of edges per chunk (``step``: the matmuls and sweeps go chunk by chunk, so that a
@@ -114,7 +103,8 @@ class NativeGatedEdges(torch.autograd.Function):
         total, numer = Ex.new_zeros((N, d)), Ex.new_zeros((N, d))  # Σ_j σ_ij, Σ_j σ_ij ⊙ Bx_j: [N, d]
         moments = torch.zeros((T, 2, d), dtype=torch.float64)  # per thread [Σ z | Σ z²]
         forward = _fn(lib, "gated_forward", e.dtype)
-        for lo, hi in _chunks(E, step):
+        for r in row_chunks(E, step):
+            lo, hi = r.start, r.stop
             torch.addmm(C_b, e[lo:hi], C_w.t(), out=e_hat[lo:hi])  # C e, then ê in place
             forward(hi - lo, d, _p(e_hat, lo), _p(DBx), _p(Ex), _p(j, lo), _p(i, lo), _p(scale, lo), _p(receivers), T,
                     _p(total), _p(numer), _p(moments))
@@ -125,7 +115,7 @@ class NativeGatedEdges(torch.autograd.Function):
             s = moments.sum(0)  # [2, d]
             mean_d = s[0] / E
             mean, var = mean_d.to(e.dtype), (s[1] / E - mean_d * mean_d).clamp_(min=0).to(e.dtype)  # [d]
-        _, w, b = _affine(gamma, beta, mean, var, bn_eps)
+        _, w, b = affine(gamma, beta, mean, var, bn_eps)
         e_new = torch.empty_like(e_hat)  # [E, d]
         _fn(lib, "gated_norm", e.dtype)(E, d, _p(e_hat), _p(scale), _p(w), _p(b), _p(e if residual else None), _p(e_new),
                                         _threads(E * d))
@@ -143,7 +133,7 @@ class NativeGatedEdges(torch.autograd.Function):
         E, d = e_hat.shape
         N = DBx.shape[0]
         T = receivers.shape[0] - 1
-        invstd, w, b = _affine(gamma, beta, mean, var, bn_eps)
+        invstd, w, b = affine(gamma, beta, mean, var, bn_eps)
         c1 = c2 = torch.zeros_like(w)  # [d]
         d_gamma = d_beta = g_rows = None
         g_stride = 0
@@ -153,10 +143,7 @@ class NativeGatedEdges(torch.autograd.Function):
             _fn(lib, "gated_norm_sums", dtype)(E, d, _p(e_hat), _p(scale), _p(w), _p(b), _p(g_rows), g_stride, T, _p(sums))
             s = sums.sum(0).to(dtype)  # [2, d]
             d_beta = s[0]
-            d_gamma = invstd * (s[1] - mean * d_beta)  # [d]
-            if batch_stats:
-                c2 = (w * invstd * d_gamma / E).contiguous()
-                c1 = (w * d_beta / E - c2 * mean).contiguous()
+            d_gamma, c1, c2 = backward_coefficients(invstd, w, mean, d_beta, s[1], E, batch_stats)  # [d]
         P = torch.zeros_like(inv) if g_m is None else g_m * inv  # g ι: [N, d]
         PQ = torch.cat([P, P * m], dim=1)  # [g ι | g ι ⊙ m]: [N, 2d]
         g_e_hat = None if g_e_hat is None else g_e_hat.contiguous()
@@ -169,7 +156,8 @@ class NativeGatedEdges(torch.autograd.Function):
         de_hat, sp = e.new_empty((min(E, step), d)), e.new_empty((min(E, step), d))  # ∂ê, σ ⊙ g_i ι_i of one chunk
         receivers_pass = _fn(lib, "gated_backward_receivers", dtype)
         senders_pass = _fn(lib, "gated_backward_senders", dtype)
-        for lo, hi in _chunks(E, step):
+        for r in row_chunks(E, step):
+            lo, hi = r.start, r.stop
             dh = de_hat[: hi - lo]  # [n, d]
             receivers_pass(hi - lo, d, _p(e_hat, lo), _p(DBx), _p(PQ), _p(j, lo), _p(i, lo), _p(scale, lo),
                            _p(g_rows, lo, g_stride), g_stride, _p(w), _p(b), _p(c1), _p(c2), _p(g_e_hat, lo),

@@ -29,8 +29,9 @@ from torch.autograd.function import once_differentiable
 
 from gatedgcn import native
 from gatedgcn.gated_native import NativeGatedEdges, supports
+from gatedgcn.kernel_common import affine, backward_coefficients, row_chunks
 
-__all__ = ["IMPLS", "FUSED_MIN_ELEMENTS", "COMPILED_MIN_ELEMENTS", "worth_fusing", "compiled_for", "gated_edges", "norm_relu_residual", "gather_scatter", "edge_dot"]
+__all__ = ["IMPLS", "FUSED_MIN_ELEMENTS", "COMPILED_MIN_ELEMENTS", "worth_fusing", "compiled_for", "update_running", "gated_edges", "norm_relu_residual", "gather_scatter", "edge_dot"]
 
 IMPLS = ("fast", "reference")
 
@@ -68,9 +69,7 @@ def _step(width: int, device: torch.device) -> int:
 
 def _chunks(rows: int, width: int, device: torch.device) -> Iterator[slice]:
     """Consecutive row ranges of about ``CHUNK_ELEMENTS`` elements of a ``width``-wide tensor."""
-    step = _step(width, device)
-    for lo in range(0, rows, step):
-        yield slice(lo, min(lo + step, rows))
+    return row_chunks(rows, _step(width, device))
 
 
 def _buffers(count: int, rows: int, width: int, like: Tensor) -> list[Tensor]:
@@ -118,9 +117,7 @@ class _Norm:
         if mean is None:
             mean, var = _batch_moments(self.z, R, d, t)
         self.mean, self.var = mean, var  # [d]
-        self.invstd = (var + eps).rsqrt()  # ι: [d]
-        self.w = self.invstd * gamma  # [d]
-        self.b = beta - mean * self.w  # [d]
+        self.invstd, self.w, self.b = affine(gamma, beta, mean, var, eps)  # ι, w, b: [d]
 
     def z(self, r: slice) -> Tensor:
         """``s ⊙ t`` of rows r: ``[n, d]``."""
@@ -146,9 +143,7 @@ class _Norm:
             g_r = self._g_r(r, z)
             d_beta.add_(g_r.sum(0))
             gz.add_(g_r.mul_(z).sum(0))
-        d_gamma = self.invstd * (gz - self.mean * d_beta)  # [d]
-        self.c2 = self.w * self.invstd * d_gamma / R if self.batch_stats else torch.zeros_like(self.w)  # [d]
-        self.c1 = self.w * d_beta / R - self.c2 * self.mean if self.batch_stats else torch.zeros_like(self.w)  # [d]
+        d_gamma, self.c1, self.c2 = backward_coefficients(self.invstd, self.w, self.mean, d_beta, gz, R, self.batch_stats)  # [d]
         return d_gamma, d_beta
 
     def _g_r(self, r: slice, z: Tensor) -> Tensor:
@@ -180,7 +175,7 @@ def _norm_arguments(bn: torch.nn.BatchNorm1d | None, t: Tensor) -> tuple:
 
 
 @torch.no_grad()
-def _update_running(bn: torch.nn.BatchNorm1d | None, batch_stats: bool, mean: Tensor, var: Tensor, rows: int) -> None:
+def update_running(bn: torch.nn.BatchNorm1d | None, batch_stats: bool, mean: Tensor, var: Tensor, rows: int) -> None:
     """Blend the batch's ``mean`` and biased ``var`` into ``bn``'s running statistics as ``nn.BatchNorm1d`` does."""
     if bn is None or not (batch_stats and bn.training and bn.track_running_stats):
         return
@@ -235,7 +230,7 @@ def norm_relu_residual(t: Tensor, res: Tensor | None, bn: torch.nn.BatchNorm1d |
     """
     gamma, beta, mean, var, batch_stats, eps = _norm_arguments(bn, t)
     y, mean_b, var_b = _NormReLUResidual.apply(t.contiguous(), res, scale, gamma, beta, mean, var, batch_stats, eps)
-    _update_running(bn, batch_stats, mean_b, var_b, t.shape[0])
+    update_running(bn, batch_stats, mean_b, var_b, t.shape[0])
     return y
 
 
@@ -351,7 +346,7 @@ def gated_edges(e: Tensor, C_w: Tensor, C_b: Tensor, Dx: Tensor, Ex: Tensor, Bx:
         e_new, m, e_hat, mean_b, var_b = NativeGatedEdges.apply(lib, *args, _step(e.shape[1], e.device))
     else:
         e_new, m, e_hat, mean_b, var_b = _GatedEdges.apply(*args)
-    _update_running(bn, batch_stats, mean_b, var_b, e.shape[0])
+    update_running(bn, batch_stats, mean_b, var_b, e.shape[0])
     return e_new, m, e_hat
 
 

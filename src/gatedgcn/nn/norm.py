@@ -8,6 +8,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gatedgcn.kernels import update_running
+
 __all__ = ["BatchNorm", "SyncBatchNorm", "synchronised"]
 
 
@@ -64,12 +66,7 @@ class SyncBatchNorm(BatchNorm):
             return F.batch_norm(t, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
         mean = sums[:-1] / n  # [d]
         var = _AllReduceSum.apply((t - mean).pow(2).sum(0)) / n  # biased, as used to normalise: [d]
-        if self.track_running_stats:
-            with torch.no_grad():
-                self.num_batches_tracked += 1
-                m = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
-                self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
-                self.running_var.mul_(1 - m).add_(var.detach() * (n / (n - 1)), alpha=m)  # unbiased, as nn.BatchNorm1d
+        update_running(self, True, mean.detach(), var.detach(), n)  # as nn.BatchNorm1d (unbiased running var)
         out = (t - mean) * torch.rsqrt(var + self.eps)  # [R, d]
         return out if self.weight is None else out * self.weight + self.bias
 
