@@ -11,7 +11,7 @@ import copy
 import pytest
 import torch
 
-from gatedgcn import kernels
+from gatedgcn import kernels, memory
 from gatedgcn.config import Config
 from gatedgcn.errors import ConfigError
 from gatedgcn.graph import Batch
@@ -25,7 +25,9 @@ D = 5
 
 @pytest.fixture(autouse=True)
 def _small_chunks(monkeypatch):
-    """The fused kernels for any size, in 64-row chunks: a few hundred edges cross several chunk boundaries."""
+    """The fused kernels for any size, in 64-row chunks: a few hundred edges cross several chunk boundaries.
+    Every output they allocate comes from the pool of reused blocks (gatedgcn.memory), however small."""
+    monkeypatch.setattr(memory, "MIN_BYTES", 0)
     monkeypatch.setitem(kernels.CHUNK_ELEMENTS, "cpu", 1)
     monkeypatch.setattr(kernels, "FUSED_MIN_ELEMENTS", 0)
     monkeypatch.setattr(kernels, "COMPILED_MIN_ELEMENTS", 0)
@@ -147,6 +149,42 @@ def test_gated_gcn_fast_does_not_write_into_its_inputs(gated_backend):
     assert torch.equal(x, x0) and torch.equal(e, e0) and torch.equal(ei, ei0)
 
 
+def test_gated_gcn_fast_outputs_and_gradients_outlive_later_calls(gated_backend):
+    """The outputs come from reused blocks (gatedgcn.memory): those still held must not be handed out again."""
+    n, ei = 40, a_graph()
+    layer = GatedGCNLayer(D).double()
+    kept = []
+    for seed in range(3):
+        x, e = leaf(n, D, seed=2 * seed), leaf(ei.shape[1], D, seed=2 * seed + 1)
+        h, e_new = layer(x, ei, e)
+        (h.sum() + e_new.sum()).backward()
+        kept.append((x, e, h.detach(), e_new.detach(), x.grad, e.grad))
+    for x, e, h, e_new, dx, de in kept:
+        layer.impl = "reference"
+        x_r, e_r = x.detach().clone().requires_grad_(), e.detach().clone().requires_grad_()
+        h_r, e_new_r = layer(x_r, ei, e_r)
+        (h_r.sum() + e_new_r.sum()).backward()
+        for a, b in ((h, h_r), (e_new, e_new_r), (dx, x_r.grad), (de, e_r.grad)):
+            torch.testing.assert_close(a, b.detach(), atol=1e-10, rtol=1e-10)
+
+
+def test_gated_gcn_fast_backward_twice_through_one_graph(gated_backend):
+    """retain_graph=True: the first backward wrote ∂e over ê, the second must recompute it and agree."""
+    n, ei = 40, a_graph(seed=3)
+    layer = GatedGCNLayer(D).double()
+    x, e = leaf(n, D, seed=1), leaf(ei.shape[1], D, seed=2)
+    h, e_new = layer(x, ei, e)
+    loss = (h * h).sum() + (e_new * e_new).sum()
+    first = torch.autograd.grad(loss, [x, e, *layer.parameters()], retain_graph=True)
+    second = torch.autograd.grad(loss, [x, e, *layer.parameters()])
+    layer.impl = "reference"
+    h_r, e_new_r = layer(x, ei, e)
+    reference = torch.autograd.grad((h_r * h_r).sum() + (e_new_r * e_new_r).sum(), [x, e, *layer.parameters()])
+    for a, b, r in zip(first, second, reference):
+        torch.testing.assert_close(a, r, atol=1e-10, rtol=1e-10)
+        torch.testing.assert_close(b, r, atol=1e-10, rtol=1e-10)
+
+
 def test_impl_is_checked():
     with pytest.raises(ValueError, match="impl"):
         GatedGCNLayer(D, impl="fused")
@@ -213,15 +251,20 @@ def test_graph_net_fast_equals_reference(gated_backend):
 
 
 @pytest.mark.parametrize("batch_norm", [True, False])
-def test_gated_edges_gradcheck(batch_norm, gated_backend):
-    """All three outputs (e', m, ê) with respect to e, C, Dx, Ex, Bx and the edge BN's γ, β."""
+@pytest.mark.parametrize("return_e_hat", [True, False])
+def test_gated_edges_gradcheck(batch_norm, return_e_hat, gated_backend):
+    """All outputs (e', m, and ê if returned) with respect to e, C, Dx, Ex, Bx and the edge BN's γ, β.
+
+    Without ê among the outputs, the first backward writes ∂e over ê's memory; gradcheck runs
+    backward many times over one graph, so every later one recomputes ê."""
     n, ei = 12, random_graph(10, 70, seed=7, simple=False)  # nodes 10, 11 isolated
     m, d = ei.shape[1], 3
     bn = BatchNorm(d).double() if batch_norm else None
     scale = torch.rand(m, dtype=torch.float64) + 0.5
 
     def f(e, C_w, C_b, Dx, Ex, Bx, *gamma_beta):  # γ, β are bn's own parameters, perturbed in place by gradcheck
-        return kernels.gated_edges(e, C_w, C_b, Dx, Ex, Bx, ei, 1e-3, bn, scale, residual=True)
+        out = kernels.gated_edges(e, C_w, C_b, Dx, Ex, Bx, ei, 1e-3, bn, scale, residual=True, return_e_hat=return_e_hat)
+        return out if return_e_hat else out[:2]
 
     args = (leaf(m, d, seed=1), leaf(d, d, seed=2), leaf(d, seed=3), leaf(n, d, seed=4), leaf(n, d, seed=5), leaf(n, d, seed=6))
     if bn is not None:

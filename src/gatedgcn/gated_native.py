@@ -24,8 +24,9 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from gatedgcn import memory
 from gatedgcn.errors import GraphError
-from gatedgcn.kernel_common import affine, backward_coefficients, row_chunks
+from gatedgcn.kernel_common import affine, backward_coefficients, e_hat_for_backward, keep_e_hat, recompute_e_hat, row_chunks
 
 __all__ = ["NativeGatedEdges", "supports"]
 
@@ -91,7 +92,7 @@ class NativeGatedEdges(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, lib, e, C_w, C_b, DBx, Ex, j, i, eps, scale, gamma, beta, mean, var, batch_stats, bn_eps, residual, step):
+    def forward(ctx, lib, e, C_w, C_b, DBx, Ex, j, i, eps, scale, gamma, beta, mean, var, batch_stats, bn_eps, residual, return_e_hat, step):
         ctx.set_materialize_grads(False)
         E, d = e.shape
         N = Ex.shape[0]
@@ -99,8 +100,8 @@ class NativeGatedEdges(torch.autograd.Function):
         T = _threads(min(E, step) * d)
         scale = None if scale is None else scale.to(e.dtype).contiguous()  # [E]
         receivers = _bounds(i, N, T)  # [T + 1]
-        e_hat = e.new_empty((E, d))  # [E, d]
-        total, numer = Ex.new_zeros((N, d)), Ex.new_zeros((N, d))  # Σ_j σ_ij, Σ_j σ_ij ⊙ Bx_j: [N, d]
+        e_hat = memory.empty((E, d), e)  # [E, d]
+        total, numer = memory.zeros((N, d), Ex), memory.zeros((N, d), Ex)  # Σ_j σ_ij, Σ_j σ_ij ⊙ Bx_j: [N, d]
         moments = torch.zeros((T, 2, d), dtype=torch.float64)  # per thread [Σ z | Σ z²]
         forward = _fn(lib, "gated_forward", e.dtype)
         for r in row_chunks(E, step):
@@ -116,20 +117,22 @@ class NativeGatedEdges(torch.autograd.Function):
             mean_d = s[0] / E
             mean, var = mean_d.to(e.dtype), (s[1] / E - mean_d * mean_d).clamp_(min=0).to(e.dtype)  # [d]
         _, w, b = affine(gamma, beta, mean, var, bn_eps)
-        e_new = torch.empty_like(e_hat)  # [E, d]
+        e_new = memory.empty((E, d), e_hat)  # [E, d]
         _fn(lib, "gated_norm", e.dtype)(E, d, _p(e_hat), _p(scale), _p(w), _p(b), _p(e if residual else None), _p(e_new),
                                         _threads(E * d))
         ctx.lib, ctx.flags = lib, (batch_stats, bn_eps, residual, step)
-        ctx.save_for_backward(e, e_hat, C_w, DBx, j, i, inv, m, scale, gamma, beta, mean, var, receivers)
+        e_hat_out = keep_e_hat(ctx, e_hat, return_e_hat)
+        ctx.save_for_backward(e, e_hat if return_e_hat else None, C_w, C_b, DBx, Ex, j, i, inv, m, scale, gamma, beta, mean, var, receivers)
         ctx.mark_non_differentiable(mean, var)
-        return e_new, m, e_hat, mean, var
+        return e_new, m, e_hat_out, mean, var
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g_e_new, g_m, g_e_hat, _g_mean, _g_var):
-        e, e_hat, C_w, DBx, j, i, inv, m, scale, gamma, beta, mean, var, receivers = ctx.saved_tensors
+        e, saved_e_hat, C_w, C_b, DBx, Ex, j, i, inv, m, scale, gamma, beta, mean, var, receivers = ctx.saved_tensors
         batch_stats, bn_eps, residual, step = ctx.flags
         lib, dtype = ctx.lib, e.dtype
+        e_hat, overwrite = e_hat_for_backward(ctx, saved_e_hat, lambda: recompute_e_hat(e, C_w, C_b, DBx, Ex, j, i, step))
         E, d = e_hat.shape
         N = DBx.shape[0]
         T = receivers.shape[0] - 1
@@ -145,13 +148,15 @@ class NativeGatedEdges(torch.autograd.Function):
             d_beta = s[0]
             d_gamma, c1, c2 = backward_coefficients(invstd, w, mean, d_beta, s[1], E, batch_stats)  # [d]
         P = torch.zeros_like(inv) if g_m is None else g_m * inv  # g ι: [N, d]
-        PQ = torch.cat([P, P * m], dim=1)  # [g ι | g ι ⊙ m]: [N, 2d]
+        PQ = torch.cat([P, P * m], dim=1, out=memory.empty((N, 2 * d), P))  # [g ι | g ι ⊙ m]: [N, 2d]
         g_e_hat = None if g_e_hat is None else g_e_hat.contiguous()
-        de = e.new_empty((E, d)) if ctx.needs_input_grad[1] else None  # [E, d]
+        de = None
+        if ctx.needs_input_grad[1]:  # [E, d]; rows of ê are not read again once their ∂e is written
+            de = e_hat if overwrite else memory.empty((E, d), e)
         dC_w = C_w.new_zeros((d, d))
         dC_b = torch.zeros((T, d), dtype=torch.float64)
-        dEx = DBx.new_zeros((N, d))
-        dDBx = DBx.new_zeros((N, 2 * d))  # [∂Dx | ∂Bx]
+        dEx = memory.zeros((N, d), DBx)
+        dDBx = memory.zeros((N, 2 * d), DBx)  # [∂Dx | ∂Bx]
         senders = _bounds(j, N, T)  # [T + 1]
         de_hat, sp = e.new_empty((min(E, step), d)), e.new_empty((min(E, step), d))  # ∂ê, σ ⊙ g_i ι_i of one chunk
         receivers_pass = _fn(lib, "gated_backward_receivers", dtype)
@@ -170,4 +175,4 @@ class NativeGatedEdges(torch.autograd.Function):
                     torch.mm(dh, C_w, out=de[lo:hi])
             dC_w.addmm_(dh.t(), e[lo:hi])
         return (None, de, dC_w, dC_b.sum(0).to(dtype), dDBx, dEx, None, None, None,
-                None, d_gamma, d_beta, None, None, None, None, None, None)
+                None, d_gamma, d_beta, None, None, None, None, None, None, None)

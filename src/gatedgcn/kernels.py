@@ -27,9 +27,9 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from gatedgcn import native
+from gatedgcn import memory, native
 from gatedgcn.gated_native import NativeGatedEdges, supports
-from gatedgcn.kernel_common import affine, backward_coefficients, row_chunks
+from gatedgcn.kernel_common import affine, backward_coefficients, e_hat_for_backward, keep_e_hat, recompute_e_hat, row_chunks
 
 __all__ = ["IMPLS", "FUSED_MIN_ELEMENTS", "COMPILED_MIN_ELEMENTS", "worth_fusing", "compiled_for", "update_running", "gated_edges", "norm_relu_residual", "gather_scatter", "edge_dot"]
 
@@ -126,7 +126,7 @@ class _Norm:
 
     def forward(self, res: Tensor | None) -> Tensor:
         R, d = self.t.shape
-        y = self.t.new_empty((R, d))  # [R, d]
+        y = memory.empty((R, d), self.t)  # [R, d]
         for r in _chunks(R, d, self.t.device):
             out = torch.addcmul(self.b, self.z(r), self.w, out=y[r]).relu_()
             if res is not None:
@@ -186,13 +186,14 @@ def update_running(bn: torch.nn.BatchNorm1d | None, batch_stats: bool, mean: Ten
 
 
 def _save_norm(ctx, norm: _Norm, *more: Tensor) -> None:
-    """Save what rebuilds ``norm`` in backward (through ``save_for_backward``: no reference cycles), then ``more``."""
+    """Save what rebuilds ``norm`` in backward but its rows ``t`` (through ``save_for_backward``: no reference
+    cycles), then ``more``."""
     ctx.norm_flags = (norm.batch_stats, norm.eps)
-    ctx.save_for_backward(norm.t, norm.scale, norm.gamma, norm.beta, norm.mean, norm.var, *more)
+    ctx.save_for_backward(norm.scale, norm.gamma, norm.beta, norm.mean, norm.var, *more)
 
 
-def _load_norm(ctx, saved: tuple) -> _Norm:
-    return _Norm(*saved[:6], *ctx.norm_flags)
+def _load_norm(ctx, t: Tensor, saved: tuple) -> _Norm:
+    return _Norm(t, *saved[:5], *ctx.norm_flags)
 
 
 class _NormReLUResidual(torch.autograd.Function):
@@ -202,19 +203,19 @@ class _NormReLUResidual(torch.autograd.Function):
     def forward(ctx, t, res, scale, gamma, beta, mean, var, batch_stats, eps):
         norm = _Norm(t, scale, gamma, beta, None if batch_stats else mean, var, batch_stats, eps)
         ctx.has_res = res is not None
-        _save_norm(ctx, norm)
+        _save_norm(ctx, norm, t)
         ctx.mark_non_differentiable(norm.mean, norm.var)
         return norm.forward(res), norm.mean, norm.var
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g, _g_mean, _g_var):
-        norm = _load_norm(ctx, ctx.saved_tensors)
+        norm = _load_norm(ctx, ctx.saved_tensors[5], ctx.saved_tensors)
         d_gamma, d_beta = norm.backward_sums(g)
         dt = None
         if ctx.needs_input_grad[0]:
             R, d = norm.t.shape
-            dt = norm.t.new_empty((R, d))  # [R, d]
+            dt = memory.empty((R, d), norm.t)  # [R, d]
             for r in _chunks(R, d, norm.t.device):
                 norm.grad(r, dt[r])
         return dt, g if ctx.has_res else None, None, d_gamma, d_beta, None, None, None, None
@@ -245,16 +246,17 @@ class _GatedEdges(torch.autograd.Function):
     stored but recomputed chunk by chunk.  With ``g = ∂L/∂m`` and ``ι = 1 / (Σ_k σ(ê_ik) + ε)``:
     ``∂L/∂ê_ij = g_i ι_i ⊙ (Bx_j − m_i) ⊙ σ_ij (1 − σ_ij)`` (+ the BN path), ``∂L/∂Bx_j = Σ_i σ_ij ⊙ g_i ι_i``.
     Tensors indexed by the same node sit side by side (``[Dx | Bx]``, ``[P | Q]``): one gather moves both.
-    Outputs e', m, ê (for η on request) and the batch's μ, var of the edge BN.
+    Outputs e', m, ê (with ``return_e_hat``, for η; else an empty tensor, and backward writes ∂e over ê:
+    :func:`~gatedgcn.kernel_common.keep_e_hat`) and the batch's μ, var of the edge BN.
     """
 
     @staticmethod
-    def forward(ctx, e, C_w, C_b, DBx, Ex, j, i, eps, scale, gamma, beta, mean, var, batch_stats, bn_eps, residual):
+    def forward(ctx, e, C_w, C_b, DBx, Ex, j, i, eps, scale, gamma, beta, mean, var, batch_stats, bn_eps, residual, return_e_hat):
         ctx.set_materialize_grads(False)
         E, d = e.shape
         N = Ex.shape[0]
-        e_hat = e.new_empty((E, d))  # [E, d]
-        total, numer = Ex.new_zeros((N, d)), Ex.new_zeros((N, d))  # Σ_j σ_ij, Σ_j σ_ij ⊙ Bx_j: [N, d]
+        e_hat = memory.empty((E, d), e)  # [E, d]
+        total, numer = memory.zeros((N, d), Ex), memory.zeros((N, d), Ex)  # Σ_j σ_ij, Σ_j σ_ij ⊙ Bx_j: [N, d]
         (db,) = _buffers(1, E, 2 * d, e)
         a, b = _buffers(2, E, d, e)
         for r in _chunks(E, 2 * d, e.device):
@@ -273,30 +275,33 @@ class _GatedEdges(torch.autograd.Function):
         norm = _Norm(e_hat, scale, gamma, beta, None if batch_stats else mean, var, batch_stats, bn_eps)
         e_new = norm.forward(e if residual else None)  # [E, d]
         ctx.residual = residual
-        _save_norm(ctx, norm, e, C_w, DBx, j, i, inv, m)
+        e_hat_out = keep_e_hat(ctx, e_hat, return_e_hat)
+        _save_norm(ctx, norm, e, C_w, C_b, DBx, Ex, j, i, inv, m, e_hat if return_e_hat else None)
         ctx.mark_non_differentiable(norm.mean, norm.var)
-        return e_new, m, e_hat, norm.mean, norm.var
+        return e_new, m, e_hat_out, norm.mean, norm.var
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g_e_new, g_m, g_e_hat, _g_mean, _g_var):
         saved = ctx.saved_tensors
-        norm = _load_norm(ctx, saved)
-        e_hat = norm.t  # [E, d]
-        e, C_w, DBx, j, i, inv, m = saved[6:]
-        E, d = e_hat.shape
+        e, C_w, C_b, DBx, Ex, j, i, inv, m, saved_e_hat = saved[5:]
+        E, d = e.shape
+        e_hat, overwrite = e_hat_for_backward(ctx, saved_e_hat, lambda: recompute_e_hat(e, C_w, C_b, DBx, Ex, j, i, _step(2 * d, e.device)))
+        norm = _load_norm(ctx, e_hat, saved)  # [E, d]
         N = DBx.shape[0]
         d_gamma = d_beta = None
         if g_e_new is not None:
             d_gamma, d_beta = norm.backward_sums(g_e_new)
         g_m = torch.zeros_like(m) if g_m is None else g_m
         P = g_m * inv  # g ι: [N, d]
-        PQ = torch.cat([P, P * m], dim=1)  # [g ι | g ι ⊙ m]: [N, 2d]
+        PQ = torch.cat([P, P * m], dim=1, out=memory.empty((N, 2 * d), P))  # [g ι | g ι ⊙ m]: [N, 2d]
         Bx = DBx[:, d:].contiguous()  # [N, d]
-        de = e.new_empty((E, d)) if ctx.needs_input_grad[0] else None  # [E, d]
+        de = None
+        if ctx.needs_input_grad[0]:  # [E, d]; rows r of ê are not read again once ∂e of rows r is written
+            de = e_hat if overwrite else memory.empty((E, d), e)
         dC_w = C_w.new_zeros((d, d))
         dC_b = C_w.new_zeros((d,))
-        dDx, dBx, dEx = (DBx.new_zeros((N, d)) for _ in range(3))  # [N, d] each
+        dDx, dBx, dEx = (memory.zeros((N, d), DBx) for _ in range(3))  # [N, d] each
         (pq,) = _buffers(1, E, 2 * d, e)
         s, u, dh, bn = _buffers(4, E, d, e)
         for r in _chunks(E, 2 * d, e.device):
@@ -321,33 +326,36 @@ class _GatedEdges(torch.autograd.Function):
                     de[r].add_(g_e_new[r])  # the residual e' = e + ...
             dC_w.addmm_(dhc.t(), e[r])
             dC_b.add_(dhc.sum(0))
-        return (de, dC_w, dC_b, torch.cat([dDx, dBx], dim=1), dEx, None, None, None,
-                None, d_gamma, d_beta, None, None, None, None, None)
+        return (de, dC_w, dC_b, torch.cat([dDx, dBx], dim=1, out=memory.empty((N, 2 * d), dEx)), dEx, None, None, None,
+                None, d_gamma, d_beta, None, None, None, None, None, None)
 
 
 def gated_edges(e: Tensor, C_w: Tensor, C_b: Tensor, Dx: Tensor, Ex: Tensor, Bx: Tensor, edge_index: Tensor, eps: float,
-                bn: torch.nn.BatchNorm1d | None = None, scale: Tensor | None = None, residual: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+                bn: torch.nn.BatchNorm1d | None = None, scale: Tensor | None = None, residual: bool = False,
+                return_e_hat: bool = True) -> tuple[Tensor, Tensor, Tensor | None]:
     """The gated GCN's edge step, fused: ``ê_ij = C e_ij + D x_j + E x_i``, ``m_i = Σ_j η_ij ⊙ B x_j``
     and ``e'_ij = [e_ij +] ReLU(BN(s_ij ê_ij))``.
 
     ``η_ij = σ(ê_ij) / (Σ_k σ(ê_ik) + ε)`` is never stored.  ``bn`` as in :func:`norm_relu_residual`
     (None: no BN); ``scale`` (per edge, no gradient) as the layer's ``edge_scale``.
+    ``return_e_hat`` False: ê is not returned (None), and backward writes ∂e into ê's memory (a fresh
+    ``[E, d]`` tensor less at the peak of backward; a second backward of the graph recomputes ê).
     Shapes: e ``[E, d]``, C_w ``[d, d]``, C_b ``[d]``, Dx, Ex, Bx ``[N, d]``, edge_index ``[2, E]``
-    -> e' ``[E, d]``, m ``[N, d]``, ê ``[E, d]``.
+    -> e' ``[E, d]``, m ``[N, d]``, ê ``[E, d]`` or None.
     """
     j, i = edge_index  # senders, receivers: [E]
     DBx = torch.cat([Dx, Bx], dim=1)  # [N, 2d]
     gamma, beta, mean, var, batch_stats, bn_eps = _norm_arguments(bn, e)
     j, i = j.to(torch.int64).contiguous(), i.to(torch.int64).contiguous()
     args = (e.contiguous(), C_w, C_b, DBx, Ex.contiguous(), j, i, eps,
-            scale, gamma, beta, mean, var, batch_stats, bn_eps, residual)
+            scale, gamma, beta, mean, var, batch_stats, bn_eps, residual, return_e_hat)
     lib = _native()
     if lib is not None and supports(e, C_w, DBx, Ex, gamma):
         e_new, m, e_hat, mean_b, var_b = NativeGatedEdges.apply(lib, *args, _step(e.shape[1], e.device))
     else:
         e_new, m, e_hat, mean_b, var_b = _GatedEdges.apply(*args)
     update_running(bn, batch_stats, mean_b, var_b, e.shape[0])
-    return e_new, m, e_hat
+    return e_new, m, (e_hat if return_e_hat else None)
 
 
 # ----------------------------------------------------------------------------- weighted sums over edges
@@ -359,7 +367,7 @@ def _gather_scatter(w: Tensor, x: Tensor, src: Tensor, dst: Tensor, num_out: int
     Shapes: w ``[E, H]``, x ``[N, H, d]`` -> ``[num_out, H, d]``.
     """
     E, H = w.shape
-    out = x.new_zeros((num_out, *x.shape[1:]))  # [num_out, H, d]
+    out = memory.zeros((num_out, *x.shape[1:]), x)  # [num_out, H, d]
     width = x.shape[1] * x.shape[2]
     flat = x.reshape(x.shape[0], width)  # [N, H·d]
     (a,) = _buffers(1, E, width, x)
@@ -407,7 +415,7 @@ def _edge_dot(q: Tensor, k: Tensor, src: Tensor, dst: Tensor) -> Tensor:
     """
     E = src.shape[0]
     H, d = q.shape[1], q.shape[2]
-    s = q.new_empty((E, H))  # [E, H]
+    s = memory.empty((E, H), q)  # [E, H]
     a, b = _buffers(2, E, H * d, q)
     qf, kf = q.reshape(q.shape[0], H * d), k.reshape(k.shape[0], H * d)
     for r in _chunks(E, H * d, q.device):

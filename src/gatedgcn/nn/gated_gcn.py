@@ -96,7 +96,8 @@ class GatedGCNLayer(nn.Module):
         Ax, Bx, Dx, Ex = F.linear(x, W, b).split(d, dim=1)  # each [N, d]
         bn_h = self.bn_h if isinstance(self.bn_h, BatchNorm) else None
         bn_e = self.bn_e if isinstance(self.bn_e, BatchNorm) else None
-        e_new, m, e_hat = gated_edges(e, self.C.weight, self.C.bias, Dx, Ex, Bx, edge_index, self.eps, bn_e, edge_scale, self.residual)
+        e_new, m, e_hat = gated_edges(e, self.C.weight, self.C.bias, Dx, Ex, Bx, edge_index, self.eps, bn_e, edge_scale, self.residual,
+                                      return_e_hat=return_weights)
         h = norm_relu_residual(Ax + m, x if self.residual else None, bn_h, node_scale)  # [N, d]
         h, e_new = self.drop(h), self.drop(e_new)
         if not return_weights:
