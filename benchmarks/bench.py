@@ -1,6 +1,7 @@
 """Speed and memory of the family on this machine: ours (fast and reference paths) against PyTorch Geometric.
 
     python benchmarks/bench.py layers     # fwd+bwd times, PATTERN-sized batch, side by side in one process
+    python benchmarks/bench.py sizes      # the gated layer from 2^15 to 2^21 edge elements: where the fast paths pay
     python benchmarks/bench.py memory     # peak RSS of one fwd+bwd, each implementation in its own subprocess
     python benchmarks/bench.py scale      # one gated layer on a random graph of 1M, 10M, 50M edges (d = 16)
     python benchmarks/bench.py train      # seconds per epoch of `gatedgcn train` (default experiment), both paths
@@ -67,18 +68,15 @@ def random_graph(edges: int, dim: int, seed: int = 0) -> tuple[torch.Tensor, tor
     return torch.randn(N, dim, generator=g), torch.randint(0, N, (2, edges), generator=g), torch.randn(edges, dim, generator=g)
 
 
-# The gated layer's fast path twice: with its PyTorch kernels (the default) and with the opt-in compiled ones.
-COMPILED_ON = "fast-compiled"
+# The gated layer's fast path twice: with its compiled kernels (the default) and with its PyTorch kernels (GATEDGCN_NATIVE=0).
+TORCH_KERNELS = "fast-torch"
 
 
 @contextlib.contextmanager
-def compiled_kernels(impl: str):
-    """Within: the compiled kernels (gatedgcn.native) are on when ``impl`` is :data:`COMPILED_ON`."""
-    from gatedgcn import native
-
+def kernel_choice(impl: str):
+    """Within: the compiled kernels (gatedgcn.native) are off when ``impl`` is :data:`TORCH_KERNELS`, on otherwise."""
     saved = os.environ.get("GATEDGCN_NATIVE")
-    os.environ["GATEDGCN_NATIVE"] = "1" if impl == COMPILED_ON else "0"
-    native.library.cache_clear()
+    os.environ["GATEDGCN_NATIVE"] = "0" if impl == TORCH_KERNELS else "1"
     try:
         yield
     finally:
@@ -86,11 +84,10 @@ def compiled_kernels(impl: str):
             os.environ.pop("GATEDGCN_NATIVE")
         else:
             os.environ["GATEDGCN_NATIVE"] = saved
-        native.library.cache_clear()
 
 
 def make_layer(kind: str, impl: str, dim: int) -> torch.nn.Module:
-    """``kind`` in gated, gcn, attention; ``impl`` in fast, fast-compiled, reference, pyg."""
+    """``kind`` in gated, gcn, attention; ``impl`` in fast, fast-torch, reference, pyg."""
     from gatedgcn.nn import GatedGCNLayer, GCNLayer, GraphAttention
 
     torch.manual_seed(0)
@@ -99,7 +96,7 @@ def make_layer(kind: str, impl: str, dim: int) -> torch.nn.Module:
         "gcn": lambda i: GCNLayer(dim, dim, activation=None, impl=i),
         "attention": lambda i: GraphAttention(dim, impl=i),
     }[kind]
-    layer = ours({"pyg": "reference", COMPILED_ON: "fast"}.get(impl, impl))  # the same weights for every impl
+    layer = ours({"pyg": "reference", TORCH_KERNELS: "fast"}.get(impl, impl))  # the same weights for every impl
     if impl != "pyg":
         return layer
     from pyg_reference import PyGGatedGCN, PyGMeanConv, copy_weights, pyg_attention
@@ -142,16 +139,16 @@ def bench_layers(reps: int) -> dict:
         diff = check_same(kind)
         if diff > 1e-9:
             raise SystemExit(f"{kind}: ours and the PyG reference differ by {diff:.3g}; not timing")
-        impls = ("fast", COMPILED_ON, "reference", "pyg") if kind == "gated" else ("fast", "reference", "pyg")
+        impls = ("fast", TORCH_KERNELS, "reference", "pyg") if kind == "gated" else ("fast", "reference", "pyg")
         layers = {impl: make_layer(kind, impl, DIM) for impl in impls}
         for impl, layer in layers.items():  # warm-up
-            with compiled_kernels(impl):
+            with kernel_choice(impl):
                 step(layer, kind, x, edge_index, e)
         times = {impl: [] for impl in layers}  # wall clock
         cpu = {impl: [] for impl in layers}  # CPU time of this process (less sensitive to the other jobs)
         for _ in range(reps):  # round robin, so that the noise of the shared machine hits all alike
             for impl, layer in layers.items():
-                with compiled_kernels(impl):
+                with kernel_choice(impl):
                     start, start_cpu = time.perf_counter(), time.process_time()
                     step(layer, kind, x, edge_index, e)
                     times[impl].append(time.perf_counter() - start)
@@ -165,6 +162,39 @@ def bench_layers(reps: int) -> dict:
     return {"nodes": x.shape[0], "edges": edge_index.shape[1], "dim": DIM, "reps": reps, "rows": rows}
 
 
+def bench_sizes(reps: int) -> dict:
+    """The gated layer from 2^15 to 2^21 edge elements: reference against the fast path with either kernels."""
+    from gatedgcn import kernels
+
+    d, degree, group = 70, 20, 30
+    saved = kernels.COMPILED_MIN_ELEMENTS, kernels.FUSED_MIN_ELEMENTS
+    kernels.COMPILED_MIN_ELEMENTS = kernels.FUSED_MIN_ELEMENTS = 0  # the fast path at every size
+    rows = []
+    try:
+        for p in range(15, 22):
+            E = (1 << p) // d
+            N = max(group, E // degree)
+            g = torch.Generator().manual_seed(p)
+            i = torch.randint(0, N, (E,), generator=g)  # receivers
+            j = ((i // group) * group + torch.randint(0, group, (E,), generator=g)).clamp_(max=N - 1)  # senders nearby
+            x, e = torch.randn(N, d, generator=g).requires_grad_(True), torch.randn(E, d, generator=g).requires_grad_(True)
+            layers = {impl: make_layer("gated", impl, d) for impl in ("reference", "fast", TORCH_KERNELS)}
+            times = {impl: [] for impl in layers}
+            for k in range(reps + 1):
+                for impl, layer in layers.items():
+                    with kernel_choice(impl):
+                        start = time.perf_counter()
+                        step(layer, "gated", x, torch.stack([j, i]), e)
+                        if k:  # the first round is the warm-up
+                            times[impl].append(time.perf_counter() - start)
+            med = {impl: statistics.median(t) for impl, t in times.items()}
+            rows.append({"log2_elements": p, "edges": E, "nodes": N, "times": times, "median": med})
+            print(f"2^{p} elements ({E:,} edges): " + "  ".join(f"{k} {1e3 * v:.2f} ms" for k, v in med.items()), flush=True)
+    finally:
+        kernels.COMPILED_MIN_ELEMENTS, kernels.FUSED_MIN_ELEMENTS = saved
+    return {"dim": d, "degree": degree, "reps": reps, "rows": rows}
+
+
 def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
@@ -176,7 +206,7 @@ def one_run(kind: str, impl: str, workload: str, edges: int, reps: int) -> dict:
     else:
         x, edge_index, e = random_graph(edges, SCALE_DIM)
     dim = x.shape[1]
-    os.environ["GATEDGCN_NATIVE"] = "1" if impl == COMPILED_ON else "0"  # read when the kernels first run
+    os.environ["GATEDGCN_NATIVE"] = "0" if impl == TORCH_KERNELS else "1"
     layer = make_layer(kind, impl, dim)
     x.requires_grad_(True)
     e.requires_grad_(True)
@@ -196,7 +226,7 @@ def _subprocess(*args: str) -> dict:
 
 def bench_memory() -> dict:
     rows = []
-    for impl in ("fast", COMPILED_ON, "reference", "pyg"):
+    for impl in ("fast", TORCH_KERNELS, "reference", "pyg"):
         r = _subprocess("gated", impl, "pattern", "0", "1")
         r["impl"] = impl
         rows.append(r)
@@ -282,27 +312,40 @@ def render() -> str:
            "`impl=\"reference\"` the plain code of the layers (same equations, tested equal in `tests/test_fast_path.py`).",
            "On this CPU the plain code is bound by fresh `[E, d]` tensors: each is page-faulted in before it is written "
            "(a fresh 168 MB tensor costs ~5× a pass over a reused one), and by one pass over memory per elementwise step.",
-           "- **Gated GCN** (the default, `kernels.py`): the whole edge side of the layer — `C e`, the gathers of `D x_j`, `E x_i`, "
-           "`B x_j`, σ, the sums of σ and σ ⊙ B x_j per receiver, and the edge batch norm, ReLU and residual — is one autograd "
-           "Function written with torch operations on cache-sized chunks and a few reused work buffers; it saves only e and ê and "
-           "recomputes σ, η and the gathers in backward (∂ê_ij = g_i ι_i ⊙ (B x_j − m_i) ⊙ σ(1 − σ) needs no segment sum).",
-           "- **Gated GCN, compiled kernels** (opt-in: `GATEDGCN_NATIVE=1`; `src/gatedgcn/csrc/gated_edges.cpp` through `gated_native.py`): "
-           "the same Function as two sweeps over the edges forward and three backward in C++17 (std::thread, a vectorised "
-           "polynomial e^x), chunk by chunk right after the chunk's matmul; threads own ranges of receivers (senders) and handle "
-           "their edges, so there are no atomics and the sums do not depend on scheduling. Compiled on first use by the system's "
-           "compiler (~3 s) and cached under `~/.cache/gatedgcn/native`. Measured on this machine it is ~15 % faster than the "
-           "PyTorch kernels with one thread (0.87 against 1.03 s on the batch below, 1.11 against 1.27 s with shuffled edges; "
-           "an ad-hoc timing at 10:16 UTC, 4 alternating runs, not a section of this script), as fast with two threads on the collated batch, "
-           "and slower with two threads where the edges are in random order (shuffled batch: 1.04 against 0.88 s; the 50M-edge "
-           "graph: 49.1 s and 16.8 GiB against 34.7 s and 17.7 GiB): each thread scans the chunk for the edges of its nodes, which "
-           "with random order costs more than it saves. Hence opt-in, not the default.",
+           "- **Gated GCN**: the whole edge side of the layer — `C e`, the gathers of `D x_j`, `E x_i`, `B x_j`, σ, the sums of "
+           "σ and σ ⊙ B x_j per receiver, and the edge batch norm, ReLU and residual — is one autograd Function that walks the "
+           "edges in cache-sized chunks: each chunk's matmul (`torch.addmm`), then the rest of the chunk while it is in cache. "
+           "It saves only e and ê and recomputes σ, η and the gathers in backward "
+           "(∂ê_ij = g_i ι_i ⊙ (B x_j − m_i) ⊙ σ(1 − σ) needs no segment sum).",
+           "- **Compiled kernels** (the default on CPU; `src/gatedgcn/csrc/gated_edges.cpp` through `gated_native.py`, off with "
+           "`GATEDGCN_NATIVE=0`): the per-edge part of each chunk is one C++ sweep (two forward, three backward) instead of a dozen "
+           "torch operations, with a vectorised polynomial e^x. The sweeps run on torch's own OpenMP threads (the library links "
+           "libgomp, which torch has loaded); each thread owns blocks of 8 node ids and handles the edges of its receivers (senders), "
+           "so there are no atomics, the sums do not depend on scheduling, and a chunk from one small graph keeps both threads busy. "
+           "Built on first use by the system's compiler (~3 s) and cached under `~/.cache/gatedgcn/native`; without a compiler, "
+           "one warning and the PyTorch kernels (column `fast-torch`).",
+           "- **Reused memory** (`src/gatedgcn/memory.py`): the large outputs (ê, e', ∂e, node tables) come from a pool of blocks "
+           "that are given out again once no tensor uses them, so from the second step on nothing is page-faulted; new blocks "
+           "ask Linux for 2 MiB pages. The first backward writes ∂e over ê (ê is not needed once its chunk is done): one `[E, d]` "
+           "tensor less at the peak; a second backward of the same graph (`retain_graph=True`) recomputes ê.",
            "- compute A x, B x, D x, E x in one matmul with the stacked weight, and gather `[D x | B x]` side by side;",
            "- aggregate GCN and graph-attention messages with a chunked gather-multiply-scatter and edge dot product (no `[E, H, d]` tensor).",
-           "Below `COMPILED_MIN_ELEMENTS` = 2^20 elements per edge tensor (compiled gated kernels; measured crossover about 1M) and "
-           "`FUSED_MIN_ELEMENTS` = 2^22 (PyTorch kernels) the plain code is as fast (small tensors come from reused memory), "
-           "so `impl=\"fast\"` runs it there; this is why the default experiment (mini graphs, batch 50: about 4,200 edges × 100 "
-           "= 0.4M elements) trains at about the same speed.",
+           "Below `COMPILED_MIN_ELEMENTS` = 2^16 elements per edge tensor (compiled gated kernels) and `FUSED_MIN_ELEMENTS` = 2^22 "
+           "(the PyTorch kernels, and GCN / attention) `impl=\"fast\"` runs the plain code (see the size sweep below).",
            "No `torch.compile`; the compiled kernels are CPU-only, float32 and float64.", ""]
+    if "sizes" in res:
+        r = res["sizes"]
+        out += ["## Gated layer by size: where the fast paths start to pay", "",
+                f"One gated layer, d = {r['dim']}, a random graph of {r['degree']} in-edges per node from groups of 30 nodes, "
+                f"forward + backward, median of {r['reps']} round-robin repetitions after a warm-up. `fast` forced on at every size.", "",
+                _machine_line(r["machine"]), "",
+                "| elements (E·d) | edges | reference (ms) | fast, compiled (ms) | fast-torch (ms) | reference / compiled | reference / fast-torch |",
+                "| --- | --- | --- | --- | --- | --- | --- |"]
+        for row in r["rows"]:
+            md = row["median"]
+            out.append(f"| 2^{row['log2_elements']} | {row['edges']:,} | {1e3 * md['reference']:.2f} | {1e3 * md['fast']:.2f} | "
+                       f"{1e3 * md[TORCH_KERNELS]:.2f} | {md['reference'] / md['fast']:.2f}× | {md['reference'] / md[TORCH_KERNELS]:.2f}× |")
+        out.append("")
     if "layers" in res:
         r, m = res["layers"], res["layers"]["machine"]
         out += ["## Layers, forward + backward, PATTERN-sized batch", "",
@@ -316,20 +359,20 @@ def render() -> str:
                 "each is checked to give our outputs (float64, max abs difference in the last column) before timing.", "",
                 _machine_line(m), "",
                 "Wall-clock seconds:", "",
-                "| layer | ours, fast (s) | fast, compiled kernels (opt-in) (s) | ours, reference (s) | PyG (s) | PyG / fast | PyG / fast, compiled | max abs diff vs PyG |",
+                "| layer | ours, fast (s) | fast, PyTorch kernels (s) | ours, reference (s) | PyG (s) | PyG / fast | PyG / fast-torch | max abs diff vs PyG |",
                 "| --- | --- | --- | --- | --- | --- | --- | --- |"]
         for row in r["rows"]:
             t, md = row["times"], row["median"]
-            off = f"{_spread(t[COMPILED_ON])} | " if COMPILED_ON in t else "same code | "
-            off_ratio = f"{md['pyg'] / md[COMPILED_ON]:.2f}× | " if COMPILED_ON in md else "– | "
+            off = f"{_spread(t[TORCH_KERNELS])} | " if TORCH_KERNELS in t else "same code | "
+            off_ratio = f"{md['pyg'] / md[TORCH_KERNELS]:.2f}× | " if TORCH_KERNELS in md else "– | "
             out.append(f"| {row['layer']} | {_spread(t['fast'])} | {off}{_spread(t['reference'])} | {_spread(t['pyg'])} | "
                        f"**{md['pyg'] / md['fast']:.2f}×** | {off_ratio}{row['max_abs_diff_vs_pyg']:.1e} |")
         out += ["", "CPU seconds of the process (`time.process_time`, user + system; counts page faults, not the time spent "
                 "waiting for a core while other jobs run):", "",
-                "| layer | ours, fast (s) | fast, compiled kernels (opt-in) (s) | ours, reference (s) | PyG (s) | PyG / fast |", "| --- | --- | --- | --- | --- | --- |"]
+                "| layer | ours, fast (s) | fast, PyTorch kernels (s) | ours, reference (s) | PyG (s) | PyG / fast |", "| --- | --- | --- | --- | --- | --- |"]
         for row in r["rows"]:
             t, md = row["cpu"], row["median_cpu"]
-            off = f"{_spread(t[COMPILED_ON])} | " if COMPILED_ON in t else "same code | "
+            off = f"{_spread(t[TORCH_KERNELS])} | " if TORCH_KERNELS in t else "same code | "
             out.append(f"| {row['layer']} | {_spread(t['fast'])} | {off}{_spread(t['reference'])} | {_spread(t['pyg'])} | "
                        f"**{md['pyg'] / md['fast']:.2f}×** |")
         out.append("")
@@ -394,7 +437,7 @@ def main() -> None:
         print(json.dumps(one_run(kind, impl, workload, int(edges), int(reps))))
         return
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("section", choices=("layers", "memory", "scale", "train", "render"))
+    p.add_argument("section", choices=("layers", "sizes", "memory", "scale", "train", "render"))
     p.add_argument("--reps", type=int, default=5, help="timed repetitions (layers: after one warm-up)")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     p.add_argument("--sizes", type=int, nargs="+", default=list(SCALE_EDGES), help="edge counts of the scaling run")
@@ -406,6 +449,7 @@ def main() -> None:
     if args.section != "render":
         run = {
             "layers": lambda: bench_layers(args.reps),
+            "sizes": lambda: bench_sizes(args.reps),
             "memory": bench_memory,
             "scale": lambda: bench_scale(args.reps, tuple(args.sizes)),
             "train": lambda: bench_train(args.reps, args.epochs),

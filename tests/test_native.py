@@ -19,11 +19,8 @@ needs_library = pytest.mark.skipif(native._compiler() is None, reason="no C++ co
 
 @pytest.fixture(autouse=True)
 def _compiled_on(monkeypatch):
-    """The compiled kernels are opt-in: on for these tests."""
+    """The compiled kernels on for these tests (whatever the environment says)."""
     monkeypatch.setenv("GATEDGCN_NATIVE", "1")
-    native.library.cache_clear()
-    yield
-    native.library.cache_clear()
 
 
 def edge_inputs(n, E, d, dtype, seed=0, skew=False):
@@ -68,7 +65,7 @@ def test_the_compiled_kernels_run_on_the_cpu_for_float32_and_float64(monkeypatch
 @needs_library
 @pytest.mark.parametrize("skew", [False, True])
 def test_threads_split_the_nodes_and_give_the_one_thread_result(monkeypatch, skew):
-    """Two and three threads (receiver and sender ranges) give the one-thread values, even when one node has half the edges."""
+    """Two and three threads (each owning blocks of node ids) give the one-thread values, even when one node has half the edges."""
     monkeypatch.setattr(gated_native, "MIN_ELEMENTS_PER_THREAD", 1)
     leaves, ei = edge_inputs(50, 3000, 6, torch.float64, skew=skew)
     bn = BatchNorm(6).double()
@@ -86,18 +83,6 @@ def test_threads_split_the_nodes_and_give_the_one_thread_result(monkeypatch, ske
             assert torch.equal(a, b)  # m, ê: per-node sums in edge order, whatever the threads
         for a, b in zip(results[0][:1] + results[0][3:], other[:1] + other[3:]):
             torch.testing.assert_close(a, b, rtol=1e-13, atol=1e-13)  # BN's column sums are added per thread
-
-
-@pytest.mark.parametrize("n, E, T", [(5, 3, 4), (10, 1000, 3), (7, 0, 2)])
-def test_node_ranges_cover_the_nodes_in_order(n, E, T):
-    nodes = torch.randint(0, n, (E,), generator=torch.Generator().manual_seed(1))
-    bounds = gated_native._bounds(nodes, n, T)
-    assert bounds[0] == 0 and bounds[-1] == n and len(bounds) == T + 1
-    assert (bounds[1:] >= bounds[:-1]).all()
-    if E >= 100:  # ranges of about E / T edges each
-        counts = torch.bincount(nodes, minlength=n).cumsum(0)
-        per_range = torch.diff(torch.cat([torch.zeros(1, dtype=torch.long), counts])[bounds])
-        assert per_range.max() <= E // T + torch.bincount(nodes).max()
 
 
 @needs_library
@@ -127,27 +112,27 @@ def test_a_failed_build_warns_once_and_falls_back(monkeypatch, tmp_path):
     monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
     monkeypatch.setattr(native.shutil, "which", lambda name: None)
     monkeypatch.setenv("GATEDGCN_NATIVE_DIR", str(tmp_path / "cache"))
-    native.library.cache_clear()
+    native._load.cache_clear()
     try:
         with pytest.warns(RuntimeWarning, match="no C.. compiler"):
             assert native.library() is None
         leaves, ei = edge_inputs(10, 40, 3, torch.float64)
         assert all(torch.isfinite(t).all() for t in run_edges(leaves, ei))  # the PyTorch kernels ran
     finally:
-        native.library.cache_clear()
+        native._load.cache_clear()
 
 
-@pytest.mark.parametrize("value", ["0", "", None])
-def test_off_unless_turned_on(monkeypatch, value):
-    if value is None:
-        monkeypatch.delenv("GATEDGCN_NATIVE")
-    else:
-        monkeypatch.setenv("GATEDGCN_NATIVE", value)
-    native.library.cache_clear()
-    try:
-        assert native.library() is None
-    finally:
-        native.library.cache_clear()
+@pytest.mark.parametrize("value", ["0", "off", "No"])
+def test_off_when_turned_off(monkeypatch, value):
+    monkeypatch.setenv("GATEDGCN_NATIVE", value)
+    assert native.library() is None
+    assert not kernels.compiled_for(torch.zeros(1))
+
+
+@needs_library
+def test_on_by_default(monkeypatch):
+    monkeypatch.delenv("GATEDGCN_NATIVE")
+    assert native.library() is not None and kernels.compiled_for(torch.zeros(1))
 
 
 @needs_library

@@ -11,9 +11,9 @@ a dozen tensor operations per chunk:
                ∂e = ∂ê C [+ ∂e'], ∂C += ∂êᵀ e (matmuls)
 
 with ``w = γ ι``, ``b = β − μ w``, ``ι = 1/√(var + ε)``, ``g_r = ∂e' ⊙ [w ⊙ z + b > 0]``.  Only
-e, ê and ``[N, ·]`` tables are saved; σ is recomputed.  Threads split the receivers (or senders)
-into ranges of about equal edge counts and each handles the edges of its own nodes, so no two
-threads write one row and the result does not depend on scheduling.
+e, ê and ``[N, ·]`` tables are saved; σ is recomputed.  The sweeps run on torch's OpenMP threads;
+each thread owns blocks of node ids and handles the edges of its own receivers (or senders), so no
+two threads write one row and the result does not depend on scheduling.
 """
 
 from __future__ import annotations
@@ -43,16 +43,6 @@ def supports(*tensors: Tensor) -> bool:
 
 def _threads(elements: int) -> int:
     return max(1, min(torch.get_num_threads(), elements // MIN_ELEMENTS_PER_THREAD))
-
-
-def _bounds(nodes: Tensor, N: int, T: int) -> Tensor:
-    """``[T + 1]`` node boundaries splitting the edges, grouped by their node in ``nodes``, into T near-equal parts."""
-    if T == 1:
-        return torch.tensor([0, N], dtype=torch.int64)
-    E = nodes.shape[0]
-    cum = torch.bincount(nodes, minlength=N).cumsum(0)  # edges of nodes 0..n: [N]
-    inner = torch.searchsorted(cum, torch.arange(1, T) * E // T) + 1  # [T - 1]
-    return torch.cat([torch.zeros(1, dtype=torch.int64), inner.clamp_(max=N), torch.full((1,), N, dtype=torch.int64)])
 
 
 def _check_ids(j: Tensor, i: Tensor, N: int) -> None:
@@ -99,7 +89,6 @@ class NativeGatedEdges(torch.autograd.Function):
         _check_ids(j, i, N)
         T = _threads(min(E, step) * d)
         scale = None if scale is None else scale.to(e.dtype).contiguous()  # [E]
-        receivers = _bounds(i, N, T)  # [T + 1]
         e_hat = memory.empty((E, d), e)  # [E, d]
         total, numer = memory.zeros((N, d), Ex), memory.zeros((N, d), Ex)  # Σ_j σ_ij, Σ_j σ_ij ⊙ Bx_j: [N, d]
         moments = torch.zeros((T, 2, d), dtype=torch.float64)  # per thread [Σ z | Σ z²]
@@ -107,7 +96,7 @@ class NativeGatedEdges(torch.autograd.Function):
         for r in row_chunks(E, step):
             lo, hi = r.start, r.stop
             torch.addmm(C_b, e[lo:hi], C_w.t(), out=e_hat[lo:hi])  # C e, then ê in place
-            forward(hi - lo, d, _p(e_hat, lo), _p(DBx), _p(Ex), _p(j, lo), _p(i, lo), _p(scale, lo), _p(receivers), T,
+            forward(hi - lo, d, _p(e_hat, lo), _p(DBx), _p(Ex), _p(j, lo), _p(i, lo), _p(scale, lo), T,
                     _p(total), _p(numer), _p(moments))
         inv = total.add_(eps).reciprocal_()  # ι: [N, d]
         inv.masked_fill_(inv.isinf(), 0.0)  # a receiver without senders (with ε = 0) gets m = 0
@@ -120,22 +109,22 @@ class NativeGatedEdges(torch.autograd.Function):
         e_new = memory.empty((E, d), e_hat)  # [E, d]
         _fn(lib, "gated_norm", e.dtype)(E, d, _p(e_hat), _p(scale), _p(w), _p(b), _p(e if residual else None), _p(e_new),
                                         _threads(E * d))
-        ctx.lib, ctx.flags = lib, (batch_stats, bn_eps, residual, step)
+        ctx.lib, ctx.flags, ctx.threads = lib, (batch_stats, bn_eps, residual, step), T
         e_hat_out = keep_e_hat(ctx, e_hat, return_e_hat)
-        ctx.save_for_backward(e, e_hat if return_e_hat else None, C_w, C_b, DBx, Ex, j, i, inv, m, scale, gamma, beta, mean, var, receivers)
+        ctx.save_for_backward(e, e_hat if return_e_hat else None, C_w, C_b, DBx, Ex, j, i, inv, m, scale, gamma, beta, mean, var)
         ctx.mark_non_differentiable(mean, var)
         return e_new, m, e_hat_out, mean, var
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g_e_new, g_m, g_e_hat, _g_mean, _g_var):
-        e, saved_e_hat, C_w, C_b, DBx, Ex, j, i, inv, m, scale, gamma, beta, mean, var, receivers = ctx.saved_tensors
+        e, saved_e_hat, C_w, C_b, DBx, Ex, j, i, inv, m, scale, gamma, beta, mean, var = ctx.saved_tensors
         batch_stats, bn_eps, residual, step = ctx.flags
         lib, dtype = ctx.lib, e.dtype
         e_hat, overwrite = e_hat_for_backward(ctx, saved_e_hat, lambda: recompute_e_hat(e, C_w, C_b, DBx, Ex, j, i, step))
         E, d = e_hat.shape
         N = DBx.shape[0]
-        T = receivers.shape[0] - 1
+        T = ctx.threads
         invstd, w, b = affine(gamma, beta, mean, var, bn_eps)
         c1 = c2 = torch.zeros_like(w)  # [d]
         d_gamma = d_beta = g_rows = None
@@ -157,7 +146,6 @@ class NativeGatedEdges(torch.autograd.Function):
         dC_b = torch.zeros((T, d), dtype=torch.float64)
         dEx = memory.zeros((N, d), DBx)
         dDBx = memory.zeros((N, 2 * d), DBx)  # [∂Dx | ∂Bx]
-        senders = _bounds(j, N, T)  # [T + 1]
         de_hat, sp = e.new_empty((min(E, step), d)), e.new_empty((min(E, step), d))  # ∂ê, σ ⊙ g_i ι_i of one chunk
         receivers_pass = _fn(lib, "gated_backward_receivers", dtype)
         senders_pass = _fn(lib, "gated_backward_senders", dtype)
@@ -166,8 +154,8 @@ class NativeGatedEdges(torch.autograd.Function):
             dh = de_hat[: hi - lo]  # [n, d]
             receivers_pass(hi - lo, d, _p(e_hat, lo), _p(DBx), _p(PQ), _p(j, lo), _p(i, lo), _p(scale, lo),
                            _p(g_rows, lo, g_stride), g_stride, _p(w), _p(b), _p(c1), _p(c2), _p(g_e_hat, lo),
-                           _p(receivers), T, _p(dh), _p(sp), _p(dEx), _p(dC_b))
-            senders_pass(hi - lo, d, _p(dh), _p(sp), _p(j, lo), _p(senders), T, _p(dDBx))
+                           T, _p(dh), _p(sp), _p(dEx), _p(dC_b))
+            senders_pass(hi - lo, d, _p(dh), _p(sp), _p(j, lo), T, _p(dDBx))
             if de is not None:
                 if residual and g_e_new is not None:
                     torch.addmm(g_e_new[lo:hi], dh, C_w, out=de[lo:hi])  # ∂ê C + ∂e' (the residual)

@@ -1,36 +1,41 @@
 // The residual gated GCN's edge passes on the CPU, each one sweep over the edges.
 //
 // Built and loaded by gatedgcn/native.py; the autograd around them is gatedgcn/gated_native.py,
-// which documents the equations.  Plain C++17 and std::thread: no torch headers, no OpenMP
-// runtime beside torch's.  Every function comes in float (f32) and double (f64).
+// which documents the equations.  Plain C++17 and OpenMP, no torch headers; the library links
+// libgomp, and as torch has loaded its own libgomp already, the passes run on torch's threads
+// (a second runtime's threads would compete with torch's spinning ones for the cores).  Every
+// function comes in float (f32) and double (f64).
 //
 // Parallel passes split the work without atomics and without per-thread copies of node tables:
-// thread t owns the receivers (or senders) in [bounds[t], bounds[t+1]) and handles exactly the
-// edges whose receiver (sender) it owns, in edge order, so every node row is written by one
-// thread and the result does not depend on the scheduling.  Column sums are kept per thread
-// (in double) and added up by the caller.
+// task t of T owns the nodes in the blocks of 8 consecutive ids with (id / 8) mod T = t and
+// handles exactly the edges whose receiver (sender) it owns, in edge order.  So every node row
+// is written by one task, the result does not depend on the scheduling, and a chunk of edges
+// from one small graph (a few hundred consecutive node ids) still keeps every thread busy.
+// Column sums are kept per task (in double) and added up by the caller.
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <thread>
-#include <vector>
+
+#include <omp.h>
 
 namespace {
 
 using idx = int64_t;
 
+// body(t) for t = 0 .. T-1 on the OpenMP threads (torch's own pool: the library is linked against
+// libgomp, which torch has loaded already), each t exactly once whatever number of threads OpenMP gives.
 template <class Body>
 void run_threads(int T, const Body& body) {
   if (T <= 1) {
     body(0);
     return;
   }
-  std::vector<std::thread> pool;
-  pool.reserve(T - 1);
-  for (int t = 1; t < T; ++t) pool.emplace_back(body, t);
-  body(0);
-  for (auto& th : pool) th.join();
+#pragma omp parallel num_threads(T)
+  {
+    const int n = omp_get_num_threads();
+    for (int t = omp_get_thread_num(); t < T; t += n) body(t);
+  }
 }
 
 // e^x for float, branch-free so that the compiler vectorises the loops that call it:
@@ -65,7 +70,7 @@ inline F sigmoid(F v) {
   return F(1) / (F(1) + exp_of(-v));
 }
 
-inline bool owns(idx node, idx lo, idx hi) { return node >= lo && node < hi; }
+inline bool owns(idx node, int t, int T) { return (node >> 3) % T == t; }
 
 template <class F>
 inline void forward_row(idx d, F* __restrict row, const F* __restrict dx, const F* __restrict bx, const F* __restrict ex,
@@ -87,15 +92,14 @@ inline void forward_row(idx d, F* __restrict row, const F* __restrict dx, const 
 // (The caller zeroes the sums and may call this on consecutive chunks of the edges.)
 template <class F>
 void forward(idx E, idx d, F* __restrict eh, const F* __restrict DBx, const F* __restrict Ex, const idx* __restrict j,
-             const idx* __restrict i, const F* __restrict scale, const idx* __restrict bounds, int T, F* __restrict tot,
+             const idx* __restrict i, const F* __restrict scale, int T, F* __restrict tot,
              F* __restrict num, double* __restrict moments) {
   run_threads(T, [=](int t) {
-    const idx lo = bounds[t], hi = bounds[t + 1];
     double* __restrict s1 = moments + 2 * d * t;
     double* __restrict s2 = s1 + d;
     for (idx k = 0; k < E; ++k) {
       const idx r = i[k];
-      if (!owns(r, lo, hi)) continue;
+      if (!owns(r, t, T)) continue;
       F* __restrict row = eh + k * d;
       const F* __restrict dx = DBx + j[k] * 2 * d;
       const F* __restrict bx = dx + d;
@@ -185,14 +189,13 @@ template <class F, bool HasG, bool HasGh>
 void backward_receivers(idx E, idx d, const F* __restrict eh, const F* __restrict DBx, const F* __restrict PQ,
                         const idx* __restrict j, const idx* __restrict i, const F* __restrict scale, const F* __restrict g,
                         idx g_stride, const F* __restrict w, const F* __restrict b, const F* __restrict c1, const F* __restrict c2,
-                        const F* __restrict gh, const idx* __restrict bounds, int T, F* __restrict deh, F* __restrict sp,
+                        const F* __restrict gh, int T, F* __restrict deh, F* __restrict sp,
                         F* __restrict dEx, double* __restrict dCb) {
   run_threads(T, [=](int t) {
-    const idx lo = bounds[t], hi = bounds[t + 1];
     double* __restrict cb = dCb + d * t;
     for (idx k = 0; k < E; ++k) {
       const idx r = i[k];
-      if (!owns(r, lo, hi)) continue;
+      if (!owns(r, t, T)) continue;
       const F* __restrict row = eh + k * d;
       const F* __restrict bx = DBx + j[k] * 2 * d + d;
       const F* __restrict p = PQ + r * 2 * d;
@@ -218,12 +221,11 @@ inline void senders_row(idx d, const F* __restrict dh, const F* __restrict sp, F
 // For the sender j: ∂Dx_j += ∂ê_k, ∂Bx_j += σ(ê_k) ⊙ P_i (sp, from backward_receivers); dDBx = [∂Dx | ∂Bx].
 template <class F>
 void backward_senders(idx E, idx d, const F* __restrict deh, const F* __restrict sp, const idx* __restrict j,
-                      const idx* __restrict bounds, int T, F* __restrict dDBx) {
+                      int T, F* __restrict dDBx) {
   run_threads(T, [=](int t) {
-    const idx lo = bounds[t], hi = bounds[t + 1];
     for (idx k = 0; k < E; ++k) {
       const idx s = j[k];
-      if (!owns(s, lo, hi)) continue;
+      if (!owns(s, t, T)) continue;
       F* __restrict dd = dDBx + s * 2 * d;
       senders_row(d, deh + k * d, sp + k * d, dd, dd + d);
     }
@@ -233,23 +235,23 @@ void backward_senders(idx E, idx d, const F* __restrict deh, const F* __restrict
 template <class F>
 void backward_receivers_any(idx E, idx d, const F* eh, const F* DBx, const F* PQ, const idx* j, const idx* i,
                             const F* scale, const F* g, idx g_stride, const F* w, const F* b, const F* c1, const F* c2,
-                            const F* gh, const idx* bounds, int T, F* deh, F* sp, F* dEx, double* dCb) {
+                            const F* gh, int T, F* deh, F* sp, F* dEx, double* dCb) {
   if (g && gh)
-    backward_receivers<F, true, true>(E, d, eh, DBx, PQ, j, i, scale, g, g_stride, w, b, c1, c2, gh, bounds, T, deh, sp, dEx, dCb);
+    backward_receivers<F, true, true>(E, d, eh, DBx, PQ, j, i, scale, g, g_stride, w, b, c1, c2, gh, T, deh, sp, dEx, dCb);
   else if (g)
-    backward_receivers<F, true, false>(E, d, eh, DBx, PQ, j, i, scale, g, g_stride, w, b, c1, c2, gh, bounds, T, deh, sp, dEx, dCb);
+    backward_receivers<F, true, false>(E, d, eh, DBx, PQ, j, i, scale, g, g_stride, w, b, c1, c2, gh, T, deh, sp, dEx, dCb);
   else if (gh)
-    backward_receivers<F, false, true>(E, d, eh, DBx, PQ, j, i, scale, g, g_stride, w, b, c1, c2, gh, bounds, T, deh, sp, dEx, dCb);
+    backward_receivers<F, false, true>(E, d, eh, DBx, PQ, j, i, scale, g, g_stride, w, b, c1, c2, gh, T, deh, sp, dEx, dCb);
   else
-    backward_receivers<F, false, false>(E, d, eh, DBx, PQ, j, i, scale, g, g_stride, w, b, c1, c2, gh, bounds, T, deh, sp, dEx, dCb);
+    backward_receivers<F, false, false>(E, d, eh, DBx, PQ, j, i, scale, g, g_stride, w, b, c1, c2, gh, T, deh, sp, dEx, dCb);
 }
 
 }  // namespace
 
 #define GATED_EXPORTS(F, SUFFIX)                                                                                      \
   extern "C" void gated_forward_##SUFFIX(idx E, idx d, F* eh, const F* DBx, const F* Ex, const idx* j, const idx* i,  \
-                                         const F* scale, const idx* bounds, int T, F* tot, F* num, double* moments) { \
-    forward<F>(E, d, eh, DBx, Ex, j, i, scale, bounds, T, tot, num, moments);                                       \
+                                         const F* scale, int T, F* tot, F* num, double* moments) { \
+    forward<F>(E, d, eh, DBx, Ex, j, i, scale, T, tot, num, moments);                                       \
   }                                                                                                                   \
   extern "C" void gated_norm_##SUFFIX(idx E, idx d, const F* eh, const F* scale, const F* w, const F* b,             \
                                       const F* res, F* out, int T) {                                                  \
@@ -261,13 +263,13 @@ void backward_receivers_any(idx E, idx d, const F* eh, const F* DBx, const F* PQ
   }                                                                                                                   \
   extern "C" void gated_backward_receivers_##SUFFIX(                                                                  \
       idx E, idx d, const F* eh, const F* DBx, const F* PQ, const idx* j, const idx* i, const F* scale, const F* g,   \
-      idx g_stride, const F* w, const F* b, const F* c1, const F* c2, const F* gh, const idx* bounds, int T, F* deh,  \
+      idx g_stride, const F* w, const F* b, const F* c1, const F* c2, const F* gh, int T, F* deh,  \
       F* sp, F* dEx, double* dCb) {                                                                                                  \
-    backward_receivers_any<F>(E, d, eh, DBx, PQ, j, i, scale, g, g_stride, w, b, c1, c2, gh, bounds, T, deh, sp, dEx, dCb);       \
+    backward_receivers_any<F>(E, d, eh, DBx, PQ, j, i, scale, g, g_stride, w, b, c1, c2, gh, T, deh, sp, dEx, dCb);       \
   }                                                                                                                   \
   extern "C" void gated_backward_senders_##SUFFIX(idx E, idx d, const F* deh, const F* sp, const idx* j,              \
-                                                  const idx* bounds, int T, F* dDBx) {                                \
-    backward_senders<F>(E, d, deh, sp, j, bounds, T, dDBx);                                                           \
+                                                  int T, F* dDBx) {                                \
+    backward_senders<F>(E, d, deh, sp, j, T, dDBx);                                                           \
   }
 
 GATED_EXPORTS(float, f32)
