@@ -136,6 +136,26 @@ def test_on_by_default(monkeypatch):
 
 
 @needs_library
+def test_a_compiler_without_openmp_builds_sweeps_that_run_one_after_another(monkeypatch, tmp_path):
+    monkeypatch.setenv("GATEDGCN_NATIVE_DIR", str(tmp_path))
+    monkeypatch.setattr(native, "OPENMP", ("-fno-such-openmp-option",))  # the OpenMP build fails
+    monkeypatch.setattr(gated_native, "MIN_ELEMENTS_PER_THREAD", 1)
+    leaves, ei = edge_inputs(50, 3000, 6, torch.float64)
+    threads = torch.get_num_threads()
+    native._load.cache_clear()
+    try:
+        torch.set_num_threads(2)
+        assert native.library() is not None and len(list(tmp_path.glob("*/*.so"))) == 1
+        sequential = run_edges(leaves, ei, BatchNorm(6).double())
+        monkeypatch.setattr(kernels, "_native", lambda: None)
+        for a, b in zip(sequential, run_edges(leaves, ei, BatchNorm(6).double())):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)  # the same as the PyTorch kernels
+    finally:
+        torch.set_num_threads(threads)
+        native._load.cache_clear()
+
+
+@needs_library
 def test_the_build_is_cached_by_source_and_rebuilt_when_it_changes(monkeypatch, tmp_path):
     monkeypatch.setenv("GATEDGCN_NATIVE_DIR", str(tmp_path))
     first = native.build()

@@ -24,11 +24,13 @@ import tempfile
 import warnings
 from pathlib import Path
 
-__all__ = ["SOURCE", "FLAGS", "library", "build", "enabled"]
+__all__ = ["SOURCE", "FLAGS", "OPENMP", "library", "build", "enabled"]
 
 SOURCE = Path(__file__).resolve().parent / "csrc" / "gated_edges.cpp"
 # -fno-trapping-math lets the compiler turn the clamps and ReLU masks into vector blends.
-FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-std=c++17", "-shared", "-fPIC", "-fopenmp")
+FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-std=c++17", "-shared", "-fPIC")
+# Tried first; a compiler without OpenMP (e.g. Apple's clang) builds the sweeps one thread after another.
+OPENMP = ("-fopenmp",)
 
 _P = ctypes.c_void_p
 _I = ctypes.c_int64
@@ -69,25 +71,34 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gatedgcn" / "native"
 
 
-def _target(compiler: str) -> Path:
+def _target(compiler: str, flags: tuple[str, ...]) -> Path:
     version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=60).stdout
-    key = hashlib.sha256("\0".join([SOURCE.read_text(), " ".join(FLAGS), version, platform.machine(), _cpu()]).encode())
+    key = hashlib.sha256("\0".join([SOURCE.read_text(), " ".join(flags), version, platform.machine(), _cpu()]).encode())
     return _cache_dir() / key.hexdigest()[:16] / "libgatedgcn.so"
 
 
 def build() -> Path:
-    """Compile :data:`SOURCE` (unless the cache has it) and return the library's path; raises on failure."""
+    """Compile :data:`SOURCE` (unless the cache has it) and return the library's path; raises on failure.
+
+    With :data:`OPENMP` where the compiler takes it, else without."""
     compiler = _compiler()
     if compiler is None:
         raise RuntimeError("no C++ compiler found (set CXX)")
-    target = _target(compiler)
+    try:
+        return _build(compiler, FLAGS + OPENMP)
+    except RuntimeError:
+        return _build(compiler, FLAGS)
+
+
+def _build(compiler: str, flags: tuple[str, ...]) -> Path:
+    target = _target(compiler, flags)
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(fd)
     try:
-        run = subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", tmp], capture_output=True, text=True, timeout=600)
+        run = subprocess.run([compiler, *flags, str(SOURCE), "-o", tmp], capture_output=True, text=True, timeout=600)
         if run.returncode != 0:
             raise RuntimeError(f"{compiler} failed on {SOURCE.name}:\n{run.stderr.strip()[-2000:]}")
         os.replace(tmp, target)  # atomic: processes building at once each publish a whole library

@@ -17,25 +17,30 @@
 #include <cstdint>
 #include <cstring>
 
+#ifdef _OPENMP
 #include <omp.h>
+#endif
 
 namespace {
 
 using idx = int64_t;
 
-// body(t) for t = 0 .. T-1 on the OpenMP threads (torch's own pool: the library is linked against
-// libgomp, which torch has loaded already), each t exactly once whatever number of threads OpenMP gives.
+// body(t) for t = 0 .. T-1, each exactly once: on the OpenMP threads (torch's own pool: the library
+// is linked against libgomp, which torch has loaded already) whatever number of them OpenMP gives,
+// or one after another where the library was built without OpenMP.
 template <class Body>
 void run_threads(int T, const Body& body) {
-  if (T <= 1) {
-    body(0);
+#ifdef _OPENMP
+  if (T > 1) {
+#pragma omp parallel num_threads(T)
+    {
+      const int n = omp_get_num_threads();
+      for (int t = omp_get_thread_num(); t < T; t += n) body(t);
+    }
     return;
   }
-#pragma omp parallel num_threads(T)
-  {
-    const int n = omp_get_num_threads();
-    for (int t = omp_get_thread_num(); t < T; t += n) body(t);
-  }
+#endif
+  for (int t = 0; t < T; ++t) body(t);
 }
 
 // e^x for float, branch-free so that the compiler vectorises the loops that call it:
