@@ -77,6 +77,15 @@ inline F sigmoid(F v) {
 
 inline bool owns(idx node, int t, int T) { return (node >> 3) % T == t; }
 
+// Edges ahead of the current one whose node rows are prefetched: random rows of large node tables
+// come from memory, and the loads of a few edges in flight hide most of its latency.
+constexpr idx AHEAD = 16;
+
+template <class F>
+inline void prefetch_row(const F* row, idx n) {
+  for (idx c = 0; c < n; c += 64 / sizeof(F)) __builtin_prefetch(row + c);
+}
+
 template <class F>
 inline void forward_row(idx d, F* __restrict row, const F* __restrict dx, const F* __restrict bx, const F* __restrict ex,
                         F sk, F* __restrict tr, F* __restrict nr, double* __restrict s1, double* __restrict s2) {
@@ -103,6 +112,12 @@ void forward(idx E, idx d, F* __restrict eh, const F* __restrict DBx, const F* _
     double* __restrict s1 = moments + 2 * d * t;
     double* __restrict s2 = s1 + d;
     for (idx k = 0; k < E; ++k) {
+      if (k + AHEAD < E && owns(i[k + AHEAD], t, T)) {
+        prefetch_row(DBx + j[k + AHEAD] * 2 * d, 2 * d);
+        prefetch_row(Ex + i[k + AHEAD] * d, d);
+        prefetch_row(tot + i[k + AHEAD] * d, d);
+        prefetch_row(num + i[k + AHEAD] * d, d);
+      }
       const idx r = i[k];
       if (!owns(r, t, T)) continue;
       F* __restrict row = eh + k * d;
@@ -199,6 +214,11 @@ void backward_receivers(idx E, idx d, const F* __restrict eh, const F* __restric
   run_threads(T, [=](int t) {
     double* __restrict cb = dCb + d * t;
     for (idx k = 0; k < E; ++k) {
+      if (k + AHEAD < E && owns(i[k + AHEAD], t, T)) {
+        prefetch_row(DBx + j[k + AHEAD] * 2 * d + d, d);
+        prefetch_row(PQ + i[k + AHEAD] * 2 * d, 2 * d);
+        prefetch_row(dEx + i[k + AHEAD] * d, d);
+      }
       const idx r = i[k];
       if (!owns(r, t, T)) continue;
       const F* __restrict row = eh + k * d;
@@ -229,6 +249,7 @@ void backward_senders(idx E, idx d, const F* __restrict deh, const F* __restrict
                       int T, F* __restrict dDBx) {
   run_threads(T, [=](int t) {
     for (idx k = 0; k < E; ++k) {
+      if (k + AHEAD < E && owns(j[k + AHEAD], t, T)) prefetch_row(dDBx + j[k + AHEAD] * 2 * d, 2 * d);
       const idx s = j[k];
       if (!owns(s, t, T)) continue;
       F* __restrict dd = dDBx + s * 2 * d;
