@@ -50,13 +50,18 @@ def test_a_free_block_is_reused_for_its_size_and_somewhat_smaller_not_larger_or_
     assert memory.empty((ROWS // 2, COLS), LIKE).data_ptr() != ptr
 
 
-def test_zeros_are_zero_on_a_reused_block_and_addresses_are_cache_line_aligned():
+def test_zeros_are_zero_on_a_reused_block_and_blocks_start_on_a_huge_page():
     memory.empty((ROWS, COLS), LIKE).fill_(7.0)
     z = memory.zeros((ROWS, COLS), LIKE)
-    assert z.data_ptr() % 64 == 0
+    assert z.data_ptr() % (2 << 20) == 0  # each block starts on a 2 MiB page
     assert torch.equal(z, torch.zeros(ROWS, COLS))
     d = memory.zeros((ROWS, COLS // 2), torch.empty(0, dtype=torch.float64))
     assert d.dtype == torch.float64 and torch.equal(d, torch.zeros(ROWS, COLS // 2, dtype=torch.float64))
+
+
+def test_a_block_smaller_than_a_huge_page_is_reused_for_its_own_size():
+    ptr = memory.empty((256, 1024), LIKE).data_ptr()  # 1 MiB: its block holds a whole 2 MiB page
+    assert memory.empty((256, 1024), LIKE).data_ptr() == ptr
 
 
 def test_free_blocks_are_given_back_after_keep_free_requests_or_on_release():

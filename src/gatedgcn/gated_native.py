@@ -146,7 +146,7 @@ class NativeGatedEdges(torch.autograd.Function):
         dC_b = torch.zeros((T, d), dtype=torch.float64)
         dEx = memory.zeros((N, d), DBx)
         dDBx = memory.zeros((N, 2 * d), DBx)  # [∂Dx | ∂Bx]
-        de_hat, sp = e.new_empty((min(E, step), d)), e.new_empty((min(E, step), d))  # ∂ê, σ ⊙ g_i ι_i of one chunk
+        de_hat, sp = memory.empty((min(E, step), d), e), memory.empty((min(E, step), d), e)  # ∂ê, σ ⊙ g_i ι_i of one chunk
         receivers_pass = _fn(lib, "gated_backward_receivers", dtype)
         senders_pass = _fn(lib, "gated_backward_senders", dtype)
         for r in row_chunks(E, step):

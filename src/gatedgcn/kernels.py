@@ -77,7 +77,7 @@ def _chunks(rows: int, width: int, device: torch.device) -> Iterator[slice]:
 def _buffers(count: int, rows: int, width: int, like: Tensor) -> list[Tensor]:
     """``count`` reusable ``[step, width]`` work buffers for :func:`_chunks` of ``rows`` rows."""
     step = min(rows, _step(width, like.device))
-    return [like.new_empty((step, width)) for _ in range(count)]
+    return [memory.empty((step, width), like) for _ in range(count)]
 
 
 # ----------------------------------------------------------------------------- batch norm, ReLU, residual

@@ -33,10 +33,9 @@ from torch import Tensor
 __all__ = ["empty", "zeros", "release", "pooled_bytes", "MIN_BYTES", "KEEP_FREE"]
 
 HUGE_PAGE = 2 << 20  # bytes of one transparent huge page on x86-64 and most arm64 kernels
-MIN_BYTES = 2 * HUGE_PAGE  # smaller tensors come from reused heap memory anyway
+MIN_BYTES = 1 << 20  # smaller tensors come from reused heap memory anyway
 KEEP_FREE = 64  # requests a free block waits for reuse before it is given back
 SLACK = 1.25  # a block serves requests down to 1/SLACK of its size
-_ALIGN = 64  # bytes: a cache line, as torch aligns its own tensors
 _MADV_HUGEPAGE = 14
 _NUMPY = {torch.float32: np.float32, torch.float64: np.float64, torch.int64: np.int64, torch.int32: np.int32}
 
@@ -57,16 +56,27 @@ def _madvise():
     return fn
 
 
+def _whole_pages(nbytes: int) -> int:
+    return -(-nbytes // HUGE_PAGE) * HUGE_PAGE
+
+
 def _new_block(nbytes: int) -> np.ndarray:
-    """Untouched memory for ``nbytes`` bytes at a cache-line boundary, 2 MiB pages asked for (a hint: failure is harmless)."""
-    block = np.empty(nbytes + _ALIGN, dtype=np.uint8)
+    """Untouched memory for ``nbytes`` bytes in whole 2 MiB pages from a 2 MiB boundary (:func:`_start`),
+    asked to be backed by huge pages (a hint: failure is harmless)."""
+    block = np.empty(_whole_pages(nbytes) + HUGE_PAGE, dtype=np.uint8)
     fn = _madvise()
     if fn is not None:
-        lo = -(-block.ctypes.data // HUGE_PAGE) * HUGE_PAGE
-        hi = (block.ctypes.data + block.nbytes) // HUGE_PAGE * HUGE_PAGE
-        if hi > lo:
-            fn(lo, hi - lo, _MADV_HUGEPAGE)
+        fn(block.ctypes.data + _start(block), _whole_pages(nbytes), _MADV_HUGEPAGE)
     return block
+
+
+def _start(block: np.ndarray) -> int:
+    """Offset of the block's first 2 MiB boundary: tensors start there."""
+    return -block.ctypes.data % HUGE_PAGE
+
+
+def _capacity(block: np.ndarray) -> int:
+    return block.nbytes - HUGE_PAGE
 
 
 class _Pool:
@@ -104,8 +114,8 @@ class _Pool:
                 if not self._free(k):
                     self.seen_free[k] = self.requests
                     continue
-                size = self.blocks[k].nbytes - _ALIGN
-                if nbytes <= size <= SLACK * nbytes and (best is None or size < self.blocks[best].nbytes - _ALIGN):
+                size = _capacity(self.blocks[k])
+                if nbytes <= size <= max(SLACK * nbytes, _whole_pages(nbytes)) and (best is None or size < _capacity(self.blocks[best])):
                     best = k
             if best is None:
                 self.blocks.append(_new_block(nbytes))
@@ -146,7 +156,7 @@ def empty(shape: tuple[int, ...], like: Tensor) -> Tensor:
     for s in shape:
         nbytes *= s
     block = _POOL.take(nbytes)
-    lo = -block.ctypes.data % _ALIGN
+    lo = _start(block)
     flat = block[lo : lo + nbytes].view(_NUMPY[like.dtype])
     return torch.from_numpy(flat).view(shape)
 
