@@ -227,10 +227,17 @@ def _train(config: Config, out: str | Path, world: World | None, *, overwrite: b
         "epochs": len(history),
         "metric": exp.objective.metric,
         **final,
+        "best_val": best_val(history, trainer.position.best_epoch),
     }
     if main:
         run.write_summary(summary)  # no wall-clock time in it: a resumed run writes the same file (the times are in metrics.jsonl)
     return summary
+
+
+def best_val(history: list[dict[str, Any]], epoch: int) -> dict[str, Any] | None:
+    """``{"epoch": k, "loss": ..., metric: ...}``: the validation scores of the best epoch ``k`` (``None`` without one)."""
+    record = next((r for r in history if r["epoch"] == epoch), None)
+    return None if record is None or "val" not in record else {"epoch": epoch, **record["val"]}
 
 
 def evaluate(run_dir: str | Path, *, splits: tuple[str, ...] = ("train", "val", "test")) -> dict[str, Any]:
