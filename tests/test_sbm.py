@@ -146,3 +146,17 @@ def test_one_epoch_smoke_run(tmp_path, name):
     summary = train(config, tmp_path / "run", progress=False)
     assert summary["metric"] == "weighted_accuracy"
     assert 0.0 <= summary["test"]["weighted_accuracy"] <= 1.0 and np.isfinite(summary["train"]["loss"])
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_the_generators_progress_bar_obeys_quiet(tmp_path, capsys, quiet):
+    from gatedgcn.cli import main
+
+    args = ["train", "--dataset", "SBM_CLUSTER", "--layers", "1", "--hidden", "8", "--epochs", "1", "--batch-size", "4",
+            "--out", str(tmp_path / "run"), "--set", "data.num_train=4", "--set", "data.num_val=2", "--set", "data.num_test=2",
+            "--set", f"data.cache_dir={tmp_path / 'cache'}"]
+    assert main(args + ["--quiet"] * quiet) == 0
+    err = capsys.readouterr().err
+    assert ("SBM_CLUSTER" in err) is not quiet  # the bar is named after the dataset; --quiet: no bar at all
+    if quiet:
+        assert err == ""

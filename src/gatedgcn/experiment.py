@@ -85,13 +85,14 @@ class Experiment:
     objective: Objective
 
     @classmethod
-    def build(cls, config: Config) -> "Experiment":
+    def build(cls, config: Config, *, progress: bool = True) -> "Experiment":
+        """``progress``: progress bars while a generated dataset is made (the CLI's ``--quiet`` turns them off)."""
         d = config.data
         data = load_dataset(
             d.name, data_dir=d.resolved_data_dir(), seed=d.seed, num_train=d.num_train, num_val=d.num_val,
             num_test=d.num_test, min_nodes=d.min_nodes, max_nodes=d.max_nodes,
             cache_dir=d.resolved_cache_dir(), workers=d.workers,
-            folds=d.folds, fold=d.fold, path=d.path,
+            folds=d.folds, fold=d.fold, path=d.path, progress=progress,
         )
         if d.pe != "none":
             data.splits = {split: add_encoding(graphs, d.pe, d.pe_dim) for split, graphs in data.splits.items()}
@@ -196,7 +197,7 @@ def _train(config: Config, out: str | Path, world: World | None, *, overwrite: b
         run.write_config(config.dump())
     if world is not None:
         dist.barrier()  # rank 0 has made (or opened) the run directory
-    exp = Experiment.build(config)
+    exp = Experiment.build(config, progress=progress)
     boards = (TensorBoardLogger.open(run.path / "tensorboard", exp.model, next(iter(exp.loader("train")))),) if tensorboard else ()
     lines = (EpochLine(config.train.epochs, sum(len(exp.data.splits[s]) for s in ("train", *exp.eval_loaders()))),) if progress else ()
     trainer = exp.trainer(progress=progress, callbacks=(run.append_metrics, *boards, *lines) if main else (), detect_anomaly=detect_anomaly, world=world)

@@ -130,10 +130,10 @@ class ClusterGraph:
 
 
 def _build(name: str, make, classes: int, vocab: int, *, num_train: int, num_val: int, num_test: int, seed: int,
-           cache_dir: Path | None, workers: int, params: dict) -> Dataset:
+           cache_dir: Path | None, workers: int, params: dict, progress: bool) -> Dataset:
     counts = {"train": num_train, "val": num_val, "test": num_test}
     params = params | {"counts": counts, "seed": seed}
-    splits = cached(name.lower(), params, lambda: generate(make, counts, seed=seed, workers=workers, desc=name), cache_dir)
+    splits = cached(name.lower(), params, lambda: generate(make, counts, seed=seed, workers=workers, desc=name, progress=progress), cache_dir)
     return Dataset(
         name=name,
         task=Task(level="node", kind="classification", num_outputs=classes, metric="weighted_accuracy", balance_classes=True),
@@ -149,18 +149,19 @@ def _check_counts(name: str, *counts: int) -> None:
 
 
 def build_pattern(*, num_train: int = 10_000, num_val: int = 2_000, num_test: int = 2_000, seed: int = 0,
-                  cache_dir: Path | None = None, workers: int = 1, **_: object) -> Dataset:
-    """SBM PATTERN (benchmark sizes 10,000 / 2,000 / 2,000: 100 / 20 / 20 graphs per pattern)."""
+                  cache_dir: Path | None = None, workers: int = 1, progress: bool = True, **_: object) -> Dataset:
+    """SBM PATTERN (benchmark sizes 10,000 / 2,000 / 2,000: 100 / 20 / 20 graphs per pattern); ``progress``: a bar while generating."""
     _check_counts("SBM_PATTERN", num_train, num_val, num_test)
     make = PatternGraph(tuple(make_patterns(seed)))
     params = {"sbm": vars(PATTERN), "patterns": PATTERN_COUNT, "p_pattern": PATTERN_P, "q_pattern": PATTERN_Q}
     return _build("SBM_PATTERN", make, 2, VOCAB, num_train=num_train, num_val=num_val, num_test=num_test, seed=seed,
-                  cache_dir=cache_dir, workers=workers, params=params)
+                  cache_dir=cache_dir, workers=workers, params=params, progress=progress)
 
 
 def build_cluster(*, num_train: int = 10_000, num_val: int = 1_000, num_test: int = 1_000, seed: int = 0,
-                  cache_dir: Path | None = None, workers: int = 1, **_: object) -> Dataset:
-    """SBM CLUSTER (benchmark sizes 10,000 / 1,000 / 1,000)."""
+                  cache_dir: Path | None = None, workers: int = 1, progress: bool = True, **_: object) -> Dataset:
+    """SBM CLUSTER (benchmark sizes 10,000 / 1,000 / 1,000); ``progress``: a bar while generating."""
     _check_counts("SBM_CLUSTER", num_train, num_val, num_test)
     return _build("SBM_CLUSTER", ClusterGraph(), CLUSTER.communities, CLUSTER.communities + 1, num_train=num_train,
-                  num_val=num_val, num_test=num_test, seed=seed, cache_dir=cache_dir, workers=workers, params={"sbm": vars(CLUSTER)})
+                  num_val=num_val, num_test=num_test, seed=seed, cache_dir=cache_dir, workers=workers, params={"sbm": vars(CLUSTER)},
+                  progress=progress)
