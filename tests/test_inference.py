@@ -125,3 +125,44 @@ def test_an_inference_chunk_the_model_cannot_use_is_a_config_error():
 
     with pytest.raises(ConfigError, match="train.inference_chunk: .*gcn_norm=mean"):
         _cora("model.layer=gcn", 'model.gcn_norm="symmetric"', "train.inference_chunk=100").trainer(progress=False)
+
+
+def test_the_splits_of_one_graph_are_scored_from_one_layerwise_computation(monkeypatch):
+    from gatedgcn import inference
+    from gatedgcn.data.splits import mask_labels
+    from gatedgcn.train.objective import Objective
+    from gatedgcn.train.trainer import Schedule, Trainer
+
+    n = 60
+    g = torch.Generator().manual_seed(3)
+    edge_index = random_graph(n, 300, seed=4)
+    graph = Graph(x=torch.randn(n, 3, generator=g, dtype=torch.float64), edge_index=edge_index,
+                  edge_attr=torch.randn(edge_index.shape[1], 2, generator=g, dtype=torch.float64), y=torch.randint(0, 4, (n,), generator=g))
+    nodes = torch.randperm(n, generator=g).numpy()
+    loaders = {name: [collate([mask_labels(graph, nodes[a:b])])] for name, a, b in (("train", 0, 20), ("val", 20, 40), ("test", 40, 60))}
+    model, objective = _model(), Objective("classification", "accuracy")
+    calls = []
+
+    def counted(*args, **kw):
+        calls.append(1)
+        return layerwise(*args, **kw)
+
+    monkeypatch.setattr(inference, "layerwise", counted)
+
+    def two_pass():  # one layer-wise computation per split, as before; and the plain forward
+        split_by_split = Trainer(model, objective, Schedule(), progress=False, predict=lambda m, b: layerwise(m, b, 7)).evaluate(loaders)
+        whole = Trainer(model, objective, Schedule(), progress=False).evaluate(loaders)
+        for name in loaders:
+            assert abs(split_by_split[name]["loss"] - whole[name]["loss"]) < 1e-12
+        return split_by_split
+
+    once = Trainer(model, objective, Schedule(), progress=False, predict=inference.Layerwise(7))
+    first = once.evaluate(loaders)
+    assert len(calls) == 1 and first == two_pass()
+    assert len({first[name]["loss"] for name in loaders}) == 3  # the splits are scored on their own targets
+    with torch.no_grad():
+        model.head.out.weight.mul_(-2.0)  # an update in place: the next evaluation computes anew
+    second = once.evaluate(loaders)
+    assert len(calls) == 2 and second == two_pass() and second != first
+    once.evaluate({"val": [collate([mask_labels(graph.replace(x=graph.x + 1), nodes[20:40])])]})  # other inputs: computed anew
+    assert len(calls) == 3

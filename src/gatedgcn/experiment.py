@@ -26,7 +26,7 @@ from gatedgcn.data.encodings import add_encoding
 from gatedgcn.data.sampling import NeighbourSampler
 from gatedgcn.errors import CheckpointError, ConfigError, GatedGCNError, TrainingInterrupted
 from gatedgcn.graph import Batch, Graph, collate
-from gatedgcn.inference import DEFAULT_CHUNK, check_layerwise, layerwise
+from gatedgcn.inference import DEFAULT_CHUNK, Layerwise, check_layerwise
 from gatedgcn.model import GraphNet, ModelSpec
 from gatedgcn.tensorboard import TensorBoardLogger
 from gatedgcn.train.checkpoint import Checkpointer, config_mismatch
@@ -148,7 +148,7 @@ class Experiment:
             if t.inference_chunk:
                 raise ConfigError(f"train.inference_chunk: {err}") from None
             return None
-        return partial(layerwise, chunk=t.inference_chunk or DEFAULT_CHUNK)
+        return Layerwise(t.inference_chunk or DEFAULT_CHUNK)  # the splits of the one graph scored from one computation
 
     def checkpointer(self, run: RunDir) -> Checkpointer:
         t = self.config.train

@@ -16,6 +16,9 @@ node tables on any graph with more edges than nodes).  It is not stored: a chunk
 (``e^{k+1}_ij`` depends only on ``e^k_ij``, ``h^k_j`` and ``h^k_i``).  So the gated model keeps ``L``
 node tables and does ``L (L + 1) / 2`` edge passes instead of ``L``; the others keep two tables.
 
+The splits of a node task on one graph are that graph with other targets ``y``: :class:`Layerwise`, the
+trainer's ``predict``, computes the outputs once per evaluation and scores every split from them.
+
 In eval mode the result equals ``model(batch)`` (up to the order of float sums).  Not for the dense
 ``attention`` layer (a receiver reads every node), nor for the GCN's ``symmetric`` norm (the weight of
 an edge reads the in-degree of its sender, which the chunk does not hold).
@@ -25,15 +28,17 @@ Shapes: batch of ``N`` nodes and ``E`` edges (node task) -> ``[N, out]``.
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from gatedgcn.data.sampling import by_receiver
 from gatedgcn.errors import GatedGCNError
 from gatedgcn.graph import Batch
 from gatedgcn.model import GraphNet
 
-__all__ = ["layerwise", "check_layerwise", "DEFAULT_CHUNK"]
+__all__ = ["layerwise", "check_layerwise", "Layerwise", "DEFAULT_CHUNK"]
 
 DEFAULT_CHUNK = 16384  # receivers per chunk when train.inference_chunk is 0
 
@@ -92,3 +97,36 @@ def layerwise(model: GraphNet, batch: Batch, chunk: int = DEFAULT_CHUNK) -> Tens
                 h_next[a:b] = layer(x[mine], m, None if ns is None else ns[mine])
         tables = [*tables, h_next] if gated else [h_next]
     return model.head(tables[-1])  # [N, out]
+
+
+def _weights_state(model: nn.Module) -> tuple[tuple[int, int], ...]:
+    """Which tensors hold the weights and running statistics, and their in-place version: changes with every update."""
+    return tuple((id(t), t._version) for t in (*model.parameters(), *model.buffers()))
+
+
+def _same_inputs(a: Batch, b: Batch) -> bool:
+    """Every field of the two batches but the targets ``y`` is equal."""
+    for f in dataclasses.fields(a):
+        u, v = getattr(a, f.name), getattr(b, f.name)
+        if f.name != "y" and not (u is v or (u is not None and v is not None and u.shape == v.shape and torch.equal(u, v))):
+            return False
+    return True
+
+
+class Layerwise:
+    """The trainer's ``predict(model, batch)``: :func:`layerwise` in chunks of ``chunk`` receivers, once for all
+    the splits of one graph.  The outputs of the last call are reused while the inputs (the batch but ``y``) and
+    the model's weights and buffers (the same tensors, not changed in place since) are the same: an evaluation
+    of val and test (and train) runs the layers once; an update in between makes the next call compute anew."""
+
+    def __init__(self, chunk: int = DEFAULT_CHUNK) -> None:
+        self.chunk = chunk
+        self.last: tuple[Batch, tuple[tuple[int, int], ...], Tensor] | None = None  # inputs, weights' state, outputs [N, out]
+
+    def __call__(self, model: GraphNet, batch: Batch) -> Tensor:
+        state = _weights_state(model)
+        if self.last is not None and self.last[1] == state and _same_inputs(self.last[0], batch):
+            return self.last[2]
+        out = layerwise(model, batch, self.chunk)  # [N, out]
+        self.last = (batch, state, out)
+        return out
