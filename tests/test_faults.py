@@ -272,6 +272,10 @@ def test_weights_of_another_architecture_are_refused_naming_the_mismatch(tmp_pat
     config = run / "config.yaml"
     config.write_text(config.read_text().replace("hidden: 8", "hidden: 12"))
     assert main(["eval", str(run)]) == 1
+    assert "hidden: 8 in the stored model spec, 12 from the config" in capsys.readouterr().err
+    summary = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps({k: v for k, v in summary.items() if k != "spec"}))  # a run from before the spec was stored
+    assert main(["eval", str(run)]) == 1
     assert "the model expects [12" in capsys.readouterr().err
     (run / "model.safetensors").write_bytes(b"\x00" * 64)
     assert main(["eval", str(run)]) == 1

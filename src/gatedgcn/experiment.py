@@ -24,7 +24,7 @@ from gatedgcn.config import Config
 from gatedgcn.data import Dataset, load_dataset
 from gatedgcn.data.encodings import add_encoding
 from gatedgcn.data.sampling import NeighbourSampler
-from gatedgcn.errors import CheckpointError, ConfigError, GatedGCNError, TrainingInterrupted
+from gatedgcn.errors import CheckpointError, ConfigError, GatedGCNError, RunDirError, TrainingInterrupted
 from gatedgcn.graph import Batch, Graph, collate
 from gatedgcn.inference import DEFAULT_CHUNK, Layerwise, check_layerwise
 from gatedgcn.model import GraphNet, ModelSpec
@@ -75,6 +75,40 @@ def model_spec(config: Config, data: Dataset) -> ModelSpec:
     return spec
 
 
+DATA_FIELDS = ("level", "out_dim", "in_dim", "node_vocab", "edge_in_dim", "edge_vocab", "pe_dim")  # the spec fields a dataset fixes
+
+
+def spec_from_fields(fields: dict[str, Any]) -> ModelSpec:
+    """The :class:`ModelSpec` stored as its fields (a field added to ModelSpec since takes its default)."""
+    unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(ModelSpec)})
+    if unknown:
+        raise RunDirError(f"the stored model spec has the field {unknown[0]!r}, which ModelSpec does not know")
+    try:
+        return ModelSpec(**fields)
+    except (TypeError, ValueError) as err:
+        raise RunDirError(f"the stored model spec is not valid: {err}") from None
+
+
+def spec_misfits(stored: ModelSpec, derived: ModelSpec, data: Dataset) -> list[str]:
+    """``field: why`` for each field in which the spec that config and dataset give now (``derived``) does not fit
+    ``stored``: a vocabulary may have grown as long as every category id in the data has its row; every other field
+    must be equal (an edited config is refused, not silently overridden)."""
+    misfits = []
+    for name in (f.name for f in dataclasses.fields(ModelSpec)):
+        want, got = getattr(stored, name), getattr(derived, name)
+        if want == got:
+            continue
+        if name in ("node_vocab", "edge_vocab") and want > 0 and got > 0:
+            ids = [t for split in data.splits.values() for g in split if (t := g.x if name == "node_vocab" else g.edge_attr) is not None and t.numel()]
+            top = max((int(t.max()) for t in ids), default=-1)
+            if top < want:
+                continue
+            misfits.append(f"{name}: the model has {want} categories, dataset {data.name} has category {top}")
+        else:
+            misfits.append(f"{name}: {want} in the stored model spec, {got} " + (f"for dataset {data.name}" if name in DATA_FIELDS else "from the config"))
+    return misfits
+
+
 @dataclass
 class Experiment:
     """A dataset, a model for it and the objective of its task, all fixed by one config."""
@@ -85,8 +119,10 @@ class Experiment:
     objective: Objective
 
     @classmethod
-    def build(cls, config: Config, *, progress: bool = True) -> "Experiment":
-        """``progress``: progress bars while a generated dataset is made (the CLI's ``--quiet`` turns them off)."""
+    def build(cls, config: Config, *, progress: bool = True, spec: ModelSpec | None = None) -> "Experiment":
+        """``progress``: progress bars while a generated dataset is made (the CLI's ``--quiet`` turns them off).
+        ``spec``: the model's spec as a run stored it (else derived from config and dataset); a dataset that does
+        not fit it, or a config that differs from it, is refused (:class:`RunDirError` naming the field)."""
         d = config.data
         data = load_dataset(
             d.name, data_dir=d.resolved_data_dir(), seed=d.seed, num_train=d.num_train, num_val=d.num_val,
@@ -97,9 +133,23 @@ class Experiment:
         if d.pe != "none":
             data.splits = {split: add_encoding(graphs, d.pe, d.pe_dim) for split, graphs in data.splits.items()}
         seed_everything(config.train.seed)
-        model = GraphNet(model_spec(config, data)).to(DTYPES[config.train.dtype])
+        derived = model_spec(config, data)
+        misfits = [] if spec is None else spec_misfits(spec, derived, data)
+        if misfits:
+            raise RunDirError("dataset and config do not fit the stored model spec: " + "; ".join(misfits))
+        model = GraphNet(spec or derived).to(DTYPES[config.train.dtype])
         balance = balances_batches(config.train.class_weights, data.task.kind, data.task.balance_classes)
         return cls(config, data, model, Objective(data.task.kind, data.task.metric, balance_batches=balance))
+
+    @classmethod
+    def of_run(cls, run: RunDir, config: Config, *, progress: bool = True, spec: dict[str, Any] | None = None) -> "Experiment":
+        """The experiment of an existing run, its model built from the spec stored with it (``spec``, else summary.json's);
+        a run written before specs were stored gets the spec derived from config and dataset, as a new run."""
+        fields = spec if spec is not None else run.stored_spec()
+        try:
+            return cls.build(config, progress=progress, spec=None if fields is None else spec_from_fields(fields))
+        except RunDirError as err:
+            raise RunDirError(f"{run.path}: {err}") from None
 
     def loader(self, split: str, *, shuffle: bool = False, world: World | None = None) -> DataLoader | NeighbourSampler:
         """Batches of ``split``; with ``world``, this process's shard of each epoch (``batch_size / world.size`` graphs a step);
@@ -152,7 +202,8 @@ class Experiment:
 
     def checkpointer(self, run: RunDir) -> Checkpointer:
         t = self.config.train
-        return Checkpointer(run.path / "checkpoints", config=self.config.to_dict(), keep=t.keep_checkpoints, every_minutes=t.checkpoint_minutes)
+        return Checkpointer(run.path / "checkpoints", config=self.config.to_dict(), keep=t.keep_checkpoints, every_minutes=t.checkpoint_minutes,
+                            spec=dataclasses.asdict(self.model.spec))
 
 
 def _open_for_resume(config: Config, out: str | Path) -> RunDir:
@@ -197,15 +248,18 @@ def _train(config: Config, out: str | Path, world: World | None, *, overwrite: b
         run.write_config(config.dump())
     if world is not None:
         dist.barrier()  # rank 0 has made (or opened) the run directory
-    exp = Experiment.build(config, progress=progress)
+    if resume:  # the newest checkpoint is read first: the model is rebuilt from the spec stored with it
+        checkpoint = Checkpointer(run.path / "checkpoints", config=config.to_dict()).latest_checkpoint()
+        exp = Experiment.of_run(run, config, progress=progress, spec=None if checkpoint is None else checkpoint["spec"])
+    else:
+        checkpoint, exp = None, Experiment.build(config, progress=progress)
     boards = (TensorBoardLogger.open(run.path / "tensorboard", exp.model, next(iter(exp.loader("train")))),) if tensorboard else ()
     lines = (EpochLine(config.train.epochs, sum(len(exp.data.splits[s]) for s in ("train", *exp.eval_loaders()))),) if progress else ()
     trainer = exp.trainer(progress=progress, callbacks=(run.append_metrics, *boards, *lines) if main else (), detect_anomaly=detect_anomaly, world=world)
     save = exp.checkpointer(run)
     if resume:
-        state = save.latest()
-        if state is not None:
-            trainer.load_state_dict(rank_rng(state, world or World()))  # each process its own RNG states
+        if checkpoint is not None:
+            trainer.load_state_dict(rank_rng(checkpoint["trainer"], world or World()))  # each process its own RNG states
         if main:
             run.write_metrics(trainer.position.history)
     # one process: SIGINT/SIGTERM write a checkpoint first; under torchrun the launcher stops every process at once
@@ -229,6 +283,7 @@ def _train(config: Config, out: str | Path, world: World | None, *, overwrite: b
         "metric": exp.objective.metric,
         **final,
         "best_val": best_val(history, trainer.position.best_epoch),
+        "spec": dataclasses.asdict(exp.model.spec),  # the model as built: eval, predict and resume rebuild it from this
     }
     if main:
         run.write_summary(summary)  # no wall-clock time in it: a resumed run writes the same file (the times are in metrics.jsonl)
@@ -242,10 +297,10 @@ def best_val(history: list[dict[str, Any]], epoch: int) -> dict[str, Any] | None
 
 
 def evaluate(run_dir: str | Path, *, splits: tuple[str, ...] = ("train", "val", "test")) -> dict[str, Any]:
-    """Rebuild the model of a run directory, load its weights and score the splits again."""
+    """Rebuild the model of a run directory (from its stored spec), load its weights and score the splits again."""
     run = RunDir.open(run_dir)
     config = Config.load(run.config_path)
-    exp = Experiment.build(config)
+    exp = Experiment.of_run(run, config)
     run.load_weights(exp.model)
     trainer = exp.trainer(progress=False)
     return trainer.evaluate({name: exp.loader(name) for name in splits if exp.data.splits.get(name)})

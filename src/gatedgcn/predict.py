@@ -146,10 +146,11 @@ class Loaded:
 
 
 def load(run_dir: str | Path, *, device: str | torch.device = "cpu", batch_size: int | None = None) -> Loaded:
-    """Rebuild the model of a run directory (its dataset fixes the input and output sizes) and load its weights."""
+    """Rebuild the model of a run directory (from the spec stored with it; for older runs, the dataset fixes the
+    input and output sizes) and load its weights."""
     run = RunDir.open(run_dir)
     config = Config.load(run.config_path)
-    exp = Experiment.build(config)
+    exp = Experiment.of_run(run, config)
     run.load_weights(exp.model)
     target = device_of(device)
     model = exp.model.to(target).eval()

@@ -34,13 +34,6 @@ def find_runs(roots: Sequence[str | Path]) -> list[Path]:
     return sorted(found)
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text()) if path.is_file() else {}
-    except json.JSONDecodeError as err:
-        raise RunDirError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None
-
-
 def _best(records: list[dict[str, Any]], metric: str) -> tuple[float | None, int | None]:
     """The best validation value of ``metric`` over the epochs and its epoch."""
     scored = [(r["val"][metric], r["epoch"]) for r in records if isinstance(r.get("val"), dict) and metric in r["val"]]
@@ -58,7 +51,7 @@ def run_row(path: str | Path, root: str | Path | None = None) -> dict[str, Any]:
         config = yaml.safe_load(run.config_path.read_text()) or {}
     except yaml.YAMLError as err:
         raise RunDirError(f"{run.config_path}: not valid YAML: {err}") from None
-    summary = _read_json(run.path / RunDir.SUMMARY)
+    summary = run.read_summary()
     try:
         records = run.read_metrics()
     except json.JSONDecodeError as err:

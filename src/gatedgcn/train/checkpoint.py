@@ -6,7 +6,8 @@
 A file is one header line ``gatedgcn-checkpoint 1 <sha256 of the payload>`` followed by the payload of
 ``torch.save``.  It is written atomically (temporary file in the same folder, fsync, rename) and read
 back only after the hash matches, with ``torch.load(weights_only=True)``: no code runs, and a truncated
-or corrupted file is recognised and skipped, never half-used.
+or corrupted file is recognised and skipped, never half-used.  The payload holds the trainer state, the
+config and the model's spec (both as JSON text), so that a resume rebuilds the model it continues.
 """
 
 from __future__ import annotations
@@ -86,9 +87,11 @@ class Checkpointer:
     passed since the last write (0: after every step), and on a stop; keeps the last ``keep`` and the best."""
 
     def __init__(self, folder: str | Path, *, config: dict[str, Any], keep: int = 2, every_minutes: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, spec: dict[str, Any] | None = None) -> None:
+        """``spec``: the fields of the model's spec, written with every checkpoint (``None``: not written)."""
         self.folder = Path(folder)
         self.config = config
+        self.spec = spec
         self.keep = keep
         self.every_seconds = 60.0 * every_minutes
         self.clock = clock
@@ -103,7 +106,8 @@ class Checkpointer:
         if reason == "step" and self.clock() - self.last < self.every_seconds:
             return
         pos = trainer.position
-        data = encode({"config": json.dumps(self.config, sort_keys=True), "trainer": trainer.state_dict()})
+        meta = {"config": json.dumps(self.config, sort_keys=True)} | ({} if self.spec is None else {"spec": json.dumps(self.spec)})
+        data = encode(meta | {"trainer": trainer.state_dict()})
         self.folder.mkdir(parents=True, exist_ok=True)
         atomic_write(self.folder / f"epoch-{pos.epoch:04d}-step-{pos.step:06d}.ckpt", data)
         if reason == "epoch" and pos.best_epoch == pos.epoch - 1:
@@ -116,6 +120,12 @@ class Checkpointer:
         """The trainer state of the newest valid checkpoint (corrupt ones skipped with a warning), or ``None``.
 
         A checkpoint of another configuration is refused with the keys that differ."""
+        state = self.latest_checkpoint()
+        return None if state is None else state["trainer"]
+
+    def latest_checkpoint(self) -> dict[str, Any] | None:
+        """The newest valid checkpoint as :meth:`latest` finds it: ``trainer`` (its state) and ``spec`` (the model's
+        spec fields; ``None`` in a checkpoint written before specs were stored), or ``None``."""
         for stale in self.folder.glob(".*.tmp"):  # left by a write that was killed before its rename
             stale.unlink(missing_ok=True)
         for _, path in reversed(self.positions()):
@@ -127,5 +137,5 @@ class Checkpointer:
             diff = config_mismatch(json.loads(state["config"]), self.config)
             if diff:
                 raise CheckpointError(f"checkpoint {path} belongs to another configuration: " + "; ".join(diff[:5]))
-            return state["trainer"]
+            return {"trainer": state["trainer"], "spec": json.loads(state["spec"]) if "spec" in state else None}
         return None

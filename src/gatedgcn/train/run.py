@@ -2,7 +2,8 @@
 
     RUN_DIR/config.yaml        the resolved config (train --config RUN_DIR/config.yaml repeats the run)
     RUN_DIR/metrics.jsonl      one JSON line per epoch
-    RUN_DIR/summary.json       final metrics per split, e.g. {"test": {"accuracy": 0.99}, ...}
+    RUN_DIR/summary.json       final metrics per split, e.g. {"test": {"accuracy": 0.99}, ...}, the best validation
+                               epoch, and the model's spec (the ModelSpec fields it was built with)
     RUN_DIR/model.safetensors  the weights (safetensors: loading runs no code)
     RUN_DIR/checkpoints/       what a resume needs (see :mod:`gatedgcn.train.checkpoint`)
 
@@ -113,7 +114,20 @@ class RunDir:
         atomic_write(self.path / self.SUMMARY, (json.dumps(summary, indent=2) + "\n").encode())
 
     def read_summary(self) -> dict[str, Any]:
-        return json.loads((self.path / self.SUMMARY).read_text())
+        """The summary; ``{}`` while the run has none yet."""
+        path = self.path / self.SUMMARY
+        try:
+            return json.loads(path.read_text()) if path.is_file() else {}
+        except json.JSONDecodeError as err:
+            raise RunDirError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None
+
+    def stored_spec(self) -> dict[str, Any] | None:
+        """The ModelSpec fields the run's model was built with (summary.json's ``spec``); ``None`` before the run
+        has finished, and for runs written before the spec was stored."""
+        spec = self.read_summary().get("spec")
+        if spec is not None and not isinstance(spec, dict):
+            raise RunDirError(f"{self.path / self.SUMMARY}: spec is not a mapping of ModelSpec fields")
+        return spec
 
     def save_weights(self, model: nn.Module) -> None:
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
