@@ -104,6 +104,22 @@ def test_a_config_edited_after_the_run_is_refused_naming_the_field(run_dir, tmp_
         experiment.evaluate(edited)
 
 
+def test_the_config_chooses_the_layer_code_of_a_stored_run(run_dir, tmp_path):
+    """impl (fused kernels or plain equations) chooses code, not weights: an edited impl loads, and scores the same."""
+    edited = shutil.copytree(run_dir, tmp_path / "impl")
+    config = edited / "config.yaml"
+    assert "impl: fast" in config.read_text()
+    config.write_text(config.read_text().replace("impl: fast", "impl: reference"))
+    model = gatedgcn.load(edited).model
+    impls = {layer.impl for layer in model.modules() if hasattr(layer, "impl")}
+    assert impls == {"reference"}
+    fast, reference = experiment.evaluate(run_dir), experiment.evaluate(edited)
+    assert fast.keys() == reference.keys()
+    for split in fast:
+        for name, value in fast[split].items():
+            assert reference[split][name] == pytest.approx(value, rel=1e-5, abs=1e-6)
+
+
 def test_a_stored_spec_with_an_unknown_field_is_refused(run_dir, tmp_path):
     bad = shutil.copytree(run_dir, tmp_path / "bad")
     summary = json.loads((bad / "summary.json").read_text())

@@ -76,6 +76,7 @@ def model_spec(config: Config, data: Dataset) -> ModelSpec:
 
 
 DATA_FIELDS = ("level", "out_dim", "in_dim", "node_vocab", "edge_in_dim", "edge_vocab", "pe_dim")  # the spec fields a dataset fixes
+CODE_FIELDS = ("impl",)  # fields that choose code, not weights or equations: the config's value is used
 
 
 def spec_from_fields(fields: dict[str, Any]) -> ModelSpec:
@@ -91,12 +92,13 @@ def spec_from_fields(fields: dict[str, Any]) -> ModelSpec:
 
 def spec_misfits(stored: ModelSpec, derived: ModelSpec, data: Dataset) -> list[str]:
     """``field: why`` for each field in which the spec that config and dataset give now (``derived``) does not fit
-    ``stored``: a vocabulary may have grown as long as every category id in the data has its row; every other field
-    must be equal (an edited config is refused, not silently overridden)."""
+    ``stored``: a vocabulary may have grown as long as every category id in the data has its row; :data:`CODE_FIELDS`
+    (``impl``: the same equations either way) follow the config; every other field must be equal (an edited config is
+    refused, not silently overridden)."""
     misfits = []
     for name in (f.name for f in dataclasses.fields(ModelSpec)):
         want, got = getattr(stored, name), getattr(derived, name)
-        if want == got:
+        if want == got or name in CODE_FIELDS:
             continue
         if name in ("node_vocab", "edge_vocab") and want > 0 and got > 0:
             ids = [t for split in data.splits.values() for g in split if (t := g.x if name == "node_vocab" else g.edge_attr) is not None and t.numel()]
@@ -137,6 +139,8 @@ class Experiment:
         misfits = [] if spec is None else spec_misfits(spec, derived, data)
         if misfits:
             raise RunDirError("dataset and config do not fit the stored model spec: " + "; ".join(misfits))
+        if spec is not None:
+            spec = dataclasses.replace(spec, **{name: getattr(derived, name) for name in CODE_FIELDS})
         model = GraphNet(spec or derived).to(DTYPES[config.train.dtype])
         balance = balances_batches(config.train.class_weights, data.task.kind, data.task.balance_classes)
         return cls(config, data, model, Objective(data.task.kind, data.task.metric, balance_batches=balance))
