@@ -61,7 +61,7 @@ def test_f1_of_the_positive_class_hand_computed():
     assert f1_positive(F.one_hot(torch.zeros(3, dtype=torch.long), 2).float(), torch.tensor([1, 0, 0])) == 0.0
 
 
-def test_one_epoch_smoke_run(tmp_path):
+def test_one_epoch_smoke_run(tmp_path, capsys):
     config = Config().with_overrides([
         "data.name=TSP", "data.num_train=3", "data.num_val=1", "data.num_test=1", "data.min_nodes=30", "data.max_nodes=40",
         f"data.cache_dir={tmp_path / 'cache'}", "model.layers=2", "model.hidden=16", "model.graph_size_norm=false",
@@ -69,3 +69,4 @@ def test_one_epoch_smoke_run(tmp_path):
     ])
     summary = train(config, tmp_path / "run", progress=False)
     assert summary["metric"] == "f1" and 0.0 <= summary["test"]["f1"] <= 1.0
+    assert "TSP" not in capsys.readouterr().err  # progress=False (--quiet): no generator bar either
