@@ -3,8 +3,9 @@
 A large new tensor on the CPU comes from fresh ``mmap`` memory, which the operating system maps
 and zeroes page by page on first touch.  For an edge-sized ``[E, d]`` tensor that first write
 costs more than the arithmetic around it, and on a virtual machine it varies from run to run
-(a fresh 168 MB tensor: 48 ms here, sometimes twice that; docs/performance.md).  The fused
-kernels return three such tensors per gated layer (ê, e', ∂e) in every step of training.
+(filling a fresh 168 MB tensor took 48 ms on the 2-core machine of docs/performance.md, sometimes
+twice that).  The fused kernels make three such tensors per gated layer (ê, e', ∂e), node tables
+and chunk work buffers in every step of training.
 
 :func:`empty` and :func:`zeros` hand out tensors whose memory belongs to a block of this pool (a
 numpy array the tensor holds on to).  A block is free again once no tensor uses it any more:
@@ -14,8 +15,8 @@ request of its size or somewhat smaller; a block that stays free for :data:`KEEP
 is dropped, and :func:`release` drops all free blocks at once.  New blocks are backed by 2 MiB
 pages where Linux allows (``madvise(MADV_HUGEPAGE)``: five times cheaper to touch first).
 
-Small tensors, CUDA tensors, or everything with ``GATEDGCN_POOL=0`` go to ``torch.empty``; the
-values are the same either way.
+Tensors under :data:`MIN_BYTES`, CUDA tensors, or everything with ``GATEDGCN_POOL=0`` go to
+``torch.empty``; the values are the same either way.
 """
 
 from __future__ import annotations
