@@ -4,9 +4,10 @@ The layer is chosen by name; the rest is shared, so that models of the family di
 in the attention vector ``a`` their layers use.  The gated layer carries its own batch norm,
 residual and edge state; every other layer is wrapped in the same block
 
-    h = x + dropout(ReLU(BN(layer(x))))
+    h = x + dropout(f(BN(layer(x))))
 
-so the comparison varies one thing.  The ``mlp`` layer (``a = 0``: the graph is never read) is the
+with f = ReLU, except f = ELU around graph attention (as the benchmark's GAT block: with ReLU the
+attention branches of a PATTERN model die, docs/results.md), so the comparison varies one thing.  The ``mlp`` layer (``a = 0``: the graph is never read) is the
 benchmark's MLP baseline.  Tasks: ``graph`` (mean / sum / max readout), ``node``,
 ``edge`` (the end-node states ``[h_j, h_i]`` concatenated).
 """
@@ -100,11 +101,13 @@ class MLPReadout(nn.Module):
 
 
 class _Block(nn.Module):
-    """``h = x + dropout(ReLU(BN(s · layer(x))))`` around a layer without its own normalisation."""
+    """``h = x + dropout(f(BN(s · layer(x))))`` around a layer without its own normalisation; f = ReLU, or ELU
+    around :class:`GraphAttention` (whose ReLU branches die on PATTERN once the attention sharpens)."""
 
     def __init__(self, layer: nn.Module, hidden: int, *, batch_norm: bool, residual: bool, dropout: float) -> None:
         super().__init__()
         self.layer = layer
+        self.f = nn.functional.elu if isinstance(layer, GraphAttention) else torch.relu
         self.bn = BatchNorm(hidden) if batch_norm else nn.Identity()
         self.residual = residual
         self.drop = nn.Dropout(dropout)
@@ -112,7 +115,7 @@ class _Block(nn.Module):
     def forward(self, x: Tensor, h: Tensor, node_scale: Tensor | None) -> Tensor:
         if node_scale is not None:
             h = h * node_scale.unsqueeze(-1)  # [N, d]
-        h = torch.relu(self.bn(h))
+        h = self.f(self.bn(h))  # [N, d]
         return self.drop(x + h if self.residual else h)
 
 

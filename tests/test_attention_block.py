@@ -1,0 +1,76 @@
+"""The graph-attention network (``model.layer: graph_attention``) against a dense float64 forward written out here:
+embedding -> L x (h + ELU(BN(Σ_j a_ij v_j))) -> mean readout by an assignment matrix -> halving head; values and
+gradients.  And why the block's f is ELU: a branch whose batch norm pushes every row below zero still learns."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import dense
+from helpers import compare_with_grads, random_graph
+from gatedgcn import Graph, collate
+from gatedgcn.model import GraphNet, ModelSpec
+
+D = 6
+
+
+def graphs() -> list[Graph]:
+    out = []
+    for k, (n, m) in enumerate(((5, 12), (3, 0), (7, 20))):
+        x = torch.randn(n, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(k))
+        out.append(Graph(x=x, edge_index=random_graph(n, m, seed=k), y=torch.tensor([float(k)])))
+    return out
+
+
+def model(heads: int, self_loops: bool = False) -> GraphNet:
+    spec = ModelSpec(layer="graph_attention", layers=2, hidden=D, out_dim=1, in_dim=2, heads=heads, readout="mean",
+                     self_loops=self_loops, impl="reference")
+    net = GraphNet(spec).double()
+    for block in net.layers:  # batch norm with a non-trivial affine map, so that a wrong use shows
+        with torch.no_grad():
+            block.bn.weight.uniform_(0.5, 1.5)
+            block.bn.bias.uniform_(-0.5, 0.5)
+    return net
+
+
+def dense_network(net: GraphNet, batch) -> torch.Tensor:
+    """``h = x + ELU(BN(Σ_j a_ij v_j))`` per layer (training-mode BN), then ``P h`` with ``P[g, i] = 1/|V_g|``, then the head."""
+    N = batch.num_nodes
+    edges = batch.edge_index
+    if net.spec.self_loops:
+        edges = torch.cat([edges, torch.arange(N).expand(2, -1)], dim=1)
+    h = dense.linear(batch.x, net.embed_h)  # [N, d]
+    for block in net.layers:
+        m = dense.batch_norm(dense.graph_attention(h, edges, block.layer), block.bn)
+        h = h + torch.where(m > 0, m, torch.exp(m) - 1.0)
+    P = torch.zeros(batch.num_graphs, N, dtype=torch.float64)
+    P[batch.node_graph, torch.arange(N)] = 1.0
+    hg = (P / P.sum(1, keepdim=True)) @ h  # [B, d]
+    for lin in net.head.hidden:
+        hg = torch.relu(dense.linear(hg, lin))
+    return dense.linear(hg, net.head.out)
+
+
+@pytest.mark.parametrize("heads, self_loops", [(1, False), (2, True)])
+def test_graph_attention_network_matches_dense_values_and_gradients(heads, self_loops):
+    net = model(heads, self_loops).train()
+    b = collate(graphs())
+    compare_with_grads(lambda: net(b), lambda: dense_network(net, b), [], list(net.parameters()))
+
+
+def test_a_branch_below_zero_after_batch_norm_still_gets_gradients():
+    """With every row of each block's BN output negative, ReLU would give the attention maps no gradient at all;
+    ELU still does (the ReLU block of the other layers, by contrast, gives none)."""
+    b = collate(graphs())
+    for layer, alive in (("graph_attention", True), ("gcn", False)):
+        spec = ModelSpec(layer=layer, layers=2, hidden=D, out_dim=1, in_dim=2, heads=1, head_layers=0)  # a linear head: no ReLU of its own
+        net = GraphNet(spec).double().train()
+        for block in net.layers:
+            with torch.no_grad():
+                block.bn.weight.fill_(0.1)
+                block.bn.bias.fill_(-5.0)  # BN output within -5 ± 0.1·√N: every entry negative
+        net(b).sum().backward()
+        first = net.layers[0].layer
+        grad = (first.W_v if layer == "graph_attention" else first.V).weight.grad
+        assert (grad is not None and grad.abs().max() > 1e-8) == alive, layer
