@@ -1,6 +1,7 @@
 """The graph-attention network (``model.layer: graph_attention``) against a dense float64 forward written out here:
 embedding -> L x (h + ELU(BN(Σ_j a_ij v_j))) -> mean readout by an assignment matrix -> halving head; values and
-gradients.  And why the block's f is ELU: a branch whose batch norm pushes every row below zero still learns."""
+gradients.  And what sets ELU apart from the other blocks' ReLU: a branch whose batch norm puts every entry below
+zero still passes gradients to the layer."""
 
 from __future__ import annotations
 

@@ -6,9 +6,9 @@ residual and edge state; every other layer is wrapped in the same block
 
     h = x + dropout(f(BN(layer(x))))
 
-with f = ReLU, except f = ELU around graph attention (as the benchmark's GAT block: with ReLU the
-attention branches of a PATTERN model die, docs/results.md), so the comparison varies one thing.  The ``mlp`` layer (``a = 0``: the graph is never read) is the
-benchmark's MLP baseline.  Tasks: ``graph`` (mean / sum / max readout), ``node``,
+with f = ReLU, except f = ELU around graph attention (as the benchmark's GAT block: with ReLU our
+graph attention stays at chance on PATTERN, docs/results.md), so the comparison varies one thing.
+The ``mlp`` layer (``a = 0``: the graph is never read) is the benchmark's MLP baseline.  Tasks: ``graph`` (mean / sum / max readout), ``node``,
 ``edge`` (the end-node states ``[h_j, h_i]`` concatenated).
 """
 
@@ -102,7 +102,7 @@ class MLPReadout(nn.Module):
 
 class _Block(nn.Module):
     """``h = x + dropout(f(BN(s · layer(x))))`` around a layer without its own normalisation; f = ReLU, or ELU
-    around :class:`GraphAttention` (whose ReLU branches die on PATTERN once the attention sharpens)."""
+    around :class:`GraphAttention` (with ReLU it stays at chance on PATTERN)."""
 
     def __init__(self, layer: nn.Module, hidden: int, *, batch_norm: bool, residual: bool, dropout: float) -> None:
         super().__init__()
