@@ -8,8 +8,9 @@ residual and edge state; every other layer is wrapped in the same block
 
 with f = ReLU, except f = ELU around graph attention (as the benchmark's GAT block: with ReLU our
 graph attention stays at chance on PATTERN, docs/results.md), so the comparison varies the layer
-(and, for graph attention, f).  The ``mlp`` layer (``a = 0``: the graph is never read) is the benchmark's MLP baseline.  Tasks: ``graph`` (mean / sum / max readout), ``node``,
-``edge`` (the end-node states ``[h_j, h_i]`` concatenated).
+(and, for graph attention, f).  The ``mlp`` layer (``a = 0``: the graph is never read) is the
+benchmark's MLP baseline.  Tasks: ``graph`` (mean / sum / max readout), ``node``, ``edge`` (the
+end-node states ``[h_j, h_i]`` concatenated).
 """
 
 from __future__ import annotations
