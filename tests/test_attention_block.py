@@ -1,7 +1,7 @@
 """The graph-attention network (``model.layer: graph_attention``) against a dense float64 forward written out here:
-embedding -> L x (h + ELU(BN(Σ_j a_ij v_j))) -> mean readout by an assignment matrix -> halving head; values and
-gradients.  And what sets ELU apart from the other blocks' ReLU: a branch whose batch norm puts every entry below
-zero still passes gradients to the layer."""
+embedding -> L x (h + f(BN(Σ_j a_ij v_j))), f = ELU or ReLU (``attention_activation``) -> mean readout by an
+assignment matrix -> halving head; values and gradients.  And what sets ELU apart from ReLU: a branch whose batch
+norm puts every entry below zero still passes gradients to the layer."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import torch
 import dense
 from helpers import compare_with_grads, random_graph
 from gatedgcn import Graph, collate
+from gatedgcn.config import ModelConfig
+from gatedgcn.errors import ConfigError
 from gatedgcn.model import GraphNet, ModelSpec
 
 D = 6
@@ -24,9 +26,9 @@ def graphs() -> list[Graph]:
     return out
 
 
-def model(heads: int, self_loops: bool = False) -> GraphNet:
+def model(heads: int, self_loops: bool, activation: str) -> GraphNet:
     spec = ModelSpec(layer="graph_attention", layers=2, hidden=D, out_dim=1, in_dim=2, heads=heads, readout="mean",
-                     self_loops=self_loops, impl="reference")
+                     self_loops=self_loops, impl="reference", attention_activation=activation)
     net = GraphNet(spec).double()
     for block in net.layers:  # batch norm with a non-trivial affine map, so that a wrong use shows
         with torch.no_grad():
@@ -36,7 +38,7 @@ def model(heads: int, self_loops: bool = False) -> GraphNet:
 
 
 def dense_network(net: GraphNet, batch) -> torch.Tensor:
-    """``h = x + ELU(BN(Σ_j a_ij v_j))`` per layer (training-mode BN), then ``P h`` with ``P[g, i] = 1/|V_g|``, then the head."""
+    """``h = x + f(BN(Σ_j a_ij v_j))`` per layer (training-mode BN), then ``P h`` with ``P[g, i] = 1/|V_g|``, then the head."""
     N = batch.num_nodes
     edges = batch.edge_index
     if net.spec.self_loops:
@@ -44,7 +46,8 @@ def dense_network(net: GraphNet, batch) -> torch.Tensor:
     h = dense.linear(batch.x, net.embed_h)  # [N, d]
     for block in net.layers:
         m = dense.batch_norm(dense.graph_attention(h, edges, block.layer), block.bn)
-        h = h + torch.where(m > 0, m, torch.exp(m) - 1.0)
+        negative = torch.exp(m) - 1.0 if net.spec.attention_activation == "elu" else torch.zeros_like(m)
+        h = h + torch.where(m > 0, m, negative)
     P = torch.zeros(batch.num_graphs, N, dtype=torch.float64)
     P[batch.node_graph, torch.arange(N)] = 1.0
     hg = (P / P.sum(1, keepdim=True)) @ h  # [B, d]
@@ -53,25 +56,35 @@ def dense_network(net: GraphNet, batch) -> torch.Tensor:
     return dense.linear(hg, net.head.out)
 
 
-@pytest.mark.parametrize("heads, self_loops", [(1, False), (2, True)])
-def test_graph_attention_network_matches_dense_values_and_gradients(heads, self_loops):
-    net = model(heads, self_loops).train()
+@pytest.mark.parametrize("heads, self_loops, activation", [(1, False, "elu"), (2, True, "elu"), (2, False, "relu")])
+def test_graph_attention_network_matches_dense_values_and_gradients(heads, self_loops, activation):
+    net = model(heads, self_loops, activation).train()
     b = collate(graphs())
     compare_with_grads(lambda: net(b), lambda: dense_network(net, b), [], list(net.parameters()))
 
 
-def test_a_branch_below_zero_after_batch_norm_still_gets_gradients():
-    """With every row of each block's BN output negative, ReLU would give the attention maps no gradient at all;
-    ELU still does (the ReLU block of the other layers, by contrast, gives none)."""
+def test_a_branch_below_zero_after_batch_norm_still_gets_gradients_with_elu_only():
+    """With every entry of each block's BN output negative, ReLU gives the attention maps no gradient at all; ELU does."""
     b = collate(graphs())
-    for layer, alive in (("graph_attention", True), ("gcn", False)):
-        spec = ModelSpec(layer=layer, layers=2, hidden=D, out_dim=1, in_dim=2, heads=1, head_layers=0)  # a linear head: no ReLU of its own
+    for activation, alive in (("elu", True), ("relu", False)):
+        spec = ModelSpec(layer="graph_attention", layers=2, hidden=D, out_dim=1, in_dim=2, heads=1, head_layers=0,  # a linear head
+                         attention_activation=activation)
         net = GraphNet(spec).double().train()
         for block in net.layers:
             with torch.no_grad():
                 block.bn.weight.fill_(0.1)
                 block.bn.bias.fill_(-5.0)  # BN output within -5 ± 0.1·√N: every entry negative
         net(b).sum().backward()
-        first = net.layers[0].layer
-        grad = (first.W_v if layer == "graph_attention" else first.V).weight.grad
-        assert (grad is not None and grad.abs().max() > 1e-8) == alive, layer
+        grad = net.layers[0].layer.W_v.weight.grad
+        assert (grad is not None and grad.abs().max() > 1e-8) == alive, activation
+
+
+def test_attention_activation_is_checked():
+    with pytest.raises(ValueError, match="attention_activation must be one of"):
+        ModelSpec(layer="graph_attention", attention_activation="gelu")
+    with pytest.raises(ValueError, match="option of the graph_attention layer, not of 'gcn'"):
+        ModelSpec(layer="gcn", attention_activation="elu")
+    with pytest.raises(ConfigError, match="model.attention_activation='elu' applies to the graph_attention layer"):
+        ModelConfig(layer="gcn", attention_activation="elu").check()
+    with pytest.raises(ConfigError, match="model.attention_activation"):
+        ModelConfig(layer="graph_attention", attention_activation="tanh").check()

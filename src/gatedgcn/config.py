@@ -98,6 +98,7 @@ class ModelConfig:
     head_layers: int = 2  # halving hidden layers of the MLP head: hidden -> hidden/2 -> ... (0: one Linear)
     self_loops: bool = False  # add an edge i -> i for every node (gcn and graph_attention layers; Kipf & Welling's A + I)
     gcn_self_weight: bool = True  # GCN layer with its separate self weight U x (false: h = f(V X a d^-1) only, as Kipf & Welling)
+    attention_activation: str = "relu"  # f of the graph-attention block h = x + f(BN(attention)): relu, or elu (the benchmark's GAT block)
 
     def check(self) -> None:
         _one_of("model.layer", self.layer, LAYERS)
@@ -116,6 +117,9 @@ class ModelConfig:
             raise ConfigError(f"model.self_loops applies to the gcn and graph_attention layers, not to model.layer={self.layer!r}")
         if not self.gcn_self_weight and self.layer != "gcn":
             raise ConfigError(f"model.gcn_self_weight=false applies to the gcn layer, not to model.layer={self.layer!r}")
+        _one_of("model.attention_activation", self.attention_activation, ("relu", "elu"))
+        if self.attention_activation != "relu" and self.layer != "graph_attention":
+            raise ConfigError(f"model.attention_activation={self.attention_activation!r} applies to the graph_attention layer, not to model.layer={self.layer!r}")
 
 
 @dataclass

@@ -66,7 +66,7 @@ def model_spec(config: Config, data: Dataset) -> ModelSpec:
         readout=m.readout, batch_norm=m.batch_norm, residual=m.residual, dropout=m.dropout,
         graph_size_norm=m.graph_size_norm, heads=m.heads, gcn_norm=m.gcn_norm, impl=m.impl,
         input_dropout=m.input_dropout, head_layers=m.head_layers, self_loops=m.self_loops,
-        gcn_self_weight=m.gcn_self_weight,
+        gcn_self_weight=m.gcn_self_weight, attention_activation=m.attention_activation,
     )
     if not m.edge_features:
         spec = dataclasses.replace(spec, edge_in_dim=0, edge_vocab=0)

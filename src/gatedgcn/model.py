@@ -6,9 +6,9 @@ residual and edge state; every other layer is wrapped in the same block
 
     h = x + dropout(f(BN(layer(x))))
 
-with f = ReLU, except f = ELU around graph attention (as the benchmark's GAT block: with ReLU our
-graph attention stays at chance on PATTERN, docs/results.md), so the comparison varies the layer
-(and, for graph attention, f).  The ``mlp`` layer (``a = 0``: the graph is never read) is the
+with f = ReLU; around graph attention f may be ELU (``attention_activation``, the benchmark's GAT
+block: with ReLU our graph attention stays at chance on PATTERN, docs/results.md), so the comparison
+varies the layer (and, for graph attention, f).  The ``mlp`` layer (``a = 0``: the graph is never read) is the
 benchmark's MLP baseline.  Tasks: ``graph`` (mean / sum / max readout), ``node``, ``edge`` (the
 end-node states ``[h_j, h_i]`` concatenated).
 """
@@ -31,6 +31,7 @@ __all__ = ["LAYERS", "READOUTS", "ModelSpec", "GraphNet", "MLPReadout"]
 LAYERS = ("gated_gcn", "gcn", "graph_attention", "attention", "mlp")
 READOUTS = {"mean": segment_mean, "sum": segment_sum, "max": segment_max}
 LEVELS = ("graph", "node", "edge")
+ACTIVATIONS = {"relu": torch.relu, "elu": nn.functional.elu}  # f of a block
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class ModelSpec:
     head_layers: int = 2  # halving hidden layers of the MLP head (0: one Linear)
     self_loops: bool = False  # every node also sends to itself (i -> i added to the edges of gcn / graph_attention)
     gcn_self_weight: bool = True  # the GCN layer's separate self weight U (False: h = f(V X a d⁻¹) only)
+    attention_activation: str = "relu"  # f of the graph-attention block h = x + f(BN(Σ_j a_ij v_j)): "relu" or "elu"
 
     def __post_init__(self) -> None:
         if self.layer not in LAYERS:
@@ -78,6 +80,10 @@ class ModelSpec:
             raise ValueError(f"self_loops is an option of the gcn and graph_attention layers, not of {self.layer!r}")
         if not self.gcn_self_weight and self.layer != "gcn":
             raise ValueError(f"gcn_self_weight=False is an option of the gcn layer, not of {self.layer!r}")
+        if self.attention_activation not in ACTIVATIONS:
+            raise ValueError(f"attention_activation must be one of {sorted(ACTIVATIONS)}, got {self.attention_activation!r}")
+        if self.attention_activation != "relu" and self.layer != "graph_attention":
+            raise ValueError(f"attention_activation={self.attention_activation!r} is an option of the graph_attention layer, not of {self.layer!r}")
 
 
 def _embedding(dim: int, vocab: int, hidden: int) -> nn.Module:
@@ -102,13 +108,12 @@ class MLPReadout(nn.Module):
 
 
 class _Block(nn.Module):
-    """``h = x + dropout(f(BN(s · layer(x))))`` around a layer without its own normalisation; f = ReLU, or ELU
-    around :class:`GraphAttention` (with ReLU it stays at chance on PATTERN)."""
+    """``h = x + dropout(f(BN(s · layer(x))))`` around a layer without its own normalisation (f: one of :data:`ACTIVATIONS`)."""
 
-    def __init__(self, layer: nn.Module, hidden: int, *, batch_norm: bool, residual: bool, dropout: float) -> None:
+    def __init__(self, layer: nn.Module, hidden: int, *, batch_norm: bool, residual: bool, dropout: float, activation: str = "relu") -> None:
         super().__init__()
         self.layer = layer
-        self.f = nn.functional.elu if isinstance(layer, GraphAttention) else torch.relu
+        self.f = ACTIVATIONS[activation]
         self.bn = BatchNorm(hidden) if batch_norm else nn.Identity()
         self.residual = residual
         self.drop = nn.Dropout(dropout)
@@ -142,7 +147,8 @@ class GraphNet(nn.Module):
                 "mlp": lambda: MLPLayer(s.hidden, s.hidden),
             }[s.layer]
             for _ in range(s.layers):
-                self.layers.append(_Block(make(), s.hidden, batch_norm=s.batch_norm, residual=s.residual, dropout=s.dropout))
+                self.layers.append(_Block(make(), s.hidden, batch_norm=s.batch_norm, residual=s.residual, dropout=s.dropout,
+                                          activation=s.attention_activation))
         self.head = MLPReadout(2 * s.hidden if s.level == "edge" else s.hidden, s.out_dim, halvings=s.head_layers)
 
     def edge_input(self, batch: Batch, edges: Tensor | None = None) -> Tensor:
