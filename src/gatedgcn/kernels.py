@@ -212,7 +212,8 @@ class _NormReLUResidual(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, g, _g_mean, _g_var):
-        norm = _load_norm(ctx, ctx.saved_tensors[5], ctx.saved_tensors)
+        saved = ctx.saved_tensors
+        norm = _load_norm(ctx, saved[5], saved)
         d_gamma, d_beta = norm.backward_sums(g)
         dt = None
         if ctx.needs_input_grad[0]:

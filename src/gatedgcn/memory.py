@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import math
 import os
 import sys
 import threading
@@ -140,22 +141,16 @@ class _Pool:
 _POOL = _Pool()
 
 
-def _pooled(shape: tuple[int, ...], like: Tensor) -> bool:
-    if like.device.type != "cpu" or like.dtype not in _NUMPY or os.environ.get("GATEDGCN_POOL", "1") == "0":
-        return False
-    n = 1
-    for s in shape:
-        n *= s
-    return n * like.element_size() >= MIN_BYTES
+def _pooled(nbytes: int, like: Tensor) -> bool:
+    return (nbytes >= MIN_BYTES and like.device.type == "cpu" and like.dtype in _NUMPY
+            and os.environ.get("GATEDGCN_POOL", "1") != "0")
 
 
 def empty(shape: tuple[int, ...], like: Tensor) -> Tensor:
     """``like.new_empty(shape)`` (uninitialised), from the pool when it is a large CPU tensor."""
-    if not _pooled(shape, like):
+    nbytes = math.prod(shape) * like.element_size()
+    if not _pooled(nbytes, like):
         return like.new_empty(shape)
-    nbytes = like.element_size()
-    for s in shape:
-        nbytes *= s
     block = _POOL.take(nbytes)
     lo = _start(block)
     flat = block[lo : lo + nbytes].view(_NUMPY[like.dtype])

@@ -63,7 +63,8 @@ class GatedGCNLayer(nn.Module):
     ):
         check_layer_inputs("GatedGCNLayer", x, edge_index, e, dim=self.A.in_features)
         scales = [s for s in (node_scale, edge_scale) if s is not None]
-        fast = self.impl == "fast" and worth_fusing(*e.shape, compiled=compiled_for(e, x))
+        # from FUSED_MIN_ELEMENTS either kernels pay; below, only the compiled ones, which are asked for (and built) only there
+        fast = self.impl == "fast" and (worth_fusing(*e.shape) or (worth_fusing(*e.shape, compiled=True) and compiled_for(e, x)))
         if fast and not any(s.requires_grad for s in scales) and self._norms_fusable():
             return self._fast(x, edge_index, e, node_scale, edge_scale, return_weights)
         j, i = edge_index  # senders, receivers: [E]
