@@ -43,7 +43,9 @@ SCALE_DIM, SCALE_DEGREE = 16, 10
 # ----------------------------------------------------------------------------- workloads
 
 
-def pattern_batch(dim: int = DIM, seed: int = 0, shuffled: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def pattern_batch(
+    dim: int = DIM, seed: int = 0, shuffled: bool = False
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """x ``[N, d]``, edge_index ``[2, E]`` (unsorted), e ``[E, d]`` of the PATTERN-sized batch.
 
     As ``collate`` builds a batch, the graphs' edges come one graph after another, each graph's
@@ -65,7 +67,11 @@ def random_graph(edges: int, dim: int, seed: int = 0) -> tuple[torch.Tensor, tor
     """One random graph with ``edges`` edges on ``edges / SCALE_DEGREE`` nodes."""
     g = torch.Generator().manual_seed(seed)
     N = edges // SCALE_DEGREE
-    return torch.randn(N, dim, generator=g), torch.randint(0, N, (2, edges), generator=g), torch.randn(edges, dim, generator=g)
+    return (
+        torch.randn(N, dim, generator=g),
+        torch.randint(0, N, (2, edges), generator=g),
+        torch.randn(edges, dim, generator=g),
+    )
 
 
 # The gated layer's fast path twice: with its compiled kernels (the default) and with its PyTorch kernels (GATEDGCN_NATIVE=0).
@@ -74,7 +80,7 @@ TORCH_KERNELS = "fast-torch"
 
 @contextlib.contextmanager
 def kernel_choice(impl: str):
-    """Within: the compiled kernels (gatedgcn.native) are off when ``impl`` is :data:`TORCH_KERNELS`, on otherwise."""
+    """Within: the compiled kernels (gatedgcn.ops._native) are off when ``impl`` is :data:`TORCH_KERNELS`, on otherwise."""
     saved = os.environ.get("GATEDGCN_NATIVE")
     os.environ["GATEDGCN_NATIVE"] = "0" if impl == TORCH_KERNELS else "1"
     try:
@@ -101,7 +107,11 @@ def make_layer(kind: str, impl: str, dim: int) -> torch.nn.Module:
         return layer
     from pyg_reference import PyGGatedGCN, PyGMeanConv, copy_weights, pyg_attention
 
-    theirs = {"gated": lambda: PyGGatedGCN(dim), "gcn": lambda: PyGMeanConv(dim, dim), "attention": lambda: pyg_attention(dim)}[kind]()
+    theirs = {
+        "gated": lambda: PyGGatedGCN(dim),
+        "gcn": lambda: PyGMeanConv(dim, dim),
+        "attention": lambda: pyg_attention(dim),
+    }[kind]()
     copy_weights(layer, theirs)
     return theirs
 
@@ -155,16 +165,29 @@ def bench_layers(reps: int) -> dict:
                     cpu[impl].append(time.process_time() - start_cpu)
         med = {impl: statistics.median(t) for impl, t in times.items()}
         med_cpu = {impl: statistics.median(t) for impl, t in cpu.items()}
-        rows.append({"layer": kind + (", edges shuffled" if shuffled else ""), "times": times, "cpu": cpu, "median": med,
-                     "median_cpu": med_cpu, "max_abs_diff_vs_pyg": diff})
-        print(f"{rows[-1]['layer']:10s} wall " + "  ".join(f"{k} {v:.3f} s" for k, v in med.items()) + f"  pyg/fast {med['pyg'] / med['fast']:.2f}x"
-              f"  | cpu pyg/fast {med_cpu['pyg'] / med_cpu['fast']:.2f}x", flush=True)
+        rows.append(
+            {
+                "layer": kind + (", edges shuffled" if shuffled else ""),
+                "times": times,
+                "cpu": cpu,
+                "median": med,
+                "median_cpu": med_cpu,
+                "max_abs_diff_vs_pyg": diff,
+            }
+        )
+        print(
+            f"{rows[-1]['layer']:10s} wall "
+            + "  ".join(f"{k} {v:.3f} s" for k, v in med.items())
+            + f"  pyg/fast {med['pyg'] / med['fast']:.2f}x"
+            f"  | cpu pyg/fast {med_cpu['pyg'] / med_cpu['fast']:.2f}x",
+            flush=True,
+        )
     return {"nodes": x.shape[0], "edges": edge_index.shape[1], "dim": DIM, "reps": reps, "rows": rows}
 
 
 def bench_sizes(reps: int) -> dict:
     """The gated layer from 2^15 to 2^21 edge elements: reference against the fast path with either kernels."""
-    from gatedgcn import kernels
+    from gatedgcn.ops import _fused as kernels
 
     d, degree, group = 70, 20, 30
     saved = kernels.COMPILED_MIN_ELEMENTS, kernels.FUSED_MIN_ELEMENTS
@@ -177,7 +200,10 @@ def bench_sizes(reps: int) -> dict:
             g = torch.Generator().manual_seed(p)
             i = torch.randint(0, N, (E,), generator=g)  # receivers
             j = ((i // group) * group + torch.randint(0, group, (E,), generator=g)).clamp_(max=N - 1)  # senders nearby
-            x, e = torch.randn(N, d, generator=g).requires_grad_(True), torch.randn(E, d, generator=g).requires_grad_(True)
+            x, e = (
+                torch.randn(N, d, generator=g).requires_grad_(True),
+                torch.randn(E, d, generator=g).requires_grad_(True),
+            )
             layers = {impl: make_layer("gated", impl, d) for impl in ("reference", "fast", TORCH_KERNELS)}
             times = {impl: [] for impl in layers}
             for k in range(reps + 1):
@@ -189,7 +215,10 @@ def bench_sizes(reps: int) -> dict:
                             times[impl].append(time.perf_counter() - start)
             med = {impl: statistics.median(t) for impl, t in times.items()}
             rows.append({"log2_elements": p, "edges": E, "nodes": N, "times": times, "median": med})
-            print(f"2^{p} elements ({E:,} edges): " + "  ".join(f"{k} {1e3 * v:.2f} ms" for k, v in med.items()), flush=True)
+            print(
+                f"2^{p} elements ({E:,} edges): " + "  ".join(f"{k} {1e3 * v:.2f} ms" for k, v in med.items()),
+                flush=True,
+            )
     finally:
         kernels.COMPILED_MIN_ELEMENTS, kernels.FUSED_MIN_ELEMENTS = saved
     return {"dim": d, "degree": degree, "reps": reps, "rows": rows}
@@ -230,7 +259,10 @@ def bench_memory() -> dict:
         r = _subprocess("gated", impl, "pattern", "0", "1")
         r["impl"] = impl
         rows.append(r)
-        print(f"gated {impl:9s} peak RSS {r['peak_rss_mib']:.0f} MiB, above inputs {r['peak_rss_mib'] - r['inputs_rss_mib']:.0f} MiB", flush=True)
+        print(
+            f"gated {impl:9s} peak RSS {r['peak_rss_mib']:.0f} MiB, above inputs {r['peak_rss_mib'] - r['inputs_rss_mib']:.0f} MiB",
+            flush=True,
+        )
     return {"rows": rows}
 
 
@@ -247,8 +279,13 @@ def bench_scale(reps: int, sizes: tuple[int, ...]) -> dict:
         need = None if per_edge_mib is None else per_edge_mib * edges * 1.05
         free = _available_mib()
         if need is not None and need > free - 1024:
-            print(f"{edges:,} edges: needs about {need / 1024:.1f} GiB, {free / 1024:.1f} GiB available: stopped", flush=True)
-            rows.append({"edges": edges, "skipped": f"needs about {need / 1024:.1f} GiB, {free / 1024:.1f} GiB available"})
+            print(
+                f"{edges:,} edges: needs about {need / 1024:.1f} GiB, {free / 1024:.1f} GiB available: stopped",
+                flush=True,
+            )
+            rows.append(
+                {"edges": edges, "skipped": f"needs about {need / 1024:.1f} GiB, {free / 1024:.1f} GiB available"}
+            )
             break
         r = _subprocess("gated", "fast", "scale", str(edges), str(reps))
         r["edges"], r["nodes"] = edges, edges // SCALE_DEGREE
@@ -256,7 +293,10 @@ def bench_scale(reps: int, sizes: tuple[int, ...]) -> dict:
         rows.append(r)
         per_edge_mib = r["peak_rss_mib"] / edges
         t = statistics.median(r["times"][1:] or r["times"])
-        print(f"{edges:>12,} edges: {t:.2f} s fwd+bwd ({1e9 * t / edges:.0f} ns/edge), peak RSS {r['peak_rss_mib'] / 1024:.2f} GiB", flush=True)
+        print(
+            f"{edges:>12,} edges: {t:.2f} s fwd+bwd ({1e9 * t / edges:.0f} ns/edge), peak RSS {r['peak_rss_mib'] / 1024:.2f} GiB",
+            flush=True,
+        )
     return {"dim": SCALE_DIM, "degree": SCALE_DEGREE, "rows": rows}
 
 
@@ -266,10 +306,32 @@ def bench_train(rounds: int, epochs: int) -> dict:
         for k in range(rounds):
             for impl in times:
                 out = Path(tmp) / f"{impl}-{k}"
-                cmd = [sys.executable, "-m", "gatedgcn", "train", "--quiet", "--json", "--epochs", str(epochs),
-                       "--set", f"model.impl={impl}", "--out", str(out)]
-                subprocess.run(cmd, capture_output=True, text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())})
-                per_epoch = [json.loads(line)["seconds"] for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "gatedgcn",
+                    "train",
+                    "--quiet",
+                    "--json",
+                    "--epochs",
+                    str(epochs),
+                    "--set",
+                    f"model.impl={impl}",
+                    "--out",
+                    str(out),
+                ]
+                subprocess.run(
+                    cmd,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    env={**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())},
+                )
+                per_epoch = [
+                    json.loads(line)["seconds"]
+                    for line in (out / "metrics.jsonl").read_text().splitlines()
+                    if line.strip()
+                ]
                 times[impl].append(statistics.median(per_epoch))
                 print(f"train {impl:9s} {times[impl][-1]:.3f} s/epoch", flush=True)
     return {"epochs": epochs, "rounds": rounds, "seconds_per_epoch": times}
@@ -279,7 +341,14 @@ def bench_train(rounds: int, epochs: int) -> dict:
 
 
 def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     try:
         import torch_geometric
 
@@ -287,9 +356,14 @@ def machine() -> dict:
     except ImportError:
         pyg = "not installed"
     return {
-        "cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-        "python": platform.python_version(), "torch": torch.__version__, "torch_geometric": pyg,
-        "threads": torch.get_num_threads(), "load_average": [round(v, 1) for v in os.getloadavg()],
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_geometric": pyg,
+        "threads": torch.get_num_threads(),
+        "load_average": [round(v, 1) for v in os.getloadavg()],
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
 
@@ -300,144 +374,204 @@ def _spread(ts: list[float]) -> str:
 
 def render() -> str:
     res = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
-    out = ["# Performance on CPU", "",
-           "Written by `python benchmarks/bench.py <section>` (see its docstring); every number below comes from that script.",
-           "Times are medians of forward + backward in training mode, with the range (min–max) in brackets.",
-           "The machine is shared with other jobs: the load average at the time of each section is given, and",
-           "side-by-side comparisons are run round robin in one process so that the noise hits all implementations alike.",
-           "Every section below was measured on the quiet machine (load average below 2, 2 torch threads, the machine's default).",
-           "Even quiet, this virtual machine has slow phases of seconds to minutes in which memory-bound work with two threads "
-           "takes up to twice as long (the cause lies outside the process; one candidate is the kernel's DAMON page-out monitor, which runs here); they show as the upper ends of the ranges, and the "
-           "round robin spreads them over all implementations. No GPU was lent to us, so there are no CUDA figures yet.", "",
-           "## How the fast path works", "",
-           "`impl=\"fast\"` (the default; `model.impl` in the config) runs the kernels of `src/gatedgcn/kernels.py`, "
-           "`impl=\"reference\"` the plain code of the layers (same equations, tested equal in `tests/test_fast_path.py`).",
-           "On this CPU the plain code is bound by fresh `[E, d]` tensors: each is page-faulted in before it is written "
-           "(a fresh 168 MB tensor costs ~5× a pass over a reused one), and by one pass over memory per elementwise step.",
-           "- **Gated GCN**: the whole edge side of the layer — `C e`, the gathers of `D x_j`, `E x_i`, `B x_j`, σ, the sums of "
-           "σ and σ ⊙ B x_j per receiver, and the edge batch norm, ReLU and residual — is one autograd Function that walks the "
-           "edges in cache-sized chunks: each chunk's matmul (`torch.addmm`), then the rest of the chunk while it is in cache. "
-           "It saves only e and ê and recomputes σ, η and the gathers in backward "
-           "(∂ê_ij = g_i ι_i ⊙ (B x_j − m_i) ⊙ σ(1 − σ) needs no segment sum).",
-           "- **Compiled kernels** (the default on CPU; `src/gatedgcn/csrc/gated_edges.cpp` through `gated_native.py`, off with "
-           "`GATEDGCN_NATIVE=0`): the per-edge part of each chunk is one C++ sweep (two forward, three backward) instead of a dozen "
-           "torch operations, with a vectorised polynomial e^x. The sweeps run on torch's own OpenMP threads (the library links "
-           "libgomp, which torch has loaded); each thread owns blocks of 8 node ids and handles the edges of its receivers (senders), "
-           "so there are no atomics, the sums do not depend on scheduling, and a chunk from one small graph keeps both threads busy. "
-           "Built on first use by the system's compiler (~3 s) and cached under `~/.cache/gatedgcn/native`; without a compiler, "
-           "one warning and the PyTorch kernels (column `fast-torch`).",
-           "- **Reused memory** (`src/gatedgcn/memory.py`): the large outputs (ê, e', ∂e, node tables) come from a pool of blocks "
-           "that are given out again once no tensor uses them, so from the second step on nothing is page-faulted; new blocks "
-           "ask Linux for 2 MiB pages. The first backward writes ∂e over ê (ê is not needed once its chunk is done): one `[E, d]` "
-           "tensor less at the peak; a second backward of the same graph (`retain_graph=True`) recomputes ê.",
-           "- compute A x, B x, D x, E x in one matmul with the stacked weight, and gather `[D x | B x]` side by side;",
-           "- aggregate GCN and graph-attention messages with a chunked gather-multiply-scatter and edge dot product (no `[E, H, d]` tensor).",
-           "Below `COMPILED_MIN_ELEMENTS` = 2^16 elements per edge tensor (compiled gated kernels) and `FUSED_MIN_ELEMENTS` = 2^22 "
-           "(the PyTorch kernels, and GCN / attention) `impl=\"fast\"` runs the plain code (see the size sweep below).",
-           "No `torch.compile`; the compiled kernels are CPU-only, float32 and float64.", ""]
+    out = [
+        "# Performance on CPU",
+        "",
+        "Written by `python benchmarks/bench.py <section>` (see its docstring); every number below comes from that script.",
+        "Times are medians of forward + backward in training mode, with the range (min–max) in brackets.",
+        "The machine is shared with other jobs: the load average at the time of each section is given, and",
+        "side-by-side comparisons are run round robin in one process so that the noise hits all implementations alike.",
+        "Every section below was measured on the quiet machine (load average below 2, 2 torch threads, the machine's default).",
+        "Even quiet, this virtual machine has slow phases of seconds to minutes in which memory-bound work with two threads "
+        "takes up to twice as long (the cause lies outside the process; one candidate is the kernel's DAMON page-out monitor, which runs here); they show as the upper ends of the ranges, and the "
+        "round robin spreads them over all implementations. No GPU was lent to us, so there are no CUDA figures yet.",
+        "",
+        "## How the fast path works",
+        "",
+        '`impl="fast"` (the default; `model.impl` in the config) runs the kernels of `src/gatedgcn/kernels.py`, '
+        '`impl="reference"` the plain code of the layers (same equations, tested equal in `tests/test_fast_path.py`).',
+        "On this CPU the plain code is bound by fresh `[E, d]` tensors: each is page-faulted in before it is written "
+        "(a fresh 168 MB tensor costs ~5× a pass over a reused one), and by one pass over memory per elementwise step.",
+        "- **Gated GCN**: the whole edge side of the layer — `C e`, the gathers of `D x_j`, `E x_i`, `B x_j`, σ, the sums of "
+        "σ and σ ⊙ B x_j per receiver, and the edge batch norm, ReLU and residual — is one autograd Function that walks the "
+        "edges in cache-sized chunks: each chunk's matmul (`torch.addmm`), then the rest of the chunk while it is in cache. "
+        "It saves only e and ê and recomputes σ, η and the gathers in backward "
+        "(∂ê_ij = g_i ι_i ⊙ (B x_j − m_i) ⊙ σ(1 − σ) needs no segment sum).",
+        "- **Compiled kernels** (the default on CPU; `src/gatedgcn/csrc/gated_edges.cpp` through `gated_native.py`, off with "
+        "`GATEDGCN_NATIVE=0`): the per-edge part of each chunk is one C++ sweep (two forward, three backward) instead of a dozen "
+        "torch operations, with a vectorised polynomial e^x. The sweeps run on torch's own OpenMP threads (the library links "
+        "libgomp, which torch has loaded); each thread owns blocks of 8 node ids and handles the edges of its receivers (senders), "
+        "so there are no atomics, the sums do not depend on scheduling, and a chunk from one small graph keeps both threads busy. "
+        "Built on first use by the system's compiler (~3 s) and cached under `~/.cache/gatedgcn/native`; without a compiler, "
+        "one warning and the PyTorch kernels (column `fast-torch`).",
+        "- **Reused memory** (`src/gatedgcn/memory.py`): the large outputs (ê, e', ∂e, node tables) come from a pool of blocks "
+        "that are given out again once no tensor uses them, so from the second step on nothing is page-faulted; new blocks "
+        "ask Linux for 2 MiB pages. The first backward writes ∂e over ê (ê is not needed once its chunk is done): one `[E, d]` "
+        "tensor less at the peak; a second backward of the same graph (`retain_graph=True`) recomputes ê.",
+        "- compute A x, B x, D x, E x in one matmul with the stacked weight, and gather `[D x | B x]` side by side;",
+        "- aggregate GCN and graph-attention messages with a chunked gather-multiply-scatter and edge dot product (no `[E, H, d]` tensor).",
+        "Below `COMPILED_MIN_ELEMENTS` = 2^16 elements per edge tensor (compiled gated kernels) and `FUSED_MIN_ELEMENTS` = 2^22 "
+        '(the PyTorch kernels, and GCN / attention) `impl="fast"` runs the plain code (see the size sweep below).',
+        "No `torch.compile`; the compiled kernels are CPU-only, float32 and float64.",
+        "",
+    ]
     if "sizes" in res:
         r = res["sizes"]
-        out += ["## Gated layer by size: where the fast paths start to pay", "",
-                f"One gated layer, d = {r['dim']}, a random graph of {r['degree']} in-edges per node from groups of 30 nodes, "
-                f"forward + backward, median of {r['reps']} round-robin repetitions after a warm-up. `fast` forced on at every size.", "",
-                _machine_line(r["machine"]), "",
-                "| elements (E·d) | edges | reference (ms) | fast, compiled (ms) | fast-torch (ms) | reference / compiled | reference / fast-torch |",
-                "| --- | --- | --- | --- | --- | --- | --- |"]
+        out += [
+            "## Gated layer by size: where the fast paths start to pay",
+            "",
+            f"One gated layer, d = {r['dim']}, a random graph of {r['degree']} in-edges per node from groups of 30 nodes, "
+            f"forward + backward, median of {r['reps']} round-robin repetitions after a warm-up. `fast` forced on at every size.",
+            "",
+            _machine_line(r["machine"]),
+            "",
+            "| elements (E·d) | edges | reference (ms) | fast, compiled (ms) | fast-torch (ms) | reference / compiled | reference / fast-torch |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
         for row in r["rows"]:
             md = row["median"]
-            out.append(f"| 2^{row['log2_elements']} | {row['edges']:,} | {1e3 * md['reference']:.2f} | {1e3 * md['fast']:.2f} | "
-                       f"{1e3 * md[TORCH_KERNELS]:.2f} | {md['reference'] / md['fast']:.2f}× | {md['reference'] / md[TORCH_KERNELS]:.2f}× |")
+            out.append(
+                f"| 2^{row['log2_elements']} | {row['edges']:,} | {1e3 * md['reference']:.2f} | {1e3 * md['fast']:.2f} | "
+                f"{1e3 * md[TORCH_KERNELS]:.2f} | {md['reference'] / md['fast']:.2f}× | {md['reference'] / md[TORCH_KERNELS]:.2f}× |"
+            )
         out.append("")
     if "layers" in res:
         r, m = res["layers"], res["layers"]["machine"]
-        out += ["## Layers, forward + backward, PATTERN-sized batch", "",
-                f"{r['nodes']:,} nodes (128 graphs × 117), {r['edges']:,} edges (40 random in-edges per node from the same graph), d = {r['dim']}, "
-                f"float32, batch norm and residual on, dropout 0, loss `h.sum() + e.sum()`; {r['reps']} repetitions after one warm-up.",
-                "The edges come as `collate` batches them: graph after graph, each graph's edges in random order (receivers unsorted). "
-                "The last row shuffles the edges of all graphs together, so that consecutive edges touch rows of different graphs "
-                "(node tables of 4–8 MB read at random: the cache-unfriendly case).",
-                "References: our equation as a PyG `MessagePassing` layer (gated), a mean-aggregation `MessagePassing` layer (GCN), "
-                "`TransformerConv` with one head, no edge features, no root weight (graph attention); "
-                "each is checked to give our outputs (float64, max abs difference in the last column) before timing.", "",
-                _machine_line(m), "",
-                "Wall-clock seconds:", "",
-                "| layer | ours, fast (s) | fast, PyTorch kernels (s) | ours, reference (s) | PyG (s) | PyG / fast | PyG / fast-torch | max abs diff vs PyG |",
-                "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        out += [
+            "## Layers, forward + backward, PATTERN-sized batch",
+            "",
+            f"{r['nodes']:,} nodes (128 graphs × 117), {r['edges']:,} edges (40 random in-edges per node from the same graph), d = {r['dim']}, "
+            f"float32, batch norm and residual on, dropout 0, loss `h.sum() + e.sum()`; {r['reps']} repetitions after one warm-up.",
+            "The edges come as `collate` batches them: graph after graph, each graph's edges in random order (receivers unsorted). "
+            "The last row shuffles the edges of all graphs together, so that consecutive edges touch rows of different graphs "
+            "(node tables of 4–8 MB read at random: the cache-unfriendly case).",
+            "References: our equation as a PyG `MessagePassing` layer (gated), a mean-aggregation `MessagePassing` layer (GCN), "
+            "`TransformerConv` with one head, no edge features, no root weight (graph attention); "
+            "each is checked to give our outputs (float64, max abs difference in the last column) before timing.",
+            "",
+            _machine_line(m),
+            "",
+            "Wall-clock seconds:",
+            "",
+            "| layer | ours, fast (s) | fast, PyTorch kernels (s) | ours, reference (s) | PyG (s) | PyG / fast | PyG / fast-torch | max abs diff vs PyG |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
         for row in r["rows"]:
             t, md = row["times"], row["median"]
             off = f"{_spread(t[TORCH_KERNELS])} | " if TORCH_KERNELS in t else "same code | "
             off_ratio = f"{md['pyg'] / md[TORCH_KERNELS]:.2f}× | " if TORCH_KERNELS in md else "– | "
-            out.append(f"| {row['layer']} | {_spread(t['fast'])} | {off}{_spread(t['reference'])} | {_spread(t['pyg'])} | "
-                       f"**{md['pyg'] / md['fast']:.2f}×** | {off_ratio}{row['max_abs_diff_vs_pyg']:.1e} |")
-        out += ["", "CPU seconds of the process (`time.process_time`, user + system; counts page faults, not the time spent "
-                "waiting for a core while other jobs run):", "",
-                "| layer | ours, fast (s) | fast, PyTorch kernels (s) | ours, reference (s) | PyG (s) | PyG / fast |", "| --- | --- | --- | --- | --- | --- |"]
+            out.append(
+                f"| {row['layer']} | {_spread(t['fast'])} | {off}{_spread(t['reference'])} | {_spread(t['pyg'])} | "
+                f"**{md['pyg'] / md['fast']:.2f}×** | {off_ratio}{row['max_abs_diff_vs_pyg']:.1e} |"
+            )
+        out += [
+            "",
+            "CPU seconds of the process (`time.process_time`, user + system; counts page faults, not the time spent "
+            "waiting for a core while other jobs run):",
+            "",
+            "| layer | ours, fast (s) | fast, PyTorch kernels (s) | ours, reference (s) | PyG (s) | PyG / fast |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
         for row in r["rows"]:
             t, md = row["cpu"], row["median_cpu"]
             off = f"{_spread(t[TORCH_KERNELS])} | " if TORCH_KERNELS in t else "same code | "
-            out.append(f"| {row['layer']} | {_spread(t['fast'])} | {off}{_spread(t['reference'])} | {_spread(t['pyg'])} | "
-                       f"**{md['pyg'] / md['fast']:.2f}×** |")
+            out.append(
+                f"| {row['layer']} | {_spread(t['fast'])} | {off}{_spread(t['reference'])} | {_spread(t['pyg'])} | "
+                f"**{md['pyg'] / md['fast']:.2f}×** |"
+            )
         out.append("")
     if "memory" in res:
         r = res["memory"]
         base = next(row for row in r["rows"] if row["impl"] == "pyg")
         above = lambda row: row["peak_rss_mib"] - row["inputs_rss_mib"]  # noqa: E731
-        out += ["## Peak memory of one forward + backward (gated layer, PATTERN-sized batch)", "",
-                "Each implementation in its own subprocess; peak resident set size (`ru_maxrss`) of the process, and the part of it "
-                "above the inputs (the RSS once the batch and the layer were built).", "", _machine_line(r["machine"]), "",
-                "| implementation | peak RSS (MiB) | peak RSS, ratio to PyG | above inputs (MiB) | above inputs, ratio to PyG |",
-                "| --- | --- | --- | --- | --- |"]
+        out += [
+            "## Peak memory of one forward + backward (gated layer, PATTERN-sized batch)",
+            "",
+            "Each implementation in its own subprocess; peak resident set size (`ru_maxrss`) of the process, and the part of it "
+            "above the inputs (the RSS once the batch and the layer were built).",
+            "",
+            _machine_line(r["machine"]),
+            "",
+            "| implementation | peak RSS (MiB) | peak RSS, ratio to PyG | above inputs (MiB) | above inputs, ratio to PyG |",
+            "| --- | --- | --- | --- | --- |",
+        ]
         for row in r["rows"]:
-            out.append(f"| {row['impl']} | {row['peak_rss_mib']:.0f} | {row['peak_rss_mib'] / base['peak_rss_mib']:.2f} | "
-                       f"{above(row):.0f} | {above(row) / above(base):.2f} |")
+            out.append(
+                f"| {row['impl']} | {row['peak_rss_mib']:.0f} | {row['peak_rss_mib'] / base['peak_rss_mib']:.2f} | "
+                f"{above(row):.0f} | {above(row) / above(base):.2f} |"
+            )
         out.append("")
     if "scale" in res:
         r = res["scale"]
-        out += ["## Scaling: one gated layer on one random graph (fast path)", "",
-                f"d = {r['dim']}, {r['degree']} edges per node on average (uniform random senders and receivers), forward + backward; "
-                "time is the median over the repetitions after the first. The first one of a process also page-faults in every "
-                "block of the memory pool (and, on a machine's first run, builds the compiled kernels); its time is given apart.",
-                "", _machine_line(r["machine"]), "",
-                "| edges | nodes | fwd+bwd (s) | per edge (ns) | first fwd+bwd of the process (s) | peak RSS (GiB) | RSS per edge (bytes) |",
-                "| --- | --- | --- | --- | --- | --- | --- |"]
+        out += [
+            "## Scaling: one gated layer on one random graph (fast path)",
+            "",
+            f"d = {r['dim']}, {r['degree']} edges per node on average (uniform random senders and receivers), forward + backward; "
+            "time is the median over the repetitions after the first. The first one of a process also page-faults in every "
+            "block of the memory pool (and, on a machine's first run, builds the compiled kernels); its time is given apart.",
+            "",
+            _machine_line(r["machine"]),
+            "",
+            "| edges | nodes | fwd+bwd (s) | per edge (ns) | first fwd+bwd of the process (s) | peak RSS (GiB) | RSS per edge (bytes) |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
         for row in r["rows"]:
             if "skipped" in row:
                 out.append(f"| {row['edges']:,} | – | not run: {row['skipped']} | | | | |")
                 continue
             t = statistics.median(row["times"][1:] or row["times"])
-            out.append(f"| {row['edges']:,} | {row['nodes']:,} | {t:.2f} | {1e9 * t / row['edges']:.0f} | {row['times'][0]:.2f} | "
-                       f"{row['peak_rss_mib'] / 1024:.2f} | {row['peak_rss_mib'] * 2**20 / row['edges']:.0f} |")
+            out.append(
+                f"| {row['edges']:,} | {row['nodes']:,} | {t:.2f} | {1e9 * t / row['edges']:.0f} | {row['times'][0]:.2f} | "
+                f"{row['peak_rss_mib'] / 1024:.2f} | {row['peak_rss_mib'] * 2**20 / row['edges']:.0f} |"
+            )
         done = [row for row in r["rows"] if "skipped" not in row]
         if len(done) >= 2:
             a, b = done[-2], done[-1]
             ta, tb = (statistics.median(x["times"][1:] or x["times"]) for x in (a, b))
             slope = (b["peak_rss_mib"] - a["peak_rss_mib"]) * 2**20 / (b["edges"] - a["edges"])
-            out += ["", f"Marginal cost between the two largest runs: {slope:.0f} bytes and {1e9 * (tb - ta) / (b['edges'] - a['edges']):.0f} ns "
-                    f"per added edge (a tenth of a node comes with each edge). At that rate {SCALE_EDGES[-1]:,} edges need about "
-                    f"{(b['peak_rss_mib'] * 2**20 + slope * (SCALE_EDGES[-1] - b['edges'])) / 2**30:.1f} GiB.",
-                    "Per edge, 1M edges cost less than the larger graphs: their node tables (100k nodes × 16 × 4 bytes each) fit "
-                    "in the 32 MiB L3 cache, while from 10M edges on every gather of a node row is a random read from memory "
-                    "(the compiled sweeps prefetch the rows 16 edges ahead); from there time and memory grow in proportion to the edges."]
+            out += [
+                "",
+                f"Marginal cost between the two largest runs: {slope:.0f} bytes and {1e9 * (tb - ta) / (b['edges'] - a['edges']):.0f} ns "
+                f"per added edge (a tenth of a node comes with each edge). At that rate {SCALE_EDGES[-1]:,} edges need about "
+                f"{(b['peak_rss_mib'] * 2**20 + slope * (SCALE_EDGES[-1] - b['edges'])) / 2**30:.1f} GiB.",
+                "Per edge, 1M edges cost less than the larger graphs: their node tables (100k nodes × 16 × 4 bytes each) fit "
+                "in the 32 MiB L3 cache, while from 10M edges on every gather of a node row is a random read from memory "
+                "(the compiled sweeps prefetch the rows 16 edges ahead); from there time and memory grow in proportion to the edges.",
+            ]
         out.append("")
     if "train" in res:
         r = res["train"]
         t = r["seconds_per_epoch"]
-        out += ["## Training: `gatedgcn train` on the default experiment", "",
-                f"`gatedgcn train --epochs {r['epochs']} --set model.impl=<impl>` (4 gated GCN layers of width 100, mini graph "
-                f"classification set, batch 50), {r['rounds']} alternating rounds; seconds per epoch = the median of the epochs' "
-                "`seconds` in the run's `metrics.jsonl`, one value per run. `reference` is the plain code of the layers "
-                "as it was before the fast path (it now skips computing η when no one asks for it, as the fast path does).", "",
-                _machine_line(r["machine"]), "",
-                "| implementation | s / epoch |", "| --- | --- |"]
+        out += [
+            "## Training: `gatedgcn train` on the default experiment",
+            "",
+            f"`gatedgcn train --epochs {r['epochs']} --set model.impl=<impl>` (4 gated GCN layers of width 100, mini graph "
+            f"classification set, batch 50), {r['rounds']} alternating rounds; seconds per epoch = the median of the epochs' "
+            "`seconds` in the run's `metrics.jsonl`, one value per run. `reference` is the plain code of the layers "
+            "as it was before the fast path (it now skips computing η when no one asks for it, as the fast path does).",
+            "",
+            _machine_line(r["machine"]),
+            "",
+            "| implementation | s / epoch |",
+            "| --- | --- |",
+        ]
         for impl, ts in t.items():
-            out.append(f"| {impl} (before: the plain code) | {_spread(ts)} |" if impl == "reference" else f"| {impl} (after) | {_spread(ts)} |")
-        out.append(f"\nSpeed-up of a training epoch: {statistics.median(t['reference']) / statistics.median(t['fast']):.2f}×.\n")
+            out.append(
+                f"| {impl} (before: the plain code) | {_spread(ts)} |"
+                if impl == "reference"
+                else f"| {impl} (after) | {_spread(ts)} |"
+            )
+        out.append(
+            f"\nSpeed-up of a training epoch: {statistics.median(t['reference']) / statistics.median(t['fast']):.2f}×.\n"
+        )
     return "\n".join(out)
 
 
 def _machine_line(m: dict) -> str:
-    return (f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; Python {m['python']}, torch {m['torch']}, "
-            f"PyG {m['torch_geometric']}; {m['threads']} torch thread(s); load average {m['load_average']} at {m['date']}.")
+    return (
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; Python {m['python']}, torch {m['torch']}, "
+        f"PyG {m['torch_geometric']}; {m['threads']} torch thread(s); load average {m['load_average']} at {m['date']}."
+    )
 
 
 def main() -> None:

@@ -28,14 +28,37 @@ BEGIN, END = "<!-- ddp-table:begin -->", "<!-- ddp-table:end -->"
 
 
 def run(label: str, extra: list[str], threads: int, epochs: int, train: int, out: Path) -> dict:
-    args = [sys.executable, "-m", "gatedgcn", "train", *extra, "--out", str(out), "--overwrite", "--quiet", "--epochs", str(epochs),
-            "--set", f"data.num_train={train}", "--set", "data.num_val=0", "--set", "data.num_test=0"]
+    args = [
+        sys.executable,
+        "-m",
+        "gatedgcn",
+        "train",
+        *extra,
+        "--out",
+        str(out),
+        "--overwrite",
+        "--quiet",
+        "--epochs",
+        str(epochs),
+        "--set",
+        f"data.num_train={train}",
+        "--set",
+        "data.num_val=0",
+        "--set",
+        "data.num_test=0",
+    ]
     start = time.perf_counter()
     subprocess.run(args, check=True, env=os.environ | {"OMP_NUM_THREADS": str(threads)}, cwd=ROOT)
     wall = time.perf_counter() - start
     seconds = [json.loads(line)["seconds"] for line in (out / "metrics.jsonl").read_text().splitlines()][1:]
     per_epoch = sum(seconds) / len(seconds)
-    return {"setup": label, "threads_per_process": threads, "s_per_epoch": per_epoch, "graphs_per_s": train / per_epoch, "wall_s": wall}
+    return {
+        "setup": label,
+        "threads_per_process": threads,
+        "s_per_epoch": per_epoch,
+        "graphs_per_s": train / per_epoch,
+        "wall_s": wall,
+    }
 
 
 def main() -> None:
@@ -48,14 +71,27 @@ def main() -> None:
             run("1 process, 1 thread", [], 1, a.epochs, a.train, Path(tmp) / "p1t1"),
             run("1 process, 2 threads", [], 2, a.epochs, a.train, Path(tmp) / "p1t2"),
             run("2 processes (--nproc 2), 1 thread each", ["--nproc", "2"], 1, a.epochs, a.train, Path(tmp) / "p2t1"),
-            run("2 processes, --sync-bn, 1 thread each", ["--nproc", "2", "--sync-bn"], 1, a.epochs, a.train, Path(tmp) / "p2sync"),
+            run(
+                "2 processes, --sync-bn, 1 thread each",
+                ["--nproc", "2", "--sync-bn"],
+                1,
+                a.epochs,
+                a.train,
+                Path(tmp) / "p2sync",
+            ),
         ]
     load = os.getloadavg()
     base = rows[0]["graphs_per_s"]
-    table = "\n".join(
-        ["| setup | s / epoch | training graphs / s | vs 1 process |", "| --- | ---: | ---: | ---: |"]
-        + [f"| {r['setup']} | {r['s_per_epoch']:.2f} | {r['graphs_per_s']:.0f} | {r['graphs_per_s'] / base:.2f}x |" for r in rows]
-    ) + f"\n\n{os.cpu_count()} cores; load average while measuring {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min); `python benchmarks/ddp.py --epochs {a.epochs} --train {a.train}`."
+    table = (
+        "\n".join(
+            ["| setup | s / epoch | training graphs / s | vs 1 process |", "| --- | ---: | ---: | ---: |"]
+            + [
+                f"| {r['setup']} | {r['s_per_epoch']:.2f} | {r['graphs_per_s']:.0f} | {r['graphs_per_s'] / base:.2f}x |"
+                for r in rows
+            ]
+        )
+        + f"\n\n{os.cpu_count()} cores; load average while measuring {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min); `python benchmarks/ddp.py --epochs {a.epochs} --train {a.train}`."
+    )
     print(table)
     text = DOC.read_text()
     DOC.write_text(re.sub(f"{re.escape(BEGIN)}.*{re.escape(END)}", f"{BEGIN}\n{table}\n{END}", text, flags=re.S))

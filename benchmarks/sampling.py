@@ -11,7 +11,7 @@ target = community; 20 % of the nodes label the training split, 10 % validation,
 2 gated GCN layers of width 16.  Every (size, mode) runs in its own process; peak memory is the
 process's peak RSS minus its RSS once the graph is built (so the graph's own storage is not counted).
 Sampled: ``--fanout 10,5``, 1024 seeds a step; its time per epoch is extrapolated from ``--steps`` steps;
-its validation and test accuracy are evaluated layer by layer in chunks (:mod:`gatedgcn.inference`).
+its validation and test accuracy are evaluated layer by layer in chunks (:mod:`gatedgcn.layerwise`).
 Evaluation (``--parts eval``): one forward of the (untrained) model over the validation graph in eval mode,
 whole (``model(batch)``, fused kernels where they pay) or layer by layer in chunks of 16,384 receivers; peak
 memory = peak RSS minus the RSS with the graph and its batch built.
@@ -61,6 +61,7 @@ def sbm(n: int, seed: int = 0):
     def split(lo, hi):
         y = np.where((part >= lo) & (part < hi), community, UNLABELLED)
         return Graph(x=torch.from_numpy(x), edge_index=edge_index, y=torch.from_numpy(y))
+
     return split(0.0, 0.2), split(0.2, 0.3), split(0.3, 0.4)
 
 
@@ -79,7 +80,7 @@ def one(n: int, mode: str, steps: int, epochs: int) -> dict:
     """Runs in a child process: train, measure, print one JSON line."""
     torch.set_num_threads(1)
     from gatedgcn.data.sampling import NeighbourSampler
-    from gatedgcn.inference import DEFAULT_CHUNK, layerwise
+    from gatedgcn.layerwise import DEFAULT_CHUNK, layerwise
     from gatedgcn.graph import collate
     from gatedgcn.model import GraphNet, ModelSpec
     from gatedgcn.train.objective import Objective
@@ -94,16 +95,34 @@ def one(n: int, mode: str, steps: int, epochs: int) -> dict:
     reset_peak()
     base = status_mb("VmRSS")
     torch.manual_seed(0)
-    model = GraphNet(ModelSpec(layer="gated_gcn", layers=2, hidden=HIDDEN, out_dim=C, level="node", in_dim=C, graph_size_norm=False))
-    predict = partial(layerwise, chunk=DEFAULT_CHUNK) if mode == "sampled" else None  # as `gatedgcn train --fanout` evaluates
-    trainer = Trainer(model, Objective("classification", "accuracy"), Schedule(epochs=epochs, lr=1e-2), progress=False, predict=predict)
+    model = GraphNet(
+        ModelSpec(layer="gated_gcn", layers=2, hidden=HIDDEN, out_dim=C, level="node", in_dim=C, graph_size_norm=False)
+    )
+    predict = (
+        partial(layerwise, chunk=DEFAULT_CHUNK) if mode == "sampled" else None
+    )  # as `gatedgcn train --fanout` evaluates
+    trainer = Trainer(
+        model,
+        Objective("classification", "accuracy"),
+        Schedule(epochs=epochs, lr=1e-2),
+        progress=False,
+        predict=predict,
+    )
     start = time.perf_counter()
     trainer.fit(loader, {})
     seconds = (time.perf_counter() - start) / epochs
-    row = {"nodes": n, "edges": train.num_edges, "mode": mode, "peak_mb": status_mb("VmHWM") - base,
-           "s_per_epoch": seconds * (per_epoch_steps / steps if mode == "sampled" and steps else 1)}
+    row = {
+        "nodes": n,
+        "edges": train.num_edges,
+        "mode": mode,
+        "peak_mb": status_mb("VmHWM") - base,
+        "s_per_epoch": seconds * (per_epoch_steps / steps if mode == "sampled" and steps else 1),
+    }
     if steps == 0 or mode == "full":
-        row |= {f"{name}_accuracy": trainer.evaluate({name: [collate([g])]})[name]["accuracy"] for name, g in (("val", val), ("test", test))}
+        row |= {
+            f"{name}_accuracy": trainer.evaluate({name: [collate([g])]})[name]["accuracy"]
+            for name, g in (("val", val), ("test", test))
+        }
     return row
 
 
@@ -111,21 +130,30 @@ def infer(n: int, mode: str) -> dict:
     """Runs in a child process: one evaluation forward over the validation graph, whole or in chunks; one JSON line."""
     torch.set_num_threads(1)
     from gatedgcn.graph import collate
-    from gatedgcn.inference import DEFAULT_CHUNK, layerwise
+    from gatedgcn.layerwise import DEFAULT_CHUNK, layerwise
     from gatedgcn.model import GraphNet, ModelSpec
 
     _, val, _ = sbm(n)
     batch = collate([val])
     torch.manual_seed(0)
-    model = GraphNet(ModelSpec(layer="gated_gcn", layers=2, hidden=HIDDEN, out_dim=C, level="node", in_dim=C, graph_size_norm=False)).eval()
+    model = GraphNet(
+        ModelSpec(layer="gated_gcn", layers=2, hidden=HIDDEN, out_dim=C, level="node", in_dim=C, graph_size_norm=False)
+    ).eval()
     reset_peak()
     base = status_mb("VmRSS")
     start = time.perf_counter()
     with torch.no_grad():
         out = model(batch) if mode == "eval-whole" else layerwise(model, batch, DEFAULT_CHUNK)  # [N, C]
     seconds = time.perf_counter() - start
-    return {"nodes": n, "edges": batch.num_edges, "mode": mode, "peak_mb": status_mb("VmHWM") - base, "seconds": seconds,
-            "checksum": float(out.double().sum()), "graph_mb": base}
+    return {
+        "nodes": n,
+        "edges": batch.num_edges,
+        "mode": mode,
+        "peak_mb": status_mb("VmHWM") - base,
+        "seconds": seconds,
+        "checksum": float(out.double().sum()),
+        "graph_mb": base,
+    }
 
 
 class _first:
@@ -148,14 +176,26 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="100000,500000,2000000")
     p.add_argument("--full-up-to", type=int, default=100000, help="full-batch runs only up to this many nodes")
-    p.add_argument("--steps", type=int, default=40, help="sampled steps timed per size (0: whole epochs, with accuracy)")
+    p.add_argument(
+        "--steps", type=int, default=40, help="sampled steps timed per size (0: whole epochs, with accuracy)"
+    )
     p.add_argument("--epochs", type=int, default=1, help="epochs of the runs that measure memory and time")
-    p.add_argument("--accuracy-size", type=int, default=20000, help="nodes of the graph on which both modes are trained for accuracy")
+    p.add_argument(
+        "--accuracy-size",
+        type=int,
+        default=20000,
+        help="nodes of the graph on which both modes are trained for accuracy",
+    )
     p.add_argument("--accuracy-epochs", type=int, default=20)
-    p.add_argument("--parts", default="train,eval,accuracy",
-                   help="train (the memory table of sampled training), eval (chunked evaluation), accuracy (sampled vs full batch), comma-separated")
+    p.add_argument(
+        "--parts",
+        default="train,eval,accuracy",
+        help="train (the memory table of sampled training), eval (chunked evaluation), accuracy (sampled vs full batch), comma-separated",
+    )
     p.add_argument("--eval-sizes", default="100000,1000000,5000000", help="graphs of the evaluation table")
-    p.add_argument("--eval-whole-up-to", type=int, default=1000000, help="whole-graph evaluation only up to this many nodes")
+    p.add_argument(
+        "--eval-whole-up-to", type=int, default=1000000, help="whole-graph evaluation only up to this many nodes"
+    )
     p.add_argument("--child", nargs=4, metavar=("N", "MODE", "STEPS", "EPOCHS"), help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:
@@ -179,18 +219,31 @@ def accuracy_table(a: argparse.Namespace) -> None:
     runs = [("full", epochs), ("sampled", epochs), ("full", epochs * steps)]
     rows = [row | {"epochs": e} for mode, e in runs if (row := _child(n, mode, 0, e)) is not None]
     table = "\n".join(
-        ["| training | epochs | gradient steps | val acc. | test acc. | s / epoch | peak memory of training (MB) |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-        + [f"| {'full batch' if r['mode'] == 'full' else 'sampled 10,5 × 1024 seeds'} | {r['epochs']} | {r['epochs'] * (1 if r['mode'] == 'full' else steps)} | "
-           f"{r['val_accuracy']:.3f} | {r['test_accuracy']:.3f} | {r['s_per_epoch']:.2f} | {r['peak_mb']:.0f} |" for r in rows]
-    ) + (f"\n\nSBM graph of {n:,} nodes and {20 * n:,} edges, 2 gated GCN layers of width 16, Adam lr 0.01, seed 0, one thread; "
-         f"the sampled run is evaluated layer by layer in chunks; `python benchmarks/sampling.py --parts accuracy --accuracy-size {n} "
-         f"--accuracy-epochs {epochs}`.  Chance accuracy is 1/6.")
+        [
+            "| training | epochs | gradient steps | val acc. | test acc. | s / epoch | peak memory of training (MB) |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        + [
+            f"| {'full batch' if r['mode'] == 'full' else 'sampled 10,5 × 1024 seeds'} | {r['epochs']} | {r['epochs'] * (1 if r['mode'] == 'full' else steps)} | "
+            f"{r['val_accuracy']:.3f} | {r['test_accuracy']:.3f} | {r['s_per_epoch']:.2f} | {r['peak_mb']:.0f} |"
+            for r in rows
+        ]
+    ) + (
+        f"\n\nSBM graph of {n:,} nodes and {20 * n:,} edges, 2 gated GCN layers of width 16, Adam lr 0.01, seed 0, one thread; "
+        f"the sampled run is evaluated layer by layer in chunks; `python benchmarks/sampling.py --parts accuracy --accuracy-size {n} "
+        f"--accuracy-epochs {epochs}`.  Chance accuracy is 1/6."
+    )
     _write(ACC_BEGIN, ACC_END, table)
 
 
 def _child(n: int, mode: str, steps: int = 0, epochs: int = 0) -> dict | None:
-    out = subprocess.run([sys.executable, __file__, "--child", str(n), mode, str(steps), str(epochs)], capture_output=True, text=True,
-                         cwd=ROOT, env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "src")})
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", str(n), mode, str(steps), str(epochs)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "src")},
+    )
     if out.returncode:
         print(out.stderr[-2000:], file=sys.stderr)
         return None
@@ -206,35 +259,65 @@ def _write(begin: str, end: str, table: str) -> None:
 
 
 def evaluation_table(a: argparse.Namespace) -> None:
-    runs = [(n, mode) for n in map(int, a.eval_sizes.split(",")) for mode in ("eval-whole", "eval-chunked") if mode == "eval-chunked" or n <= a.eval_whole_up_to]
+    runs = [
+        (n, mode)
+        for n in map(int, a.eval_sizes.split(","))
+        for mode in ("eval-whole", "eval-chunked")
+        if mode == "eval-chunked" or n <= a.eval_whole_up_to
+    ]
     rows = [row for n, mode in runs if (row := _child(n, mode)) is not None]
     whole = {r["nodes"]: r for r in rows if r["mode"] == "eval-whole"}
-    same = lambda r: f"{abs(r['checksum'] - whole[r['nodes']]['checksum']) / max(abs(whole[r['nodes']]['checksum']), 1):.0e}" if r["nodes"] in whole else "–"  # noqa: E731
+    same = lambda r: (
+        f"{abs(r['checksum'] - whole[r['nodes']]['checksum']) / max(abs(whole[r['nodes']]['checksum']), 1):.0e}"
+        if r["nodes"] in whole
+        else "–"
+    )  # noqa: E731
     table = "\n".join(
-        ["| nodes | edges | evaluation | peak memory (MB) | seconds | rel. difference of the output sum |", "| ---: | ---: | --- | ---: | ---: | ---: |"]
-        + [f"| {r['nodes']:,} | {r['edges']:,} | {'whole graph' if r['mode'] == 'eval-whole' else 'layer-wise, chunks of 16,384'} | "
-           f"{r['peak_mb']:.0f} | {r['seconds']:.1f} | {same(r) if r['mode'] == 'eval-chunked' else ''} |" for r in rows]
-    ) + (f"\n\n2 gated GCN layers of width 16 (eval mode), one thread; `python benchmarks/sampling.py --parts eval --eval-sizes {a.eval_sizes} "
-         f"--eval-whole-up-to {a.eval_whole_up_to}`.")
+        [
+            "| nodes | edges | evaluation | peak memory (MB) | seconds | rel. difference of the output sum |",
+            "| ---: | ---: | --- | ---: | ---: | ---: |",
+        ]
+        + [
+            f"| {r['nodes']:,} | {r['edges']:,} | {'whole graph' if r['mode'] == 'eval-whole' else 'layer-wise, chunks of 16,384'} | "
+            f"{r['peak_mb']:.0f} | {r['seconds']:.1f} | {same(r) if r['mode'] == 'eval-chunked' else ''} |"
+            for r in rows
+        ]
+    ) + (
+        f"\n\n2 gated GCN layers of width 16 (eval mode), one thread; `python benchmarks/sampling.py --parts eval --eval-sizes {a.eval_sizes} "
+        f"--eval-whole-up-to {a.eval_whole_up_to}`."
+    )
     _write(EVAL_BEGIN, EVAL_END, table)
 
 
 def training_table(a: argparse.Namespace) -> None:
     rows = []
     runs = [(a.accuracy_size, mode, 0, a.accuracy_epochs) for mode in ("full", "sampled")]
-    runs += [(n, mode, 0 if mode == "full" else a.steps, a.epochs) for n in map(int, a.sizes.split(",")) for mode in ("full", "sampled") if mode == "sampled" or n <= a.full_up_to]
+    runs += [
+        (n, mode, 0 if mode == "full" else a.steps, a.epochs)
+        for n in map(int, a.sizes.split(","))
+        for mode in ("full", "sampled")
+        if mode == "sampled" or n <= a.full_up_to
+    ]
     for n, mode, steps, epochs in runs:
         row = _child(n, mode, steps, epochs)
         if row is not None:
             rows.append(row | {"epochs": epochs})
     acc = lambda r, k: f"{r[k]:.3f}" if k in r else "–"  # noqa: E731
     table = "\n".join(
-        ["| nodes | edges | training | epochs | peak memory of training (MB) | s / epoch | val acc. | test acc. |", "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
-        + [f"| {r['nodes']:,} | {r['edges']:,} | {'full batch' if r['mode'] == 'full' else 'sampled 10,5 × 1024 seeds'} | {r['epochs']} | {r['peak_mb']:.0f} | "
-           f"{r['s_per_epoch']:.1f} | {acc(r, 'val_accuracy')} | {acc(r, 'test_accuracy')} |" for r in rows]
-    ) + (f"\n\n2 gated GCN layers of width 16, one thread; `python benchmarks/sampling.py --parts train --sizes {a.sizes} --full-up-to {a.full_up_to} "
-         f"--steps {a.steps} --epochs {a.epochs} --accuracy-size {a.accuracy_size} --accuracy-epochs {a.accuracy_epochs}`; a sampled "
-         f"s / epoch without accuracy is extrapolated from {a.steps} steps.  Chance accuracy is 1/6.")
+        [
+            "| nodes | edges | training | epochs | peak memory of training (MB) | s / epoch | val acc. | test acc. |",
+            "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        + [
+            f"| {r['nodes']:,} | {r['edges']:,} | {'full batch' if r['mode'] == 'full' else 'sampled 10,5 × 1024 seeds'} | {r['epochs']} | {r['peak_mb']:.0f} | "
+            f"{r['s_per_epoch']:.1f} | {acc(r, 'val_accuracy')} | {acc(r, 'test_accuracy')} |"
+            for r in rows
+        ]
+    ) + (
+        f"\n\n2 gated GCN layers of width 16, one thread; `python benchmarks/sampling.py --parts train --sizes {a.sizes} --full-up-to {a.full_up_to} "
+        f"--steps {a.steps} --epochs {a.epochs} --accuracy-size {a.accuracy_size} --accuracy-epochs {a.accuracy_epochs}`; a sampled "
+        f"s / epoch without accuracy is extrapolated from {a.steps} steps.  Chance accuracy is 1/6."
+    )
     _write(BEGIN, END, table)
 
 

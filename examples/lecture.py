@@ -22,12 +22,12 @@ import networkx as nx
 import torch
 from torch import nn
 
-from gatedgcn import experiment, from_networkx
-from gatedgcn.config import Config
-from gatedgcn.explain import class_examples, explain, gallery
+from gatedgcn.app import experiment, from_networkx
+from gatedgcn.app.config import Config
+from gatedgcn.app.explain import class_examples, explain, gallery
 from gatedgcn.nn import GCNLayer, SelfAttention
-from gatedgcn.plot import save_figure
-from gatedgcn.predict import load
+from gatedgcn.app.plot import save_figure
+from gatedgcn.app.predict import load
 
 
 def attention_on_a_set(steps: int = 300) -> None:
@@ -58,7 +58,9 @@ def attention_on_a_set(steps: int = 300) -> None:
         h_perm, _ = model(x[:, perm])
     print(f"   permuting the set permutes the output: {torch.allclose(h[:, perm], h_perm, atol=1e-5)}")
     argmax = int(x[0, :, 0].argmax())
-    print(f"   attention paid to the set's largest element, averaged over the queries: {a[0, 0, :, argmax].mean():.2f} (uniform would be {1 / 8:.2f})")
+    print(
+        f"   attention paid to the set's largest element, averaged over the queries: {a[0, 0, :, argmax].mean():.2f} (uniform would be {1 / 8:.2f})"
+    )
 
 
 def gcn_on_a_graph(steps: int = 200) -> None:
@@ -79,7 +81,9 @@ def gcn_on_a_graph(steps: int = 200) -> None:
         opt.step()
     _, a = layer1(x, g.edge_index, return_weights=True)
     accuracy = (logits.argmax(-1) == club).double().mean()
-    print(f"   the weights a_ij / d_i of member 0's {int(g.in_degree()[0])} neighbours are all {float(a[g.edge_index[1] == 0][0]):.4f}: fixed by the graph")
+    print(
+        f"   the weights a_ij / d_i of member 0's {int(g.in_degree()[0])} neighbours are all {float(a[g.edge_index[1] == 0][0]):.4f}: fixed by the graph"
+    )
     print(f"   clubs of all 34 members found from 2 labels: accuracy {accuracy:.2f}")
 
 
@@ -87,8 +91,10 @@ def gated_gcn_on_the_mini_set(out: Path) -> None:
     print("3. the residual gated GCN: η_ij = σ(ê_ij) / (Σ_k σ(ê_ik) + ε), learned per edge and channel")
     start = time.perf_counter()
     summary = experiment.train(Config(), out, overwrite=True, progress=False)
-    print(f"   {summary['parameters']:,} parameters, {summary['epochs']} epochs in {time.perf_counter() - start:.0f} s: "
-          f"test accuracy {summary['test']['accuracy']:.2f} on the 8 classes")
+    print(
+        f"   {summary['parameters']:,} parameters, {summary['epochs']} epochs in {time.perf_counter() - start:.0f} s: "
+        f"test accuracy {summary['test']['accuracy']:.2f} on the 8 classes"
+    )
     run = load(out)
     star = next(g for g in run.dataset.splits["test"] if int(g.y) == 1)
     x = explain(run.model, star, -1, relative=True)  # d_i · mean η_ij: 1 where the gate is the GCN's 1/d_i

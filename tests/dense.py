@@ -106,8 +106,12 @@ def gated_gcn(x: Tensor, edge_index: Tensor, e: Tensor, layer, *, training_bn: b
         if training_bn:
             h, e_rows = batch_norm(h, layer.bn_h), batch_norm(e_rows, layer.bn_e)
         else:
-            h = (h - layer.bn_h.running_mean) / torch.sqrt(layer.bn_h.running_var + layer.bn_h.eps) * layer.bn_h.weight + layer.bn_h.bias
-            e_rows = (e_rows - layer.bn_e.running_mean) / torch.sqrt(layer.bn_e.running_var + layer.bn_e.eps) * layer.bn_e.weight + layer.bn_e.bias
+            h = (h - layer.bn_h.running_mean) / torch.sqrt(
+                layer.bn_h.running_var + layer.bn_h.eps
+            ) * layer.bn_h.weight + layer.bn_h.bias
+            e_rows = (e_rows - layer.bn_e.running_mean) / torch.sqrt(
+                layer.bn_e.running_var + layer.bn_e.eps
+            ) * layer.bn_e.weight + layer.bn_e.bias
     h, e_rows = torch.relu(h), torch.relu(e_rows)
     if layer.residual:
         h, e_rows = x + h, e + e_rows

@@ -38,8 +38,6 @@ def compare_with_grads(ours, reference, inputs: list[torch.Tensor], params: list
         torch.testing.assert_close(x, y, atol=atol, rtol=1e-8, msg=lambda m: f"gradient {k}: {m}")
 
 
-
-
 # The shared data folder the loaders default to (../shared/data beside the repository, or $GATEDGCN_DATA_DIR).
 SHARED = Path(os.environ.get("GATEDGCN_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
 

@@ -11,7 +11,7 @@ import torch
 import dense
 from helpers import compare_with_grads, random_graph
 from gatedgcn import Graph, collate
-from gatedgcn.config import ModelConfig
+from gatedgcn.app.config import ModelConfig
 from gatedgcn.errors import ConfigError
 from gatedgcn.model import GraphNet, ModelSpec
 
@@ -27,8 +27,18 @@ def graphs() -> list[Graph]:
 
 
 def model(heads: int, self_loops: bool, activation: str) -> GraphNet:
-    spec = ModelSpec(layer="graph_attention", layers=2, hidden=D, out_dim=1, in_dim=2, heads=heads, readout="mean",
-                     self_loops=self_loops, impl="reference", attention_activation=activation)
+    spec = ModelSpec(
+        layer="graph_attention",
+        layers=2,
+        hidden=D,
+        out_dim=1,
+        in_dim=2,
+        heads=heads,
+        readout="mean",
+        self_loops=self_loops,
+        impl="reference",
+        attention_activation=activation,
+    )
     net = GraphNet(spec).double()
     for block in net.layers:  # batch norm with a non-trivial affine map, so that a wrong use shows
         with torch.no_grad():
@@ -67,8 +77,16 @@ def test_a_branch_below_zero_after_batch_norm_still_gets_gradients_with_elu_only
     """With every entry of each block's BN output negative, ReLU gives the attention maps no gradient at all; ELU does."""
     b = collate(graphs())
     for activation, alive in (("elu", True), ("relu", False)):
-        spec = ModelSpec(layer="graph_attention", layers=2, hidden=D, out_dim=1, in_dim=2, heads=1, head_layers=0,  # a linear head
-                         attention_activation=activation)
+        spec = ModelSpec(
+            layer="graph_attention",
+            layers=2,
+            hidden=D,
+            out_dim=1,
+            in_dim=2,
+            heads=1,
+            head_layers=0,  # a linear head
+            attention_activation=activation,
+        )
         net = GraphNet(spec).double().train()
         for block in net.layers:
             with torch.no_grad():

@@ -12,11 +12,17 @@ from gatedgcn.graph import Graph
 
 def _graphs() -> dict[str, list[Graph]]:
     g = torch.Generator().manual_seed(0)
-    node_task = Graph(x=torch.tensor([0, 2, 1]), edge_index=torch.tensor([[0, 1, 2], [1, 2, 0]]), y=torch.tensor([1, 0, 1]), name="a")
+    node_task = Graph(
+        x=torch.tensor([0, 2, 1]), edge_index=torch.tensor([[0, 1, 2], [1, 2, 0]]), y=torch.tensor([1, 0, 1]), name="a"
+    )
     no_edges = Graph(x=torch.tensor([1]), edge_index=torch.zeros(2, 0, dtype=torch.long), y=torch.tensor([0]), name="b")
     graph_task = Graph(
-        x=torch.randn(4, 2, generator=g), edge_index=torch.tensor([[0, 1, 3], [1, 0, 2]]), edge_attr=torch.randn(3, 1, generator=g),
-        y=torch.tensor(1.5), pe=torch.randn(4, 3, generator=g), name="c",
+        x=torch.randn(4, 2, generator=g),
+        edge_index=torch.tensor([[0, 1, 3], [1, 0, 2]]),
+        edge_attr=torch.randn(3, 1, generator=g),
+        y=torch.tensor(1.5),
+        pe=torch.randn(4, 3, generator=g),
+        name="c",
     )
     return {"train": [node_task, no_edges], "val": [], "test": [graph_task]}
 

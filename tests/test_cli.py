@@ -12,8 +12,23 @@ import torch
 from gatedgcn.cli import main
 from gatedgcn.model import LAYERS
 
-TINY = ["--epochs", "2", "--hidden", "16", "--layers", "2", "--quiet",
-        "--set", "data.num_train=16", "--set", "data.num_val=8", "--set", "data.num_test=8", "--batch-size", "8"]
+TINY = [
+    "--epochs",
+    "2",
+    "--hidden",
+    "16",
+    "--layers",
+    "2",
+    "--quiet",
+    "--set",
+    "data.num_train=16",
+    "--set",
+    "data.num_val=8",
+    "--set",
+    "data.num_test=8",
+    "--batch-size",
+    "8",
+]
 
 
 @pytest.mark.parametrize("model", LAYERS)
@@ -43,9 +58,16 @@ def test_same_seed_same_weights(tmp_path):
 
 def test_config_file_repeats_a_run(tmp_path):
     assert main(["train", "--out", str(tmp_path / "a"), *TINY]) == 0
-    assert main(["train", "--config", str(tmp_path / "a" / "config.yaml"), "--out", str(tmp_path / "b"), "--quiet"]) == 0
-    assert (tmp_path / "a" / "summary.json").read_text().split('"seconds"')[0] == (tmp_path / "b" / "summary.json").read_text().split('"seconds"')[0]
-    assert json.loads((tmp_path / "a" / "summary.json").read_text())["test"] == json.loads((tmp_path / "b" / "summary.json").read_text())["test"]
+    assert (
+        main(["train", "--config", str(tmp_path / "a" / "config.yaml"), "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    )
+    assert (tmp_path / "a" / "summary.json").read_text().split('"seconds"')[0] == (
+        tmp_path / "b" / "summary.json"
+    ).read_text().split('"seconds"')[0]
+    assert (
+        json.loads((tmp_path / "a" / "summary.json").read_text())["test"]
+        == json.loads((tmp_path / "b" / "summary.json").read_text())["test"]
+    )
 
 
 def test_existing_run_directory_is_kept_without_overwrite(tmp_path, capsys):
@@ -77,5 +99,7 @@ def test_eval_of_a_missing_run(tmp_path, capsys):
 
 
 def test_console_script_help():
-    out = subprocess.run([sys.executable, "-m", "gatedgcn", "train", "--help"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "gatedgcn", "train", "--help"], capture_output=True, text=True, check=True
+    ).stdout
     assert "--model" in out and "gated_gcn" in out and "--config" in out

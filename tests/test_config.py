@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gatedgcn.config import Config
+from gatedgcn.app.config import Config
 from gatedgcn.errors import ConfigError
 
 
@@ -12,7 +12,13 @@ def test_defaults_are_the_lecture_experiment():
     c = Config().check()
     assert (c.model.layer, c.model.layers, c.model.hidden) == ("gated_gcn", 4, 100)
     assert (c.train.lr, c.train.batch_size, c.train.epochs) == (1e-4, 50, 40)
-    assert (c.data.name, c.data.num_train, c.data.num_test, c.data.min_nodes, c.data.max_nodes) == ("mini", 350, 100, 10, 20)
+    assert (c.data.name, c.data.num_train, c.data.num_test, c.data.min_nodes, c.data.max_nodes) == (
+        "mini",
+        350,
+        100,
+        10,
+        20,
+    )
 
 
 def test_yaml_round_trip(tmp_path):

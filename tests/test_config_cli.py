@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 
 from gatedgcn.cli import main
-from gatedgcn.config import Config, key_docs
+from gatedgcn.app.config import Config, key_docs
 
 
 def test_every_key_has_its_meaning():
@@ -22,7 +22,9 @@ def test_describe_is_the_config_with_comments():
     text = config.describe()
     assert Config.from_dict(yaml.safe_load(text)) == config  # the comments change nothing
     lines = {line.split(":")[0].strip(): line for line in text.splitlines()}
-    assert lines["hidden"].split("#")[0].split() == ["hidden:", "64"] and lines["hidden"].endswith("# width of node (and edge) states")
+    assert lines["hidden"].split("#")[0].split() == ["hidden:", "64"] and lines["hidden"].endswith(
+        "# width of node (and edge) states"
+    )
     assert lines["lr"].split("#")[0].split() == ["lr:", "0.003"]
 
 

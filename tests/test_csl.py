@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from gatedgcn.config import Config
+from gatedgcn.app.config import Config
 from gatedgcn.data import load_dataset
 from gatedgcn.data.csl import NODES, SKIPS, csl_graph
 from gatedgcn.model import GraphNet, ModelSpec
@@ -60,15 +60,38 @@ def test_five_folds_partition_the_150_graphs():
 def test_one_epoch_smoke_run_from_the_cli_with_laplacian_pe(tmp_path, capsys):
     from gatedgcn.cli import main
 
-    argv = ["train", "--dataset", "CSL", "--pe", "laplacian", "--pe-dim", "20", "--layers", "2", "--hidden", "16",
-            "--readout", "mean", "--no-graph-size-norm", "--epochs", "1", "--batch-size", "10", "--quiet", "--json",
-            "--out", str(tmp_path / "run")]
+    argv = [
+        "train",
+        "--dataset",
+        "CSL",
+        "--pe",
+        "laplacian",
+        "--pe-dim",
+        "20",
+        "--layers",
+        "2",
+        "--hidden",
+        "16",
+        "--readout",
+        "mean",
+        "--no-graph-size-norm",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "10",
+        "--quiet",
+        "--json",
+        "--out",
+        str(tmp_path / "run"),
+    ]
     assert main(argv) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["metric"] == "accuracy" and 0.0 <= summary["test"]["accuracy"] <= 1.0
     config = Config.load(tmp_path / "run" / "config.yaml")
     assert (config.data.pe, config.data.pe_dim) == ("laplacian", 20)
-    plain = GraphNet(ModelSpec(layer="gated_gcn", layers=2, hidden=16, out_dim=10, in_dim=0, node_vocab=1)).num_parameters()
+    plain = GraphNet(
+        ModelSpec(layer="gated_gcn", layers=2, hidden=16, out_dim=10, in_dim=0, node_vocab=1)
+    ).num_parameters()
     assert summary["parameters"] == plain + 20 * 16 + 16  # + the PE embedding Linear(20, 16)
 
 
@@ -80,7 +103,12 @@ def test_csl_rp_relabels_as_the_benchmarks_file():
     perms = lexicographic_relabellings(0)
     head = list(range(NODES - 3))
     # the next permutations of the last three ids, in lexicographic order, each a new adjacency of the 2-skip graph
-    assert [p.tolist() for p in perms[:4]] == [head + [38, 39, 40], head + [38, 40, 39], head + [39, 38, 40], head + [39, 40, 38]]
+    assert [p.tolist() for p in perms[:4]] == [
+        head + [38, 39, 40],
+        head + [38, 40, 39],
+        head + [39, 38, 40],
+        head + [39, 40, 38],
+    ]
     assert len(perms) == 15 and all(sorted(p.tolist()) == list(range(NODES)) for p in perms)
     assert all((p[: NODES - 5] == np.arange(NODES - 5)).all() for p in perms)  # only the last ids move
     d = load_dataset("CSL_RP", seed=0, folds=0, fold=1)

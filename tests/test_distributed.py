@@ -12,9 +12,29 @@ from pathlib import Path
 
 from gatedgcn.train.distributed import ShardSampler, World
 
-TINY = ["--quiet", "--hidden", "8", "--layers", "2", "--epochs", "1", "--batch-size", "8", "--lr", "0.01",
-        "--set", "data.num_train=32", "--set", "data.num_val=8", "--set", "data.num_test=8",
-        "--set", "model.batch_norm=false", "--set", "train.dtype=float64"]
+TINY = [
+    "--quiet",
+    "--hidden",
+    "8",
+    "--layers",
+    "2",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "8",
+    "--lr",
+    "0.01",
+    "--set",
+    "data.num_train=32",
+    "--set",
+    "data.num_val=8",
+    "--set",
+    "data.num_test=8",
+    "--set",
+    "model.batch_norm=false",
+    "--set",
+    "train.dtype=float64",
+]
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -29,7 +49,7 @@ def test_the_shards_of_an_epoch_make_the_global_batches_of_one_process():
     assert sorted(one) == list(range(n)) and all(len(s) == 5 for s in shards)
     assert sorted(i for s in shards for i in s) == list(range(n))  # disjoint, together every item once
     for t in range(2):  # step t of all ranks together = step t of one process with a 4 x larger batch
-        assert sorted(i for s in shards for i in s[t * b:(t + 1) * b]) == sorted(one[t * W * b:(t + 1) * W * b])
+        assert sorted(i for s in shards for i in s[t * b : (t + 1) * b]) == sorted(one[t * W * b : (t + 1) * W * b])
     later = ShardSampler(n, World(0, 1), seed=7)
     later.set_epoch(2)
     assert list(later) != one and sorted(later) == list(range(n))  # reseeded per epoch
@@ -61,8 +81,23 @@ sys.exit(main(sys.argv[1:]))
 def test_a_nan_on_one_rank_is_skipped_by_all_and_a_failing_rank_stops_the_job(tmp_path):
     driver = tmp_path / "driver_fails.py"
     driver.write_text(textwrap.dedent(DRIVER))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(driver),
-           "train", "--out", str(tmp_path / "run"), *TINY, "--epochs", "3", "--set", "model.batch_norm=true"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        str(driver),
+        "train",
+        "--out",
+        str(tmp_path / "run"),
+        *TINY,
+        "--epochs",
+        "3",
+        "--set",
+        "model.batch_norm=true",
+    ]
     done = subprocess.run(cmd, env=_env(tmp_path), capture_output=True, text=True, timeout=600)  # a hang would time out
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["skipped"] for r in records] == [1]  # rank 0's step 1 was skipped too (else the weights would differ)

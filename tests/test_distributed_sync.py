@@ -29,9 +29,29 @@ from gatedgcn.errors import CheckpointError
 from gatedgcn.train.distributed import World, rank_rng
 from gatedgcn.train.checkpoint import read_checkpoint
 
-TINY = ["--quiet", "--hidden", "8", "--layers", "2", "--epochs", "2", "--batch-size", "8", "--lr", "0.01",
-        "--set", "data.num_train=32", "--set", "data.num_val=8", "--set", "data.num_test=8",
-        "--set", "train.dtype=float64", "--set", "model.impl=reference"]
+TINY = [
+    "--quiet",
+    "--hidden",
+    "8",
+    "--layers",
+    "2",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "8",
+    "--lr",
+    "0.01",
+    "--set",
+    "data.num_train=32",
+    "--set",
+    "data.num_val=8",
+    "--set",
+    "data.num_test=8",
+    "--set",
+    "train.dtype=float64",
+    "--set",
+    "model.impl=reference",
+]
 
 
 def _free_port() -> int:
@@ -71,19 +91,33 @@ def _sync_bn_rank(rank: int, init: str, out: str) -> None:
         for k, rows in enumerate(CASES):
             bn, t, proj = _reference(rows)
             bn = synchronised(torch.nn.Sequential(bn))[0]
-            mine = slice(sum(rows[:rank]), sum(rows[:rank + 1]))
+            mine = slice(sum(rows[:rank]), sum(rows[: rank + 1]))
             x = t[mine].clone().requires_grad_()
             y = bn(x)
             (y * proj[mine]).sum().backward()
             dist.all_reduce(bn.weight.grad)  # as DDP does (summed here: one loss over the rows of all ranks)
-            torch.save({"y": y.detach(), "grad": x.grad, "weight_grad": bn.weight.grad, "mean": bn.running_mean, "var": bn.running_var},
-                       f"{out}.{k}.{rank}")
+            torch.save(
+                {
+                    "y": y.detach(),
+                    "grad": x.grad,
+                    "weight_grad": bn.weight.grad,
+                    "mean": bn.running_mean,
+                    "var": bn.running_var,
+                },
+                f"{out}.{k}.{rank}",
+            )
     finally:
         dist.destroy_process_group()
 
 
 def test_sync_batch_norm_of_uneven_ranks_is_batch_norm_of_all_their_rows(tmp_path):
-    mp.start_processes(_sync_bn_rank, args=(f"file://{tmp_path / 'rdv'}", str(tmp_path / "out")), nprocs=2, join=True, start_method="spawn")  # fork would inherit the OpenMP pool of earlier tests and hang
+    mp.start_processes(
+        _sync_bn_rank,
+        args=(f"file://{tmp_path / 'rdv'}", str(tmp_path / "out")),
+        nprocs=2,
+        join=True,
+        start_method="spawn",
+    )  # fork would inherit the OpenMP pool of earlier tests and hang
     for k, rows in enumerate(CASES):
         got = [torch.load(tmp_path / f"out.{k}.{r}", weights_only=True) for r in range(2)]
         bn, t, proj = _reference(rows)
@@ -100,7 +134,10 @@ def test_sync_batch_norm_of_uneven_ranks_is_batch_norm_of_all_their_rows(tmp_pat
 
 
 def test_each_rank_resumes_with_its_own_rng_state_and_a_changed_world_is_refused():
-    state = {"model": {}, "position": {"epoch": 2, "rng": {"ranks": [{"torch": torch.tensor([0])}, {"torch": torch.tensor([1])}]}}}
+    state = {
+        "model": {},
+        "position": {"epoch": 2, "rng": {"ranks": [{"torch": torch.tensor([0])}, {"torch": torch.tensor([1])}]}},
+    }
     assert int(rank_rng(state, World(1, 2))["position"]["rng"]["torch"]) == 1
     assert int(rank_rng(state, World(0, 2))["position"]["rng"]["torch"]) == 0
     assert state["position"]["rng"]["ranks"][1]["torch"] == 1  # the loaded state is not changed
@@ -133,16 +170,27 @@ sys.exit(main(sys.argv[1:]))
 def two_processes(tmp_path_factory) -> Path:
     """An uninterrupted 2-epoch run of 2 processes with synchronised batch norm."""
     tmp = tmp_path_factory.mktemp("ddp")
-    done = subprocess.run([sys.executable, "-m", "gatedgcn", "train", "--nproc", "2", "--sync-bn", "--out", str(tmp / "run"), *TINY],
-                          env=_env(tmp), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "gatedgcn", "train", "--nproc", "2", "--sync-bn", "--out", str(tmp / "run"), *TINY],
+        env=_env(tmp),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return tmp / "run"
 
 
 def test_two_processes_with_sync_batch_norm_train_as_one(two_processes, tmp_path, monkeypatch):
     # one process through the same path (the order of an epoch is the sharded one), plain batch norm of the global batch
-    for key, value in {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()),
-                       "GATEDGCN_CACHE_DIR": str(tmp_path / "cache")}.items():
+    for key, value in {
+        "RANK": "0",
+        "WORLD_SIZE": "1",
+        "LOCAL_RANK": "0",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(_free_port()),
+        "GATEDGCN_CACHE_DIR": str(tmp_path / "cache"),
+    }.items():
         monkeypatch.setenv(key, value)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -150,7 +198,9 @@ def test_two_processes_with_sync_batch_norm_train_as_one(two_processes, tmp_path
         assert main(["train", "--out", str(tmp_path / "one"), *TINY]) == 0
     finally:
         torch.set_num_threads(threads)
-    after = lambda run, epoch: read_checkpoint(run / "checkpoints" / f"epoch-{epoch + 1:04d}-step-000000.ckpt")["trainer"]["model"]  # noqa: E731
+    after = lambda run, epoch: read_checkpoint(run / "checkpoints" / f"epoch-{epoch + 1:04d}-step-000000.ckpt")[
+        "trainer"
+    ]["model"]  # noqa: E731
     for epoch in (1, 2):
         one, two = after(tmp_path / "one", epoch), after(two_processes, epoch)
         assert any("running_var" in k for k in one) and one.keys() == two.keys()
@@ -171,38 +221,77 @@ def test_a_two_process_run_stopped_after_epoch_1_and_resumed_ends_as_the_uninter
     driver = tmp_path / "stop_after_epoch_1.py"
     driver.write_text(textwrap.dedent(STOP_AFTER_EPOCH_1))
     run = tmp_path / "run"
-    stopped = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(driver),
-                              "train", "--sync-bn", "--out", str(run), *TINY], env=_env(tmp_path), capture_output=True, text=True, timeout=300)
+    stopped = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            str(driver),
+            "train",
+            "--sync-bn",
+            "--out",
+            str(run),
+            *TINY,
+        ],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert stopped.returncode != 0 and not (run / "summary.json").exists()
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
-    resumed = subprocess.run([sys.executable, "-m", "gatedgcn", "train", "--nproc", "2", "--resume", str(run), "--quiet"],
-                             env=_env(tmp_path), capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "gatedgcn", "train", "--nproc", "2", "--resume", str(run), "--quiet"],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     a, b = load_file(two_processes / "model.safetensors"), load_file(run / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # bit for bit
     assert (run / "summary.json").read_text() == (two_processes / "summary.json").read_text()
-    without_time = lambda path: [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in path.read_text().splitlines()]  # noqa: E731
+    without_time = lambda path: [
+        {k: v for k, v in json.loads(line).items() if k != "seconds"} for line in path.read_text().splitlines()
+    ]  # noqa: E731
     assert without_time(run / "metrics.jsonl") == without_time(two_processes / "metrics.jsonl")
 
 
 def test_a_gated_layer_with_synchronised_batch_norm_runs_its_plain_code(monkeypatch):
     """The fused kernels compute plain batch norm of their own rows: with a synchronised one the layer must not take them."""
-    from gatedgcn import kernels
+    from gatedgcn.ops import _fused as kernels
     from gatedgcn.nn import GatedGCNLayer
     from gatedgcn.nn.norm import synchronised
 
     monkeypatch.setattr(kernels, "FUSED_MIN_ELEMENTS", 0)
     monkeypatch.setattr(kernels, "COMPILED_MIN_ELEMENTS", 0)
     fused = []
-    monkeypatch.setattr("gatedgcn.nn.gated_gcn.gated_edges", lambda *a, **k: fused.append(1) or kernels.gated_edges(*a, **k))
+    monkeypatch.setattr(
+        "gatedgcn.nn.gated_gcn.gated_edges", lambda *a, **k: fused.append(1) or kernels.gated_edges(*a, **k)
+    )
     layer = GatedGCNLayer(4).double()
-    x, e, ei = torch.randn(6, 4, dtype=torch.float64), torch.randn(10, 4, dtype=torch.float64), torch.randint(0, 6, (2, 10))
+    x, e, ei = (
+        torch.randn(6, 4, dtype=torch.float64),
+        torch.randn(10, 4, dtype=torch.float64),
+        torch.randint(0, 6, (2, 10)),
+    )
     layer(x, ei, e)
     assert fused == [1]  # plain batch norm: fused
     calls = []
     sync = synchronised(layer)
     for bn in (sync.bn_h, sync.bn_e):
-        monkeypatch.setattr(bn, "forward", lambda t, bn=bn: calls.append(bn) or torch.nn.functional.batch_norm(
-            t, bn.running_mean, bn.running_var, bn.weight, bn.bias, True, 0.1, bn.eps))
+        monkeypatch.setattr(
+            bn,
+            "forward",
+            lambda t, bn=bn: (
+                calls.append(bn)
+                or torch.nn.functional.batch_norm(
+                    t, bn.running_mean, bn.running_var, bn.weight, bn.bias, True, 0.1, bn.eps
+                )
+            ),
+        )
     sync(x, ei, e)
     assert fused == [1] and len(calls) == 2  # the synchronised norms were called by the plain code

@@ -42,7 +42,13 @@ def server(root: dict[str, bytes] | Path, behaviour: str = "ok"):
 
         def do_GET(self):
             path = self.path.lstrip("/")
-            data = (root / path).read_bytes() if isinstance(root, Path) and (root / path).is_file() else root.get(path) if isinstance(root, dict) else None
+            data = (
+                (root / path).read_bytes()
+                if isinstance(root, Path) and (root / path).is_file()
+                else root.get(path)
+                if isinstance(root, dict)
+                else None
+            )
             log.append({"path": path, "range": self.headers.get("Range")})
             if data is None:
                 self.send_error(404)
@@ -165,7 +171,9 @@ def test_fetch_mutag_end_to_end_from_a_local_mirror_of_the_shared_folder(tmp_pat
     with server(SHARED) as (url, log):
         fetched = fetch_dataset("MUTAG", tmp_path, Fetcher(base_url=url, backoff=0))
         assert len(fetched) == len(CATALOG["MUTAG"].files)
-        assert main(["data", "fetch", "MUTAG", "--data-dir", str(tmp_path), "--base-url", url]) == 0  # all there: nothing fetched
+        assert (
+            main(["data", "fetch", "MUTAG", "--data-dir", str(tmp_path), "--base-url", url]) == 0
+        )  # all there: nothing fetched
     assert "0 file(s) fetched" in capsys.readouterr().out
     assert len(log) == len(CATALOG["MUTAG"].files)
     tu = read_tu(tmp_path / "TU" / "MUTAG", "MUTAG")

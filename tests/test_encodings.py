@@ -16,7 +16,11 @@ def _edge_index(G: nx.Graph) -> torch.Tensor:
     return torch.tensor(pairs, dtype=torch.long).t().reshape(2, -1)
 
 
-@pytest.mark.parametrize("G", [nx.cycle_graph(7), nx.petersen_graph(), nx.path_graph(6), nx.lollipop_graph(4, 3)], ids=["cycle", "petersen", "path", "lollipop"])
+@pytest.mark.parametrize(
+    "G",
+    [nx.cycle_graph(7), nx.petersen_graph(), nx.path_graph(6), nx.lollipop_graph(4, 3)],
+    ids=["cycle", "petersen", "path", "lollipop"],
+)
 def test_laplacian_pe_are_eigenvectors_2_to_k_plus_1_of_the_normalised_laplacian(G):
     k = 4
     n = G.number_of_nodes()
@@ -67,7 +71,14 @@ def _pe_batch(k: int) -> "Batch":
     graphs = []
     for n in (5, 6):
         G = nx.cycle_graph(n)
-        graphs.append(Graph(x=torch.zeros(n, dtype=torch.long), edge_index=_edge_index(G), y=torch.tensor(0), pe=laplacian_pe(_edge_index(G), n, k)))
+        graphs.append(
+            Graph(
+                x=torch.zeros(n, dtype=torch.long),
+                edge_index=_edge_index(G),
+                y=torch.tensor(0),
+                pe=laplacian_pe(_edge_index(G), n, k),
+            )
+        )
     return collate(graphs)
 
 
@@ -75,7 +86,9 @@ def test_model_adds_the_pe_embedding_and_flips_signs_per_graph_only_in_training(
     torch.manual_seed(0)
     k = 3
     batch = _pe_batch(k)
-    model = GraphNet(ModelSpec(layer="gcn", layers=1, hidden=8, out_dim=2, in_dim=0, node_vocab=1, pe_dim=k, pe_sign_flip=True))
+    model = GraphNet(
+        ModelSpec(layer="gcn", layers=1, hidden=8, out_dim=2, in_dim=0, node_vocab=1, pe_dim=k, pe_sign_flip=True)
+    )
     model.eval()
     assert torch.equal(model._positions(batch), batch.pe)
     model.train()

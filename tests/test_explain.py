@@ -12,9 +12,9 @@ from matplotlib.colors import Normalize
 from gatedgcn import Graph
 from gatedgcn.cli import main
 from gatedgcn.errors import GatedGCNError, GraphError
-from gatedgcn.explain import CMAP, CMAP_RELATIVE, Explanation, colour_scale, draw, explain, figure, neighbourhood
+from gatedgcn.app.explain import CMAP, CMAP_RELATIVE, Explanation, colour_scale, draw, explain, figure, neighbourhood
 from gatedgcn.model import GraphNet, ModelSpec
-from gatedgcn.predict import load
+from gatedgcn.app.predict import load
 from tiny_run import png_size, train_tiny
 from dense import adjacency, linear
 
@@ -25,7 +25,9 @@ def run_dir(tmp_path_factory):
 
 
 def _bn_eval(t, bn):
-    return (t - bn.running_mean.double()) / torch.sqrt(bn.running_var.double() + bn.eps) * bn.weight.double() + bn.bias.double()
+    return (t - bn.running_mean.double()) / torch.sqrt(
+        bn.running_var.double() + bn.eps
+    ) * bn.weight.double() + bn.bias.double()
 
 
 @torch.no_grad()
@@ -38,7 +40,7 @@ def dense_gates(model: GraphNet, g: Graph) -> list[torch.Tensor]:
     embed = model.embed_h  # the in-degree as a category id (nn.Embedding), or float features (nn.Linear)
     x = embed.weight[g.x] if isinstance(embed, torch.nn.Embedding) else linear(g.x.double(), embed)  # [n, d]
     e = linear(g.edge_attr.double(), model.embed_e)  # [E, d]
-    node_scale, edge_scale = n ** -0.5, g.num_edges ** -0.5
+    node_scale, edge_scale = n**-0.5, g.num_edges**-0.5
     gates = []
     for layer in model.layers:
         d = x.shape[1]
@@ -136,7 +138,10 @@ def test_explain_cli_writes_the_graph_and_the_gallery(run_dir, tmp_path, capsys)
     gallery = run_dir / "gallery-layer1.png"
     assert capsys.readouterr().out.strip() == str(gallery)
     assert png_size(gallery)[0] > 1200 and gallery.stat().st_size > 50_000
-    assert main(["explain", str(run_dir), "--graph", "1", "--node", "0", "--hops", "1", "--out", str(tmp_path / "n.png")]) == 0
+    assert (
+        main(["explain", str(run_dir), "--graph", "1", "--node", "0", "--hops", "1", "--out", str(tmp_path / "n.png")])
+        == 0
+    )
     assert png_size(tmp_path / "n.png")[0] > 500
 
 
@@ -157,18 +162,23 @@ def test_bad_requests_are_named(run_dir, capsys):
 
 
 def test_a_graph_too_large_to_draw_asks_for_a_neighbourhood(run_dir, monkeypatch, capsys, tmp_path):
-    import gatedgcn.explain
+    import gatedgcn.app.explain
 
-    monkeypatch.setattr(gatedgcn.explain, "MAX_DRAWN_NODES", 5)
+    monkeypatch.setattr(gatedgcn.app.explain, "MAX_DRAWN_NODES", 5)
     assert main(["explain", str(run_dir), "--graph", "0"]) == 1
     assert "too many to draw (at most 5); draw a node's neighbourhood: --node V --hops 1" in capsys.readouterr().err
-    assert main(["explain", str(run_dir), "--graph", "0", "--node", "0", "--hops", "1", "--out", str(tmp_path / "n.png")]) == 0  # a cycle: 3 nodes
+    assert (
+        main(["explain", str(run_dir), "--graph", "0", "--node", "0", "--hops", "1", "--out", str(tmp_path / "n.png")])
+        == 0
+    )  # a cycle: 3 nodes
 
 
 def test_relative_weights_are_the_gates_times_the_in_degree(run_dir):
     g = Graph(x=torch.ones(4, 1), edge_index=torch.tensor([[1, 2, 3, 0, 0], [0, 0, 0, 1, 2]]))
     gcn = GraphNet(ModelSpec(layer="gcn", layers=1, hidden=8, in_dim=1))
-    assert explain(gcn, g, 0, relative=True).weights.tolist() == pytest.approx([1.0] * 5, abs=1e-7)  # the GCN is the reference: d_i / d_i
+    assert explain(gcn, g, 0, relative=True).weights.tolist() == pytest.approx(
+        [1.0] * 5, abs=1e-7
+    )  # the GCN is the reference: d_i / d_i
     run = load(run_dir)
     star = run.dataset.splits["test"][1]
     reference = dense_gates(run.model, star)[0]

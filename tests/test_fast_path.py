@@ -1,4 +1,4 @@
-"""The fast paths (gatedgcn.kernels, impl="fast") against the plain reference code and finite differences.
+"""The fast paths (gatedgcn.ops._fused, impl="fast") against the plain reference code and finite differences.
 
 Every comparison runs in float64 with tiny chunks, so that the edges are streamed in several
 chunks and a chunk boundary falls inside the segments of a receiver.
@@ -11,8 +11,9 @@ import copy
 import pytest
 import torch
 
-from gatedgcn import kernels, memory
-from gatedgcn.config import Config
+from gatedgcn.ops import _fused as kernels
+from gatedgcn.ops import _memory as memory
+from gatedgcn.app.config import Config
 from gatedgcn.errors import ConfigError
 from gatedgcn.graph import Batch
 from gatedgcn.model import GraphNet, ModelSpec
@@ -26,7 +27,7 @@ D = 5
 @pytest.fixture(autouse=True)
 def _small_chunks(monkeypatch):
     """The fused kernels for any size, in 64-row chunks: a few hundred edges cross several chunk boundaries.
-    Every output they allocate comes from the pool of reused blocks (gatedgcn.memory), however small."""
+    Every output they allocate comes from the pool of reused blocks (gatedgcn.ops._memory), however small."""
     monkeypatch.setattr(memory, "MIN_BYTES", 0)
     monkeypatch.setitem(kernels.CHUNK_ELEMENTS, "cpu", 1)
     monkeypatch.setattr(kernels, "FUSED_MIN_ELEMENTS", 0)
@@ -35,7 +36,7 @@ def _small_chunks(monkeypatch):
 
 @pytest.fixture(params=["native", "torch"])
 def gated_backend(request, monkeypatch):
-    """The gated kernels twice: compiled (gatedgcn.gated_native, turned on here) and in PyTorch (kernels._GatedEdges)."""
+    """The gated kernels twice: compiled (gatedgcn.ops._gated_native, turned on here) and in PyTorch (kernels._GatedEdges)."""
     if request.param == "torch":
         monkeypatch.setattr(kernels, "_native", lambda: None)
         yield request.param
@@ -93,7 +94,10 @@ def test_gated_gcn_fast_equals_reference(batch_norm, residual, training, scaled,
     x, e = leaf(n, D, seed=1), leaf(m, D, seed=2)
     scales = {}
     if scaled:
-        scales = {"node_scale": torch.rand(n, dtype=torch.float64) + 0.1, "edge_scale": torch.rand(m, dtype=torch.float64) + 0.1}
+        scales = {
+            "node_scale": torch.rand(n, dtype=torch.float64) + 0.1,
+            "edge_scale": torch.rand(m, dtype=torch.float64) + 0.1,
+        }
     compare_with_grads(*both(layer, x, ei, e, **scales), [x, e], list(layer.parameters()))
     # the running statistics are updated alike
     fast, ref = copy.deepcopy(layer), copy.deepcopy(layer)
@@ -144,7 +148,7 @@ def test_gated_gcn_fast_does_not_write_into_its_inputs(gated_backend):
 
 
 def test_gated_gcn_fast_outputs_and_gradients_outlive_later_calls(gated_backend):
-    """The outputs come from reused blocks (gatedgcn.memory): those still held must not be handed out again."""
+    """The outputs come from reused blocks (gatedgcn.ops._memory): those still held must not be handed out again."""
     n, ei = 40, a_graph()
     layer = GatedGCNLayer(D).double()
     kept = []
@@ -225,8 +229,13 @@ def test_graph_net_fast_equals_reference(gated_backend):
     nodes = torch.tensor([7, 1, 12])  # a graph of one node and no edge among them
     ei = torch.cat([random_graph(7, 20, seed=1), random_graph(12, 40, seed=2) + 8], dim=1)
     batch = Batch(
-        x=torch.randn(20, 3, generator=g, dtype=torch.float64), edge_index=ei, edge_attr=None, y=None,
-        node_graph=torch.repeat_interleave(torch.arange(3), nodes), nodes_per_graph=nodes, edges_per_graph=torch.tensor([20, 0, 40]),
+        x=torch.randn(20, 3, generator=g, dtype=torch.float64),
+        edge_index=ei,
+        edge_attr=None,
+        y=None,
+        node_graph=torch.repeat_interleave(torch.arange(3), nodes),
+        nodes_per_graph=nodes,
+        edges_per_graph=torch.tensor([20, 0, 40]),
     )
     for layer in ("gated_gcn", "gcn", "graph_attention"):
         spec = ModelSpec(layer=layer, layers=2, hidden=8, out_dim=2, in_dim=3, graph_size_norm=True)
@@ -257,10 +266,19 @@ def test_gated_edges_gradcheck(batch_norm, return_e_hat, gated_backend):
     scale = torch.rand(m, dtype=torch.float64) + 0.5
 
     def f(e, C_w, C_b, Dx, Ex, Bx, *gamma_beta):  # γ, β are bn's own parameters, perturbed in place by gradcheck
-        out = kernels.gated_edges(e, C_w, C_b, Dx, Ex, Bx, ei, 1e-3, bn, scale, residual=True, return_e_hat=return_e_hat)
+        out = kernels.gated_edges(
+            e, C_w, C_b, Dx, Ex, Bx, ei, 1e-3, bn, scale, residual=True, return_e_hat=return_e_hat
+        )
         return out if return_e_hat else out[:2]
 
-    args = (leaf(m, d, seed=1), leaf(d, d, seed=2), leaf(d, seed=3), leaf(n, d, seed=4), leaf(n, d, seed=5), leaf(n, d, seed=6))
+    args = (
+        leaf(m, d, seed=1),
+        leaf(d, d, seed=2),
+        leaf(d, seed=3),
+        leaf(n, d, seed=4),
+        leaf(n, d, seed=5),
+        leaf(n, d, seed=6),
+    )
     if bn is not None:
         randomise_bn(bn)
         args += (bn.weight, bn.bias)
@@ -271,7 +289,10 @@ def test_gated_edges_gradcheck(batch_norm, return_e_hat, gated_backend):
 @pytest.mark.parametrize("scaled", [True, False])
 def test_norm_relu_residual_gradcheck(batch_stats, scaled):
     R, d = 70, 3
-    mean, var = torch.rand(d, dtype=torch.float64) - 0.5, torch.rand(d, dtype=torch.float64) + 0.5  # used without batch_stats
+    mean, var = (
+        torch.rand(d, dtype=torch.float64) - 0.5,
+        torch.rand(d, dtype=torch.float64) + 0.5,
+    )  # used without batch_stats
     scale = torch.rand(R, dtype=torch.float64) + 0.5 if scaled else None
 
     def f(t, res, gamma, beta):
@@ -305,7 +326,9 @@ def test_gather_scatter_and_edge_dot_gradcheck(heads):
     assert torch.autograd.gradcheck(lambda q, k: kernels.edge_dot(q, k, ei), (q, k))
     j, i = ei
     torch.testing.assert_close(kernels.edge_dot(q, k, ei), (q[i] * k[j]).sum(-1))  # s_ij = q_i · k_j
-    dense = torch.zeros(n, n, heads, dtype=torch.float64).index_put((i, j), w, accumulate=True)  # W[i, j] = Σ w over repeats
+    dense = torch.zeros(n, n, heads, dtype=torch.float64).index_put(
+        (i, j), w, accumulate=True
+    )  # W[i, j] = Σ w over repeats
     torch.testing.assert_close(kernels.gather_scatter(w, x, ei, n), torch.einsum("ijh,jhd->ihd", dense, x))
 
 

@@ -17,8 +17,8 @@ from torch import Tensor, nn
 
 import dense
 from gatedgcn.cli import main
-from gatedgcn.config import Config
-from gatedgcn.experiment import Experiment
+from gatedgcn.app.config import Config
+from gatedgcn.app.experiment import Experiment
 from gatedgcn.errors import CheckpointError, RunDirError, TrainingError
 from gatedgcn.graph import Graph, collate
 from gatedgcn.model import LAYERS, READOUTS, GraphNet, ModelSpec
@@ -30,8 +30,27 @@ from gatedgcn.train.run import RunDir
 from gatedgcn.train.trainer import Schedule, Trainer
 from helpers import compare_with_grads
 
-TINY = ["--quiet", "--hidden", "8", "--layers", "1", "--epochs", "2", "--batch-size", "8", "--lr", "0.01",
-        "--set", "data.num_train=16", "--set", "data.num_val=8", "--set", "data.num_test=8", "--checkpoint-minutes", "0"]
+TINY = [
+    "--quiet",
+    "--hidden",
+    "8",
+    "--layers",
+    "1",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "8",
+    "--lr",
+    "0.01",
+    "--set",
+    "data.num_train=16",
+    "--set",
+    "data.num_val=8",
+    "--set",
+    "data.num_test=8",
+    "--checkpoint-minutes",
+    "0",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -84,7 +103,9 @@ def _rows(seed: int, *, nan: bool = False, poison_grad: bool = False) -> Rows:
 
 def _toy_trainer(**options) -> Trainer:
     torch.manual_seed(3)
-    return Trainer(Toy(), Objective("classification", "accuracy"), Schedule(epochs=1, lr=0.1), progress=False, **options)
+    return Trainer(
+        Toy(), Objective("classification", "accuracy"), Schedule(epochs=1, lr=0.1), progress=False, **options
+    )
 
 
 def _states_equal(a: nn.Module, b: nn.Module) -> None:
@@ -100,7 +121,12 @@ def test_a_non_finite_step_is_skipped_as_if_the_batch_were_not_there():
     history = ours.fit(poisoned, {})
     assert history[0]["skipped"] == 2
     _states_equal(ours.model, ref.model)  # weights, batch-norm running stats and counts
-    torch.testing.assert_close(ours.optimizer.state_dict()["state"][0]["exp_avg"], ref.optimizer.state_dict()["state"][0]["exp_avg"], rtol=0, atol=0)
+    torch.testing.assert_close(
+        ours.optimizer.state_dict()["state"][0]["exp_avg"],
+        ref.optimizer.state_dict()["state"][0]["exp_avg"],
+        rtol=0,
+        atol=0,
+    )
     assert history[0]["train"] == ref.position.history[0]["train"]
 
 
@@ -113,7 +139,12 @@ def test_too_many_non_finite_steps_in_a_row_stop_the_run_and_change_nothing():
     for k, v in trainer.model.state_dict().items():
         assert torch.equal(v, before[k]), k
     # two bad steps, then a good one: the count starts again, and the run goes on
-    assert _toy_trainer(max_bad_steps=3).fit([_rows(1, nan=True), _rows(2, nan=True), _rows(3), _rows(4, nan=True)], {})[0]["skipped"] == 3
+    assert (
+        _toy_trainer(max_bad_steps=3).fit([_rows(1, nan=True), _rows(2, nan=True), _rows(3), _rows(4, nan=True)], {})[
+            0
+        ]["skipped"]
+        == 3
+    )
 
 
 @pytest.mark.filterwarnings("ignore:Anomaly Detection has been enabled", "ignore:Error detected in")
@@ -125,7 +156,9 @@ def test_detect_anomaly_stops_at_the_first_non_finite_value_and_names_the_step()
         def forward(self, batch: Rows) -> Tensor:
             return super().forward(batch) + torch.sqrt(self.lin.bias[:1] * 0.0)  # forward 0, backward 0 * inf = NaN
 
-    trainer = Trainer(NaNBackward(), Objective("classification", "accuracy"), Schedule(epochs=1), progress=False, detect_anomaly=True)
+    trainer = Trainer(
+        NaNBackward(), Objective("classification", "accuracy"), Schedule(epochs=1), progress=False, detect_anomaly=True
+    )
     with pytest.raises(TrainingError, match=r"anomaly in epoch 1, step 1: .*nan"):
         trainer.fit([_rows(1)], {})
 
@@ -217,7 +250,11 @@ def _checkpointer(tmp_path: Path, trainer: Trainer, steps: int, **config) -> Che
 def test_the_newest_valid_checkpoint_is_used_and_corrupt_ones_are_skipped(tmp_path):
     save = _checkpointer(tmp_path, _toy_trainer(), steps=5)
     kept = [p.name for _, p in save.positions()]
-    assert kept == ["epoch-0001-step-000003.ckpt", "epoch-0001-step-000004.ckpt", "epoch-0001-step-000005.ckpt"]  # the last K = 3
+    assert kept == [
+        "epoch-0001-step-000003.ckpt",
+        "epoch-0001-step-000004.ckpt",
+        "epoch-0001-step-000005.ckpt",
+    ]  # the last K = 3
     newest, middle = save.positions()[2][1], save.positions()[1][1]
     data = bytearray(newest.read_bytes())
     data[len(data) // 2] ^= 0x01  # one flipped bit
@@ -254,7 +291,9 @@ def test_a_checkpoint_that_would_run_code_is_refused(tmp_path):
     buffer = io.BytesIO()
     torch.save({"config": "{}", "trainer": Payload()}, buffer)
     payload = buffer.getvalue()
-    data = MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload  # a valid hash: only the unpickler stands in the way
+    data = (
+        MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
+    )  # a valid hash: only the unpickler stands in the way
     with pytest.raises(CheckpointError, match="cannot be loaded safely"):
         decode(data, "evil.ckpt")
 
@@ -274,7 +313,9 @@ def test_weights_of_another_architecture_are_refused_naming_the_mismatch(tmp_pat
     assert main(["eval", str(run)]) == 1
     assert "hidden: 8 in the stored model spec, 12 from the config" in capsys.readouterr().err
     summary = json.loads((run / "summary.json").read_text())
-    (run / "summary.json").write_text(json.dumps({k: v for k, v in summary.items() if k != "spec"}))  # a run from before the spec was stored
+    (run / "summary.json").write_text(
+        json.dumps({k: v for k, v in summary.items() if k != "spec"})
+    )  # a run from before the spec was stored
     assert main(["eval", str(run)]) == 1
     assert "the model expects [12" in capsys.readouterr().err
     (run / "model.safetensors").write_bytes(b"\x00" * 64)
@@ -335,10 +376,22 @@ def _degenerate() -> list[Graph]:
 @pytest.mark.parametrize("readout", sorted(READOUTS))
 def test_empty_graphs_edgeless_graphs_and_isolated_nodes_go_through_every_layer_and_readout(layer, readout):
     graphs = _degenerate()
-    spec = ModelSpec(layer=layer, layers=2, hidden=8, out_dim=3, in_dim=1, edge_in_dim=1, readout=readout, graph_size_norm=True, heads=2 if layer != "gcn" else 1)
+    spec = ModelSpec(
+        layer=layer,
+        layers=2,
+        hidden=8,
+        out_dim=3,
+        in_dim=1,
+        edge_in_dim=1,
+        readout=readout,
+        graph_size_norm=True,
+        heads=2 if layer != "gcn" else 1,
+    )
     model = GraphNet(spec).double()
     batch = collate(graphs)
-    batch = type(batch)(**{f: (t.double() if t is not None and t.is_floating_point() else t) for f, t in vars(batch).items()})
+    batch = type(batch)(
+        **{f: (t.double() if t is not None and t.is_floating_point() else t) for f, t in vars(batch).items()}
+    )
     model.train()
     out = model(batch)
     assert out.shape == (4, 3) and torch.isfinite(out).all()
@@ -352,9 +405,13 @@ def test_empty_graphs_edgeless_graphs_and_isolated_nodes_go_through_every_layer_
         together = model(batch)
         for k, g in enumerate(graphs[1:], start=1):
             alone = collate([g])
-            alone = type(alone)(**{f: (t.double() if t is not None and t.is_floating_point() else t) for f, t in vars(alone).items()})
+            alone = type(alone)(
+                **{f: (t.double() if t is not None and t.is_floating_point() else t) for f, t in vars(alone).items()}
+            )
             torch.testing.assert_close(together[k], model(alone)[0], rtol=1e-12, atol=1e-12)
-        torch.testing.assert_close(together[0], model.head(torch.zeros(1, 8, dtype=torch.float64))[0], rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(
+            together[0], model.head(torch.zeros(1, 8, dtype=torch.float64))[0], rtol=1e-12, atol=1e-12
+        )
 
 
 @pytest.mark.parametrize("n, edges", [(5, []), (6, [(0, 1), (1, 0), (2, 1)]), (1, [])])
@@ -375,8 +432,25 @@ def test_layers_on_edgeless_graphs_and_isolated_nodes_match_the_dense_equations(
 
 
 def test_a_corrupt_dataset_cache_is_rebuilt_with_a_warning_and_the_run_is_unchanged(tmp_path):
-    args = ["--quiet", "--dataset", "SBM_CLUSTER", "--hidden", "8", "--layers", "1", "--epochs", "1", "--batch-size", "4",
-            "--set", "data.num_train=4", "--set", "data.num_val=2", "--set", "data.num_test=2"]
+    args = [
+        "--quiet",
+        "--dataset",
+        "SBM_CLUSTER",
+        "--hidden",
+        "8",
+        "--layers",
+        "1",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--set",
+        "data.num_train=4",
+        "--set",
+        "data.num_val=2",
+        "--set",
+        "data.num_test=2",
+    ]
     assert main(["train", "--out", str(tmp_path / "first"), *args]) == 0
     (entry,) = (tmp_path / "cache").glob("*.safetensors")
     data = bytearray(entry.read_bytes())

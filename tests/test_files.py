@@ -47,18 +47,21 @@ def test_node_table_without_labels_or_features(tmp_path):
     assert x.tolist() == [[1.0], [1.0], [1.0]] and y is None
 
 
-@pytest.mark.parametrize("edges, nodes, message", [
-    ("0,1\n1,2,3\n", None, "e.csv:2: expected 2 columns, got 3"),
-    ("0,1\n1,x\n", None, "e.csv:2: column 2: expected an integer, got 'x'"),
-    ("0,1\n-1,2\n", None, "e.csv:2: node ids must be >= 0"),
-    ("0,1\n1,4\n", "0\n1\n2\n", "e.csv:2: node id 4 is not in the node table"),
-    ("", None, "e.csv: file is empty"),
-    ("source,target\n", None, "e.csv: has a header but no edges"),
-    ("0,1,0.5\n1,0,inf\n", None, "e.csv:2: column 3: value 'inf' is not finite"),
-    ("0,1\n", "0,1\n1,2\n0,3\n", "n.csv:3: node id 0 already given on line 1"),
-    ("0,1\n", "0\n5\n", "n.csv:2: node id 5 out of range [0, 2)"),
-    ("0,1\n", "id,label\n0,1\n1,-3\n", "n.csv:3: label -3 is negative"),
-])
+@pytest.mark.parametrize(
+    "edges, nodes, message",
+    [
+        ("0,1\n1,2,3\n", None, "e.csv:2: expected 2 columns, got 3"),
+        ("0,1\n1,x\n", None, "e.csv:2: column 2: expected an integer, got 'x'"),
+        ("0,1\n-1,2\n", None, "e.csv:2: node ids must be >= 0"),
+        ("0,1\n1,4\n", "0\n1\n2\n", "e.csv:2: node id 4 is not in the node table"),
+        ("", None, "e.csv: file is empty"),
+        ("source,target\n", None, "e.csv: has a header but no edges"),
+        ("0,1,0.5\n1,0,inf\n", None, "e.csv:2: column 3: value 'inf' is not finite"),
+        ("0,1\n", "0,1\n1,2\n0,3\n", "n.csv:3: node id 0 already given on line 1"),
+        ("0,1\n", "0\n5\n", "n.csv:2: node id 5 out of range [0, 2)"),
+        ("0,1\n", "id,label\n0,1\n1,-3\n", "n.csv:3: label -3 is negative"),
+    ],
+)
 def test_malformed_edge_lists_and_tables_name_file_and_line(tmp_path, edges, nodes, message):
     table = None if nodes is None else write(tmp_path / "n.csv", nodes)
     with pytest.raises(DataError) as err:
@@ -74,16 +77,25 @@ def test_json_lines_are_read_exactly(tmp_path):
     assert g2.edge_attr.tolist() == [[0.25]] and int(g2.y) == 0 and g2.num_nodes == 2
 
 
-@pytest.mark.parametrize("line, message", [
-    ('{"num_nodes": 2, "edge_index": [[0], [1]]', "g.jsonl:2: not valid JSON"),
-    ('[1, 2]', "g.jsonl:2: expected a JSON object, got list"),
-    ('{"num_nodes": 0, "edge_index": [[], []]}', "g.jsonl:2: num_nodes must be a positive integer"),
-    ('{"num_nodes": 2, "edge_index": [[0, 1], [1]]}', "g.jsonl:2: edge_index must be [[senders...], [receivers...]]"),
-    ('{"num_nodes": 2, "edge_index": [[0], [2]]}', "g.jsonl:2: edge_index[1, 0] = 2 is not a node id of this graph"),
-    ('{"num_nodes": 2, "edge_index": [[0], [1]], "x": [[1], [2], [3]]}', "g.jsonl:2: x must have 2 rows"),
-    ('{"num_nodes": 2, "edge_index": [[0], [1]], "y": "a"}', "g.jsonl:2: y must be an integer class"),
-    ('{"num_nodes": 2, "edge_index": [[0], [1]], "colour": 1}', "g.jsonl:2: unknown field 'colour'"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ('{"num_nodes": 2, "edge_index": [[0], [1]]', "g.jsonl:2: not valid JSON"),
+        ("[1, 2]", "g.jsonl:2: expected a JSON object, got list"),
+        ('{"num_nodes": 0, "edge_index": [[], []]}', "g.jsonl:2: num_nodes must be a positive integer"),
+        (
+            '{"num_nodes": 2, "edge_index": [[0, 1], [1]]}',
+            "g.jsonl:2: edge_index must be [[senders...], [receivers...]]",
+        ),
+        (
+            '{"num_nodes": 2, "edge_index": [[0], [2]]}',
+            "g.jsonl:2: edge_index[1, 0] = 2 is not a node id of this graph",
+        ),
+        ('{"num_nodes": 2, "edge_index": [[0], [1]], "x": [[1], [2], [3]]}', "g.jsonl:2: x must have 2 rows"),
+        ('{"num_nodes": 2, "edge_index": [[0], [1]], "y": "a"}', "g.jsonl:2: y must be an integer class"),
+        ('{"num_nodes": 2, "edge_index": [[0], [1]], "colour": 1}', "g.jsonl:2: unknown field 'colour'"),
+    ],
+)
 def test_malformed_json_lines_name_file_and_line(tmp_path, line, message):
     path = write(tmp_path / "g.jsonl", json.dumps(LINES[0]) + "\n" + line + "\n")
     with pytest.raises(DataError) as err:
@@ -94,7 +106,14 @@ def test_malformed_json_lines_name_file_and_line(tmp_path, line, message):
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     which=st.sampled_from(["edges", "nodes", "jsonl"]),
-    edits=st.lists(st.tuples(st.integers(0, 300), st.sampled_from(["delete", "insert", "replace"]), st.sampled_from(list('0123456789,-.e \n\t"[]{}:xy'))), max_size=4),
+    edits=st.lists(
+        st.tuples(
+            st.integers(0, 300),
+            st.sampled_from(["delete", "insert", "replace"]),
+            st.sampled_from(list('0123456789,-.e \n\t"[]{}:xy')),
+        ),
+        max_size=4,
+    ),
     garbage=st.one_of(st.none(), st.binary(max_size=40)),
 )
 def test_random_edits_give_a_valid_graph_or_our_error(tmp_path_factory, which, edits, garbage):
@@ -109,10 +128,18 @@ def test_random_edits_give_a_valid_graph_or_our_error(tmp_path_factory, which, e
         text = texts[which]
         for pos, op, ch in edits:
             pos = min(pos, len(text))
-            text = text[:pos] + ch + text[pos + 1:] if op == "replace" else text[:pos] + ch + text[pos:] if op == "insert" else text[:pos] + text[pos + 1:]
+            text = (
+                text[:pos] + ch + text[pos + 1 :]
+                if op == "replace"
+                else text[:pos] + ch + text[pos:]
+                if op == "insert"
+                else text[:pos] + text[pos + 1 :]
+            )
         paths[which].write_text(text)
     try:
-        graphs = read_jsonl(paths["jsonl"]) if which == "jsonl" else [read_edgelist(paths["edges"], nodes=paths["nodes"])]
+        graphs = (
+            read_jsonl(paths["jsonl"]) if which == "jsonl" else [read_edgelist(paths["edges"], nodes=paths["nodes"])]
+        )
     except DataError:
         return
     for g in graphs:
@@ -139,9 +166,13 @@ def test_train_from_the_cli_on_json_lines_and_an_edge_list(tmp_path, capsys):
     lines = [{"num_nodes": 3, "edge_index": [[0, 1, 2], [1, 2, 0 if k % 2 else 1]], "y": k % 2} for k in range(12)]
     graphs = write(tmp_path / "g.jsonl", "\n".join(json.dumps(line) for line in lines))
     common = ["--epochs", "1", "--hidden", "8", "--layers", "1", "--quiet", "--json"]
-    assert main(["train", "--dataset", "jsonl", "--data-path", str(graphs), "--out", str(tmp_path / "r1"), *common]) == 0
+    assert (
+        main(["train", "--dataset", "jsonl", "--data-path", str(graphs), "--out", str(tmp_path / "r1"), *common]) == 0
+    )
     summary = json.loads(capsys.readouterr().out)
     assert summary["dataset"] == "jsonl" and 0.0 <= summary["test"]["accuracy"] <= 1.0
     write(tmp_path / "nodes.csv", "id,f,label\n" + "".join(f"{k},{k % 3},{k % 2}\n" for k in range(10)))
     edges = write(tmp_path / "edges.csv", "".join(f"{k},{(k + 1) % 10}\n" for k in range(10)))
-    assert main(["train", "--dataset", "edgelist", "--data-path", str(edges), "--out", str(tmp_path / "r2"), *common]) == 0
+    assert (
+        main(["train", "--dataset", "edgelist", "--data-path", str(edges), "--out", str(tmp_path / "r2"), *common]) == 0
+    )

@@ -23,7 +23,12 @@ def graph(n=3, ei=((0, 1), (1, 2)), **kw):
         (lambda: graph(ei=((0, 1, 2), (1, 3, 0))), "edge_index[1, 1] = 3"),
         (lambda: graph(ei=((0, -1), (1, 2))), "edge_index[0, 1] = -1"),
         (lambda: graph(edge_attr=torch.randn(3, 4)), "edge_attr has 3 rows, expected 2"),
-        (lambda: Graph(x=torch.tensor([[1.0], [float("nan")], [0.0]]), edge_index=torch.zeros(2, 0, dtype=torch.long)), "x has a non-finite value"),
+        (
+            lambda: Graph(
+                x=torch.tensor([[1.0], [float("nan")], [0.0]]), edge_index=torch.zeros(2, 0, dtype=torch.long)
+            ),
+            "x has a non-finite value",
+        ),
         (lambda: graph(edge_attr=torch.tensor([[1.0], [float("inf")]])), "row 1"),
         (lambda: Graph(x=[[1.0]], edge_index=torch.zeros(2, 0, dtype=torch.long)), "x must be a torch.Tensor"),
         (lambda: graph(y=torch.tensor(float("nan"))), "y has a non-finite"),
@@ -95,4 +100,8 @@ def test_pyg_round_trip():
 
     g = graph(edge_attr=torch.ones(2, 3), y=torch.tensor(1))
     back = from_pyg(to_pyg(g))
-    assert torch.equal(back.edge_index, g.edge_index) and torch.equal(back.x, g.x) and torch.equal(back.edge_attr, g.edge_attr)
+    assert (
+        torch.equal(back.edge_index, g.edge_index)
+        and torch.equal(back.x, g.x)
+        and torch.equal(back.edge_attr, g.edge_attr)
+    )

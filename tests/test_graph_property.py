@@ -11,7 +11,16 @@ from hypothesis import strategies as st
 from gatedgcn.errors import GraphError
 from gatedgcn.graph import Batch, Graph, collate
 
-DTYPES = [torch.float32, torch.float64, torch.float16, torch.int64, torch.int32, torch.uint8, torch.bool, torch.complex64]
+DTYPES = [
+    torch.float32,
+    torch.float64,
+    torch.float16,
+    torch.int64,
+    torch.int32,
+    torch.uint8,
+    torch.bool,
+    torch.complex64,
+]
 SPECIAL = [0.0, 1.0, -1.0, 3.0] * 4 + [float("nan"), float("inf"), -float("inf"), 1e30]
 
 
@@ -32,7 +41,9 @@ def tensors(draw, rows: int, *, ids: bool = False) -> object:
 @st.composite
 def edge_indices(draw, n: int) -> object:
     if draw(st.integers(0, 19)) == 0:
-        return draw(st.sampled_from([None, [[0], [1]], torch.zeros(3, 2, dtype=torch.long), torch.zeros(2, dtype=torch.long)]))
+        return draw(
+            st.sampled_from([None, [[0], [1]], torch.zeros(3, 2, dtype=torch.long), torch.zeros(2, dtype=torch.long)])
+        )
     E = draw(st.integers(0, 6))
     low, high = (-1, n + 1) if draw(st.integers(0, 9)) == 0 else (0, max(n - 1, 0))
     pairs = draw(st.lists(st.tuples(st.integers(low, high), st.integers(low, high)), min_size=E, max_size=E))
@@ -72,7 +83,9 @@ def test_graph_validation_accepts_a_valid_graph_or_raises_graph_error(inputs):
     if g is None:
         return
     # what was accepted is a graph every layer can use
-    assert isinstance(g.x, torch.Tensor) and g.x.dim() in (1, 2) and not g.x.dtype.is_complex and g.x.dtype != torch.bool
+    assert (
+        isinstance(g.x, torch.Tensor) and g.x.dim() in (1, 2) and not g.x.dtype.is_complex and g.x.dtype != torch.bool
+    )
     if g.x.is_floating_point():
         assert torch.isfinite(g.x).all()
     assert g.edge_index.shape[0] == 2 and ((g.edge_index >= 0) & (g.edge_index < g.num_nodes)).all()
@@ -96,7 +109,7 @@ def test_collate_gives_a_consistent_batch_or_raises_graph_error(many, stray):
         assert (batch.node_graph[nodes] == k).all() and int(batch.nodes_per_graph[k]) == g.num_nodes
         torch.testing.assert_close(batch.x[nodes], g.x.to(batch.x.dtype), rtol=0, atol=0)
         first = int(batch.edges_per_graph[:k].sum())
-        assert torch.equal(batch.edge_index[:, first:first + g.num_edges], g.edge_index.long() + offset)
+        assert torch.equal(batch.edge_index[:, first : first + g.num_edges], g.edge_index.long() + offset)
         offset += g.num_nodes
     assert batch.num_nodes == offset and batch.node_graph.shape == (offset,)
     assert ((batch.edge_index >= 0) & (batch.edge_index < offset)).all()

@@ -10,7 +10,7 @@ import torch
 from gatedgcn import Graph, collate
 from gatedgcn.data.sampling import by_receiver
 from gatedgcn.errors import GatedGCNError
-from gatedgcn.inference import layerwise
+from gatedgcn.layerwise import layerwise
 from gatedgcn.model import GraphNet, ModelSpec
 from gatedgcn.nn import BatchNorm
 from helpers import needs_shared, random_graph
@@ -24,13 +24,29 @@ def _batch(seed: int = 0):
         edge_index = random_graph(n, m, seed=seed + n)
         if n == 30:
             edge_index = edge_index[:, (edge_index[1] != 0) & (edge_index[1] != 29)]
-        graphs.append(Graph(x=torch.randn(n, 3, generator=g, dtype=torch.float64), edge_index=edge_index,
-                            edge_attr=torch.randn(edge_index.shape[1], 2, generator=g, dtype=torch.float64), y=torch.zeros(n, dtype=torch.long)))
+        graphs.append(
+            Graph(
+                x=torch.randn(n, 3, generator=g, dtype=torch.float64),
+                edge_index=edge_index,
+                edge_attr=torch.randn(edge_index.shape[1], 2, generator=g, dtype=torch.float64),
+                y=torch.zeros(n, dtype=torch.long),
+            )
+        )
     return collate(graphs)
 
 
 def _model(**kw) -> GraphNet:
-    spec = dict(layer="gated_gcn", layers=3, hidden=8, out_dim=4, level="node", in_dim=3, edge_in_dim=2, graph_size_norm=True, impl="reference")
+    spec = dict(
+        layer="gated_gcn",
+        layers=3,
+        hidden=8,
+        out_dim=4,
+        level="node",
+        in_dim=3,
+        edge_in_dim=2,
+        graph_size_norm=True,
+        impl="reference",
+    )
     torch.manual_seed(1)
     model = GraphNet(ModelSpec(**(spec | kw))).double()
     g = torch.Generator().manual_seed(2)
@@ -46,7 +62,12 @@ CASES = {
     "gated_gcn, no edge features, no size norm": {"edge_in_dim": 0, "graph_size_norm": False},
     "gcn": {"layer": "gcn", "edge_in_dim": 0},
     "gcn, self-loops, no U": {"layer": "gcn", "edge_in_dim": 0, "self_loops": True, "gcn_self_weight": False},
-    "graph_attention, 2 heads, self-loops": {"layer": "graph_attention", "edge_in_dim": 0, "heads": 2, "self_loops": True},
+    "graph_attention, 2 heads, self-loops": {
+        "layer": "graph_attention",
+        "edge_in_dim": 0,
+        "heads": 2,
+        "self_loops": True,
+    },
     "mlp": {"layer": "mlp", "edge_in_dim": 0},
 }
 
@@ -64,7 +85,9 @@ def test_layerwise_in_chunks_equals_the_whole_graph_forward(case, chunk):
 def test_edges_already_grouped_by_receiver_take_the_path_without_a_sort():
     model, batch = _model(), _batch()
     order = torch.argsort(batch.edge_index[1], stable=True)  # [E]
-    grouped = collate([Graph(x=batch.x, edge_index=batch.edge_index[:, order], edge_attr=batch.edge_attr[order], y=batch.y)])
+    grouped = collate(
+        [Graph(x=batch.x, edge_index=batch.edge_index[:, order], edge_attr=batch.edge_attr[order], y=batch.y)]
+    )
     assert by_receiver(grouped.edge_index, grouped.num_nodes)[0] is None
     with torch.no_grad():
         whole = model(batch)  # [N, 4]: graph-size norm of one graph now, not two
@@ -79,11 +102,14 @@ def test_the_chunked_result_reads_the_edge_features():
     assert not torch.allclose(layerwise(model, batch, 5), layerwise(model, other, 5))
 
 
-@pytest.mark.parametrize("kw, words", [
-    ({"layer": "attention", "edge_in_dim": 0}, "dense attention"),
-    ({"layer": "gcn", "edge_in_dim": 0, "gcn_norm": "symmetric"}, "gcn_norm=mean"),
-    ({"level": "graph"}, "graph level"),
-])
+@pytest.mark.parametrize(
+    "kw, words",
+    [
+        ({"layer": "attention", "edge_in_dim": 0}, "dense attention"),
+        ({"layer": "gcn", "edge_in_dim": 0, "gcn_norm": "symmetric"}, "gcn_norm=mean"),
+        ({"level": "graph"}, "graph level"),
+    ],
+)
 def test_what_cannot_be_done_in_chunks_is_refused_by_name(kw, words):
     with pytest.raises(GatedGCNError, match=words):
         layerwise(_model(**kw), _batch(), 4)
@@ -98,10 +124,17 @@ def test_training_mode_and_a_bad_chunk_are_refused():
 
 
 def _cora(*sets: str):
-    from gatedgcn.config import Config
-    from gatedgcn.experiment import Experiment
+    from gatedgcn.app.config import Config
+    from gatedgcn.app.experiment import Experiment
 
-    base = ["data.name=cora", "model.layers=2", "model.hidden=8", 'train.fanout="5,3"', "train.dtype=float64", "model.impl=reference"]
+    base = [
+        "data.name=cora",
+        "model.layers=2",
+        "model.hidden=8",
+        'train.fanout="5,3"',
+        "train.dtype=float64",
+        "model.impl=reference",
+    ]
     return Experiment.build(Config().with_overrides(base + list(sets)))
 
 
@@ -116,7 +149,9 @@ def test_sampled_training_evaluates_in_chunks_as_the_whole_graph_forward_would()
     a, b = layered.evaluate(exp.eval_loaders()), whole.evaluate(exp.eval_loaders())
     for split in ("val", "test"):
         assert abs(a[split]["loss"] - b[split]["loss"]) < 1e-12 and a[split]["accuracy"] == b[split]["accuracy"]
-    assert _cora("model.layer=gcn", 'model.gcn_norm="symmetric"').trainer(progress=False).predict is None  # with --fanout alone: whole graph
+    assert (
+        _cora("model.layer=gcn", 'model.gcn_norm="symmetric"').trainer(progress=False).predict is None
+    )  # with --fanout alone: whole graph
 
 
 @needs_shared("planetoid")
@@ -128,7 +163,7 @@ def test_an_inference_chunk_the_model_cannot_use_is_a_config_error():
 
 
 def test_the_splits_of_one_graph_are_scored_from_one_layerwise_computation(monkeypatch):
-    from gatedgcn import inference
+    from gatedgcn import layerwise as inference
     from gatedgcn.data.splits import mask_labels
     from gatedgcn.train.objective import Objective
     from gatedgcn.train.trainer import Schedule, Trainer
@@ -136,10 +171,17 @@ def test_the_splits_of_one_graph_are_scored_from_one_layerwise_computation(monke
     n = 60
     g = torch.Generator().manual_seed(3)
     edge_index = random_graph(n, 300, seed=4)
-    graph = Graph(x=torch.randn(n, 3, generator=g, dtype=torch.float64), edge_index=edge_index,
-                  edge_attr=torch.randn(edge_index.shape[1], 2, generator=g, dtype=torch.float64), y=torch.randint(0, 4, (n,), generator=g))
+    graph = Graph(
+        x=torch.randn(n, 3, generator=g, dtype=torch.float64),
+        edge_index=edge_index,
+        edge_attr=torch.randn(edge_index.shape[1], 2, generator=g, dtype=torch.float64),
+        y=torch.randint(0, 4, (n,), generator=g),
+    )
     nodes = torch.randperm(n, generator=g).numpy()
-    loaders = {name: [collate([mask_labels(graph, nodes[a:b])])] for name, a, b in (("train", 0, 20), ("val", 20, 40), ("test", 40, 60))}
+    loaders = {
+        name: [collate([mask_labels(graph, nodes[a:b])])]
+        for name, a, b in (("train", 0, 20), ("val", 20, 40), ("test", 40, 60))
+    }
     model, objective = _model(), Objective("classification", "accuracy")
     calls = []
 
@@ -150,7 +192,9 @@ def test_the_splits_of_one_graph_are_scored_from_one_layerwise_computation(monke
     monkeypatch.setattr(inference, "layerwise", counted)
 
     def two_pass():  # one layer-wise computation per split, as before; and the plain forward
-        split_by_split = Trainer(model, objective, Schedule(), progress=False, predict=lambda m, b: layerwise(m, b, 7)).evaluate(loaders)
+        split_by_split = Trainer(
+            model, objective, Schedule(), progress=False, predict=lambda m, b: layerwise(m, b, 7)
+        ).evaluate(loaders)
         whole = Trainer(model, objective, Schedule(), progress=False).evaluate(loaders)
         for name in loaders:
             assert abs(split_by_split[name]["loss"] - whole[name]["loss"]) < 1e-12
@@ -164,5 +208,7 @@ def test_the_splits_of_one_graph_are_scored_from_one_layerwise_computation(monke
         model.head.out.weight.mul_(-2.0)  # an update in place: the next evaluation computes anew
     second = once.evaluate(loaders)
     assert len(calls) == 2 and second == two_pass() and second != first
-    once.evaluate({"val": [collate([mask_labels(graph.replace(x=graph.x + 1), nodes[20:40])])]})  # other inputs: computed anew
+    once.evaluate(
+        {"val": [collate([mask_labels(graph.replace(x=graph.x + 1), nodes[20:40])])]}
+    )  # other inputs: computed anew
     assert len(calls) == 3

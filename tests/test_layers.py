@@ -55,7 +55,7 @@ def test_self_attention_hard_picks_argmax_value():
     x = leaf(5, D)
     h, a = layer(x, return_weights=True)
     assert torch.all(a.sum(-1) == 1) and torch.all((a == 0) | (a == 1))
-    scores = (layer.W_q(x) @ layer.W_k(x).t())
+    scores = layer.W_q(x) @ layer.W_k(x).t()
     torch.testing.assert_close(h, layer.W_v(x)[scores.argmax(1)])
 
 
@@ -89,7 +89,9 @@ def test_gcn_matches_dense(activation, norm):
     ei = random_graph(n, 25, seed=2, simple=False)
     layer = GCNLayer(D, 4, activation=activation, norm=norm).double()
     x = leaf(n, D)
-    compare_with_grads(lambda: layer(x, ei), lambda: dense.gcn(x, ei, layer, activation, norm), [x], list(layer.parameters()))
+    compare_with_grads(
+        lambda: layer(x, ei), lambda: dense.gcn(x, ei, layer, activation, norm), [x], list(layer.parameters())
+    )
 
 
 @pytest.mark.parametrize("batch_norm", [False, True])
@@ -182,8 +184,12 @@ def test_gated_gcn_empty_graph_in_training():
 def test_batch_equals_graphs_one_by_one(name):
     layer = _layers()[name]().eval()  # eval: batch norm uses running statistics, not the batch's
     randomise_bn(layer) if name == "gated_gcn" else None
-    graphs = [Graph(x=leaf(n, D, seed=n).detach(), edge_index=random_graph(n, m, seed=n), edge_attr=leaf(m, D, seed=m).detach())
-              for n, m in ((5, 9), (1, 0), (7, 20))]
+    graphs = [
+        Graph(
+            x=leaf(n, D, seed=n).detach(), edge_index=random_graph(n, m, seed=n), edge_attr=leaf(m, D, seed=m).detach()
+        )
+        for n, m in ((5, 9), (1, 0), (7, 20))
+    ]
     b = collate(graphs)
     h = _apply(name, layer, b.x, b.edge_index, b.edge_attr)
     alone = torch.cat([_apply(name, layer, g.x, g.edge_index, g.edge_attr) for g in graphs])

@@ -1,11 +1,11 @@
-"""The pool of reused blocks behind the fused kernels' large outputs (gatedgcn.memory)."""
+"""The pool of reused blocks behind the fused kernels' large outputs (gatedgcn.ops._memory)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from gatedgcn import memory
+from gatedgcn.ops import _memory as memory
 
 LIKE = torch.empty(0)
 ROWS, COLS = 2048, 1024  # 8 MiB of float32: twice the pool's threshold

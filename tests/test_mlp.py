@@ -11,7 +11,7 @@ import dense
 from helpers import compare_with_grads, random_graph
 from gatedgcn import Graph, collate
 from gatedgcn.errors import GatedGCNError, GraphError
-from gatedgcn.explain import explain
+from gatedgcn.app.explain import explain
 from gatedgcn.model import GraphNet, ModelSpec
 from gatedgcn.nn import MLPLayer
 
@@ -28,8 +28,17 @@ def molecules(edges: bool = True) -> list[Graph]:
 
 
 def model(batch_norm: bool, residual: bool) -> GraphNet:
-    spec = ModelSpec(layer="mlp", layers=3, hidden=D, out_dim=1, in_dim=0, node_vocab=VOCAB, readout="mean",
-                     batch_norm=batch_norm, residual=residual)
+    spec = ModelSpec(
+        layer="mlp",
+        layers=3,
+        hidden=D,
+        out_dim=1,
+        in_dim=0,
+        node_vocab=VOCAB,
+        readout="mean",
+        batch_norm=batch_norm,
+        residual=residual,
+    )
     net = GraphNet(spec).double()
     for block in net.layers:  # batch norm with a non-trivial affine map, so that a wrong use shows
         if isinstance(block.bn, torch.nn.BatchNorm1d):
@@ -61,7 +70,9 @@ def dense_mlp(net: GraphNet, ids: torch.Tensor, node_graph: torch.Tensor, num_gr
 def test_mlp_network_matches_dense_values_and_gradients(batch_norm, residual):
     net = model(batch_norm, residual).train()
     b = collate(molecules())
-    compare_with_grads(lambda: net(b), lambda: dense_mlp(net, b.x, b.node_graph, b.num_graphs), [], list(net.parameters()))
+    compare_with_grads(
+        lambda: net(b), lambda: dense_mlp(net, b.x, b.node_graph, b.num_graphs), [], list(net.parameters())
+    )
 
 
 def test_mlp_never_reads_the_graph():
@@ -84,7 +95,9 @@ def test_mlp_layer_is_u_x_and_checks_its_input():
 
 def test_mlp_parameter_count_is_the_benchmark_formula():
     """Embedding, L x (U: d*d + d), head d -> d/2 -> d/4 -> 1 (the AQSOL MLP row: 65 atoms, d = 150, L = 4)."""
-    spec = ModelSpec(layer="mlp", layers=4, hidden=150, out_dim=1, in_dim=0, node_vocab=65, batch_norm=False, residual=False)
+    spec = ModelSpec(
+        layer="mlp", layers=4, hidden=150, out_dim=1, in_dim=0, node_vocab=65, batch_norm=False, residual=False
+    )
     d = 150
     head = (d * 75 + 75) + (75 * 37 + 37) + (37 + 1)
     assert GraphNet(spec).num_parameters() == 65 * d + 4 * (d * d + d) + head == 114_525

@@ -7,16 +7,23 @@ from pathlib import Path
 import pytest
 import torch
 
-from gatedgcn.config import Config
+from gatedgcn.app.config import Config
 from gatedgcn.data import load_dataset
 from gatedgcn.data.molecules import BOND_TYPES, SOURCES, read_molecules, scaffold_split
 from gatedgcn.errors import DataError
-from gatedgcn.experiment import train
+from gatedgcn.app.experiment import train
 
 SHARED = Path(os.environ.get("GATEDGCN_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
 needs_shared = pytest.mark.skipif(not (SHARED / "molecules").is_dir(), reason=f"no shared data folder at {SHARED}")
 
-ROWS = [("CCO", -0.5), ("c1ccccc1", -1.6), ("CC(=O)O", 1.2), ("C#N", 0.3), ("[Na+].[Cl-]", 0.1), ("CC1=CC=C[NH++]([O-])[CH-]1", -2.0)]
+ROWS = [
+    ("CCO", -0.5),
+    ("c1ccccc1", -1.6),
+    ("CC(=O)O", 1.2),
+    ("C#N", 0.3),
+    ("[Na+].[Cl-]", 0.1),
+    ("CC1=CC=C[NH++]([O-])[CH-]1", -2.0),
+]
 
 
 def _write_aqsol(root: Path, rows=ROWS, header="ID,SMILES,Solubility") -> Path:
@@ -89,9 +96,18 @@ def test_esol_reads_the_rows_with_trailing_spaces():
 
 def test_one_epoch_smoke_run(tmp_path):
     rows = [(s, y) for s, y in ROWS] * 4
-    config = Config().with_overrides([
-        "data.name=AQSOL", f"data.data_dir={_write_aqsol(tmp_path / 'data', rows)}", f"data.cache_dir={tmp_path / 'cache'}",
-        "model.layers=2", "model.hidden=16", "model.readout=mean", "model.graph_size_norm=false", "train.epochs=1", "train.batch_size=8",
-    ])
+    config = Config().with_overrides(
+        [
+            "data.name=AQSOL",
+            f"data.data_dir={_write_aqsol(tmp_path / 'data', rows)}",
+            f"data.cache_dir={tmp_path / 'cache'}",
+            "model.layers=2",
+            "model.hidden=16",
+            "model.readout=mean",
+            "model.graph_size_norm=false",
+            "train.epochs=1",
+            "train.batch_size=8",
+        ]
+    )
     summary = train(config, tmp_path / "run", progress=False)
     assert summary["metric"] == "mae" and summary["train"]["mae"] > 0

@@ -1,4 +1,4 @@
-"""The compiled CPU kernels (gatedgcn.native, gatedgcn.gated_native): building, threads, float32, falling back.
+"""The compiled CPU kernels (gatedgcn.ops._native, gatedgcn.ops._gated_native): building, threads, float32, falling back.
 
 Their equations are checked against the reference layer and by gradcheck in test_fast_path.py
 (the ``gated_backend`` fixture runs those tests with the compiled and the PyTorch kernels).
@@ -9,12 +9,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gatedgcn import gated_native, kernels, native
+from gatedgcn.ops import _fused as kernels
+from gatedgcn.ops import _gated_native as gated_native
+from gatedgcn.ops import _native as native
 from gatedgcn.nn import BatchNorm
 
 from helpers import random_graph
 
-needs_library = pytest.mark.skipif(native._compiler() is None, reason="no C++ compiler: the compiled kernels cannot be built here")
+needs_library = pytest.mark.skipif(
+    native._compiler() is None, reason="no C++ compiler: the compiled kernels cannot be built here"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -26,8 +30,10 @@ def _compiled_on(monkeypatch):
 def edge_inputs(n, E, d, dtype, seed=0, skew=False):
     """Leaves e, C_w, C_b, Dx, Ex, Bx and an edge_index; ``skew``: half the edges go to node 0 (unbalanced threads)."""
     g = torch.Generator().manual_seed(seed)
-    leaves = [torch.randn(*shape, generator=g, dtype=torch.float64).to(dtype).requires_grad_()
-              for shape in [(E, d), (d, d), (d,), (n, d), (n, d), (n, d)]]
+    leaves = [
+        torch.randn(*shape, generator=g, dtype=torch.float64).to(dtype).requires_grad_()
+        for shape in [(E, d), (d, d), (d,), (n, d), (n, d), (n, d)]
+    ]
     ei = torch.randint(0, n, (2, E), generator=g)
     if skew:
         ei[1, : E // 2] = 0

@@ -13,10 +13,10 @@ import torch
 from dense import adjacency, linear
 from helpers import compare_with_grads, random_graph
 from gatedgcn import Graph, collate
-from gatedgcn.config import Config
+from gatedgcn.app.config import Config
 from gatedgcn.data.dataset import Dataset, Task
 from gatedgcn.errors import ConfigError
-from gatedgcn.experiment import model_spec
+from gatedgcn.app.experiment import model_spec
 from gatedgcn.model import GraphNet, ModelSpec
 from gatedgcn.nn import GCNLayer
 
@@ -24,7 +24,9 @@ CORA_PRESETS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("co
 
 
 def node_batch(n=7, m=15, in_dim=5, seed=0):
-    x = torch.rand(n, in_dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) + 0.5  # no zero feature
+    x = (
+        torch.rand(n, in_dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) + 0.5
+    )  # no zero feature
     return collate([Graph(x=x, edge_index=random_graph(n, m, seed=seed), y=torch.zeros(n, dtype=torch.long))])
 
 
@@ -57,7 +59,10 @@ def test_input_dropout_zeroes_raw_features_in_training_only():
     torch.testing.assert_close(model(batch), plain(batch))
 
 
-@pytest.mark.parametrize("k, extra", [(0, 0), (1, 16 * 8 + 8 + 8 * 3 + 3 - (16 * 3 + 3)), (2, 16 * 8 + 8 + 8 * 4 + 4 + 4 * 3 + 3 - (16 * 3 + 3))])
+@pytest.mark.parametrize(
+    "k, extra",
+    [(0, 0), (1, 16 * 8 + 8 + 8 * 3 + 3 - (16 * 3 + 3)), (2, 16 * 8 + 8 + 8 * 4 + 4 + 4 * 3 + 3 - (16 * 3 + 3))],
+)
 def test_head_layers_halve_the_width_k_times(k, extra):
     base = GraphNet(node_spec(hidden=16, head_layers=0)).num_parameters()
     model = GraphNet(node_spec(hidden=16, head_layers=k))
@@ -77,7 +82,11 @@ def test_head_layers_0_is_one_linear_map_of_the_last_state():
 
 @pytest.mark.parametrize("self_weight", [True, False])
 def test_self_loops_give_kipf_welling_propagation(self_weight):
-    model = GraphNet(node_spec(self_loops=True, gcn_norm="symmetric", gcn_self_weight=self_weight, head_layers=0)).double().eval()
+    model = (
+        GraphNet(node_spec(self_loops=True, gcn_norm="symmetric", gcn_self_weight=self_weight, head_layers=0))
+        .double()
+        .eval()
+    )
     batch = node_batch()
     x = batch.x.clone().requires_grad_()
     layer = model.layers[0].layer
@@ -101,7 +110,9 @@ def test_gcn_without_self_weight_has_only_V():
     x = batch.x.clone().requires_grad_()
     adj = adjacency(batch.edge_index, batch.num_nodes)
     prop = adj / adj.sum(1, keepdim=True).clamp(min=1)
-    compare_with_grads(lambda: layer(x, batch.edge_index), lambda: torch.relu(prop @ linear(x, layer.V)), [x], list(layer.parameters()))
+    compare_with_grads(
+        lambda: layer(x, batch.edge_index), lambda: torch.relu(prop @ linear(x, layer.V)), [x], list(layer.parameters())
+    )
 
 
 def test_defaults_leave_the_model_as_before():
@@ -110,12 +121,15 @@ def test_defaults_leave_the_model_as_before():
     assert Config().model.head_layers == 2 and not Config().model.self_loops
 
 
-@pytest.mark.parametrize("assignment, words", [
-    ("model.input_dropout=1.0", "model.input_dropout"),
-    ("model.head_layers=-1", "model.head_layers"),
-    ("model.self_loops=true", "model.self_loops"),  # the default layer is gated_gcn
-    ("model.gcn_self_weight=false", "model.gcn_self_weight"),
-])
+@pytest.mark.parametrize(
+    "assignment, words",
+    [
+        ("model.input_dropout=1.0", "model.input_dropout"),
+        ("model.head_layers=-1", "model.head_layers"),
+        ("model.self_loops=true", "model.self_loops"),  # the default layer is gated_gcn
+        ("model.gcn_self_weight=false", "model.gcn_self_weight"),
+    ],
+)
 def test_bad_option_is_a_config_error_naming_the_key(assignment, words):
     with pytest.raises(ConfigError, match=words):
         Config().with_overrides([assignment])

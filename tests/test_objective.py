@@ -5,9 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gatedgcn.config import Config
+from gatedgcn.app.config import Config
 from gatedgcn.errors import ConfigError
-from gatedgcn.experiment import Experiment
+from gatedgcn.app.experiment import Experiment
 from gatedgcn.train.objective import balances_batches
 
 
@@ -27,10 +27,22 @@ def test_config_rejects_an_unknown_class_weight_rule():
 
 
 def _tsp(tmp_path, rule: str) -> Experiment:
-    return Experiment.build(Config().with_overrides([
-        "data.name=TSP", "data.num_train=2", "data.num_val=1", "data.num_test=1", "data.min_nodes=20", "data.max_nodes=25",
-        f"data.cache_dir={tmp_path / 'cache'}", "model.layers=1", "model.hidden=8", f"train.class_weights={rule}",
-    ]))
+    return Experiment.build(
+        Config().with_overrides(
+            [
+                "data.name=TSP",
+                "data.num_train=2",
+                "data.num_val=1",
+                "data.num_test=1",
+                "data.min_nodes=20",
+                "data.max_nodes=25",
+                f"data.cache_dir={tmp_path / 'cache'}",
+                "model.layers=1",
+                "model.hidden=8",
+                f"train.class_weights={rule}",
+            ]
+        )
+    )
 
 
 def test_tsp_loss_is_plain_cross_entropy_by_default_and_batch_balanced_on_request(tmp_path):
@@ -40,14 +52,23 @@ def test_tsp_loss_is_plain_cross_entropy_by_default_and_batch_balanced_on_reques
     plain = float(nll.mean())
     w = torch.tensor([0.25, 0.25, 0.25, 0.75])
     balanced = float((w * nll).sum() / w.sum())
-    assert float(_tsp(tmp_path, "auto").objective.loss(out, y)) == pytest.approx(plain, rel=1e-6)  # the benchmark's TSP loss
+    assert float(_tsp(tmp_path, "auto").objective.loss(out, y)) == pytest.approx(
+        plain, rel=1e-6
+    )  # the benchmark's TSP loss
     assert float(_tsp(tmp_path, "batch").objective.loss(out, y)) == pytest.approx(balanced, rel=1e-6)
     assert abs(balanced - plain) > 0.05  # the two rules differ on this batch
     assert float(F.cross_entropy(out, y)) == pytest.approx(plain, rel=1e-6)
 
 
 def test_sbm_loss_can_be_made_plain(tmp_path):
-    base = ["data.name=SBM_CLUSTER", "data.num_train=2", "data.num_val=1", "data.num_test=1", f"data.cache_dir={tmp_path}",
-            "model.layers=1", "model.hidden=8"]
+    base = [
+        "data.name=SBM_CLUSTER",
+        "data.num_train=2",
+        "data.num_val=1",
+        "data.num_test=1",
+        f"data.cache_dir={tmp_path}",
+        "model.layers=1",
+        "model.hidden=8",
+    ]
     assert Experiment.build(Config().with_overrides(base)).objective.balance_batches
     assert not Experiment.build(Config().with_overrides(base + ["train.class_weights=none"])).objective.balance_batches

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import torch
 
-from gatedgcn.ops import normalise_gates, pad_segments, segment_count, segment_max, segment_mean, segment_softmax, segment_sum
+from gatedgcn.ops import (
+    normalise_gates,
+    pad_segments,
+    segment_count,
+    segment_max,
+    segment_mean,
+    segment_softmax,
+    segment_sum,
+)
 
 INDEX = torch.tensor([2, 0, 2, 2, 0, 4])  # segments 1 and 3 are empty
 S = 5

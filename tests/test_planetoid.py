@@ -60,7 +60,9 @@ def test_cora_node_order_matches_a_trusted_reading_of_the_pickles():
         assert np.allclose(graph.x[node].numpy(), row(allx, node), atol=1e-6)
         assert int(graph.y[node]) == int(np.argmax(ally[node]))
     adjacency = trusted("graph")
-    assert {(j, i) for j, i in graph.edge_index.t().tolist() if i == 0} == {(v, 0) for v in adjacency[0] if v != 0} | {(v, 0) for v, ns in adjacency.items() if 0 in ns and v != 0}
+    assert {(j, i) for j, i in graph.edge_index.t().tolist() if i == 0} == {(v, 0) for v in adjacency[0] if v != 0} | {
+        (v, 0) for v, ns in adjacency.items() if 0 in ns and v != 0
+    }
 
 
 @needs_shared
@@ -75,7 +77,9 @@ def test_cora_dataset_masks_labels_outside_each_split():
 # ----------------------------------------------------------------------------- a hand-made set
 
 
-def write_planetoid(folder: Path, *, test_index: list[int], n_train: int = 3, n_all: int = 505, features: int = 4, classes: int = 3) -> Path:
+def write_planetoid(
+    folder: Path, *, test_index: list[int], n_train: int = 3, n_all: int = 505, features: int = 4, classes: int = 3
+) -> Path:
     """A Planetoid-style set: ``n_all`` non-test nodes, test ids as given (gaps allowed), a ring graph."""
     rng = np.random.default_rng(0)
     onehot = lambda n: np.eye(classes)[rng.integers(0, classes, n)]  # noqa: E731
@@ -147,10 +151,15 @@ def test_malformed_planetoid_files_are_named(tmp_path):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.one_of(
-    st.binary(max_size=64),
-    st.tuples(st.sampled_from(["x", "ty", "graph"]), st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), min_size=1, max_size=3)),
-))
+@given(
+    data=st.one_of(
+        st.binary(max_size=64),
+        st.tuples(
+            st.sampled_from(["x", "ty", "graph"]),
+            st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), min_size=1, max_size=3),
+        ),
+    )
+)
 def test_random_bytes_and_edits_give_a_valid_graph_or_our_error(tmp_path_factory, data):
     folder = write_planetoid(tmp_path_factory.mktemp("p"), test_index=[505, 507])
     if isinstance(data, bytes):

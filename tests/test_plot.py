@@ -9,7 +9,7 @@ import pytest
 
 from gatedgcn.cli import main
 from gatedgcn.errors import RunDirError
-from gatedgcn.plot import lr_changes, plot_curves, plot_runs, read_curves
+from gatedgcn.app.plot import lr_changes, plot_curves, plot_runs, read_curves
 from tiny_run import png_size, train_tiny
 
 # five epochs by hand; the lr halves after epoch 3 and again after epoch 4
@@ -20,8 +20,13 @@ def _fake_run(path, metric="accuracy", offset=0.0):
     path.mkdir(parents=True)
     (path / "config.yaml").write_text("model:\n  layer: gcn\n")
     records = [
-        {"epoch": e, "lr": lr, "seconds": 1.0,
-         "train": {"loss": 2.0 / e + offset, metric: 0.1 * e}, "val": {"loss": 2.5 / e + offset, metric: 0.09 * e}}
+        {
+            "epoch": e,
+            "lr": lr,
+            "seconds": 1.0,
+            "train": {"loss": 2.0 / e + offset, metric: 0.1 * e},
+            "val": {"loss": 2.5 / e + offset, metric: 0.09 * e},
+        }
         for e, lr in zip(range(1, 6), LRS)
     ]
     (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))

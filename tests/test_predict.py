@@ -14,7 +14,7 @@ from gatedgcn.cli import main
 from gatedgcn.data import Task
 from gatedgcn.errors import ConfigError, GatedGCNError, GraphError
 from gatedgcn.model import GraphNet, ModelSpec
-from gatedgcn.predict import Predictor, device_of, load, write_rows
+from gatedgcn.app.predict import Predictor, device_of, load, write_rows
 from tiny_run import train_tiny
 
 
@@ -76,11 +76,18 @@ def test_node_and_edge_rows_name_their_place(tmp_path):
         rows = Predictor(model, Task(level, "classification", 3, "accuracy"), batch_size=2)([g1, g2])
         assert len(rows) == count
         expected = torch.cat([torch.softmax(_alone(model, g).double(), -1) for g in (g1, g2)])  # [count, 3]
-        assert torch.allclose(torch.tensor([[r["p_0"], r["p_1"], r["p_2"]] for r in rows], dtype=torch.float64), expected, atol=1e-5)
+        assert torch.allclose(
+            torch.tensor([[r["p_0"], r["p_1"], r["p_2"]] for r in rows], dtype=torch.float64), expected, atol=1e-5
+        )
         if level == "node":
             assert [(r["graph"], r["node"]) for r in rows] == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1)]
         else:
-            assert [(r["graph"], r["edge"], r["sender"], r["receiver"]) for r in rows] == [(0, 0, 0, 1), (0, 1, 1, 2), (0, 2, 2, 0), (1, 0, 1, 0)]
+            assert [(r["graph"], r["edge"], r["sender"], r["receiver"]) for r in rows] == [
+                (0, 0, 0, 1),
+                (0, 1, 1, 2),
+                (0, 2, 2, 0),
+                (1, 0, 1, 0),
+            ]
 
 
 def test_regression_rows_hold_the_value():
@@ -154,15 +161,23 @@ def test_predict_reads_json_lines_and_edge_lists(tmp_path, capsys):
     graphs = read_jsonl(data)
     assert [r["graph"] for r in rows] == list(range(24)) and [r["target"] for r in rows] == [k % 2 for k in range(24)]
     for row, g in zip(rows, graphs):
-        assert [row["p_0"], row["p_1"]] == pytest.approx(torch.softmax(_alone(run.model, g)[0].double(), -1).tolist(), abs=1e-5)
+        assert [row["p_0"], row["p_1"]] == pytest.approx(
+            torch.softmax(_alone(run.model, g)[0].double(), -1).tolist(), abs=1e-5
+        )
     # an edge list is one graph: a star on 6 nodes, written by hand with its edge feature column
     star = tmp_path / "star.csv"
     star.write_text("source,target,w\n" + "".join(f"0,{v},1\n{v},0,1\n" for v in range(1, 6)))
     assert main(["predict", str(run_dir), str(star)]) == 0
     out = list(csv.DictReader(capsys.readouterr().out.splitlines()))
     assert len(out) == 1 and out[0]["graph"] == "0"
-    g = Graph(x=torch.ones(6, 1), edge_index=torch.tensor([[0, 1, 0, 2, 0, 3, 0, 4, 0, 5], [1, 0, 2, 0, 3, 0, 4, 0, 5, 0]]), edge_attr=torch.ones(10, 1))
-    assert float(out[0]["p_1"]) == pytest.approx(float(torch.softmax(_alone(run.model, g)[0].double(), -1)[1]), abs=1e-5)
+    g = Graph(
+        x=torch.ones(6, 1),
+        edge_index=torch.tensor([[0, 1, 0, 2, 0, 3, 0, 4, 0, 5], [1, 0, 2, 0, 3, 0, 4, 0, 5, 0]]),
+        edge_attr=torch.ones(10, 1),
+    )
+    assert float(out[0]["p_1"]) == pytest.approx(
+        float(torch.softmax(_alone(run.model, g)[0].double(), -1)[1]), abs=1e-5
+    )
 
 
 def test_a_progress_bar_on_request_and_none_for_small_inputs(run_dir, capsys):

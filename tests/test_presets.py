@@ -10,13 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from gatedgcn.config import Config
+from gatedgcn.app.config import Config
 from gatedgcn.data.dataset import Dataset, Task
-from gatedgcn.experiment import model_spec
+from gatedgcn.app.experiment import model_spec
 from gatedgcn.model import GraphNet
 
 # the benchmark rows; the Cora presets (configs/cora_*.yaml) are checked in test_node_task_options.py
-CONFIGS = sorted(p for p in (Path(__file__).resolve().parents[1] / "configs").glob("*.yaml") if not p.stem.startswith("cora_"))
+CONFIGS = sorted(
+    p for p in (Path(__file__).resolve().parents[1] / "configs").glob("*.yaml") if not p.stem.startswith("cora_")
+)
 
 INPUTS = {
     "SBM_PATTERN": dict(task=Task("node", "classification", 2, "weighted_accuracy"), node_vocab=3),
@@ -28,10 +30,18 @@ INPUTS = {
 
 # Parameter counts of Dwivedi et al. (JMLR 2023) for the rows of the presets.
 PAPER = {
-    "pattern_gatedgcn_L4": 104_003, "pattern_gcn_L4": 100_923, "pattern_gat_L4": 109_936, "pattern_gatedgcn_L16": 502_223,
-    "cluster_gatedgcn_L4": 104_355, "cluster_gatedgcn_L16": 502_615,
-    "tsp_gatedgcn_L4": 97_858, "tsp_gatedgcn_e_L4": 97_858,
-    "aqsol_gatedgcn_e_L4": 108_535, "aqsol_gatedgcn_L4": 108_325, "aqsol_gcn_L4": 108_442, "aqsol_gcn_mean_L4": 108_442,
+    "pattern_gatedgcn_L4": 104_003,
+    "pattern_gcn_L4": 100_923,
+    "pattern_gat_L4": 109_936,
+    "pattern_gatedgcn_L16": 502_223,
+    "cluster_gatedgcn_L4": 104_355,
+    "cluster_gatedgcn_L16": 502_615,
+    "tsp_gatedgcn_L4": 97_858,
+    "tsp_gatedgcn_e_L4": 97_858,
+    "aqsol_gatedgcn_e_L4": 108_535,
+    "aqsol_gatedgcn_L4": 108_325,
+    "aqsol_gcn_L4": 108_442,
+    "aqsol_gcn_mean_L4": 108_442,
     "aqsol_gat_L4": 108_289,
 }
 
@@ -70,29 +80,48 @@ def test_edge_features_and_pe_change_the_model_as_the_rows_say():
 
 
 def test_time_budget_stops_after_the_epoch_that_passes_it(tmp_path):
-    from gatedgcn.experiment import train
+    from gatedgcn.app.experiment import train
 
-    config = Config().with_overrides([
-        "data.num_train=10", "data.num_val=4", "data.num_test=4", "model.layers=1", "model.hidden=8",
-        "train.epochs=2", "train.time_budget_s=1e-9",
-    ])
+    config = Config().with_overrides(
+        [
+            "data.num_train=10",
+            "data.num_val=4",
+            "data.num_test=4",
+            "model.layers=1",
+            "model.hidden=8",
+            "train.epochs=2",
+            "train.time_budget_s=1e-9",
+        ]
+    )
     assert train(config, tmp_path / "budget", progress=False)["epochs"] == 1
     assert train(config.with_overrides(["train.time_budget_s=0"]), tmp_path / "none", progress=False)["epochs"] == 2
 
 
 def test_a_resumed_run_counts_the_time_of_its_earlier_epochs_against_the_budget():
-    from gatedgcn.experiment import Experiment
+    from gatedgcn.app.experiment import Experiment
 
-    config = Config().with_overrides([
-        "data.num_train=10", "data.num_val=4", "data.num_test=4", "model.layers=1", "model.hidden=8",
-        "train.epochs=3", "train.time_budget_s=60",
-    ])
+    config = Config().with_overrides(
+        [
+            "data.num_train=10",
+            "data.num_val=4",
+            "data.num_test=4",
+            "model.layers=1",
+            "model.hidden=8",
+            "train.epochs=3",
+            "train.time_budget_s=60",
+        ]
+    )
     exp = Experiment.build(config)
     trainer = exp.trainer(progress=False)
     first = trainer.fit(exp.loader("train", shuffle=True), exp.eval_loaders())[:1]  # a finished run of 3 epochs
     assert len(trainer.position.history) == 3
     trainer = exp.trainer(progress=False)
-    trainer.position.epoch, trainer.position.history = 2, [dict(first[0], seconds=61.0)]  # resumed after an epoch of 61 s
-    assert len(trainer.fit(exp.loader("train", shuffle=True), exp.eval_loaders())) == 1  # the budget was spent: no more epochs
+    trainer.position.epoch, trainer.position.history = (
+        2,
+        [dict(first[0], seconds=61.0)],
+    )  # resumed after an epoch of 61 s
+    assert (
+        len(trainer.fit(exp.loader("train", shuffle=True), exp.eval_loaders())) == 1
+    )  # the budget was spent: no more epochs
     trainer.position.history = [dict(first[0], seconds=1.0)]
     assert len(trainer.fit(exp.loader("train", shuffle=True), exp.eval_loaders())) == 3  # 59 s left: epochs 2 and 3 run

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from gatedgcn.train.progress import EpochLine, epoch_line
 
-RECORD = {"epoch": 3, "lr": 1e-4, "skipped": 0, "train": {"loss": 1.23456, "accuracy": 0.5},
-          "val": {"loss": 2.0, "accuracy": 0.25}, "seconds": 2.0}
+RECORD = {
+    "epoch": 3,
+    "lr": 1e-4,
+    "skipped": 0,
+    "train": {"loss": 1.23456, "accuracy": 0.5},
+    "val": {"loss": 2.0, "accuracy": 0.25},
+    "seconds": 2.0,
+}
 
 
 def test_epoch_line_by_hand():

@@ -19,8 +19,27 @@ from gatedgcn.cli import main
 from gatedgcn.train.trainer import Trainer
 
 TINY = [
-    "--quiet", "--hidden", "8", "--layers", "2", "--epochs", "5", "--batch-size", "8", "--lr", "0.01", "--dropout", "0.1",
-    "--set", "data.num_train=32", "--set", "data.num_val=16", "--set", "data.num_test=16", "--checkpoint-minutes", "0",
+    "--quiet",
+    "--hidden",
+    "8",
+    "--layers",
+    "2",
+    "--epochs",
+    "5",
+    "--batch-size",
+    "8",
+    "--lr",
+    "0.01",
+    "--dropout",
+    "0.1",
+    "--set",
+    "data.num_train=32",
+    "--set",
+    "data.num_val=16",
+    "--set",
+    "data.num_test=16",
+    "--checkpoint-minutes",
+    "0",
 ]
 
 # Runs the CLI, but the K-th checkpoint write dies (SIGKILL) after half of its bytes reached the temporary file.
@@ -103,7 +122,12 @@ def test_sigkill_during_a_checkpoint_write_and_at_a_random_moment(tmp_path, refe
     rng = random.Random(seed)
     run = tmp_path / "killed"
     k = rng.randrange(3, 25)  # 4 steps per epoch: a checkpoint after each step and each epoch
-    died = subprocess.run([sys.executable, "-c", DIE_IN_WRITE, str(k), "train", "--out", str(run), *TINY], env=env, capture_output=True, text=True)
+    died = subprocess.run(
+        [sys.executable, "-c", DIE_IN_WRITE, str(k), "train", "--out", str(run), *TINY],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert died.returncode == -signal.SIGKILL, (seed, died.stderr)
     assert len(list((run / "checkpoints").glob(".*.tmp"))) == 1, seed  # the write that died left its temporary file
     assert not (run / "summary.json").exists()

@@ -8,19 +8,29 @@ import pytest
 
 from gatedgcn.cli import main
 from gatedgcn.errors import GatedGCNError, RunDirError
-from gatedgcn.runs import compare_configs, find_runs, format_table, run_row, runs_table
+from gatedgcn.app.runs import compare_configs, find_runs, format_table, run_row, runs_table
 
 
 def _run(path, *, layer, hidden, val, test=None, metric="accuracy", seconds=(1.5, 2.5)):
     """A run directory: ``val`` is the validation metric per epoch; ``test`` None = still running."""
     path.mkdir(parents=True)
-    (path / "config.yaml").write_text(f"data:\n  name: mini\nmodel:\n  layer: {layer}\n  layers: 4\n  hidden: {hidden}\ntrain:\n  lr: 0.001\n")
-    records = [{"epoch": e, "lr": 1e-3, "seconds": s, "train": {"loss": 1.0, metric: 0.5}, "val": {"loss": 1.0, metric: v}}
-               for e, (v, s) in enumerate(zip(val, seconds), start=1)]
+    (path / "config.yaml").write_text(
+        f"data:\n  name: mini\nmodel:\n  layer: {layer}\n  layers: 4\n  hidden: {hidden}\ntrain:\n  lr: 0.001\n"
+    )
+    records = [
+        {"epoch": e, "lr": 1e-3, "seconds": s, "train": {"loss": 1.0, metric: 0.5}, "val": {"loss": 1.0, metric: v}}
+        for e, (v, s) in enumerate(zip(val, seconds), start=1)
+    ]
     (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     if test is not None:
-        summary = {"dataset": "mini", "model": layer, "parameters": 1000 * hidden, "epochs": len(val), "metric": metric,
-                   "test": {"loss": 0.3, metric: test}}
+        summary = {
+            "dataset": "mini",
+            "model": layer,
+            "parameters": 1000 * hidden,
+            "epochs": len(val),
+            "metric": metric,
+            "test": {"loss": 0.3, metric: test},
+        }
         (path / "summary.json").write_text(json.dumps(summary))
     return path
 
@@ -37,14 +47,31 @@ def runs(tmp_path):
 
 def test_rows_by_hand(runs):
     gated = run_row(runs / "gated", runs)
-    assert gated == {"run": "gated", "dataset": "mini", "model": "gated_gcn", "layers": 4, "hidden": 100, "parameters": 100_000,
-                     "metric": "accuracy", "best_val": 0.9, "best_epoch": 2, "test": 0.95, "epochs": 2, "seconds": 4.0}
+    assert gated == {
+        "run": "gated",
+        "dataset": "mini",
+        "model": "gated_gcn",
+        "layers": 4,
+        "hidden": 100,
+        "parameters": 100_000,
+        "metric": "accuracy",
+        "best_val": 0.9,
+        "best_epoch": 2,
+        "test": 0.95,
+        "epochs": 2,
+        "seconds": 4.0,
+    }
     gcn = run_row(runs / "gcn", runs)
     assert (gcn["best_val"], gcn["best_epoch"]) == (0.7, 1)
     reg = run_row(runs / "reg", runs)  # mae: lower is better
     assert (reg["best_val"], reg["best_epoch"], reg["seconds"]) == (0.4, 2, 3.0)
     going = run_row(runs / "nested" / "going", runs)
-    assert going["run"] == "nested/going" and going["test"] is None and going["best_val"] == 0.4 and going["parameters"] is None
+    assert (
+        going["run"] == "nested/going"
+        and going["test"] is None
+        and going["best_val"] == 0.4
+        and going["parameters"] is None
+    )
 
 
 def test_sorting_puts_unknown_cells_last(runs):

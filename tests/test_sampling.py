@@ -17,8 +17,12 @@ def _graph(n: int = 60, m: int = 400, seed: int = 0) -> Graph:
     g = torch.Generator().manual_seed(seed)
     y = torch.randint(0, 3, (n,), generator=g)
     y[torch.randperm(n, generator=g)[: n // 3]] = UNLABELLED  # a third of the nodes are outside the split
-    return Graph(x=torch.randn(n, 2, generator=g, dtype=torch.float64), edge_index=random_graph(n, m, seed=seed),
-                 edge_attr=torch.randn(m, 1, generator=g, dtype=torch.float64), y=y)
+    return Graph(
+        x=torch.randn(n, 2, generator=g, dtype=torch.float64),
+        edge_index=random_graph(n, m, seed=seed),
+        edge_attr=torch.randn(m, 1, generator=g, dtype=torch.float64),
+        y=y,
+    )
 
 
 def test_batches_hold_real_edges_respect_the_fanouts_and_cover_each_seed_once():
@@ -35,11 +39,17 @@ def test_batches_hold_real_edges_respect_the_fanouts_and_cover_each_seed_once():
             nodes_ids[local] = int((graph.x == batch.x[local]).all(1).nonzero()[0, 0])
         assert len(set(nodes_ids.tolist())) == batch.num_nodes  # every node once
         seeds = nodes_ids[:S]
-        assert (graph.y[seeds] == batch.y[:S]).all() and (graph.y[seeds] != UNLABELLED).all() and (batch.y[S:] == UNLABELLED).all()
+        assert (
+            (graph.y[seeds] == batch.y[:S]).all()
+            and (graph.y[seeds] != UNLABELLED).all()
+            and (batch.y[S:] == UNLABELLED).all()
+        )
         seen_seeds += seeds.tolist()
         j, i = nodes_ids[batch.edge_index[0]], nodes_ids[batch.edge_index[1]]
         for k, (a, b) in enumerate(zip(j.tolist(), i.tolist())):
-            assert (a, b) in real and torch.equal(batch.edge_attr[k], graph.edge_attr[real[(a, b)]])  # a real edge, its own features
+            assert (a, b) in real and torch.equal(
+                batch.edge_attr[k], graph.edge_attr[real[(a, b)]]
+            )  # a real edge, its own features
         received = torch.bincount(batch.edge_index[1], minlength=batch.num_nodes)  # [n]
         hop1 = set(j[torch.isin(i, seeds)].tolist()) - set(seeds.tolist())
         for local, v in enumerate(nodes_ids.tolist()):
@@ -49,13 +59,17 @@ def test_batches_hold_real_edges_respect_the_fanouts_and_cover_each_seed_once():
     assert sorted(seen_seeds) == sorted((graph.y != UNLABELLED).nonzero().flatten().tolist())
 
 
-@pytest.mark.parametrize("layer, grouped", [("gated_gcn", False), ("gcn", False), ("graph_attention", False), ("gated_gcn", True)])
+@pytest.mark.parametrize(
+    "layer, grouped", [("gated_gcn", False), ("gcn", False), ("graph_attention", False), ("gated_gcn", True)]
+)
 def test_with_full_fanouts_the_seeds_get_the_outputs_of_the_whole_graph(layer, grouped):
     graph = _graph(n=40, m=160, seed=2)
     if grouped:  # edges already grouped by receiver: the sampler indexes them without a sort
         order = torch.argsort(graph.edge_index[1], stable=True)  # [E]
         graph = Graph(x=graph.x, edge_index=graph.edge_index[:, order], edge_attr=graph.edge_attr[order], y=graph.y)
-    spec = ModelSpec(layer=layer, layers=2, hidden=8, out_dim=3, level="node", in_dim=2, edge_in_dim=1, graph_size_norm=False)
+    spec = ModelSpec(
+        layer=layer, layers=2, hidden=8, out_dim=3, level="node", in_dim=2, edge_in_dim=1, graph_size_norm=False
+    )
     torch.manual_seed(0)
     model = GraphNet(spec).double().eval()
     full = model(collate([graph]))  # [N, 3]
@@ -75,7 +89,20 @@ def test_with_full_fanouts_the_seeds_get_the_outputs_of_the_whole_graph(layer, g
 def test_train_with_fanout_on_one_big_graph_and_refused_on_a_set_of_graphs(tmp_path, capsys):
     from gatedgcn.cli import main
 
-    common = ["--quiet", "--hidden", "8", "--layers", "2", "--epochs", "1", "--batch-size", "256", "--fanout", "5,3", "--no-graph-size-norm"]
+    common = [
+        "--quiet",
+        "--hidden",
+        "8",
+        "--layers",
+        "2",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "256",
+        "--fanout",
+        "5,3",
+        "--no-graph-size-norm",
+    ]
     assert main(["train", "--dataset", "cora", "--model", "gcn", "--out", str(tmp_path / "cora"), *common]) == 0
     summary = (tmp_path / "cora" / "summary.json").read_text()
     assert '"test"' in summary and '"accuracy"' in summary

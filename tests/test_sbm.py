@@ -6,10 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gatedgcn.config import Config
+from gatedgcn.app.config import Config
 from gatedgcn.data import load_dataset
 from gatedgcn.data.sbm import CLUSTER, PATTERN, PATTERN_P, PATTERN_Q, make_patterns
-from gatedgcn.experiment import train
+from gatedgcn.app.experiment import train
 from gatedgcn.train.metrics import weighted_accuracy
 from gatedgcn.train.objective import Objective, batch_class_weights
 
@@ -107,7 +107,10 @@ def test_generation_is_determined_by_the_seed(tmp_path):
     for split in ("train", "val", "test"):
         for g, h in zip(a.splits[split], b.splits[split]):
             assert torch.equal(g.edge_index, h.edge_index) and torch.equal(g.x, h.x) and torch.equal(g.y, h.y)
-    assert not torch.equal(a.splits["train"][0].y, c.splits["train"][0].y) or a.splits["train"][0].num_edges != c.splits["train"][0].num_edges
+    assert (
+        not torch.equal(a.splits["train"][0].y, c.splits["train"][0].y)
+        or a.splits["train"][0].num_edges != c.splits["train"][0].num_edges
+    )
     # more training graphs do not change the first ones (graph k has its own generator)
     d = load_dataset("SBM_CLUSTER", num_train=5, num_val=1, num_test=1, seed=5, cache_dir=None)
     assert torch.equal(d.splits["train"][2].edge_index, a.splits["train"][2].edge_index)
@@ -139,10 +142,20 @@ def test_batch_class_weights_and_weighted_loss_hand_computed():
 
 @pytest.mark.parametrize("name", ["SBM_PATTERN", "SBM_CLUSTER"])
 def test_one_epoch_smoke_run(tmp_path, name):
-    config = Config().with_overrides([
-        f"data.name={name}", "data.num_train=6", "data.num_val=2", "data.num_test=2", f"data.cache_dir={tmp_path / 'cache'}",
-        "model.layers=2", "model.hidden=16", "model.graph_size_norm=false", "train.epochs=1", "train.batch_size=3",
-    ])
+    config = Config().with_overrides(
+        [
+            f"data.name={name}",
+            "data.num_train=6",
+            "data.num_val=2",
+            "data.num_test=2",
+            f"data.cache_dir={tmp_path / 'cache'}",
+            "model.layers=2",
+            "model.hidden=16",
+            "model.graph_size_norm=false",
+            "train.epochs=1",
+            "train.batch_size=3",
+        ]
+    )
     summary = train(config, tmp_path / "run", progress=False)
     assert summary["metric"] == "weighted_accuracy"
     assert 0.0 <= summary["test"]["weighted_accuracy"] <= 1.0 and np.isfinite(summary["train"]["loss"])
@@ -152,9 +165,29 @@ def test_one_epoch_smoke_run(tmp_path, name):
 def test_the_generators_progress_bar_obeys_quiet(tmp_path, capsys, quiet):
     from gatedgcn.cli import main
 
-    args = ["train", "--dataset", "SBM_CLUSTER", "--layers", "1", "--hidden", "8", "--epochs", "1", "--batch-size", "4",
-            "--out", str(tmp_path / "run"), "--set", "data.num_train=4", "--set", "data.num_val=2", "--set", "data.num_test=2",
-            "--set", f"data.cache_dir={tmp_path / 'cache'}"]
+    args = [
+        "train",
+        "--dataset",
+        "SBM_CLUSTER",
+        "--layers",
+        "1",
+        "--hidden",
+        "8",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--out",
+        str(tmp_path / "run"),
+        "--set",
+        "data.num_train=4",
+        "--set",
+        "data.num_val=2",
+        "--set",
+        "data.num_test=2",
+        "--set",
+        f"data.cache_dir={tmp_path / 'cache'}",
+    ]
     assert main(args + ["--quiet"] * quiet) == 0
     err = capsys.readouterr().err
     assert ("SBM_CLUSTER" in err) is not quiet  # the bar is named after the dataset; --quiet: no bar at all

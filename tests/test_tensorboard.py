@@ -12,7 +12,7 @@ from gatedgcn import collate
 from gatedgcn.cli import main
 from gatedgcn.data.mini import mini_graphs
 from gatedgcn.model import GraphNet, ModelSpec
-from gatedgcn.tensorboard import TensorBoardLogger, scalars
+from gatedgcn.app.tensorboard import TensorBoardLogger, scalars
 from tiny_run import TINY
 
 
@@ -40,13 +40,17 @@ def test_scalars_of_a_record():
 def test_histograms_are_the_gates_of_the_fixed_batch():
     batch = collate(mini_graphs(6, 10, 14, np.random.default_rng(0)))
     vocab = int(batch.x.max()) + 1  # the mini set's node feature: the in-degree as a category id
-    model = GraphNet(ModelSpec(layer="gated_gcn", layers=2, hidden=8, in_dim=0, node_vocab=vocab, edge_in_dim=1)).train()
+    model = GraphNet(
+        ModelSpec(layer="gated_gcn", layers=2, hidden=8, in_dim=0, node_vocab=vocab, edge_in_dim=1)
+    ).train()
     running = model.layers[0].bn_h.running_mean.clone()
     writer = Recorder()
     logger = TensorBoardLogger(writer, model, batch)
     logger({"epoch": 4, "lr": 0.01, "train": {"loss": 1.0}})
     assert writer.scalars == [("lr", 0.01, 4), ("loss/train", 1.0, 4)] and writer.flushes == 1
-    assert model.training and torch.equal(model.layers[0].bn_h.running_mean, running)  # mode and BN statistics untouched
+    assert model.training and torch.equal(
+        model.layers[0].bn_h.running_mean, running
+    )  # mode and BN statistics untouched
     model.eval()
     with torch.no_grad():
         _, expected = model(batch, return_weights=True)

@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gatedgcn.config import Config
+from gatedgcn.app.config import Config
 from gatedgcn.data.tsp import TSPGraph, knn_edges, lkh_tour
-from gatedgcn.experiment import train
+from gatedgcn.app.experiment import train
 from gatedgcn.train.metrics import f1_positive
 
 
@@ -62,11 +62,22 @@ def test_f1_of_the_positive_class_hand_computed():
 
 
 def test_one_epoch_smoke_run(tmp_path, capsys):
-    config = Config().with_overrides([
-        "data.name=TSP", "data.num_train=3", "data.num_val=1", "data.num_test=1", "data.min_nodes=30", "data.max_nodes=40",
-        f"data.cache_dir={tmp_path / 'cache'}", "model.layers=2", "model.hidden=16", "model.graph_size_norm=false",
-        "train.epochs=1", "train.batch_size=2",
-    ])
+    config = Config().with_overrides(
+        [
+            "data.name=TSP",
+            "data.num_train=3",
+            "data.num_val=1",
+            "data.num_test=1",
+            "data.min_nodes=30",
+            "data.max_nodes=40",
+            f"data.cache_dir={tmp_path / 'cache'}",
+            "model.layers=2",
+            "model.hidden=16",
+            "model.graph_size_norm=false",
+            "train.epochs=1",
+            "train.batch_size=2",
+        ]
+    )
     summary = train(config, tmp_path / "run", progress=False)
     assert summary["metric"] == "f1" and 0.0 <= summary["test"]["f1"] <= 1.0
     assert "TSP" not in capsys.readouterr().err  # progress=False (--quiet): no generator bar either

@@ -44,7 +44,7 @@ def test_tiny_folder_is_read_exactly(tmp_path):
     g1, g2 = tu.graphs
     # node features: [standardised attributes, one-hot of node label over the sorted labels 3, 7, 9];
     # both attribute columns are 5 evenly spaced values (step 1): mean in the middle, std √2
-    r = 2 ** -0.5
+    r = 2**-0.5
     assert torch.allclose(g1.x, torch.tensor([[-2 * r, -2 * r, 0, 1, 0], [-r, -r, 1, 0, 0], [0, 0, 0, 1, 0]]))
     assert torch.allclose(g2.x, torch.tensor([[r, r, 1, 0, 0], [2 * r, 2 * r, 0, 0, 1]]))
     assert g1.edge_index.tolist() == [[0, 1, 1, 2], [1, 0, 2, 1]]  # senders, receivers, local ids
@@ -57,7 +57,9 @@ def test_tiny_folder_is_read_exactly(tmp_path):
     assert (tu.in_dim, tu.edge_in_dim) == (5, 2)
 
 
-@pytest.mark.parametrize("coding, expected", [("-1\n1\n", [0, 1]), ("2\n1\n", [1, 0]), ("6\n1\n", [1, 0]), ("0\n1\n", [0, 1])])
+@pytest.mark.parametrize(
+    "coding, expected", [("-1\n1\n", [0, 1]), ("2\n1\n", [1, 0]), ("6\n1\n", [1, 0]), ("0\n1\n", [0, 1])]
+)
 def test_graph_labels_are_remapped_to_0_to_c_minus_1(tmp_path, coding, expected):
     tu = read_tu(write_tu(tmp_path, files={**TINY, "graph_labels": coding}), "TINY")
     assert [int(g.y) for g in tu.graphs] == expected
@@ -72,9 +74,15 @@ def test_without_node_labels_or_attributes_the_feature_is_the_in_degree(tmp_path
 
 
 @needs_shared
-@pytest.mark.parametrize("name, graphs, nodes, classes", [
-    ("MUTAG", 188, 3371, 2), ("ENZYMES", 600, 19580, 6), ("PROTEINS_full", 1113, 43471, 2), ("NCI1", 4110, 122747, 2),
-])
+@pytest.mark.parametrize(
+    "name, graphs, nodes, classes",
+    [
+        ("MUTAG", 188, 3371, 2),
+        ("ENZYMES", 600, 19580, 6),
+        ("PROTEINS_full", 1113, 43471, 2),
+        ("NCI1", 4110, 122747, 2),
+    ],
+)
 def test_shared_tu_datasets_have_the_published_counts(name, graphs, nodes, classes):
     tu = read_tu(SHARED / "TU" / name, name)
     assert len(tu.graphs) == graphs
@@ -93,7 +101,11 @@ def test_mutag_matches_an_independent_reading_of_its_files():
     tu = read_tu(folder, "MUTAG")
     offsets = np.concatenate([[0], np.cumsum([g.num_nodes for g in tu.graphs])])
     assert [g.num_nodes for g in tu.graphs] == np.bincount(indicator)[1:].tolist()
-    ours = sorted((int(j) + offsets[k], int(i) + offsets[k]) for k, g in enumerate(tu.graphs) for j, i in g.edge_index.t().tolist())
+    ours = sorted(
+        (int(j) + offsets[k], int(i) + offsets[k])
+        for k, g in enumerate(tu.graphs)
+        for j, i in g.edge_index.t().tolist()
+    )
     assert ours == sorted(map(tuple, edges.tolist()))
     assert [int(g.y) for g in tu.graphs] == (raw == 1).astype(int).tolist()
     x = torch.cat([g.x for g in tu.graphs])  # one-hot of 7 labels 0..6
@@ -104,20 +116,27 @@ def test_mutag_matches_an_independent_reading_of_its_files():
 # ----------------------------------------------------------------------------- malformed files
 
 
-@pytest.mark.parametrize("suffix, text, message", [
-    ("A", "1, 2\n2, 1, 4\n", "TINY_A.txt:2: expected 2 value(s) per line, got 3"),
-    ("A", "1, 2\n2, x\n", "TINY_A.txt:2: expected an integer, got 'x'"),
-    ("A", "1, 2\n\n2, 9\n", "TINY_A.txt:3: node id out of range [1, 5]"),
-    ("A", "1, 2\n3, 4\n", "TINY_A.txt:2: edge joins nodes of two graphs"),
-    ("A", "", "TINY_A.txt: file is empty"),
-    ("graph_indicator", "1\n2\n1\n2\n2\n", "TINY_graph_indicator.txt:3: graph indicator is not sorted"),
-    ("graph_indicator", "1\n1\n1\n3\n3\n", "TINY_graph_indicator.txt:4: graph indicator skips a graph id"),
-    ("graph_indicator", "0\n0\n0\n1\n1\n", "TINY_graph_indicator.txt:1: graph ids must start at 1"),
-    ("graph_labels", "1\n2\n1\n", "TINY_graph_labels.txt: has 3 rows, expected 2"),
-    ("node_labels", "1\n2\n3\n", "TINY_node_labels.txt: has 3 rows, expected 5"),
-    ("edge_labels", "1\n", "TINY_edge_labels.txt: has 1 rows, expected 5"),
-    ("node_attributes", "0.5, 1\n1.5, nan\n2.5, 3\n3.5, 4\n4.5, 5\n", "TINY_node_attributes.txt:2: value 'nan' is not finite"),
-])
+@pytest.mark.parametrize(
+    "suffix, text, message",
+    [
+        ("A", "1, 2\n2, 1, 4\n", "TINY_A.txt:2: expected 2 value(s) per line, got 3"),
+        ("A", "1, 2\n2, x\n", "TINY_A.txt:2: expected an integer, got 'x'"),
+        ("A", "1, 2\n\n2, 9\n", "TINY_A.txt:3: node id out of range [1, 5]"),
+        ("A", "1, 2\n3, 4\n", "TINY_A.txt:2: edge joins nodes of two graphs"),
+        ("A", "", "TINY_A.txt: file is empty"),
+        ("graph_indicator", "1\n2\n1\n2\n2\n", "TINY_graph_indicator.txt:3: graph indicator is not sorted"),
+        ("graph_indicator", "1\n1\n1\n3\n3\n", "TINY_graph_indicator.txt:4: graph indicator skips a graph id"),
+        ("graph_indicator", "0\n0\n0\n1\n1\n", "TINY_graph_indicator.txt:1: graph ids must start at 1"),
+        ("graph_labels", "1\n2\n1\n", "TINY_graph_labels.txt: has 3 rows, expected 2"),
+        ("node_labels", "1\n2\n3\n", "TINY_node_labels.txt: has 3 rows, expected 5"),
+        ("edge_labels", "1\n", "TINY_edge_labels.txt: has 1 rows, expected 5"),
+        (
+            "node_attributes",
+            "0.5, 1\n1.5, nan\n2.5, 3\n3.5, 4\n4.5, 5\n",
+            "TINY_node_attributes.txt:2: value 'nan' is not finite",
+        ),
+    ],
+)
 def test_malformed_files_name_the_file_and_line(tmp_path, suffix, text, message):
     write_tu(tmp_path, files={**TINY, suffix: text})
     with pytest.raises(DataError) as err:
@@ -143,7 +162,14 @@ def test_binary_garbage_is_refused(tmp_path):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     suffix=st.sampled_from(sorted(TINY)),
-    edits=st.lists(st.tuples(st.integers(0, 200), st.sampled_from(["delete", "insert", "replace"]), st.sampled_from(list("0123456789,-. \nx\t"))), max_size=4),
+    edits=st.lists(
+        st.tuples(
+            st.integers(0, 200),
+            st.sampled_from(["delete", "insert", "replace"]),
+            st.sampled_from(list("0123456789,-. \nx\t")),
+        ),
+        max_size=4,
+    ),
     garbage=st.one_of(st.none(), st.binary(max_size=40)),
 )
 def test_random_edits_give_a_valid_dataset_or_our_error(tmp_path_factory, suffix, edits, garbage):
@@ -154,7 +180,13 @@ def test_random_edits_give_a_valid_dataset_or_our_error(tmp_path_factory, suffix
         text = TINY[suffix]
         for pos, op, ch in edits:
             pos = min(pos, len(text))
-            text = text[:pos] + ch + text[pos + 1:] if op == "replace" else text[:pos] + ch + text[pos:] if op == "insert" else text[:pos] + text[pos + 1:]
+            text = (
+                text[:pos] + ch + text[pos + 1 :]
+                if op == "replace"
+                else text[:pos] + ch + text[pos:]
+                if op == "insert"
+                else text[:pos] + text[pos + 1 :]
+            )
         (folder / f"TINY_{suffix}.txt").write_text(text)
     try:
         tu = read_tu(folder, "TINY")
@@ -183,7 +215,11 @@ def test_kfold_covers_every_item_once_as_test_and_is_seeded():
     tests = []
     for fold in range(10):
         s = kfold_split(labels, 10, fold, seed=5)
-        assert not set(s["train"]) & set(s["val"]) and not set(s["train"]) & set(s["test"]) and not set(s["val"]) & set(s["test"])
+        assert (
+            not set(s["train"]) & set(s["val"])
+            and not set(s["train"]) & set(s["test"])
+            and not set(s["val"]) & set(s["test"])
+        )
         assert len(s["train"]) + len(s["val"]) + len(s["test"]) == 103
         for c in range(3):  # stratified: each class within one item of its share
             assert abs((labels[s["test"]] == c).sum() - (labels == c).sum() / 10) < 1
@@ -197,7 +233,10 @@ def test_fixed_split_is_stratified_8_1_1():
     labels = np.array([0] * 100 + [1] * 50 + [2] * 40)
     s = fixed_split(labels, seed=0)
     assert [len(s[k]) for k in ("train", "val", "test")] == [152, 19, 19]
-    assert np.bincount(labels[s["val"]]).tolist() == [10, 5, 4] or np.bincount(labels[s["val"]]).tolist() == [10, 5, 4][::1]
+    assert (
+        np.bincount(labels[s["val"]]).tolist() == [10, 5, 4]
+        or np.bincount(labels[s["val"]]).tolist() == [10, 5, 4][::1]
+    )
     assert sorted(np.concatenate(list(s.values())).tolist()) == list(range(190))
 
 
@@ -227,7 +266,11 @@ def _twelve_graphs(tmp_path: Path) -> Path:
             a += [f"{node + u}, {node + v}", f"{node + v}, {node + u}"]
         labels.append(str(c + 1))
         node += n
-    write_tu(tmp_path / "TU" / "TWELVE", "TWELVE", {"A": "\n".join(a), "graph_indicator": "\n".join(map(str, ind)), "graph_labels": "\n".join(labels)})
+    write_tu(
+        tmp_path / "TU" / "TWELVE",
+        "TWELVE",
+        {"A": "\n".join(a), "graph_indicator": "\n".join(map(str, ind)), "graph_labels": "\n".join(labels)},
+    )
     return tmp_path
 
 
@@ -249,8 +292,31 @@ def test_cli_cross_validation_writes_each_fold_and_the_mean_and_std(tmp_path, ca
 
     data_dir = _twelve_graphs(tmp_path)
     out = tmp_path / "cv"
-    code = main(["train", "--dataset", "TWELVE", "--data-dir", str(data_dir), "--folds", "3", "--epochs", "2", "--hidden", "8",
-                 "--layers", "1", "--batch-size", "4", "--lr", "0.01", "--quiet", "--json", "--out", str(out)])
+    code = main(
+        [
+            "train",
+            "--dataset",
+            "TWELVE",
+            "--data-dir",
+            str(data_dir),
+            "--folds",
+            "3",
+            "--epochs",
+            "2",
+            "--hidden",
+            "8",
+            "--layers",
+            "1",
+            "--batch-size",
+            "4",
+            "--lr",
+            "0.01",
+            "--quiet",
+            "--json",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
     per_fold = [json.loads((out / f"fold-{k}" / "summary.json").read_text())["test"]["accuracy"] for k in range(3)]

@@ -5,11 +5,18 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from gatedgcn import experiment
-from gatedgcn.config import Config
+from gatedgcn.app import experiment
+from gatedgcn.app.config import Config
 
-TINY = ["data.num_train=16", "data.num_val=8", "data.num_test=16", "model.hidden=16", "model.layers=2",
-        "train.epochs=3", "train.batch_size=8"]
+TINY = [
+    "data.num_train=16",
+    "data.num_val=8",
+    "data.num_test=16",
+    "model.hidden=16",
+    "model.layers=2",
+    "train.epochs=3",
+    "train.batch_size=8",
+]
 
 
 def train_tiny(out: Path, *sets: str) -> Path:

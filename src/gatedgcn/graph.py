@@ -65,7 +65,9 @@ def _check_edge_index(edge_index: Tensor, num_nodes: int, where: str) -> None:
             )
 
 
-def check_layer_inputs(where: str, x: Tensor, edge_index: Tensor, e: Tensor | None = None, dim: int | None = None) -> None:
+def check_layer_inputs(
+    where: str, x: Tensor, edge_index: Tensor, e: Tensor | None = None, dim: int | None = None
+) -> None:
     """The structural checks a layer makes on raw tensors (cheap next to the layer itself):
     ``x [N, dim]``, ``edge_index [2, E]`` of integer ids in ``[0, N)``, ``e [E, dim]``.
     Finiteness is checked where data enters, when a :class:`Graph` is built.
@@ -75,9 +77,16 @@ def check_layer_inputs(where: str, x: Tensor, edge_index: Tensor, e: Tensor | No
         shape = list(x.shape) if isinstance(x, Tensor) else type(x).__name__
         raise GraphError(f"{where}: x must be a [N, {width}] tensor, got {shape}")
     _check_edge_index(edge_index, x.shape[0], where)
-    if e is not None and (not isinstance(e, Tensor) or e.dim() != 2 or e.shape[0] != edge_index.shape[1] or (dim is not None and e.shape[1] != dim)):
+    if e is not None and (
+        not isinstance(e, Tensor)
+        or e.dim() != 2
+        or e.shape[0] != edge_index.shape[1]
+        or (dim is not None and e.shape[1] != dim)
+    ):
         shape = list(e.shape) if isinstance(e, Tensor) else type(e).__name__
-        raise GraphError(f"{where}: e must be a [{edge_index.shape[1]}, {width}] tensor (one row per edge), got {shape}")
+        raise GraphError(
+            f"{where}: e must be a [{edge_index.shape[1]}, {width}] tensor (one row per edge), got {shape}"
+        )
 
 
 def _check_target(y: Tensor | None, where: str) -> None:
@@ -133,8 +142,12 @@ class Graph(_Sizes):
         _check_edge_index(self.edge_index, self.num_nodes, where)
         _check_features("edge_attr", self.edge_attr, self.edge_index.shape[1], where)
         _check_target(self.y, where)
-        if self.pe is not None and (not isinstance(self.pe, Tensor) or not self.pe.is_floating_point() or self.pe.dim() != 2):
-            raise GraphError(f"{where}: pe must be a float tensor [N, k], got {getattr(self.pe, 'shape', type(self.pe).__name__)}")
+        if self.pe is not None and (
+            not isinstance(self.pe, Tensor) or not self.pe.is_floating_point() or self.pe.dim() != 2
+        ):
+            raise GraphError(
+                f"{where}: pe must be a float tensor [N, k], got {getattr(self.pe, 'shape', type(self.pe).__name__)}"
+            )
         _check_features("pe", self.pe, self.num_nodes, where)
 
     def in_degree(self) -> Tensor:
@@ -241,7 +254,9 @@ def collate(graphs: Sequence[Graph]) -> Batch:
 # ----------------------------------------------------------------------------- conversions
 
 
-def from_networkx(G: Any, *, node_attr: str | None = None, edge_attr: str | None = None, y: Tensor | None = None) -> Graph:
+def from_networkx(
+    G: Any, *, node_attr: str | None = None, edge_attr: str | None = None, y: Tensor | None = None
+) -> Graph:
     """A :class:`Graph` from a networkx graph; an undirected edge becomes two directed ones.
 
     Nodes are numbered in ``G.nodes`` order.  ``node_attr`` / ``edge_attr`` name a numeric
@@ -291,7 +306,9 @@ def to_networkx(g: Graph) -> Any:
 
 def from_pyg(data: Any) -> Graph:
     """A :class:`Graph` from a ``torch_geometric.data.Data`` (same sender/receiver convention)."""
-    return Graph(x=data.x, edge_index=data.edge_index, edge_attr=getattr(data, "edge_attr", None), y=getattr(data, "y", None))
+    return Graph(
+        x=data.x, edge_index=data.edge_index, edge_attr=getattr(data, "edge_attr", None), y=getattr(data, "y", None)
+    )
 
 
 def to_pyg(g: Graph) -> Any:

@@ -56,7 +56,7 @@ class ModelSpec:
     gcn_norm: str = "mean"
     pe_dim: int = 0  # width k of the nodes' positional encoding, added to the node embedding (0: none)
     pe_sign_flip: bool = False  # flip the sign of each PE column per graph at random in training (Laplacian PE)
-    impl: str = "fast"  # layer code: "fast" (fused kernels of gatedgcn.kernels) or "reference" (the plain equations)
+    impl: str = "fast"  # layer code: "fast" (fused kernels of gatedgcn.ops._fused) or "reference" (the plain equations)
     input_dropout: float = 0.0  # dropout on the raw float node features, before the embedding
     head_layers: int = 2  # halving hidden layers of the MLP head (0: one Linear)
     self_loops: bool = False  # every node also sends to itself (i -> i added to the edges of gcn / graph_attention)
@@ -73,7 +73,9 @@ class ModelSpec:
         if (self.in_dim > 0) == (self.node_vocab > 0):
             raise ValueError("exactly one of in_dim (float node features) and node_vocab (node categories) must be > 0")
         if self.input_dropout > 0 and self.node_vocab > 0:
-            raise ValueError("input_dropout applies to float node features; this model's nodes carry category ids (node_vocab > 0)")
+            raise ValueError(
+                "input_dropout applies to float node features; this model's nodes carry category ids (node_vocab > 0)"
+            )
         if self.head_layers < 0:
             raise ValueError(f"head_layers must be >= 0, got {self.head_layers}")
         if self.self_loops and self.layer not in ("gcn", "graph_attention"):
@@ -81,9 +83,13 @@ class ModelSpec:
         if not self.gcn_self_weight and self.layer != "gcn":
             raise ValueError(f"gcn_self_weight=False is an option of the gcn layer, not of {self.layer!r}")
         if self.attention_activation not in ACTIVATIONS:
-            raise ValueError(f"attention_activation must be one of {sorted(ACTIVATIONS)}, got {self.attention_activation!r}")
+            raise ValueError(
+                f"attention_activation must be one of {sorted(ACTIVATIONS)}, got {self.attention_activation!r}"
+            )
         if self.attention_activation != "relu" and self.layer != "graph_attention":
-            raise ValueError(f"attention_activation={self.attention_activation!r} is an option of the graph_attention layer, not of {self.layer!r}")
+            raise ValueError(
+                f"attention_activation={self.attention_activation!r} is an option of the graph_attention layer, not of {self.layer!r}"
+            )
 
 
 def _embedding(dim: int, vocab: int, hidden: int) -> nn.Module:
@@ -110,7 +116,16 @@ class MLPReadout(nn.Module):
 class _Block(nn.Module):
     """``h = x + dropout(f(BN(s · layer(x))))`` around a layer without its own normalisation (f: one of :data:`ACTIVATIONS`)."""
 
-    def __init__(self, layer: nn.Module, hidden: int, *, batch_norm: bool, residual: bool, dropout: float, activation: str = "relu") -> None:
+    def __init__(
+        self,
+        layer: nn.Module,
+        hidden: int,
+        *,
+        batch_norm: bool,
+        residual: bool,
+        dropout: float,
+        activation: str = "relu",
+    ) -> None:
         super().__init__()
         self.layer = layer
         self.f = ACTIVATIONS[activation]
@@ -136,26 +151,46 @@ class GraphNet(nn.Module):
         self.embed_pe = nn.Linear(s.pe_dim, s.hidden) if s.pe_dim > 0 else None
         self.layers = nn.ModuleList()
         if s.layer == "gated_gcn":
-            self.embed_e = _embedding(s.edge_in_dim, s.edge_vocab, s.hidden) if (s.edge_in_dim or s.edge_vocab) else nn.Embedding(1, s.hidden)
+            self.embed_e = (
+                _embedding(s.edge_in_dim, s.edge_vocab, s.hidden)
+                if (s.edge_in_dim or s.edge_vocab)
+                else nn.Embedding(1, s.hidden)
+            )
             for _ in range(s.layers):
-                self.layers.append(GatedGCNLayer(s.hidden, batch_norm=s.batch_norm, residual=s.residual, dropout=s.dropout, impl=s.impl))
+                self.layers.append(
+                    GatedGCNLayer(
+                        s.hidden, batch_norm=s.batch_norm, residual=s.residual, dropout=s.dropout, impl=s.impl
+                    )
+                )
         else:
             make = {
-                "gcn": lambda: GCNLayer(s.hidden, s.hidden, activation=None, norm=s.gcn_norm, impl=s.impl, self_weight=s.gcn_self_weight),
+                "gcn": lambda: GCNLayer(
+                    s.hidden, s.hidden, activation=None, norm=s.gcn_norm, impl=s.impl, self_weight=s.gcn_self_weight
+                ),
                 "graph_attention": lambda: GraphAttention(s.hidden, heads=s.heads, impl=s.impl),
                 "attention": lambda: SelfAttention(s.hidden, heads=s.heads),
                 "mlp": lambda: MLPLayer(s.hidden, s.hidden),
             }[s.layer]
             for _ in range(s.layers):
-                self.layers.append(_Block(make(), s.hidden, batch_norm=s.batch_norm, residual=s.residual, dropout=s.dropout,
-                                          activation=s.attention_activation))
+                self.layers.append(
+                    _Block(
+                        make(),
+                        s.hidden,
+                        batch_norm=s.batch_norm,
+                        residual=s.residual,
+                        dropout=s.dropout,
+                        activation=s.attention_activation,
+                    )
+                )
         self.head = MLPReadout(2 * s.hidden if s.level == "edge" else s.hidden, s.out_dim, halvings=s.head_layers)
 
     def edge_input(self, batch: Batch, edges: Tensor | None = None) -> Tensor:
         """The gated layers' input edge state e⁰ of the batch's edges, or of the edge ids ``edges`` only: ``[E, hidden]``."""
         if batch.edge_attr is not None and (self.spec.edge_in_dim or self.spec.edge_vocab):
             return self.embed_e(batch.edge_attr if edges is None else batch.edge_attr[edges])  # [E, hidden]
-        return self.embed_e.weight.expand(batch.num_edges if edges is None else len(edges), -1)  # one learned state for every edge: [E, hidden]
+        return self.embed_e.weight.expand(
+            batch.num_edges if edges is None else len(edges), -1
+        )  # one learned state for every edge: [E, hidden]
 
     def node_input(self, batch: Batch) -> Tensor:
         """The input node state h⁰ (embedding, plus the positional encoding's): ``[N, hidden]``."""
@@ -183,7 +218,9 @@ class GraphNet(nn.Module):
             e = self.edge_input(batch)  # [E, hidden]
             for layer in self.layers:
                 # η only when asked for: the fast path never stores it otherwise
-                h, e, *eta = layer(h, batch.edge_index, e, node_scale=node_scale, edge_scale=edge_scale, return_weights=return_weights)
+                h, e, *eta = layer(
+                    h, batch.edge_index, e, node_scale=node_scale, edge_scale=edge_scale, return_weights=return_weights
+                )
                 weights.extend(eta)
         else:
             edge_index = batch.edge_index  # [2, E]
@@ -191,7 +228,11 @@ class GraphNet(nn.Module):
                 loops = torch.arange(batch.num_nodes, device=edge_index.device).expand(2, -1)  # i -> i: [2, N]
                 edge_index = torch.cat([edge_index, loops], dim=1)  # [2, E + N]
             for block in self.layers:
-                h = block(h, self._propagate(block.layer, h, edge_index, batch, weights if return_weights else None), node_scale)
+                h = block(
+                    h,
+                    self._propagate(block.layer, h, edge_index, batch, weights if return_weights else None),
+                    node_scale,
+                )
         out = self.head(self._readout(h, batch))
         return (out, weights) if return_weights else out
 
@@ -200,13 +241,17 @@ class GraphNet(nn.Module):
         (an eigenvector is only defined up to its sign)."""
         if batch.pe is None or batch.pe.shape[-1] != self.spec.pe_dim:
             got = "none" if batch.pe is None else f"width {batch.pe.shape[-1]}"
-            raise GraphError(f"GraphNet: the model expects positional encodings of width {self.spec.pe_dim}, the batch has {got}")
+            raise GraphError(
+                f"GraphNet: the model expects positional encodings of width {self.spec.pe_dim}, the batch has {got}"
+            )
         if not (self.training and self.spec.pe_sign_flip):
             return batch.pe
         sign = torch.randint(0, 2, (batch.num_graphs, self.spec.pe_dim), device=batch.pe.device) * 2 - 1  # [B, k]
         return batch.pe * sign[batch.node_graph].to(batch.pe.dtype)  # [N, k]
 
-    def _propagate(self, layer: nn.Module, h: Tensor, edge_index: Tensor, batch: Batch, weights: list[Tensor] | None) -> Tensor:
+    def _propagate(
+        self, layer: nn.Module, h: Tensor, edge_index: Tensor, batch: Batch, weights: list[Tensor] | None
+    ) -> Tensor:
         """The layer's messages; its weights are appended to ``weights`` when that list is given
         (the MLP layer reads no edge and has none)."""
         want = weights is not None
@@ -217,7 +262,9 @@ class GraphNet(nn.Module):
             m, *a = layer(dense, padding, return_weights=want) if want else (layer(dense, padding),)
             m = m[~padding]  # [N, d]
         else:
-            m, *a = layer(h, edge_index, return_weights=want) if want else (layer(h, edge_index),)  # GCNLayer, GraphAttention
+            m, *a = (
+                layer(h, edge_index, return_weights=want) if want else (layer(h, edge_index),)
+            )  # GCNLayer, GraphAttention
         if want:
             weights.extend(a)  # a [E, H] / [E], or [B, H, T, T] for dense attention
         return m

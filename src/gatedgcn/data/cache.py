@@ -67,7 +67,12 @@ def pack(splits: Splits) -> tuple[dict[str, Tensor], dict[str, Any]]:
             tensors[f"{split}.{field}"] = torch.cat(rows).contiguous()  # [R, ...]
             tensors[f"{split}.{field}.rows"] = torch.tensor([r.shape[0] for r in rows], dtype=torch.long)  # [G]
             present.append(field)
-        layout[split] = {"graphs": len(graphs), "fields": present, "scalar_y": scalar_y, "names": [g.name for g in graphs]}
+        layout[split] = {
+            "graphs": len(graphs),
+            "fields": present,
+            "scalar_y": scalar_y,
+            "names": [g.name for g in graphs],
+        }
     return tensors, layout
 
 
@@ -105,7 +110,11 @@ def _read(tensor_path: Path, meta_path: Path, kind: str, params: dict[str, Any])
         return None
     try:
         meta = json.loads(meta_path.read_text())
-        if meta.get("kind") != kind or meta.get("params") != json.loads(json.dumps(params)) or meta.get("version") != CACHE_VERSION:
+        if (
+            meta.get("kind") != kind
+            or meta.get("params") != json.loads(json.dumps(params))
+            or meta.get("version") != CACHE_VERSION
+        ):
             raise ValueError("its metadata names other parameters")
         if _sha256(tensor_path) != meta.get("sha256"):
             raise ValueError("the tensor file does not have the recorded content hash")

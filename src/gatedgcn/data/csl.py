@@ -26,7 +26,17 @@ from gatedgcn.data.dataset import Dataset, Task
 from gatedgcn.data.splits import kfold_split
 from gatedgcn.graph import Graph
 
-__all__ = ["SKIPS", "NODES", "PER_CLASS", "FOLDS", "RELABEL", "csl_graph", "lexicographic_relabellings", "build_csl", "build_csl_rp"]
+__all__ = [
+    "SKIPS",
+    "NODES",
+    "PER_CLASS",
+    "FOLDS",
+    "RELABEL",
+    "csl_graph",
+    "lexicographic_relabellings",
+    "build_csl",
+    "build_csl_rp",
+]
 
 SKIPS = (2, 3, 4, 5, 6, 9, 11, 12, 13, 16)
 NODES, PER_CLASS, FOLDS = 41, 15, 5
@@ -36,7 +46,9 @@ RELABEL = ("random", "lexicographic")
 def _circulant_pairs(label: int, nodes: int) -> np.ndarray:
     """The cycle and the skip links of class ``label``, each pair once: ``[2, 2n]``."""
     u = np.arange(nodes)
-    return np.concatenate([np.stack([u, (u + 1) % nodes]), np.stack([u, (u + SKIPS[label]) % nodes])], axis=1)  # [2, 2n]
+    return np.concatenate(
+        [np.stack([u, (u + 1) % nodes]), np.stack([u, (u + SKIPS[label]) % nodes])], axis=1
+    )  # [2, 2n]
 
 
 def lexicographic_relabellings(label: int, count: int = PER_CLASS, nodes: int = NODES) -> list[np.ndarray]:
@@ -79,7 +91,11 @@ def build_csl(*, seed: int = 0, folds: int = 0, fold: int = 0, relabel: str = "r
     if relabel == "random":
         graphs = [csl_graph(label, rng) for label in range(len(SKIPS)) for _ in range(PER_CLASS)]
     else:
-        graphs = [csl_graph(label, rng, perm=perm) for label in range(len(SKIPS)) for perm in lexicographic_relabellings(label)]
+        graphs = [
+            csl_graph(label, rng, perm=perm)
+            for label in range(len(SKIPS))
+            for perm in lexicographic_relabellings(label)
+        ]
     labels = np.array([int(g.y) for g in graphs])
     ids = kfold_split(labels, folds or FOLDS, fold, seed)
     return Dataset(

@@ -99,7 +99,9 @@ def read_node_table(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
             text = fields[label_col]
             labels.append(-1 if text == "" else _number(text, path, lineno, label_col, int))
             if labels[-1] < -1:
-                raise DataError(f"{path}:{lineno}: label {labels[-1]} is negative (use -1 or leave it empty for no label)")
+                raise DataError(
+                    f"{path}:{lineno}: label {labels[-1]} is negative (use -1 or leave it empty for no label)"
+                )
     N = len(ids)
     seen: dict[int, int] = {}
     for node, lineno in ids:
@@ -148,7 +150,9 @@ def read_edgelist(path: str | Path, *, nodes: str | Path | None = None) -> Graph
         outside = np.flatnonzero(ends.max(1) >= len(x))
         if len(outside):
             k = int(outside[0])
-            raise DataError(f"{path}:{lines[k]}: node id {int(ends[k].max())} is not in the node table {nodes} ({len(x)} nodes)")
+            raise DataError(
+                f"{path}:{lines[k]}: node id {int(ends[k].max())} is not in the node table {nodes} ({len(x)} nodes)"
+            )
     else:
         x, y = np.ones((int(ends.max()) + 1, 1), dtype=np.float32), None
     edge_attr = torch.tensor(feats, dtype=torch.float32) if width > 2 else None  # [E, k]
@@ -183,8 +187,13 @@ def _graph_from_json(obj: Any, where: str) -> Graph:
     n, ei = obj.get("num_nodes"), obj.get("edge_index")
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise DataError(f"{where}: num_nodes must be a positive integer, got {n!r}")
-    if (not isinstance(ei, list) or len(ei) != 2 or not all(isinstance(r, list) for r in ei) or len(ei[0]) != len(ei[1])
-            or not all(isinstance(v, int) and not isinstance(v, bool) for r in ei for v in r)):
+    if (
+        not isinstance(ei, list)
+        or len(ei) != 2
+        or not all(isinstance(r, list) for r in ei)
+        or len(ei[0]) != len(ei[1])
+        or not all(isinstance(v, int) and not isinstance(v, bool) for r in ei for v in r)
+    ):
         raise DataError(f"{where}: edge_index must be [[senders...], [receivers...]] of integers, of equal length")
     try:
         edge_index = torch.tensor(ei, dtype=torch.long).reshape(2, -1)  # [2, E]
@@ -194,12 +203,17 @@ def _graph_from_json(obj: Any, where: str) -> Graph:
     e = None if obj.get("edge_attr") is None else _matrix(obj["edge_attr"], edge_index.shape[1], "edge_attr", where)
     y = obj.get("y")
     if y is not None:
-        if isinstance(y, bool) or not (isinstance(y, (int, float)) or (isinstance(y, list) and y and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in y))):
+        if isinstance(y, bool) or not (
+            isinstance(y, (int, float))
+            or (isinstance(y, list) and y and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in y))
+        ):
             raise DataError(f"{where}: y must be an integer class, a number or a list of numbers, got {y!r}")
         if isinstance(y, int) and y < 0:
             raise DataError(f"{where}: a class y must be >= 0, got {y}")
         try:
-            y = torch.tensor(y) if isinstance(y, int) else torch.tensor(y, dtype=torch.float32).reshape(1, -1)  # [] or [1, k]
+            y = (
+                torch.tensor(y) if isinstance(y, int) else torch.tensor(y, dtype=torch.float32).reshape(1, -1)
+            )  # [] or [1, k]
         except (OverflowError, RuntimeError):
             raise DataError(f"{where}: y {y!r} does not fit") from None
     try:
@@ -260,7 +274,10 @@ def build_jsonl(*, path: str | Path | None, seed: int = 0, folds: int = 0, fold:
     if any(g.y is None for g in graphs):
         k = next(k for k, g in enumerate(graphs) if g.y is None)
         raise DataError(f"{graphs[k].name}: training needs a target y on every graph")
-    widths = {(g.x.shape[1], 0 if g.edge_attr is None else g.edge_attr.shape[1], tuple(g.y.shape), g.y.is_floating_point()) for g in graphs}
+    widths = {
+        (g.x.shape[1], 0 if g.edge_attr is None else g.edge_attr.shape[1], tuple(g.y.shape), g.y.is_floating_point())
+        for g in graphs
+    }
     if len(widths) != 1:
         raise DataError(f"{source}: the graphs differ in x / edge_attr width or in the kind of y")
     in_dim, edge_in_dim, y_shape, regression = widths.pop()
@@ -274,6 +291,10 @@ def build_jsonl(*, path: str | Path | None, seed: int = 0, folds: int = 0, fold:
         raise DataError(f"{source}: needs at least 3 graphs (one per split), got {len(graphs)}")
     split = choose_split(labels, folds=folds, fold=fold, seed=seed)
     return Dataset(
-        name=source.name, task=task, splits={part: [graphs[k] for k in index.tolist()] for part, index in split.items()},
-        in_dim=in_dim, edge_in_dim=edge_in_dim, info={"graphs": len(graphs)},
+        name=source.name,
+        task=task,
+        splits={part: [graphs[k] for k in index.tolist()] for part, index in split.items()},
+        in_dim=in_dim,
+        edge_in_dim=edge_in_dim,
+        info={"graphs": len(graphs)},
     )

@@ -68,11 +68,18 @@ def mini_graphs(count: int, min_nodes: int, max_nodes: int, rng: np.random.Gener
     return [mini_graph(k % len(CLASSES), int(rng.integers(min_nodes, max_nodes)), rng) for k in range(count)]
 
 
-def build_mini(*, num_train: int, num_val: int, num_test: int, min_nodes: int, max_nodes: int, seed: int, **_: object) -> Dataset:
+def build_mini(
+    *, num_train: int, num_val: int, num_test: int, min_nodes: int, max_nodes: int, seed: int, **_: object
+) -> Dataset:
     if min_nodes < 4 or max_nodes <= min_nodes:
-        raise ConfigError(f"data: the mini set needs 4 <= min_nodes < max_nodes, got min_nodes={min_nodes}, max_nodes={max_nodes}")
+        raise ConfigError(
+            f"data: the mini set needs 4 <= min_nodes < max_nodes, got min_nodes={min_nodes}, max_nodes={max_nodes}"
+        )
     rng = np.random.default_rng(seed)
-    splits = {name: mini_graphs(count, min_nodes, max_nodes, rng) for name, count in (("train", num_train), ("val", num_val), ("test", num_test))}
+    splits = {
+        name: mini_graphs(count, min_nodes, max_nodes, rng)
+        for name, count in (("train", num_train), ("val", num_val), ("test", num_test))
+    }
     return Dataset(
         name="mini",
         task=Task(level="graph", kind="classification", num_outputs=len(CLASSES), metric="accuracy"),

@@ -49,7 +49,9 @@ def read_smiles_csv(path: Path, smiles_column: str, target_column: str) -> tuple
                 try:
                     targets.append(float(row[target_column]))
                 except (TypeError, ValueError):
-                    raise DataError(f"{path}, line {reader.line_num}: {target_column} = {row[target_column]!r} is not a number") from None
+                    raise DataError(
+                        f"{path}, line {reader.line_num}: {target_column} = {row[target_column]!r} is not a number"
+                    ) from None
                 smiles.append((row[smiles_column] or "").strip())
     except OSError as err:
         raise DataError(f"cannot read {path}: {err.strerror}") from None
@@ -134,7 +136,9 @@ def _build_splits(path: Path, smiles_column: str, target_column: str) -> dict[st
 def _source(name: str, data_dir: Path | None) -> Path:
     folder, file, _, _ = SOURCES[name]
     if data_dir is None:
-        raise DataError(f"{name}: no data folder; pass --data-dir (config data.data_dir) or set GATEDGCN_DATA_DIR to the folder holding {folder}/")
+        raise DataError(
+            f"{name}: no data folder; pass --data-dir (config data.data_dir) or set GATEDGCN_DATA_DIR to the folder holding {folder}/"
+        )
     path = Path(data_dir) / folder / file
     if not path.is_file():
         raise DataError(f"{name}: {path} does not exist (expected {folder}/{file} under the data folder {data_dir})")

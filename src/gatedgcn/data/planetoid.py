@@ -50,7 +50,11 @@ def _edges(adjacency: Any, path: Path, num_nodes: int) -> np.ndarray:
         raise DataError(f"{path}: expected a dict of neighbour lists, got {type(adjacency).__name__}")
     pairs = []
     for node, neighbours in adjacency.items():
-        if not isinstance(node, int) or not isinstance(neighbours, list) or not all(isinstance(v, int) for v in neighbours):
+        if (
+            not isinstance(node, int)
+            or not isinstance(neighbours, list)
+            or not all(isinstance(v, int) for v in neighbours)
+        ):
             raise DataError(f"{path}: entry {node!r} is not an integer node with a list of integer neighbours")
         pairs.extend((node, v) for v in neighbours)
     if not pairs:
@@ -73,7 +77,9 @@ def read_planetoid(folder: str | Path, name: str) -> tuple[Graph, dict[str, np.n
     y, ally, ty = (to_array(raw[p], str(folder / f"ind.{name}.{p}"), "one-hot labels") for p in ("y", "ally", "ty"))
     for feats, labels, a, b in ((x, y, "x", "y"), (allx, ally, "allx", "ally"), (tx, ty, "tx", "ty")):
         if feats.shape[0] != labels.shape[0]:
-            raise DataError(f"{folder}: ind.{name}.{a} has {feats.shape[0]} rows but ind.{name}.{b} has {labels.shape[0]}")
+            raise DataError(
+                f"{folder}: ind.{name}.{a} has {feats.shape[0]} rows but ind.{name}.{b} has {labels.shape[0]}"
+            )
     if len(test_index) != tx.shape[0]:
         raise DataError(f"{index_path}: has {len(test_index)} ids but ind.{name}.tx has {tx.shape[0]} rows")
     if len({allx.shape[1], tx.shape[1], x.shape[1]}) != 1 or len({ally.shape[1], ty.shape[1], y.shape[1]}) != 1:
@@ -82,7 +88,9 @@ def read_planetoid(folder: str | Path, name: str) -> tuple[Graph, dict[str, np.n
     if test_index.min() < start or len(np.unique(test_index)) != len(test_index):
         raise DataError(f"{index_path}: test ids must be distinct and >= {start} (the number of allx rows)")
     if x.shape[0] + NUM_VAL > start:
-        raise DataError(f"{folder}: ind.{name}.allx has {start} rows, too few for {x.shape[0]} training + {NUM_VAL} validation nodes")
+        raise DataError(
+            f"{folder}: ind.{name}.allx has {start} rows, too few for {x.shape[0]} training + {NUM_VAL} validation nodes"
+        )
 
     span = int(test_index.max()) - start + 1  # test block, padded where ids are missing
     N = start + span
@@ -115,5 +123,9 @@ def build_planetoid(name: str, *, data_dir: Path | None, **_: object) -> Dataset
         task=Task(level="node", kind="classification", num_outputs=num_classes, metric="accuracy"),
         splits={part: [mask_labels(graph, nodes)] for part, nodes in split.items()},
         in_dim=graph.x.shape[1],
-        info={"nodes": graph.num_nodes, "edges": graph.num_edges, **{part: len(nodes) for part, nodes in split.items()}},
+        info={
+            "nodes": graph.num_nodes,
+            "edges": graph.num_edges,
+            **{part: len(nodes) for part, nodes in split.items()},
+        },
     )

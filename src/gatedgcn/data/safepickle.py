@@ -62,13 +62,17 @@ class ArrayRecord:
         shape, dtype, fortran, raw = state[-4:]
         if not isinstance(dtype, _DTypeRecord):
             raise ValueError("array dtype is not a numeric dtype")
-        if not isinstance(shape, tuple) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
+        if not isinstance(shape, tuple) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape
+        ):
             raise ValueError(f"array shape {shape!r} is not a tuple of sizes")
         raw = raw.encode("latin1") if isinstance(raw, str) else raw
         dt = dtype.dtype()
         count = int(np.prod(shape, dtype=object))
         if not isinstance(raw, bytes) or count > MAX_ENTRIES or len(raw) != count * dt.itemsize:
-            raise ValueError(f"array of shape {shape} and dtype {dt} does not match its {len(raw) if isinstance(raw, bytes) else '?'} bytes")
+            raise ValueError(
+                f"array of shape {shape} and dtype {dt} does not match its {len(raw) if isinstance(raw, bytes) else '?'} bytes"
+            )
         self.array = np.frombuffer(raw, dtype=dt).reshape(shape, order="F" if fortran else "C").copy()
 
 
@@ -121,7 +125,9 @@ class SafeUnpickler(pickle._Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in _ALLOWED:
-            raise DataError(f"{self.where}: refused to unpickle {module}.{name} (only numpy arrays and scipy.sparse matrices are allowed)")
+            raise DataError(
+                f"{self.where}: refused to unpickle {module}.{name} (only numpy arrays and scipy.sparse matrices are allowed)"
+            )
         return _ALLOWED[(module, name)]
 
 
@@ -135,7 +141,11 @@ def _resolve(obj: Any, where: str) -> Any:
         obj.state = _resolve(getattr(obj, "state", None), where)
         return obj
     if isinstance(obj, dict):
-        return type(obj)(obj.default_factory, {k: _resolve(v, where) for k, v in obj.items()}) if isinstance(obj, collections.defaultdict) else {k: _resolve(v, where) for k, v in obj.items()}
+        return (
+            type(obj)(obj.default_factory, {k: _resolve(v, where) for k, v in obj.items()})
+            if isinstance(obj, collections.defaultdict)
+            else {k: _resolve(v, where) for k, v in obj.items()}
+        )
     if isinstance(obj, (list, tuple)):
         return type(obj)(_resolve(v, where) for v in obj)
     if isinstance(obj, _DTypeRecord):
@@ -154,7 +164,9 @@ def safe_load_pickle(path: Path) -> Any:
     if not data:
         raise DataError(f"{path}: file is empty")
     try:
-        return _resolve(SafeUnpickler(io.BytesIO(data), where=str(path)).load(), str(path))  # RecursionError: a list inside itself
+        return _resolve(
+            SafeUnpickler(io.BytesIO(data), where=str(path)).load(), str(path)
+        )  # RecursionError: a list inside itself
     except DataError:
         raise
     except Exception as err:  # a corrupt pickle fails in many ways inside the unpickler or our records
@@ -169,7 +181,11 @@ def to_array(value: Any, where: str, what: str) -> np.ndarray:
             data, indices, indptr, shape = state["data"], state["indices"], state["indptr"], tuple(state["_shape"])
             if not all(isinstance(a, np.ndarray) and a.ndim == 1 for a in (data, indices, indptr)):
                 raise ValueError("data, indices and indptr must be 1-D arrays")
-            if len(shape) != 2 or not all(isinstance(n, int) and n >= 0 for n in shape) or shape[0] * shape[1] > MAX_ENTRIES:
+            if (
+                len(shape) != 2
+                or not all(isinstance(n, int) and n >= 0 for n in shape)
+                or shape[0] * shape[1] > MAX_ENTRIES
+            ):
                 raise ValueError(f"shape {shape} is not a 2-D matrix of at most {MAX_ENTRIES} entries")
             matrix = (sp.csr_matrix if value.format == "csr" else sp.csc_matrix)((data, indices, indptr), shape=shape)
             matrix.check_format(full_check=True)
@@ -177,7 +193,9 @@ def to_array(value: Any, where: str, what: str) -> np.ndarray:
         except Exception as err:  # anything wrong in the parts of a pickled matrix
             raise DataError(f"{where}: malformed sparse matrix of {what} ({type(err).__name__}: {err})") from None
     if not isinstance(value, np.ndarray) or value.ndim != 2:
-        raise DataError(f"{where}: expected a 2-D matrix of {what}, got {type(value).__name__} {getattr(value, 'shape', '')}")
+        raise DataError(
+            f"{where}: expected a 2-D matrix of {what}, got {type(value).__name__} {getattr(value, 'shape', '')}"
+        )
     value = value.astype(np.float64)
     if not np.isfinite(value).all():
         raise DataError(f"{where}: the matrix of {what} has a non-finite value")

@@ -43,11 +43,27 @@ class NeighbourSampler:
 
     ``generator`` draws the seed order of an epoch and the neighbours, so a run can be resumed exactly."""
 
-    def __init__(self, graph: Graph, fanouts: Sequence[int], batch_size: int, *, seed: int, shuffle: bool = True,
-                 collate_fn: Callable[[list[Graph]], Batch] = collate) -> None:
+    def __init__(
+        self,
+        graph: Graph,
+        fanouts: Sequence[int],
+        batch_size: int,
+        *,
+        seed: int,
+        shuffle: bool = True,
+        collate_fn: Callable[[list[Graph]], Batch] = collate,
+    ) -> None:
         if not fanouts or min(fanouts) < 1 or batch_size < 1:
-            raise ValueError(f"NeighbourSampler: fan-outs must be >= 1 (one per layer) and batch_size >= 1, got {list(fanouts)}, {batch_size}")
-        self.graph, self.fanouts, self.batch_size, self.shuffle, self.collate_fn = graph, list(fanouts), batch_size, shuffle, collate_fn
+            raise ValueError(
+                f"NeighbourSampler: fan-outs must be >= 1 (one per layer) and batch_size >= 1, got {list(fanouts)}, {batch_size}"
+            )
+        self.graph, self.fanouts, self.batch_size, self.shuffle, self.collate_fn = (
+            graph,
+            list(fanouts),
+            batch_size,
+            shuffle,
+            collate_fn,
+        )
         self.order, self.indptr = by_receiver(graph.edge_index, graph.num_nodes)  # [E], [N + 1]
         self.senders = graph.edge_index[0] if self.order is None else graph.edge_index[0, self.order]  # [E]
         labelled = graph.y is not None and graph.y.dim() == 1
@@ -58,18 +74,24 @@ class NeighbourSampler:
         return math.ceil(len(self.seeds) / self.batch_size)
 
     def __iter__(self) -> Iterator[Batch]:
-        order = torch.randperm(len(self.seeds), generator=self.generator) if self.shuffle else torch.arange(len(self.seeds))
+        order = (
+            torch.randperm(len(self.seeds), generator=self.generator) if self.shuffle else torch.arange(len(self.seeds))
+        )
         for start in range(0, len(order), self.batch_size):
-            yield self.sample(self.seeds[order[start:start + self.batch_size]])
+            yield self.sample(self.seeds[order[start : start + self.batch_size]])
 
     def _in_edges(self, frontier: Tensor, fanout: int) -> Tensor:
         """CSR positions of the sampled in-edges of ``frontier``: ``[M]``."""
         start, deg = self.indptr[frontier], self.indptr[frontier + 1] - self.indptr[frontier]  # [F], [F]
         k = deg.clamp(max=fanout)  # [F]
         first, d = torch.repeat_interleave(start, k), torch.repeat_interleave(deg, k)  # [M], [M]
-        within = torch.arange(len(first)) - torch.repeat_interleave(torch.cumsum(k, 0) - k, k)  # 0..k-1 per receiver: [M]
+        within = torch.arange(len(first)) - torch.repeat_interleave(
+            torch.cumsum(k, 0) - k, k
+        )  # 0..k-1 per receiver: [M]
         drawn = (torch.rand(len(first), generator=self.generator, dtype=torch.float64) * d).long()  # [M]
-        return torch.unique(first + torch.where(d <= fanout, within, drawn))  # all senders, or f draws without repeats: [M']
+        return torch.unique(
+            first + torch.where(d <= fanout, within, drawn)
+        )  # all senders, or f draws without repeats: [M']
 
     def sample(self, seeds: Tensor) -> Batch:
         """The subgraph of ``seeds`` (nodes in order: seeds, then each hop's new senders)."""
@@ -90,10 +112,16 @@ class NeighbourSampler:
         if g.y is not None and g.y.dim() == 1:
             y = torch.full((len(nodes_t),), UNLABELLED, dtype=g.y.dtype)  # [n]
             y[: len(seeds)] = g.y[seeds]
-        return self.collate_fn([Graph(
-            x=g.x[nodes_t],
-            edge_index=torch.stack([local(g.edge_index[0, edge_ids]), local(g.edge_index[1, edge_ids])]),  # [2, m]
-            edge_attr=None if g.edge_attr is None else g.edge_attr[edge_ids],
-            y=y,
-            name=f"{g.name}[sampled]",
-        )])
+        return self.collate_fn(
+            [
+                Graph(
+                    x=g.x[nodes_t],
+                    edge_index=torch.stack(
+                        [local(g.edge_index[0, edge_ids]), local(g.edge_index[1, edge_ids])]
+                    ),  # [2, m]
+                    edge_attr=None if g.edge_attr is None else g.edge_attr[edge_ids],
+                    y=y,
+                    name=f"{g.name}[sampled]",
+                )
+            ]
+        )

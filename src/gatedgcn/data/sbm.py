@@ -27,7 +27,18 @@ from gatedgcn.data.parallel import generate
 from gatedgcn.errors import ConfigError
 from gatedgcn.graph import Graph
 
-__all__ = ["SBM", "PATTERN", "CLUSTER", "Pattern", "sbm_edges", "make_patterns", "PatternGraph", "ClusterGraph", "build_pattern", "build_cluster"]
+__all__ = [
+    "SBM",
+    "PATTERN",
+    "CLUSTER",
+    "Pattern",
+    "sbm_edges",
+    "make_patterns",
+    "PatternGraph",
+    "ClusterGraph",
+    "build_pattern",
+    "build_cluster",
+]
 
 
 @dataclass(frozen=True)
@@ -90,7 +101,12 @@ def make_patterns(seed: int, count: int = PATTERN_COUNT, size_min: int = 5, size
     patterns = []
     for _ in range(count):
         n = int(rng.integers(size_min, size_max + 1))
-        patterns.append(Pattern(edges=sbm_edges(np.zeros(n, dtype=np.int64), PATTERN_P, PATTERN_P, rng), x=rng.integers(0, VOCAB, size=n)))
+        patterns.append(
+            Pattern(
+                edges=sbm_edges(np.zeros(n, dtype=np.int64), PATTERN_P, PATTERN_P, rng),
+                x=rng.integers(0, VOCAB, size=n),
+            )
+        )
     return patterns
 
 
@@ -129,14 +145,34 @@ class ClusterGraph:
         return _shuffled(len(community), edges, x, community, rng, f"CLUSTER[{k}]")
 
 
-def _build(name: str, make, classes: int, vocab: int, *, num_train: int, num_val: int, num_test: int, seed: int,
-           cache_dir: Path | None, workers: int, params: dict, progress: bool) -> Dataset:
+def _build(
+    name: str,
+    make,
+    classes: int,
+    vocab: int,
+    *,
+    num_train: int,
+    num_val: int,
+    num_test: int,
+    seed: int,
+    cache_dir: Path | None,
+    workers: int,
+    params: dict,
+    progress: bool,
+) -> Dataset:
     counts = {"train": num_train, "val": num_val, "test": num_test}
     params = params | {"counts": counts, "seed": seed}
-    splits = cached(name.lower(), params, lambda: generate(make, counts, seed=seed, workers=workers, desc=name, progress=progress), cache_dir)
+    splits = cached(
+        name.lower(),
+        params,
+        lambda: generate(make, counts, seed=seed, workers=workers, desc=name, progress=progress),
+        cache_dir,
+    )
     return Dataset(
         name=name,
-        task=Task(level="node", kind="classification", num_outputs=classes, metric="weighted_accuracy", balance_classes=True),
+        task=Task(
+            level="node", kind="classification", num_outputs=classes, metric="weighted_accuracy", balance_classes=True
+        ),
         splits=splits,
         node_vocab=vocab,
         info={"generator": params},
@@ -148,20 +184,61 @@ def _check_counts(name: str, *counts: int) -> None:
         raise ConfigError(f"data: {name} needs num_train >= 1 and num_val, num_test >= 0, got {counts}")
 
 
-def build_pattern(*, num_train: int = 10_000, num_val: int = 2_000, num_test: int = 2_000, seed: int = 0,
-                  cache_dir: Path | None = None, workers: int = 1, progress: bool = True, **_: object) -> Dataset:
+def build_pattern(
+    *,
+    num_train: int = 10_000,
+    num_val: int = 2_000,
+    num_test: int = 2_000,
+    seed: int = 0,
+    cache_dir: Path | None = None,
+    workers: int = 1,
+    progress: bool = True,
+    **_: object,
+) -> Dataset:
     """SBM PATTERN (benchmark sizes 10,000 / 2,000 / 2,000: 100 / 20 / 20 graphs per pattern); ``progress``: a bar while generating."""
     _check_counts("SBM_PATTERN", num_train, num_val, num_test)
     make = PatternGraph(tuple(make_patterns(seed)))
     params = {"sbm": vars(PATTERN), "patterns": PATTERN_COUNT, "p_pattern": PATTERN_P, "q_pattern": PATTERN_Q}
-    return _build("SBM_PATTERN", make, 2, VOCAB, num_train=num_train, num_val=num_val, num_test=num_test, seed=seed,
-                  cache_dir=cache_dir, workers=workers, params=params, progress=progress)
+    return _build(
+        "SBM_PATTERN",
+        make,
+        2,
+        VOCAB,
+        num_train=num_train,
+        num_val=num_val,
+        num_test=num_test,
+        seed=seed,
+        cache_dir=cache_dir,
+        workers=workers,
+        params=params,
+        progress=progress,
+    )
 
 
-def build_cluster(*, num_train: int = 10_000, num_val: int = 1_000, num_test: int = 1_000, seed: int = 0,
-                  cache_dir: Path | None = None, workers: int = 1, progress: bool = True, **_: object) -> Dataset:
+def build_cluster(
+    *,
+    num_train: int = 10_000,
+    num_val: int = 1_000,
+    num_test: int = 1_000,
+    seed: int = 0,
+    cache_dir: Path | None = None,
+    workers: int = 1,
+    progress: bool = True,
+    **_: object,
+) -> Dataset:
     """SBM CLUSTER (benchmark sizes 10,000 / 1,000 / 1,000); ``progress``: a bar while generating."""
     _check_counts("SBM_CLUSTER", num_train, num_val, num_test)
-    return _build("SBM_CLUSTER", ClusterGraph(), CLUSTER.communities, CLUSTER.communities + 1, num_train=num_train,
-                  num_val=num_val, num_test=num_test, seed=seed, cache_dir=cache_dir, workers=workers, params={"sbm": vars(CLUSTER)},
-                  progress=progress)
+    return _build(
+        "SBM_CLUSTER",
+        ClusterGraph(),
+        CLUSTER.communities,
+        CLUSTER.communities + 1,
+        num_train=num_train,
+        num_val=num_val,
+        num_test=num_test,
+        seed=seed,
+        cache_dir=cache_dir,
+        workers=workers,
+        params={"sbm": vars(CLUSTER)},
+        progress=progress,
+    )

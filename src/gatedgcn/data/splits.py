@@ -52,7 +52,9 @@ def kfold_split(labels: np.ndarray, folds: int, fold: int, seed: int) -> dict[st
     return {"train": train, "val": parts[val], "test": parts[fold]}
 
 
-def fixed_split(labels: np.ndarray, seed: int, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> dict[str, np.ndarray]:
+def fixed_split(
+    labels: np.ndarray, seed: int, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+) -> dict[str, np.ndarray]:
     """One stratified train/val/test split in the given fractions (8 / 1 / 1 by default).
 
     Each class is shuffled; the item of rank ``r`` in a class of ``n_c`` gets the key ``(r + ½) / n_c``
@@ -73,7 +75,7 @@ def fixed_split(labels: np.ndarray, seed: int, fractions: tuple[float, float, fl
         key[members] = (np.arange(len(members)) + 0.5) / len(members)
     order = np.argsort(key, kind="stable")  # [n]
     n_train = n - n_val - n_test
-    cuts = {"train": order[:n_train], "val": order[n_train:n_train + n_val], "test": order[n_train + n_val:]}
+    cuts = {"train": order[:n_train], "val": order[n_train : n_train + n_val], "test": order[n_train + n_val :]}
     return {name: np.sort(index).astype(np.int64) for name, index in cuts.items()}
 
 

@@ -22,7 +22,9 @@ _SEPARATORS = re.compile(r"[,\s]+")
 def dataset_folder(data_dir: Path | None, name: str, *parts: str) -> Path:
     """``data_dir/parts...``; no data folder at all is a :class:`ConfigError` naming the ways to give one."""
     if data_dir is None:
-        raise ConfigError(f"dataset {name!r} is read from files: give the data folder with --data-dir, data.data_dir or $GATEDGCN_DATA_DIR")
+        raise ConfigError(
+            f"dataset {name!r} is read from files: give the data folder with --data-dir, data.data_dir or $GATEDGCN_DATA_DIR"
+        )
     return Path(data_dir).joinpath(*parts)
 
 

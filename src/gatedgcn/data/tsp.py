@@ -73,18 +73,44 @@ class TSPGraph:
         )
 
 
-def build_tsp(*, num_train: int = 10_000, num_val: int = 1_000, num_test: int = 1_000, min_nodes: int = 50,
-              max_nodes: int = 501, seed: int = 0, cache_dir: Path | None = None, workers: int = 1, progress: bool = True,
-              **_: object) -> Dataset:
+def build_tsp(
+    *,
+    num_train: int = 10_000,
+    num_val: int = 1_000,
+    num_test: int = 1_000,
+    min_nodes: int = 50,
+    max_nodes: int = 501,
+    seed: int = 0,
+    cache_dir: Path | None = None,
+    workers: int = 1,
+    progress: bool = True,
+    **_: object,
+) -> Dataset:
     """TSP with ``num_train / num_val / num_test`` graphs of ``[min_nodes, max_nodes)`` points; ``progress``: a bar while generating."""
     if min_nodes < 4 or max_nodes <= min_nodes:
-        raise ConfigError(f"data: TSP needs 4 <= min_nodes < max_nodes, got min_nodes={min_nodes}, max_nodes={max_nodes}")
+        raise ConfigError(
+            f"data: TSP needs 4 <= min_nodes < max_nodes, got min_nodes={min_nodes}, max_nodes={max_nodes}"
+        )
     if num_train < 1 or min(num_val, num_test) < 0:
-        raise ConfigError(f"data: TSP needs num_train >= 1 and num_val, num_test >= 0, got {num_train}, {num_val}, {num_test}")
+        raise ConfigError(
+            f"data: TSP needs num_train >= 1 and num_val, num_test >= 0, got {num_train}, {num_val}, {num_test}"
+        )
     make = TSPGraph(min_nodes, max_nodes)
     counts = {"train": num_train, "val": num_val, "test": num_test}
-    params = {"counts": counts, "seed": seed, "min_nodes": min_nodes, "max_nodes": max_nodes, "k": K, "solver": "elkai-lkh-runs1"}
-    splits = cached("tsp", params, lambda: generate(make, counts, seed=seed, workers=workers, desc="TSP", progress=progress), cache_dir)
+    params = {
+        "counts": counts,
+        "seed": seed,
+        "min_nodes": min_nodes,
+        "max_nodes": max_nodes,
+        "k": K,
+        "solver": "elkai-lkh-runs1",
+    }
+    splits = cached(
+        "tsp",
+        params,
+        lambda: generate(make, counts, seed=seed, workers=workers, desc="TSP", progress=progress),
+        cache_dir,
+    )
     return Dataset(
         name="TSP",
         task=Task(level="edge", kind="classification", num_outputs=2, metric="f1"),

@@ -107,7 +107,9 @@ def read_tu(folder: str | Path, name: str) -> TUCollection:
     across = np.flatnonzero(node_graph[edges[:, 0]] != node_graph[edges[:, 1]])
     if len(across):
         k = int(across[0])
-        raise DataError(f"{edges_path}:{edge_lines[k]}: edge joins nodes of two graphs ({node_graph[edges[k, 0]] + 1} and {node_graph[edges[k, 1]] + 1})")
+        raise DataError(
+            f"{edges_path}:{edge_lines[k]}: edge joins nodes of two graphs ({node_graph[edges[k, 0]] + 1} and {node_graph[edges[k, 1]] + 1})"
+        )
     E = len(edges)
 
     raw_labels = _optional(folder, name, "graph_labels", int, G, "graph in the graph indicator")
@@ -140,14 +142,18 @@ def read_tu(folder: str | Path, name: str) -> TUCollection:
     graphs = []
     for g in range(G):
         a, b = int(edge_start[g]), int(edge_start[g + 1])
-        graphs.append(Graph(
-            x=x_t[node_start[g]:node_start[g + 1]],
-            edge_index=local[:, a:b],
-            edge_attr=None if e_t is None else e_t[order_t[a:b]],
-            y=torch.tensor(int(labels[g])),
-            name=f"{name}[{g}]",
-        ))
-    return TUCollection(name, graphs, labels.astype(np.int64), classes, x_all.shape[1], 0 if e_all is None else e_all.shape[1])
+        graphs.append(
+            Graph(
+                x=x_t[node_start[g] : node_start[g + 1]],
+                edge_index=local[:, a:b],
+                edge_attr=None if e_t is None else e_t[order_t[a:b]],
+                y=torch.tensor(int(labels[g])),
+                name=f"{name}[{g}]",
+            )
+        )
+    return TUCollection(
+        name, graphs, labels.astype(np.int64), classes, x_all.shape[1], 0 if e_all is None else e_all.shape[1]
+    )
 
 
 def build_tu(name: str, *, data_dir: Path | None, seed: int = 0, folds: int = 0, fold: int = 0, **_: object) -> Dataset:

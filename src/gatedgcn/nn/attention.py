@@ -8,8 +8,8 @@ With ``heads > 1`` each head has its own maps and the heads' outputs are joined 
 ``W_h: R^{h·d} -> R^d``.  :class:`GraphAttention` computes the same scores, but the
 softmax of receiver ``i`` runs only over its senders ``j -> i``: attention whose support
 is given by the graph.  Its ``impl="fast"`` (the default) computes the scores and the weighted
-sum with :func:`gatedgcn.kernels.edge_dot` and :func:`gatedgcn.kernels.gather_scatter` (no
-``[E, H, d]`` tensor) where :func:`~gatedgcn.kernels.worth_fusing`; ``impl="reference"`` runs the plain gathers.
+sum with :func:`gatedgcn.ops._fused.edge_dot` and :func:`gatedgcn.ops._fused.gather_scatter` (no
+``[E, H, d]`` tensor) where :func:`~gatedgcn.ops._fused.worth_fusing`; ``impl="reference"`` runs the plain gathers.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from gatedgcn.errors import GraphError
 from gatedgcn.graph import check_layer_inputs
-from gatedgcn.kernels import IMPLS, edge_dot, gather_scatter, worth_fusing
+from gatedgcn.ops import IMPLS, edge_dot, gather_scatter, worth_fusing
 from gatedgcn.ops import segment_softmax, segment_sum
 
 __all__ = ["SelfAttention", "GraphAttention"]
@@ -75,7 +75,9 @@ class SelfAttention(_QKV):
         scores = self.beta * q @ k.transpose(-1, -2)  # [B, H, T_i, T_j]
         if key_padding_mask is not None:
             if key_padding_mask.shape != (B, T):
-                raise GraphError(f"SelfAttention: key_padding_mask must be [{B}, {T}], got {list(key_padding_mask.shape)}")
+                raise GraphError(
+                    f"SelfAttention: key_padding_mask must be [{B}, {T}], got {list(key_padding_mask.shape)}"
+                )
             scores = scores.masked_fill(key_padding_mask[:, None, None, :], float("-inf"))
         if self.hard:
             a = torch.zeros_like(scores).scatter_(-1, scores.argmax(-1, keepdim=True), 1.0)  # one-hot [B, H, T, T]

@@ -10,8 +10,8 @@ then dropout on ``h`` and ``e'``.  ``residual=False`` drops the ``x +`` and ``e 
 scaled by ``node_scale`` / ``edge_scale`` (e.g. ``1/√|V|``, ``1/√|E|`` of their graph).
 
 ``impl="fast"`` (the default) computes the same equations with the fused kernels of
-:mod:`gatedgcn.kernels` (η is never stored) once the edge tensors are large enough to gain
-(:func:`~gatedgcn.kernels.worth_fusing`) and its batch norms are plain ones; ``impl="reference"``
+:mod:`gatedgcn.ops._fused` (η is never stored) once the edge tensors are large enough to gain
+(:func:`~gatedgcn.ops._fused.worth_fusing`) and its batch norms are plain ones; ``impl="reference"``
 always runs the plain code below.
 """
 
@@ -23,7 +23,7 @@ from torch import Tensor, nn
 import torch.nn.functional as F
 
 from gatedgcn.graph import check_layer_inputs
-from gatedgcn.kernels import IMPLS, compiled_for, gated_edges, norm_relu_residual, worth_fusing
+from gatedgcn.ops import IMPLS, compiled_for, gated_edges, norm_relu_residual, worth_fusing
 from gatedgcn.nn.norm import BatchNorm
 from gatedgcn.ops import normalise_gates, segment_sum
 
@@ -38,7 +38,14 @@ class GatedGCNLayer(nn.Module):
     """
 
     def __init__(
-        self, dim: int, *, batch_norm: bool = True, residual: bool = True, dropout: float = 0.0, eps: float = 1e-6, impl: str = "fast"
+        self,
+        dim: int,
+        *,
+        batch_norm: bool = True,
+        residual: bool = True,
+        dropout: float = 0.0,
+        eps: float = 1e-6,
+        impl: str = "fast",
     ) -> None:
         super().__init__()
         if not 0.0 <= dropout < 1.0:
@@ -64,7 +71,9 @@ class GatedGCNLayer(nn.Module):
         check_layer_inputs("GatedGCNLayer", x, edge_index, e, dim=self.A.in_features)
         scales = [s for s in (node_scale, edge_scale) if s is not None]
         # from FUSED_MIN_ELEMENTS either kernels pay; below, only the compiled ones, which are asked for (and built) only there
-        fast = self.impl == "fast" and (worth_fusing(*e.shape) or (worth_fusing(*e.shape, compiled=True) and compiled_for(e, x)))
+        fast = self.impl == "fast" and (
+            worth_fusing(*e.shape) or (worth_fusing(*e.shape, compiled=True) and compiled_for(e, x))
+        )
         if fast and not any(s.requires_grad for s in scales) and self._norms_fusable():
             return self._fast(x, edge_index, e, node_scale, edge_scale, return_weights)
         j, i = edge_index  # senders, receivers: [E]
@@ -89,16 +98,36 @@ class GatedGCNLayer(nn.Module):
         across processes, after :func:`~gatedgcn.nn.norm.synchronised` or ``nn.SyncBatchNorm``) runs in the plain code."""
         return all(type(bn) in (BatchNorm, nn.Identity) for bn in (self.bn_h, self.bn_e))
 
-    def _fast(self, x: Tensor, edge_index: Tensor, e: Tensor, node_scale: Tensor | None, edge_scale: Tensor | None, return_weights: bool):
-        """The same equations through :mod:`gatedgcn.kernels`: one matmul for A, B, D, E, one pass over the edges."""
+    def _fast(
+        self,
+        x: Tensor,
+        edge_index: Tensor,
+        e: Tensor,
+        node_scale: Tensor | None,
+        edge_scale: Tensor | None,
+        return_weights: bool,
+    ):
+        """The same equations through :mod:`gatedgcn.ops._fused`: one matmul for A, B, D, E, one pass over the edges."""
         d = x.shape[1]
         W = torch.cat([self.A.weight, self.B.weight, self.D.weight, self.E.weight])  # [4d, d]
         b = torch.cat([self.A.bias, self.B.bias, self.D.bias, self.E.bias])  # [4d]
         Ax, Bx, Dx, Ex = F.linear(x, W, b).split(d, dim=1)  # each [N, d]
         bn_h = self.bn_h if isinstance(self.bn_h, BatchNorm) else None
         bn_e = self.bn_e if isinstance(self.bn_e, BatchNorm) else None
-        e_new, m, e_hat = gated_edges(e, self.C.weight, self.C.bias, Dx, Ex, Bx, edge_index, self.eps, bn_e, edge_scale, self.residual,
-                                      return_e_hat=return_weights)
+        e_new, m, e_hat = gated_edges(
+            e,
+            self.C.weight,
+            self.C.bias,
+            Dx,
+            Ex,
+            Bx,
+            edge_index,
+            self.eps,
+            bn_e,
+            edge_scale,
+            self.residual,
+            return_e_hat=return_weights,
+        )
         h = norm_relu_residual(Ax + m, x if self.residual else None, bn_h, node_scale)  # [N, d]
         h, e_new = self.drop(h), self.drop(e_new)
         if not return_weights:

@@ -7,8 +7,8 @@ with no sender gets ``f(U x_i)``.  ``norm="symmetric"`` gives instead the weight
 ``1/√(d_i d_j)`` of Kipf & Welling (degrees counted on the given edges, no self-loops added).
 ``self_weight=False`` drops ``U`` (``h_i = f(V Σ_j a_ij x_j / d_i)``: with self-loops and the symmetric
 weights, Kipf & Welling's layer ``f(D^-1/2 (A + I) D^-1/2 X W)``).
-``impl="fast"`` (the default) sums the weighted messages with :func:`gatedgcn.kernels.gather_scatter`
-(no ``[E, d]`` tensor) where :func:`~gatedgcn.kernels.worth_fusing`; ``impl="reference"`` runs the plain
+``impl="fast"`` (the default) sums the weighted messages with :func:`gatedgcn.ops._fused.gather_scatter`
+(no ``[E, d]`` tensor) where :func:`~gatedgcn.ops._fused.worth_fusing`; ``impl="reference"`` runs the plain
 gather-multiply-sum.
 """
 
@@ -19,7 +19,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from gatedgcn.kernels import IMPLS, gather_scatter, worth_fusing
+from gatedgcn.ops import IMPLS, gather_scatter, worth_fusing
 from gatedgcn.graph import check_layer_inputs
 from gatedgcn.ops import segment_count, segment_sum
 
@@ -38,8 +38,16 @@ class GCNLayer(nn.Module):
     ``activation`` is ``"relu"`` or ``"identity"`` (or ``None``, the same); ``self_weight=False``: no ``U x`` term.
     """
 
-    def __init__(self, in_dim: int, out_dim: int, *, activation: str | None = "relu", norm: str = "mean", impl: str = "fast",
-                 self_weight: bool = True) -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        *,
+        activation: str | None = "relu",
+        norm: str = "mean",
+        impl: str = "fast",
+        self_weight: bool = True,
+    ) -> None:
         super().__init__()
         activation = "identity" if activation is None else activation
         if activation not in ACTIVATIONS:

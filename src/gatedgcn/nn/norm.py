@@ -8,7 +8,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gatedgcn.kernels import update_running
+from gatedgcn.ops import update_running
 
 __all__ = ["BatchNorm", "SyncBatchNorm", "synchronised"]
 
@@ -60,7 +60,9 @@ class SyncBatchNorm(BatchNorm):
     def forward(self, t: Tensor) -> Tensor:
         if not (self.training and dist.is_available() and dist.is_initialized()):
             return super().forward(t)
-        sums = _AllReduceSum.apply(torch.cat([t.sum(0), t.new_tensor([t.shape[0]])]))  # Σ t of every process, and n: [d + 1]
+        sums = _AllReduceSum.apply(
+            torch.cat([t.sum(0), t.new_tensor([t.shape[0]])])
+        )  # Σ t of every process, and n: [d + 1]
         n = int(sums[-1])
         if n < 2:
             return F.batch_norm(t, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
@@ -75,12 +77,22 @@ def synchronised(module: nn.Module) -> nn.Module:
     """``module`` with every :class:`BatchNorm` in it replaced by a :class:`SyncBatchNorm` that holds the same
     parameters and statistics (the same tensors: states and checkpoints keep their keys)."""
     if isinstance(module, BatchNorm) and not isinstance(module, SyncBatchNorm):
-        sync = SyncBatchNorm(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats,
-                             device=module.running_mean.device if module.running_mean is not None else None)
+        sync = SyncBatchNorm(
+            module.num_features,
+            module.eps,
+            module.momentum,
+            module.affine,
+            module.track_running_stats,
+            device=module.running_mean.device if module.running_mean is not None else None,
+        )
         if module.affine:
             sync.weight, sync.bias = module.weight, module.bias
         if module.track_running_stats:
-            sync.running_mean, sync.running_var, sync.num_batches_tracked = module.running_mean, module.running_var, module.num_batches_tracked
+            sync.running_mean, sync.running_var, sync.num_batches_tracked = (
+                module.running_mean,
+                module.running_var,
+                module.num_batches_tracked,
+            )
         return sync.train(module.training)
     for name, child in module.named_children():
         module.add_module(name, synchronised(child))

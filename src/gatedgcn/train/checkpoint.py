@@ -50,8 +50,10 @@ def decode(data: bytes, where: str) -> dict[str, Any]:
     header, newline, payload = data.partition(b"\n")
     if not header.startswith(MAGIC) or not newline:
         raise CheckpointError(f"{where} is not a gatedgcn checkpoint (no '{MAGIC.decode().strip()}' header)")
-    if hashlib.sha256(payload).hexdigest().encode() != header[len(MAGIC):]:
-        raise CheckpointError(f"{where} is corrupt or truncated: its content does not match its sha256 ({len(data)} bytes)")
+    if hashlib.sha256(payload).hexdigest().encode() != header[len(MAGIC) :]:
+        raise CheckpointError(
+            f"{where} is corrupt or truncated: its content does not match its sha256 ({len(data)} bytes)"
+        )
     try:
         state = torch.load(io.BytesIO(payload), weights_only=True, map_location="cpu")
     except Exception as err:  # the unpickler's own errors (pickle.UnpicklingError, RuntimeError, ...)
@@ -79,15 +81,27 @@ def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
 def config_mismatch(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """``key: saved -> current`` for every config key whose values differ."""
     a, b = _flat(saved), _flat(current)
-    return [f"{k}: {a.get(k, '<absent>')!r} in the checkpoint, {b.get(k, '<absent>')!r} now" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    return [
+        f"{k}: {a.get(k, '<absent>')!r} in the checkpoint, {b.get(k, '<absent>')!r} now"
+        for k in sorted(set(a) | set(b))
+        if a.get(k) != b.get(k)
+    ]
 
 
 class Checkpointer:
     """The trainer's ``save`` hook: writes after every epoch, after a step when ``every_minutes`` have
     passed since the last write (0: after every step), and on a stop; keeps the last ``keep`` and the best."""
 
-    def __init__(self, folder: str | Path, *, config: dict[str, Any], keep: int = 2, every_minutes: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic, spec: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        folder: str | Path,
+        *,
+        config: dict[str, Any],
+        keep: int = 2,
+        every_minutes: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+        spec: dict[str, Any] | None = None,
+    ) -> None:
         """``spec``: the fields of the model's spec, written with every checkpoint (``None``: not written)."""
         self.folder = Path(folder)
         self.config = config
@@ -106,7 +120,9 @@ class Checkpointer:
         if reason == "step" and self.clock() - self.last < self.every_seconds:
             return
         pos = trainer.position
-        meta = {"config": json.dumps(self.config, sort_keys=True)} | ({} if self.spec is None else {"spec": json.dumps(self.spec)})
+        meta = {"config": json.dumps(self.config, sort_keys=True)} | (
+            {} if self.spec is None else {"spec": json.dumps(self.spec)}
+        )
         data = encode(meta | {"trainer": trainer.state_dict()})
         self.folder.mkdir(parents=True, exist_ok=True)
         atomic_write(self.folder / f"epoch-{pos.epoch:04d}-step-{pos.step:06d}.ckpt", data)

@@ -34,8 +34,17 @@ from gatedgcn.errors import CheckpointError
 from gatedgcn.nn.norm import synchronised
 from gatedgcn.train.trainer import Trainer, rng_state
 
-__all__ = ["World", "world_from_env", "process_group", "ShardSampler", "gather_tally", "launch", "sync_batch_norm",
-           "EpochSave", "rank_rng"]
+__all__ = [
+    "World",
+    "world_from_env",
+    "process_group",
+    "ShardSampler",
+    "gather_tally",
+    "launch",
+    "sync_batch_norm",
+    "EpochSave",
+    "rank_rng",
+]
 
 
 @dataclass(frozen=True)
@@ -85,17 +94,30 @@ class ShardSampler(Sampler[int]):
         return math.ceil(self.n / self.world.size)
 
     def __iter__(self) -> Iterator[int]:
-        order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch)) if self.shuffle else torch.arange(self.n)
-        padded = order.repeat(math.ceil(len(self) * self.world.size / max(self.n, 1)))[: len(self) * self.world.size]  # [W * len]
+        order = (
+            torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+            if self.shuffle
+            else torch.arange(self.n)
+        )
+        padded = order.repeat(math.ceil(len(self) * self.world.size / max(self.n, 1)))[
+            : len(self) * self.world.size
+        ]  # [W * len]
         return iter(padded[self.world.rank :: self.world.size].tolist())
 
 
-def gather_tally(loss_sum: float, count: int, outs: list[Tensor], ys: list[Tensor]) -> tuple[float, int, list[Tensor], list[Tensor]]:
+def gather_tally(
+    loss_sum: float, count: int, outs: list[Tensor], ys: list[Tensor]
+) -> tuple[float, int, list[Tensor], list[Tensor]]:
     """The sums, counts and outputs of every rank (in rank order), so that a split's metric is computed once."""
     mine = (loss_sum, count, [torch.cat(outs)] if outs else [], [torch.cat(ys)] if ys else [])
     every: list = [None] * dist.get_world_size()
     dist.all_gather_object(every, mine)
-    return (sum(p[0] for p in every), sum(p[1] for p in every), [t for p in every for t in p[2]], [t for p in every for t in p[3]])
+    return (
+        sum(p[0] for p in every),
+        sum(p[1] for p in every),
+        [t for p in every for t in p[2]],
+        [t for p in every for t in p[3]],
+    )
 
 
 def sync_batch_norm(model: nn.Module, device: str) -> nn.Module:
@@ -138,15 +160,28 @@ def rank_rng(state: dict, world: World) -> dict:
     rng = state["position"].get("rng")
     if rng is None or "ranks" not in rng:
         if world.size > 1:
-            raise CheckpointError(f"the checkpoint was written by one process (its epoch's sums and RNG state are one process's); "
-                                  f"resume it without --nproc, not with {world.size} processes")
+            raise CheckpointError(
+                f"the checkpoint was written by one process (its epoch's sums and RNG state are one process's); "
+                f"resume it without --nproc, not with {world.size} processes"
+            )
         return state
     if len(rng["ranks"]) != world.size:
-        raise CheckpointError(f"the checkpoint holds the RNG states of {len(rng['ranks'])} processes; resume it with --nproc {len(rng['ranks'])}, not {world.size}")
+        raise CheckpointError(
+            f"the checkpoint holds the RNG states of {len(rng['ranks'])} processes; resume it with --nproc {len(rng['ranks'])}, not {world.size}"
+        )
     return state | {"position": state["position"] | {"rng": rng["ranks"][world.rank]}}
 
 
 def launch(nproc: int, argv: Sequence[str]) -> int:
     """Run ``gatedgcn <argv>`` under torchrun with ``nproc`` processes on this machine; its exit code."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", "-m", "gatedgcn", *argv]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        "-m",
+        "gatedgcn",
+        *argv,
+    ]
     return subprocess.call(cmd)

@@ -15,7 +15,16 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["UNLABELLED", "labelled", "accuracy", "weighted_accuracy", "f1_positive", "mae", "METRICS", "HIGHER_IS_BETTER"]
+__all__ = [
+    "UNLABELLED",
+    "labelled",
+    "accuracy",
+    "weighted_accuracy",
+    "f1_positive",
+    "mae",
+    "METRICS",
+    "HIGHER_IS_BETTER",
+]
 
 
 UNLABELLED = -1  # class id of a row without a label (e.g. a node outside the split's mask)

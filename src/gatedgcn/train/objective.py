@@ -34,7 +34,9 @@ def balances_batches(class_weights: str, kind: str, dataset_rule: bool) -> bool:
     if class_weights not in CLASS_WEIGHTS:
         raise ConfigError(f"train.class_weights must be one of {', '.join(CLASS_WEIGHTS)}, got {class_weights!r}")
     if class_weights == "batch" and kind != "classification":
-        raise ConfigError(f"train.class_weights=batch weights the classes of a classification task; this task is a {kind}")
+        raise ConfigError(
+            f"train.class_weights=batch weights the classes of a classification task; this task is a {kind}"
+        )
     return dataset_rule if class_weights == "auto" else class_weights == "batch"
 
 

@@ -17,7 +17,11 @@ __all__ = ["EpochLine", "epoch_line"]
 
 def epoch_line(record: dict[str, Any], epochs: int, graphs: int) -> str:
     parts = [f"epoch {record['epoch']:>{len(str(epochs))}}/{epochs}", f"lr {record['lr']:.1e}"]
-    splits = [f"{name} " + " ".join(f"{k} {v:.4f}" for k, v in values.items()) for name, values in record.items() if isinstance(values, dict)]
+    splits = [
+        f"{name} " + " ".join(f"{k} {v:.4f}" for k, v in values.items())
+        for name, values in record.items()
+        if isinstance(values, dict)
+    ]
     seconds = record.get("seconds", 0.0)
     speed = f"{seconds:.1f} s, {graphs / seconds:,.0f} graphs/s" if seconds > 0 else ""
     return "  ".join(parts) + "  " + " | ".join(splits + ([speed] if speed else []))

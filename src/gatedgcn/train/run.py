@@ -45,7 +45,9 @@ def atomic_write(path: Path, data: bytes) -> None:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
         if isinstance(err, OSError):
-            raise RunDirError(f"cannot write {path}: {err.strerror or err}; the previous {path.name} (if any) is unchanged") from None
+            raise RunDirError(
+                f"cannot write {path}: {err.strerror or err}; the previous {path.name} (if any) is unchanged"
+            ) from None
         raise
 
 
@@ -63,7 +65,9 @@ class RunDir:
             raise RunDirError(f"run directory {path} exists and is not a directory")
         if path.is_dir() and any(path.iterdir()):
             if not overwrite:
-                raise RunDirError(f"run directory {path} already exists and is not empty; pass --resume {path} to continue it, --overwrite to replace it, or choose another --out")
+                raise RunDirError(
+                    f"run directory {path} already exists and is not empty; pass --resume {path} to continue it, --overwrite to replace it, or choose another --out"
+                )
             shutil.rmtree(path)
         try:
             path.mkdir(parents=True, exist_ok=True)
@@ -143,8 +147,12 @@ class RunDir:
         own = model.state_dict()
         missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
         if missing or unexpected:
-            raise RunDirError(f"weights {path} do not match the model: missing {missing[:3]}, unexpected {unexpected[:3]}")
+            raise RunDirError(
+                f"weights {path} do not match the model: missing {missing[:3]}, unexpected {unexpected[:3]}"
+            )
         for key, value in state.items():
             if value.shape != own[key].shape:
-                raise RunDirError(f"weights {path}: {key} has shape {list(value.shape)}, the model expects {list(own[key].shape)}")
+                raise RunDirError(
+                    f"weights {path}: {key} has shape {list(value.shape)}, the model expects {list(own[key].shape)}"
+                )
         model.load_state_dict(state)

@@ -28,7 +28,9 @@ __all__ = ["Schedule", "Trainer", "EpochRecord", "Position", "rng_state", "set_r
 
 EpochRecord = dict  # {"epoch", "lr", "seconds", "skipped", "train": {"loss", metric}, "val": {...}, ...}
 SaveHook = Callable[["Trainer", str], None]  # (trainer, "step" | "epoch" | "stop")
-Gather = Callable[[float, int, list, list], tuple[float, int, list, list]]  # (loss_sum, count, outs, ys) of every process
+Gather = Callable[
+    [float, int, list, list], tuple[float, int, list, list]
+]  # (loss_sum, count, outs, ys) of every process
 
 
 @dataclass(frozen=True)
@@ -52,8 +54,12 @@ def rng_state() -> dict[str, Any]:
     np_state = np.random.get_state(legacy=False)
     state = {
         "python": random.getstate(),
-        "numpy": {"key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)), "pos": int(np_state["state"]["pos"]),
-                  "has_gauss": int(np_state["has_gauss"]), "gauss": float(np_state["gauss"])},
+        "numpy": {
+            "key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
+            "pos": int(np_state["state"]["pos"]),
+            "has_gauss": int(np_state["has_gauss"]),
+            "gauss": float(np_state["gauss"]),
+        },
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -64,8 +70,14 @@ def rng_state() -> dict[str, Any]:
 def set_rng_state(state: Mapping[str, Any]) -> None:
     random.setstate(state["python"])
     n = state["numpy"]
-    np.random.set_state({"bit_generator": "MT19937", "state": {"key": n["key"].numpy().astype(np.uint32), "pos": n["pos"]},
-                         "has_gauss": n["has_gauss"], "gauss": n["gauss"]})
+    np.random.set_state(
+        {
+            "bit_generator": "MT19937",
+            "state": {"key": n["key"].numpy().astype(np.uint32), "pos": n["pos"]},
+            "has_gauss": n["has_gauss"],
+            "gauss": n["gauss"],
+        }
+    )
     torch.set_rng_state(state["torch"])
     if "cuda" in state:
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -100,14 +112,20 @@ class Position:
 
     def scores(self, objective: Objective, gather: Gather | None = None) -> dict[str, float]:
         """Mean loss and metric of the rows so far (with ``gather``: of every process's rows)."""
-        loss_sum, count, outs, ys = (self.loss_sum, self.count, self.outs, self.ys) if gather is None else gather(self.loss_sum, self.count, self.outs, self.ys)
+        loss_sum, count, outs, ys = (
+            (self.loss_sum, self.count, self.outs, self.ys)
+            if gather is None
+            else gather(self.loss_sum, self.count, self.outs, self.ys)
+        )
         if count == 0:
             return {"loss": float("nan"), objective.metric: float("nan")}
         return {"loss": loss_sum / count, objective.metric: objective.score(torch.cat(outs), torch.cat(ys))}
 
     def next_epoch(self, record: EpochRecord, score: float, higher_is_better: bool, sampler: Tensor | None) -> None:
         self.history.append(record)
-        if score == score and (self.best is None or (score > self.best if higher_is_better else score < self.best)):  # NaN never best
+        if score == score and (
+            self.best is None or (score > self.best if higher_is_better else score < self.best)
+        ):  # NaN never best
             self.best, self.best_epoch = score, self.epoch
         self.epoch, self.step, self.sampler = self.epoch + 1, 0, sampler
         self.loss_sum, self.count, self.outs, self.ys, self.skipped = 0.0, 0, [], [], 0
@@ -155,10 +173,17 @@ class Trainer:
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly: weights, optimizer, scheduler, position, RNG states."""
         pos = self.position
-        joined = {"outs": [torch.cat(pos.outs)] if pos.outs else [], "ys": [torch.cat(pos.ys)] if pos.ys else []}  # one tensor each
+        joined = {
+            "outs": [torch.cat(pos.outs)] if pos.outs else [],
+            "ys": [torch.cat(pos.ys)] if pos.ys else [],
+        }  # one tensor each
         position = {f.name: getattr(pos, f.name) for f in fields(pos)} | joined | {"rng": rng_state()}
-        return {"model": self.module.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "position": position}
+        return {
+            "model": self.module.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "position": position,
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.module.load_state_dict(state["model"])
@@ -195,7 +220,9 @@ class Trainer:
         (loss if finite else loss * float("nan")).backward()
         grads = [p.grad for p in self.model.parameters() if p.grad is not None]
         if finite and grads:
-            finite = bool(torch.stack([torch.isfinite(g).all() for g in grads]).all())  # one sync, not one per parameter
+            finite = bool(
+                torch.stack([torch.isfinite(g).all() for g in grads]).all()
+            )  # one sync, not one per parameter
         if not finite:
             self.optimizer.zero_grad(set_to_none=True)
             with torch.no_grad():
@@ -206,8 +233,14 @@ class Trainer:
         self.position.add(loss, out, batch.y)
         return True
 
-    def _train_epoch(self, loader: Iterable, *, desc: str = "", save: SaveHook | None = None,
-                     should_stop: Callable[[], int] = lambda: 0) -> dict[str, float]:
+    def _train_epoch(
+        self,
+        loader: Iterable,
+        *,
+        desc: str = "",
+        save: SaveHook | None = None,
+        should_stop: Callable[[], int] = lambda: 0,
+    ) -> dict[str, float]:
         pos = self.position
         if hasattr(getattr(loader, "sampler", None), "set_epoch"):
             loader.sampler.set_epoch(pos.epoch)  # an order drawn per epoch (sharded across processes)
@@ -224,7 +257,9 @@ class Trainer:
             set_rng_state(pos.rng)
             pos.rng = None
         total = len(loader) if hasattr(loader, "__len__") else None
-        for batch in tqdm(batches, desc=desc, leave=False, disable=not self.progress, unit="batch", initial=pos.step, total=total):
+        for batch in tqdm(
+            batches, desc=desc, leave=False, disable=not self.progress, unit="batch", initial=pos.step, total=total
+        ):
             if self._step(batch.to(self.device)):
                 pos.bad_in_row = 0
             else:
@@ -243,25 +278,41 @@ class Trainer:
         if save is not None:
             save(self, "stop" if signum else reason)
         if signum:
-            raise TrainingInterrupted(f"stopped by signal {signum} at epoch {self.position.epoch}, step {self.position.step}", signum)
+            raise TrainingInterrupted(
+                f"stopped by signal {signum} at epoch {self.position.epoch}, step {self.position.step}", signum
+            )
 
-    def fit(self, train_loader: Iterable, eval_loaders: Mapping[str, Iterable], *, save: SaveHook | None = None,
-            should_stop: Callable[[], int] = lambda: 0) -> list[EpochRecord]:
+    def fit(
+        self,
+        train_loader: Iterable,
+        eval_loaders: Mapping[str, Iterable],
+        *,
+        save: SaveHook | None = None,
+        should_stop: Callable[[], int] = lambda: 0,
+    ) -> list[EpochRecord]:
         """Train for the schedule from :attr:`position`; after each epoch evaluate ``eval_loaders``, call the
         callbacks and ``save(trainer, "epoch")``.  ``should_stop()`` (a signal number, or 0) is polled after
         every step: when set, the trainer saves with reason ``"stop"`` and raises :class:`TrainingInterrupted`."""
         pos = self.position
-        epochs = tqdm(total=self.schedule.epochs, initial=pos.epoch - 1, desc="epochs", disable=not self.progress, unit="epoch")
+        epochs = tqdm(
+            total=self.schedule.epochs, initial=pos.epoch - 1, desc="epochs", disable=not self.progress, unit="epoch"
+        )
         anomaly = torch.autograd.detect_anomaly() if self.detect_anomaly else contextlib.nullcontext()
         budget = self.schedule.time_budget_s
         spent = sum(record.get("seconds", 0.0) for record in pos.history)  # the epochs before a resume count too
         budget_end = time.perf_counter() + budget - spent if budget > 0 else float("inf")
         spent_before = budget > 0 and spent >= budget and pos.step == 0  # resumed after the epoch that passed it
         with epochs, anomaly:
-            while not spent_before and pos.epoch <= self.schedule.epochs and not (pos.history and self.lr < self.schedule.min_lr):
+            while (
+                not spent_before
+                and pos.epoch <= self.schedule.epochs
+                and not (pos.history and self.lr < self.schedule.min_lr)
+            ):
                 start, lr = time.perf_counter(), self.lr
                 try:
-                    train = self._train_epoch(train_loader, desc=f"epoch {pos.epoch}", save=save, should_stop=should_stop)
+                    train = self._train_epoch(
+                        train_loader, desc=f"epoch {pos.epoch}", save=save, should_stop=should_stop
+                    )
                 except RuntimeError as err:
                     if not self.detect_anomaly or isinstance(err, TrainingError):
                         raise
@@ -272,10 +323,17 @@ class Trainer:
                 self.scheduler.step(record["val"]["loss"] if "val" in record else record["train"]["loss"])
                 scored = record["val"] if "val" in record else record["train"]
                 generator = getattr(train_loader, "generator", None)
-                pos.next_epoch(record, scored[self.objective.metric], self.objective.higher_is_better,
-                               None if generator is None else generator.get_state())
+                pos.next_epoch(
+                    record,
+                    scored[self.objective.metric],
+                    self.objective.higher_is_better,
+                    None if generator is None else generator.get_state(),
+                )
                 epochs.update(1)
-                epochs.set_postfix({f"{k}_{self.objective.metric}": f"{record[k][self.objective.metric]:.3f}" for k in eval_loaders} | {"loss": f"{train['loss']:.3f}"})
+                epochs.set_postfix(
+                    {f"{k}_{self.objective.metric}": f"{record[k][self.objective.metric]:.3f}" for k in eval_loaders}
+                    | {"loss": f"{train['loss']:.3f}"}
+                )
                 for callback in self.callbacks:
                     callback(record)
                 self._save_or_stop(save, "epoch", should_stop)

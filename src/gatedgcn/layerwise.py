@@ -49,10 +49,14 @@ def check_layerwise(model: GraphNet) -> None:
     if s.level != "node":
         raise GatedGCNError(f"layer-wise inference computes node outputs; this model's task is at the {s.level} level")
     if s.layer == "attention":
-        raise GatedGCNError("layer-wise inference needs a graph layer: the dense attention layer reads every node for each receiver")
+        raise GatedGCNError(
+            "layer-wise inference needs a graph layer: the dense attention layer reads every node for each receiver"
+        )
     if s.layer == "gcn" and s.gcn_norm == "symmetric":
-        raise GatedGCNError("layer-wise inference of the gcn layer needs gcn_norm=mean: the symmetric weight 1/√(d_i d_j) "
-                            "reads the in-degree of the sender, which a chunk of receivers does not hold")
+        raise GatedGCNError(
+            "layer-wise inference of the gcn layer needs gcn_norm=mean: the symmetric weight 1/√(d_i d_j) "
+            "reads the in-degree of the sender, which a chunk of receivers does not hold"
+        )
 
 
 @torch.no_grad()
@@ -60,7 +64,9 @@ def layerwise(model: GraphNet, batch: Batch, chunk: int = DEFAULT_CHUNK) -> Tens
     """``model(batch)`` of a node task in eval mode, computed layer by layer, ``chunk`` receivers at a time."""
     check_layerwise(model)
     if model.training:
-        raise GatedGCNError("layer-wise inference runs in eval mode (batch statistics of a chunk are not those of the graph): call model.eval()")
+        raise GatedGCNError(
+            "layer-wise inference runs in eval mode (batch statistics of a chunk are not those of the graph): call model.eval()"
+        )
     if chunk < 1:
         raise GatedGCNError(f"layer-wise inference: chunk must be >= 1 receivers, got {chunk}")
     N, device = batch.num_nodes, batch.edge_index.device
@@ -80,7 +86,10 @@ def layerwise(model: GraphNet, batch: Batch, chunk: int = DEFAULT_CHUNK) -> Tens
             receivers = torch.arange(a, b, device=device)  # [C]
             nodes = torch.unique(torch.cat([receivers, ends[0]]))  # receivers and their senders: [n]
             local_of[nodes] = torch.arange(len(nodes), device=device)
-            local, mine = local_of[ends], local_of[receivers]  # the chunk's edges renumbered [2, E_c], the receivers' rows [C]
+            local, mine = (
+                local_of[ends],
+                local_of[receivers],
+            )  # the chunk's edges renumbered [2, E_c], the receivers' rows [C]
             ns = None if node_scale is None else node_scale[nodes]  # [n]
             if gated:
                 es = None if edge_scale is None else edge_scale[edges]  # [E_c]
@@ -91,9 +100,13 @@ def layerwise(model: GraphNet, batch: Batch, chunk: int = DEFAULT_CHUNK) -> Tens
                 h_next[a:b] = h[mine]
             else:
                 if model.spec.self_loops:
-                    local = torch.cat([local, mine.expand(2, -1)], dim=1)  # and i -> i for the chunk's receivers: [2, E_c + C]
+                    local = torch.cat(
+                        [local, mine.expand(2, -1)], dim=1
+                    )  # and i -> i for the chunk's receivers: [2, E_c + C]
                 x = tables[-1][nodes]  # [n, d]
-                m = model._propagate(layer.layer, x, local, batch, None)[mine]  # the layer's messages to the receivers: [C, d]
+                m = model._propagate(layer.layer, x, local, batch, None)[
+                    mine
+                ]  # the layer's messages to the receivers: [C, d]
                 h_next[a:b] = layer(x[mine], m, None if ns is None else ns[mine])
         tables = [*tables, h_next] if gated else [h_next]
     return model.head(tables[-1])  # [N, out]
@@ -108,7 +121,9 @@ def _same_inputs(a: Batch, b: Batch) -> bool:
     """Every field of the two batches but the targets ``y`` is equal."""
     for f in dataclasses.fields(a):
         u, v = getattr(a, f.name), getattr(b, f.name)
-        if f.name != "y" and not (u is v or (u is not None and v is not None and u.shape == v.shape and torch.equal(u, v))):
+        if f.name != "y" and not (
+            u is v or (u is not None and v is not None and u.shape == v.shape and torch.equal(u, v))
+        ):
             return False
     return True
 
@@ -121,7 +136,9 @@ class Layerwise:
 
     def __init__(self, chunk: int = DEFAULT_CHUNK) -> None:
         self.chunk = chunk
-        self.last: tuple[Batch, tuple[tuple[int, int], ...], Tensor] | None = None  # inputs, weights' state, outputs [N, out]
+        self.last: tuple[Batch, tuple[tuple[int, int], ...], Tensor] | None = (
+            None  # inputs, weights' state, outputs [N, out]
+        )
 
     def __call__(self, model: GraphNet, batch: Batch) -> Tensor:
         state = _weights_state(model)

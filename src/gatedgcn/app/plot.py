@@ -61,11 +61,29 @@ def plot_curves(runs: Sequence[Curves]) -> Figure:
             style = STYLES.get(split, "-.")
             loss_ax.plot(curves.epochs, quantities["loss"], style, color=colour, label=f"{curves.label} {split}")
             if curves.metric in quantities:
-                metric_ax.plot(curves.epochs, quantities[curves.metric], style, color=colour, label=f"{curves.label} {split}")
+                metric_ax.plot(
+                    curves.epochs, quantities[curves.metric], style, color=colour, label=f"{curves.label} {split}"
+                )
         for k, (epoch, lr) in enumerate(lr_changes(curves)):
             for ax in (loss_ax, metric_ax):
-                ax.axvline(epoch - 0.5, color=colour, linewidth=0.8, alpha=0.6, linestyle=(0, (1, 3)), label=f"{curves.label} lr change" if k == 0 and ax is loss_ax else None)
-            metric_ax.annotate(f"lr {lr:.1e}", (epoch - 0.5, 0.02), xycoords=("data", "axes fraction"), rotation=90, va="bottom", ha="right", fontsize=7, color=colour)
+                ax.axvline(
+                    epoch - 0.5,
+                    color=colour,
+                    linewidth=0.8,
+                    alpha=0.6,
+                    linestyle=(0, (1, 3)),
+                    label=f"{curves.label} lr change" if k == 0 and ax is loss_ax else None,
+                )
+            metric_ax.annotate(
+                f"lr {lr:.1e}",
+                (epoch - 0.5, 0.02),
+                xycoords=("data", "axes fraction"),
+                rotation=90,
+                va="bottom",
+                ha="right",
+                fontsize=7,
+                color=colour,
+            )
     metrics = sorted({c.metric for c in runs})
     loss_ax.set(xlabel="epoch", ylabel="loss", title="loss")
     metric_ax.set(xlabel="epoch", ylabel=" / ".join(metrics), title=" / ".join(metrics))

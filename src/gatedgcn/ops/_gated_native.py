@@ -1,6 +1,6 @@
 """The gated GCN's edge step on the CPU through the compiled kernels of ``csrc/gated_edges.cpp``.
 
-Same equations, inputs and outputs as :class:`gatedgcn.kernels._GatedEdges` (which runs where
+Same equations, inputs and outputs as :class:`gatedgcn.ops._fused._GatedEdges` (which runs where
 the library is unavailable, and on other devices), in four sweeps over the edges instead of
 a dozen tensor operations per chunk:
 
@@ -24,9 +24,16 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from gatedgcn import memory
+from gatedgcn.ops import _memory as memory
 from gatedgcn.errors import GraphError
-from gatedgcn.kernel_common import affine, backward_coefficients, e_hat_for_backward, keep_e_hat, recompute_e_hat, row_chunks
+from gatedgcn.ops._common import (
+    affine,
+    backward_coefficients,
+    e_hat_for_backward,
+    keep_e_hat,
+    recompute_e_hat,
+    row_chunks,
+)
 
 __all__ = ["NativeGatedEdges", "supports"]
 
@@ -49,7 +56,9 @@ def _check_ids(j: Tensor, i: Tensor, N: int) -> None:
     """The compiled kernels index node tables with these ids unchecked: refuse any outside ``[0, N)`` first."""
     for name, ids in (("senders (edge_index[0])", j), ("receivers (edge_index[1])", i)):
         if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= N):
-            raise GraphError(f"gated_edges: {name} must be node ids in [0, {N}), got ids from {int(ids.min())} to {int(ids.max())}")
+            raise GraphError(
+                f"gated_edges: {name} must be node ids in [0, {N}), got ids from {int(ids.min())} to {int(ids.max())}"
+            )
 
 
 def _p(t: Tensor | None, start: int = 0, stride: int | None = None) -> int | None:
@@ -76,13 +85,34 @@ def _fn(lib: ctypes.CDLL, name: str, dtype: torch.dtype):
 
 
 class NativeGatedEdges(torch.autograd.Function):
-    """See the module docstring; arguments as :class:`gatedgcn.kernels._GatedEdges`, plus the loaded library
+    """See the module docstring; arguments as :class:`gatedgcn.ops._fused._GatedEdges`, plus the loaded library
     first and the number of edges per chunk (``step``: the matmuls and sweeps go chunk by chunk, so that a
     chunk of ê or ∂ê is still in cache for the next step) last.
     """
 
     @staticmethod
-    def forward(ctx, lib, e, C_w, C_b, DBx, Ex, j, i, eps, scale, gamma, beta, mean, var, batch_stats, bn_eps, residual, return_e_hat, step):
+    def forward(
+        ctx,
+        lib,
+        e,
+        C_w,
+        C_b,
+        DBx,
+        Ex,
+        j,
+        i,
+        eps,
+        scale,
+        gamma,
+        beta,
+        mean,
+        var,
+        batch_stats,
+        bn_eps,
+        residual,
+        return_e_hat,
+        step,
+    ):
         ctx.set_materialize_grads(False)
         E, d = e.shape
         N = Ex.shape[0]
@@ -96,8 +126,20 @@ class NativeGatedEdges(torch.autograd.Function):
         for r in row_chunks(E, step):
             lo, hi = r.start, r.stop
             torch.addmm(C_b, e[lo:hi], C_w.t(), out=e_hat[lo:hi])  # C e, then ê in place
-            forward(hi - lo, d, _p(e_hat, lo), _p(DBx), _p(Ex), _p(j, lo), _p(i, lo), _p(scale, lo), T,
-                    _p(total), _p(numer), _p(moments))
+            forward(
+                hi - lo,
+                d,
+                _p(e_hat, lo),
+                _p(DBx),
+                _p(Ex),
+                _p(j, lo),
+                _p(i, lo),
+                _p(scale, lo),
+                T,
+                _p(total),
+                _p(numer),
+                _p(moments),
+            )
         inv = total.add_(eps).reciprocal_()  # ι: [N, d]
         inv.masked_fill_(inv.isinf(), 0.0)  # a receiver without senders (with ε = 0) gets m = 0
         m = numer.mul_(inv)  # [N, d]
@@ -107,11 +149,14 @@ class NativeGatedEdges(torch.autograd.Function):
             mean, var = mean_d.to(e.dtype), (s[1] / E - mean_d * mean_d).clamp_(min=0).to(e.dtype)  # [d]
         _, w, b = affine(gamma, beta, mean, var, bn_eps)
         e_new = memory.empty((E, d), e_hat)  # [E, d]
-        _fn(lib, "gated_norm", e.dtype)(E, d, _p(e_hat), _p(scale), _p(w), _p(b), _p(e if residual else None), _p(e_new),
-                                        _threads(E * d))
+        _fn(lib, "gated_norm", e.dtype)(
+            E, d, _p(e_hat), _p(scale), _p(w), _p(b), _p(e if residual else None), _p(e_new), _threads(E * d)
+        )
         ctx.lib, ctx.flags, ctx.threads = lib, (batch_stats, bn_eps, residual, step), T
         e_hat_out = keep_e_hat(ctx, e_hat, return_e_hat)
-        ctx.save_for_backward(e, e_hat if return_e_hat else None, C_w, C_b, DBx, Ex, j, i, inv, m, scale, gamma, beta, mean, var)
+        ctx.save_for_backward(
+            e, e_hat if return_e_hat else None, C_w, C_b, DBx, Ex, j, i, inv, m, scale, gamma, beta, mean, var
+        )
         ctx.mark_non_differentiable(mean, var)
         return e_new, m, e_hat_out, mean, var
 
@@ -121,7 +166,9 @@ class NativeGatedEdges(torch.autograd.Function):
         e, saved_e_hat, C_w, C_b, DBx, Ex, j, i, inv, m, scale, gamma, beta, mean, var = ctx.saved_tensors
         batch_stats, bn_eps, residual, step = ctx.flags
         lib, dtype = ctx.lib, e.dtype
-        e_hat, overwrite = e_hat_for_backward(ctx, saved_e_hat, lambda: recompute_e_hat(e, C_w, C_b, DBx, Ex, j, i, step))
+        e_hat, overwrite = e_hat_for_backward(
+            ctx, saved_e_hat, lambda: recompute_e_hat(e, C_w, C_b, DBx, Ex, j, i, step)
+        )
         E, d = e_hat.shape
         N = DBx.shape[0]
         T = ctx.threads
@@ -132,7 +179,9 @@ class NativeGatedEdges(torch.autograd.Function):
         if g_e_new is not None:
             g_rows, g_stride = _rows(g_e_new)
             sums = torch.zeros((T, 2, d), dtype=torch.float64)  # per thread [Σ g_r | Σ g_r ⊙ z]
-            _fn(lib, "gated_norm_sums", dtype)(E, d, _p(e_hat), _p(scale), _p(w), _p(b), _p(g_rows), g_stride, T, _p(sums))
+            _fn(lib, "gated_norm_sums", dtype)(
+                E, d, _p(e_hat), _p(scale), _p(w), _p(b), _p(g_rows), g_stride, T, _p(sums)
+            )
             s = sums.sum(0).to(dtype)  # [2, d]
             d_beta = s[0]
             d_gamma, c1, c2 = backward_coefficients(invstd, w, mean, d_beta, s[1], E, batch_stats)  # [d]
@@ -146,15 +195,37 @@ class NativeGatedEdges(torch.autograd.Function):
         dC_b = torch.zeros((T, d), dtype=torch.float64)
         dEx = memory.zeros((N, d), DBx)
         dDBx = memory.zeros((N, 2 * d), DBx)  # [∂Dx | ∂Bx]
-        de_hat, sp = memory.empty((min(E, step), d), e), memory.empty((min(E, step), d), e)  # ∂ê, σ ⊙ g_i ι_i of one chunk
+        de_hat, sp = (
+            memory.empty((min(E, step), d), e),
+            memory.empty((min(E, step), d), e),
+        )  # ∂ê, σ ⊙ g_i ι_i of one chunk
         receivers_pass = _fn(lib, "gated_backward_receivers", dtype)
         senders_pass = _fn(lib, "gated_backward_senders", dtype)
         for r in row_chunks(E, step):
             lo, hi = r.start, r.stop
             dh = de_hat[: hi - lo]  # [n, d]
-            receivers_pass(hi - lo, d, _p(e_hat, lo), _p(DBx), _p(PQ), _p(j, lo), _p(i, lo), _p(scale, lo),
-                           _p(g_rows, lo, g_stride), g_stride, _p(w), _p(b), _p(c1), _p(c2), _p(g_e_hat, lo),
-                           T, _p(dh), _p(sp), _p(dEx), _p(dC_b))
+            receivers_pass(
+                hi - lo,
+                d,
+                _p(e_hat, lo),
+                _p(DBx),
+                _p(PQ),
+                _p(j, lo),
+                _p(i, lo),
+                _p(scale, lo),
+                _p(g_rows, lo, g_stride),
+                g_stride,
+                _p(w),
+                _p(b),
+                _p(c1),
+                _p(c2),
+                _p(g_e_hat, lo),
+                T,
+                _p(dh),
+                _p(sp),
+                _p(dEx),
+                _p(dC_b),
+            )
             senders_pass(hi - lo, d, _p(dh), _p(sp), _p(j, lo), T, _p(dDBx))
             if de is not None:
                 if residual and g_e_new is not None:
@@ -162,5 +233,24 @@ class NativeGatedEdges(torch.autograd.Function):
                 else:
                     torch.mm(dh, C_w, out=de[lo:hi])
             dC_w.addmm_(dh.t(), e[lo:hi])
-        return (None, de, dC_w, dC_b.sum(0).to(dtype), dDBx, dEx, None, None, None,
-                None, d_gamma, d_beta, None, None, None, None, None, None, None)
+        return (
+            None,
+            de,
+            dC_w,
+            dC_b.sum(0).to(dtype),
+            dDBx,
+            dEx,
+            None,
+            None,
+            None,
+            None,
+            d_gamma,
+            d_beta,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+        )

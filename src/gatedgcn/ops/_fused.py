@@ -13,9 +13,9 @@ and recompute the cheap per-edge values (``σ``, gathers) in backward instead of
 - :func:`gather_scatter`      ``out_i = Σ_{j→i} w_ij x_j`` (GCN, graph attention)
 - :func:`edge_dot`            ``s_ij = q_i · k_j`` (graph attention scores)
 
-On the CPU, :func:`gated_edges` runs the compiled kernels of :mod:`gatedgcn.gated_native`
+On the CPU, :func:`gated_edges` runs the compiled kernels of :mod:`gatedgcn.ops._gated_native`
 where they can be built (unless ``GATEDGCN_NATIVE=0``); otherwise, and on other devices, the PyTorch
-version here.  The large outputs come from :mod:`gatedgcn.memory`'s pool of reused blocks.
+version here.  The large outputs come from :mod:`gatedgcn.ops._memory`'s pool of reused blocks.
 All are first-order differentiable (``torch.autograd.gradcheck`` in the tests) and run on
 any device; the layers' ``impl="fast"`` (the default) selects them when :func:`worth_fusing`.
 """
@@ -28,11 +28,30 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from gatedgcn import memory, native
-from gatedgcn.gated_native import NativeGatedEdges, supports
-from gatedgcn.kernel_common import affine, backward_coefficients, e_hat_for_backward, keep_e_hat, recompute_e_hat, row_chunks
+from gatedgcn.ops import _memory as memory
+from gatedgcn.ops import _native as native
+from gatedgcn.ops._gated_native import NativeGatedEdges, supports
+from gatedgcn.ops._common import (
+    affine,
+    backward_coefficients,
+    e_hat_for_backward,
+    keep_e_hat,
+    recompute_e_hat,
+    row_chunks,
+)
 
-__all__ = ["IMPLS", "FUSED_MIN_ELEMENTS", "COMPILED_MIN_ELEMENTS", "worth_fusing", "compiled_for", "update_running", "gated_edges", "norm_relu_residual", "gather_scatter", "edge_dot"]
+__all__ = [
+    "IMPLS",
+    "FUSED_MIN_ELEMENTS",
+    "COMPILED_MIN_ELEMENTS",
+    "worth_fusing",
+    "compiled_for",
+    "update_running",
+    "gated_edges",
+    "norm_relu_residual",
+    "gather_scatter",
+    "edge_dot",
+]
 
 IMPLS = ("fast", "reference")
 
@@ -45,7 +64,7 @@ FUSED_MIN_ELEMENTS = 1 << 22
 
 
 def _native():
-    """The compiled CPU kernels (:mod:`gatedgcn.native`), or None: then the PyTorch versions below run."""
+    """The compiled CPU kernels (:mod:`gatedgcn.ops._native`), or None: then the PyTorch versions below run."""
     return native.library()
 
 
@@ -145,7 +164,9 @@ class _Norm:
             g_r = self._g_r(r, z)
             d_beta.add_(g_r.sum(0))
             gz.add_(g_r.mul_(z).sum(0))
-        d_gamma, self.c1, self.c2 = backward_coefficients(self.invstd, self.w, self.mean, d_beta, gz, R, self.batch_stats)  # [d]
+        d_gamma, self.c1, self.c2 = backward_coefficients(
+            self.invstd, self.w, self.mean, d_beta, gz, R, self.batch_stats
+        )  # [d]
         return d_gamma, d_beta
 
     def _g_r(self, r: slice, z: Tensor) -> Tensor:
@@ -224,7 +245,9 @@ class _NormReLUResidual(torch.autograd.Function):
         return dt, g if ctx.has_res else None, None, d_gamma, d_beta, None, None, None, None
 
 
-def norm_relu_residual(t: Tensor, res: Tensor | None, bn: torch.nn.BatchNorm1d | None, scale: Tensor | None = None) -> Tensor:
+def norm_relu_residual(
+    t: Tensor, res: Tensor | None, bn: torch.nn.BatchNorm1d | None, scale: Tensor | None = None
+) -> Tensor:
     """``y = res + ReLU(BN(scale ⊙ t))`` in one pass (``res`` None: no residual; ``bn`` None: no BN).
 
     ``bn`` behaves as the project's :class:`~gatedgcn.nn.BatchNorm`: batch statistics in training
@@ -250,11 +273,13 @@ class _GatedEdges(torch.autograd.Function):
     ``∂L/∂ê_ij = g_i ι_i ⊙ (Bx_j − m_i) ⊙ σ_ij (1 − σ_ij)`` (+ the BN path), ``∂L/∂Bx_j = Σ_i σ_ij ⊙ g_i ι_i``.
     Tensors indexed by the same node sit side by side (``[Dx | Bx]``, ``[P | Q]``): one gather moves both.
     Outputs e', m, ê (with ``return_e_hat``, for η; else an empty tensor, and backward writes ∂e over ê:
-    :func:`~gatedgcn.kernel_common.keep_e_hat`) and the batch's μ, var of the edge BN.
+    :func:`~gatedgcn.ops._common.keep_e_hat`) and the batch's μ, var of the edge BN.
     """
 
     @staticmethod
-    def forward(ctx, e, C_w, C_b, DBx, Ex, j, i, eps, scale, gamma, beta, mean, var, batch_stats, bn_eps, residual, return_e_hat):
+    def forward(
+        ctx, e, C_w, C_b, DBx, Ex, j, i, eps, scale, gamma, beta, mean, var, batch_stats, bn_eps, residual, return_e_hat
+    ):
         ctx.set_materialize_grads(False)
         E, d = e.shape
         N = Ex.shape[0]
@@ -289,7 +314,9 @@ class _GatedEdges(torch.autograd.Function):
         saved = ctx.saved_tensors
         e, C_w, C_b, DBx, Ex, j, i, inv, m, saved_e_hat = saved[5:]
         E, d = e.shape
-        e_hat, overwrite = e_hat_for_backward(ctx, saved_e_hat, lambda: recompute_e_hat(e, C_w, C_b, DBx, Ex, j, i, _step(2 * d, e.device)))
+        e_hat, overwrite = e_hat_for_backward(
+            ctx, saved_e_hat, lambda: recompute_e_hat(e, C_w, C_b, DBx, Ex, j, i, _step(2 * d, e.device))
+        )
         norm = _load_norm(ctx, e_hat, saved)  # [E, d]
         N = DBx.shape[0]
         d_gamma = d_beta = None
@@ -329,13 +356,41 @@ class _GatedEdges(torch.autograd.Function):
                     de[r].add_(g_e_new[r])  # the residual e' = e + ...
             dC_w.addmm_(dhc.t(), e[r])
             dC_b.add_(dhc.sum(0))
-        return (de, dC_w, dC_b, torch.cat([dDx, dBx], dim=1, out=memory.empty((N, 2 * d), dEx)), dEx, None, None, None,
-                None, d_gamma, d_beta, None, None, None, None, None, None)
+        return (
+            de,
+            dC_w,
+            dC_b,
+            torch.cat([dDx, dBx], dim=1, out=memory.empty((N, 2 * d), dEx)),
+            dEx,
+            None,
+            None,
+            None,
+            None,
+            d_gamma,
+            d_beta,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+        )
 
 
-def gated_edges(e: Tensor, C_w: Tensor, C_b: Tensor, Dx: Tensor, Ex: Tensor, Bx: Tensor, edge_index: Tensor, eps: float,
-                bn: torch.nn.BatchNorm1d | None = None, scale: Tensor | None = None, residual: bool = False,
-                return_e_hat: bool = True) -> tuple[Tensor, Tensor, Tensor | None]:
+def gated_edges(
+    e: Tensor,
+    C_w: Tensor,
+    C_b: Tensor,
+    Dx: Tensor,
+    Ex: Tensor,
+    Bx: Tensor,
+    edge_index: Tensor,
+    eps: float,
+    bn: torch.nn.BatchNorm1d | None = None,
+    scale: Tensor | None = None,
+    residual: bool = False,
+    return_e_hat: bool = True,
+) -> tuple[Tensor, Tensor, Tensor | None]:
     """The gated GCN's edge step, fused: ``ê_ij = C e_ij + D x_j + E x_i``, ``m_i = Σ_j η_ij ⊙ B x_j``
     and ``e'_ij = [e_ij +] ReLU(BN(s_ij ê_ij))``.
 
@@ -350,8 +405,25 @@ def gated_edges(e: Tensor, C_w: Tensor, C_b: Tensor, Dx: Tensor, Ex: Tensor, Bx:
     DBx = torch.cat([Dx, Bx], dim=1)  # [N, 2d]
     gamma, beta, mean, var, batch_stats, bn_eps = _norm_arguments(bn, e)
     j, i = j.to(torch.int64).contiguous(), i.to(torch.int64).contiguous()
-    args = (e.contiguous(), C_w, C_b, DBx, Ex.contiguous(), j, i, eps,
-            scale, gamma, beta, mean, var, batch_stats, bn_eps, residual, return_e_hat)
+    args = (
+        e.contiguous(),
+        C_w,
+        C_b,
+        DBx,
+        Ex.contiguous(),
+        j,
+        i,
+        eps,
+        scale,
+        gamma,
+        beta,
+        mean,
+        var,
+        batch_stats,
+        bn_eps,
+        residual,
+        return_e_hat,
+    )
     lib = _native()
     if lib is not None and supports(e, C_w, DBx, Ex, gamma):
         e_new, m, e_hat, mean_b, var_b = NativeGatedEdges.apply(lib, *args, _step(e.shape[1], e.device))
@@ -407,7 +479,9 @@ def gather_scatter(w: Tensor, x: Tensor, edge_index: Tensor, num_nodes: int) -> 
     """
     j, i = edge_index  # senders, receivers: [E]
     if w.dim() == 1:
-        return _GatherScatter.apply(w.unsqueeze(1), x.unsqueeze(1).contiguous(), j.contiguous(), i.contiguous(), num_nodes).squeeze(1)
+        return _GatherScatter.apply(
+            w.unsqueeze(1), x.unsqueeze(1).contiguous(), j.contiguous(), i.contiguous(), num_nodes
+        ).squeeze(1)
     return _GatherScatter.apply(w.contiguous(), x.contiguous(), j.contiguous(), i.contiguous(), num_nodes)
 
 

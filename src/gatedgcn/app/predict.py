@@ -24,11 +24,11 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from gatedgcn.config import Config
+from gatedgcn.app.config import Config
 from gatedgcn.data import Dataset, Task
 from gatedgcn.data.files import node_table_of, read_edgelist, read_jsonl
 from gatedgcn.errors import ConfigError, GatedGCNError, GraphError
-from gatedgcn.experiment import Experiment
+from gatedgcn.app.experiment import Experiment
 from gatedgcn.graph import Batch, Graph, collate
 from gatedgcn.model import GraphNet, ModelSpec
 from gatedgcn.train.run import RunDir
@@ -56,14 +56,20 @@ def check_inputs(graphs: Sequence[Graph], spec: ModelSpec) -> None:
             if g.x.is_floating_point():
                 raise GraphError(f"{where}: the model expects node category ids x [N] (integers), got float features")
             if g.x.numel() and int(g.x.max()) >= spec.node_vocab:
-                raise GraphError(f"{where}: node category {int(g.x.max())} is outside the model's {spec.node_vocab} categories")
+                raise GraphError(
+                    f"{where}: node category {int(g.x.max())} is outside the model's {spec.node_vocab} categories"
+                )
         elif not g.x.is_floating_point() or g.x.dim() != 2 or g.x.shape[1] != spec.in_dim:
-            raise GraphError(f"{where}: the model expects float node features x [N, {spec.in_dim}], got {g.x.dtype} {list(g.x.shape)}")
+            raise GraphError(
+                f"{where}: the model expects float node features x [N, {spec.in_dim}], got {g.x.dtype} {list(g.x.shape)}"
+            )
         if spec.layer == "gated_gcn" and spec.edge_in_dim:
             e = g.edge_attr
             if e is None or e.dim() != 2 or e.shape[1] != spec.edge_in_dim:
                 got = "none" if e is None else list(e.shape)
-                raise GraphError(f"{where}: the model expects edge features edge_attr [E, {spec.edge_in_dim}], got {got}")
+                raise GraphError(
+                    f"{where}: the model expects edge features edge_attr [E, {spec.edge_in_dim}], got {got}"
+                )
 
 
 @dataclass
@@ -94,7 +100,10 @@ class Predictor:
         rows: list[dict[str, Any]] = []
         first = 0
         for batch, out in self.outputs(graphs, progress=progress):
-            rows += [{**where, **self._values(o), **_target(batch.y, r)} for r, (where, o) in enumerate(zip(_places(batch, self.task.level, first), out))]
+            rows += [
+                {**where, **self._values(o), **_target(batch.y, r)}
+                for r, (where, o) in enumerate(zip(_places(batch, self.task.level, first), out))
+            ]
             first += batch.num_graphs
         return rows
 
@@ -155,7 +164,9 @@ def load(run_dir: str | Path, *, device: str | torch.device = "cpu", batch_size:
     target = device_of(device)
     model = exp.model.to(target).eval()
     classes = exp.data.info.get("classes")
-    predictor = Predictor(model, exp.data.task, tuple(classes) if classes else None, batch_size or config.train.batch_size, target)
+    predictor = Predictor(
+        model, exp.data.task, tuple(classes) if classes else None, batch_size or config.train.batch_size, target
+    )
     return Loaded(model, config, exp.data, predictor, run)
 
 
@@ -197,12 +208,22 @@ def input_graphs(run: Loaded, source: str, *, nodes: str | Path | None = None) -
         config = replace(run.config, data=replace(run.config.data, name=name))
         data = Experiment.build(config).data
     if split not in data.splits:
-        raise GatedGCNError(f"INPUT {source!r}: not a file, and dataset {data.name} has the splits {', '.join(data.splits)}")
+        raise GatedGCNError(
+            f"INPUT {source!r}: not a file, and dataset {data.name} has the splits {', '.join(data.splits)}"
+        )
     return list(data.splits[split])
 
 
-def predict_run(run_dir: str | Path, source: str, out: str | Path | None = None, *, nodes: str | Path | None = None,
-                device: str = "cpu", batch_size: int | None = None, progress: bool | None = None) -> list[dict[str, Any]]:
+def predict_run(
+    run_dir: str | Path,
+    source: str,
+    out: str | Path | None = None,
+    *,
+    nodes: str | Path | None = None,
+    device: str = "cpu",
+    batch_size: int | None = None,
+    progress: bool | None = None,
+) -> list[dict[str, Any]]:
     """``gatedgcn predict``: predictions of the run for ``source``, written to ``out`` (CSV on standard output without)."""
     run = load(run_dir, device=device, batch_size=batch_size)
     rows = run.predict(input_graphs(run, source, nodes=nodes), progress=progress)

@@ -29,10 +29,22 @@ from torch import Tensor
 from gatedgcn.errors import GatedGCNError, GraphError
 from gatedgcn.graph import Graph, collate
 from gatedgcn.model import GraphNet
-from gatedgcn.plot import save_figure
-from gatedgcn.predict import load
+from gatedgcn.app.plot import save_figure
+from gatedgcn.app.predict import load
 
-__all__ = ["CMAP", "CMAP_RELATIVE", "Explanation", "explain", "neighbourhood", "colour_scale", "draw", "figure", "gallery", "class_examples", "explain_run"]
+__all__ = [
+    "CMAP",
+    "CMAP_RELATIVE",
+    "Explanation",
+    "explain",
+    "neighbourhood",
+    "colour_scale",
+    "draw",
+    "figure",
+    "gallery",
+    "class_examples",
+    "explain_run",
+]
 
 CMAP = "viridis"  # weights from 0 up
 CMAP_RELATIVE = "coolwarm"  # d_i times the weight: blue below the GCN's 1/d_i, red above
@@ -107,8 +119,20 @@ def neighbourhood(explanation: Explanation, node: int, hops: int) -> Explanation
     new_id = torch.full((g.num_nodes,), -1, dtype=torch.long).index_copy(0, nodes, torch.arange(len(nodes)))  # [N]
     edges = keep[j] & keep[i]  # [E]
     sub = Graph(x=g.x[nodes], edge_index=new_id[g.edge_index[:, edges]], name=f"{g.name} around node {node}")
-    out = explanation.out[node] if explanation.out.dim() == 2 and explanation.out.shape[0] == g.num_nodes else explanation.out
-    return Explanation(sub, explanation.layer, explanation.weights[edges], out, explanation.symbol, int(new_id[node]), explanation.relative)
+    out = (
+        explanation.out[node]
+        if explanation.out.dim() == 2 and explanation.out.shape[0] == g.num_nodes
+        else explanation.out
+    )
+    return Explanation(
+        sub,
+        explanation.layer,
+        explanation.weights[edges],
+        out,
+        explanation.symbol,
+        int(new_id[node]),
+        explanation.relative,
+    )
 
 
 def colour_scale(explanations: Sequence[Explanation]) -> tuple[str, Normalize]:
@@ -133,12 +157,32 @@ def draw(ax: Axes, explanation: Explanation, norm: Normalize, cmap_name: str = C
     pos = nx.kamada_kawai_layout(G.to_undirected()) if g.num_nodes > 1 else {0: (0.0, 0.0)}
     cmap = colormaps[cmap_name]
     node_colours = [cmap(norm(loops[v])) if v in loops else (0.85, 0.85, 0.85, 1.0) for v in range(g.num_nodes)]
-    nodes = nx.draw_networkx_nodes(G, pos, ax=ax, node_size=140, node_color=node_colours, edgecolors="black", linewidths=0.5)
+    nodes = nx.draw_networkx_nodes(
+        G, pos, ax=ax, node_size=140, node_color=node_colours, edgecolors="black", linewidths=0.5
+    )
     if explanation.focus is not None:
-        nx.draw_networkx_nodes(G, pos, ax=ax, nodelist=[explanation.focus], node_size=320, node_color="none", edgecolors="red", linewidths=1.5)
+        nx.draw_networkx_nodes(
+            G,
+            pos,
+            ax=ax,
+            nodelist=[explanation.focus],
+            node_size=320,
+            node_color="none",
+            edgecolors="red",
+            linewidths=1.5,
+        )
     arrows = nx.draw_networkx_edges(
-        G, pos, ax=ax, edgelist=[(a, b) for a, b, _ in arcs], edge_color=[cmap(norm(wk)) for _, _, wk in arcs],
-        arrows=True, arrowstyle="-|>", arrowsize=8, width=1.6, connectionstyle="arc3,rad=0.12", node_size=140,
+        G,
+        pos,
+        ax=ax,
+        edgelist=[(a, b) for a, b, _ in arcs],
+        edge_color=[cmap(norm(wk)) for _, _, wk in arcs],
+        arrows=True,
+        arrowstyle="-|>",
+        arrowsize=8,
+        width=1.6,
+        connectionstyle="arc3,rad=0.12",
+        node_size=140,
     )
     ax.set_axis_off()
     return list(arrows), nodes
@@ -182,22 +226,39 @@ def gallery(explanations: Sequence[Explanation], classes: Sequence[str], *, colu
         draw(ax, x, norm, cmap_name)
         target = int(x.graph.y)
         pred = int(x.out.argmax())
-        ax.set_title(f"{classes[target]} (n={x.graph.num_nodes})\npredicted: {classes[pred]}", fontsize=9, color="black" if pred == target else "red")
-    for ax in list(axes.flat)[len(explanations):]:
+        ax.set_title(
+            f"{classes[target]} (n={x.graph.num_nodes})\npredicted: {classes[pred]}",
+            fontsize=9,
+            color="black" if pred == target else "red",
+        )
+    for ax in list(axes.flat)[len(explanations) :]:
         ax.set_axis_off()
-    _colorbar(fig, axes, cmap_name, norm, f"{explanations[0].symbol}, layer {explanations[0].layer} (node colour: self-loop)")
+    _colorbar(
+        fig, axes, cmap_name, norm, f"{explanations[0].symbol}, layer {explanations[0].layer} (node colour: self-loop)"
+    )
     return fig
 
 
 def explain_run(
-    run_dir: str | Path, *, graph: int = 0, node: int | None = None, hops: int | None = None, split: str = "test",
-    layer: int = -1, relative: bool = False, gallery_of_classes: bool = False, out: str | Path | None = None, device: str = "cpu",
+    run_dir: str | Path,
+    *,
+    graph: int = 0,
+    node: int | None = None,
+    hops: int | None = None,
+    split: str = "test",
+    layer: int = -1,
+    relative: bool = False,
+    gallery_of_classes: bool = False,
+    out: str | Path | None = None,
+    device: str = "cpu",
 ) -> list[Path]:
     """``gatedgcn explain``: graph ``graph`` of ``split`` (around ``node``), or a gallery of one graph per class."""
     run = load(run_dir, device=device)
     graphs = run.dataset.splits.get(split) or []
     if not graphs:
-        raise GatedGCNError(f"--split {split}: the dataset {run.config.data.name} has no graphs there; splits: {', '.join(k for k, v in run.dataset.splits.items() if v)}")
+        raise GatedGCNError(
+            f"--split {split}: the dataset {run.config.data.name} has no graphs there; splits: {', '.join(k for k, v in run.dataset.splits.items() if v)}"
+        )
     classes = run.dataset.info.get("classes")
     if gallery_of_classes:
         if run.dataset.task.level != "graph" or run.dataset.task.kind != "classification":
@@ -212,7 +273,14 @@ def explain_run(
     if node is not None:
         x = neighbourhood(x, node, min(2, len(run.model.layers)) if hops is None else hops)
     if x.graph.num_nodes > MAX_DRAWN_NODES:
-        raise GatedGCNError(f"{x.graph.name} has {x.graph.num_nodes:,} nodes, too many to draw (at most {MAX_DRAWN_NODES}); "
-                            "draw a node's neighbourhood: --node V --hops 1")
-    name = f"explain-{split}{graph}" + (f"-node{node}" if node is not None else "") + f"-layer{x.layer}" + ("-relative" if relative else "")
+        raise GatedGCNError(
+            f"{x.graph.name} has {x.graph.num_nodes:,} nodes, too many to draw (at most {MAX_DRAWN_NODES}); "
+            "draw a node's neighbourhood: --node V --hops 1"
+        )
+    name = (
+        f"explain-{split}{graph}"
+        + (f"-node{node}" if node is not None else "")
+        + f"-layer{x.layer}"
+        + ("-relative" if relative else "")
+    )
     return save_figure(figure(x), out or run.run.path / name, formats=("png",))

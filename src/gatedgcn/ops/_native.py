@@ -4,7 +4,7 @@ The sources use only the C++ standard library and OpenMP (no torch headers), so 
 a couple of seconds; at run time the library shares torch's OpenMP runtime and threads.  The
 library is cached under ``$GATEDGCN_NATIVE_DIR`` (default ``~/.cache/gatedgcn/native``) in a
 folder named after the hash of the source, the flags, the compiler and the CPU, so a changed
-source or another machine gets its own build (``python -m gatedgcn.native`` builds it ahead).
+source or another machine gets its own build (``python -m gatedgcn.ops._native`` builds it ahead).
 It is on by default (``GATEDGCN_NATIVE=0`` turns it off): the gated layer runs 1.2–1.9× faster
 through it than through the PyTorch kernels (docs/performance.md).  Where there is no compiler or
 the build fails, :func:`library` returns None with one warning and the fused kernels run their
@@ -124,7 +124,11 @@ def _load() -> ctypes.CDLL | None:
     try:
         lib = ctypes.CDLL(str(build()))
     except (OSError, RuntimeError, subprocess.SubprocessError) as err:
-        warnings.warn(f"gatedgcn: the compiled CPU kernels are unavailable, using the PyTorch ones ({err})", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"gatedgcn: the compiled CPU kernels are unavailable, using the PyTorch ones ({err})",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         return None
     for name, argtypes in SIGNATURES.items():
         for suffix in ("f32", "f64"):
@@ -133,5 +137,5 @@ def _load() -> ctypes.CDLL | None:
     return lib
 
 
-if __name__ == "__main__":  # python -m gatedgcn.native: build at set-up
+if __name__ == "__main__":  # python -m gatedgcn.ops._native: build at set-up
     print(build())

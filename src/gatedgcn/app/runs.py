@@ -21,7 +21,20 @@ from gatedgcn.train.run import RunDir
 
 __all__ = ["COLUMNS", "find_runs", "run_row", "runs_table", "format_table", "compare_configs"]
 
-COLUMNS = ("run", "dataset", "model", "layers", "hidden", "parameters", "metric", "best_val", "best_epoch", "test", "epochs", "seconds")
+COLUMNS = (
+    "run",
+    "dataset",
+    "model",
+    "layers",
+    "hidden",
+    "parameters",
+    "metric",
+    "best_val",
+    "best_epoch",
+    "test",
+    "epochs",
+    "seconds",
+)
 
 
 def find_runs(roots: Sequence[str | Path]) -> list[Path]:
@@ -98,7 +111,9 @@ def _cell(value: Any, column: str = "") -> str:
     return str(value)
 
 
-def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] = COLUMNS, headers: Sequence[str] | None = None) -> str:
+def format_table(
+    rows: Sequence[dict[str, Any]], columns: Sequence[str] = COLUMNS, headers: Sequence[str] | None = None
+) -> str:
     """Rows as an aligned text table (numeric columns right-aligned)."""
     head = list(headers or columns)
     cells = [[_cell(r[c], c) for c in columns] for r in rows]
@@ -119,7 +134,12 @@ def _as_written(value: Any) -> str:
 
 
 def _flatten(raw: dict[str, Any]) -> dict[str, Any]:
-    return {f"{section}.{key}": value for section, values in raw.items() if isinstance(values, dict) for key, value in values.items()}
+    return {
+        f"{section}.{key}": value
+        for section, values in raw.items()
+        if isinstance(values, dict)
+        for key, value in values.items()
+    }
 
 
 def compare_configs(paths: Sequence[str | Path], *, all_keys: bool = False) -> str:
@@ -136,5 +156,11 @@ def compare_configs(paths: Sequence[str | Path], *, all_keys: bool = False) -> s
     if not shown:
         return "the configs are identical"
     columns = ["key"] + [f"run{i}" for i in range(len(paths))]
-    rows = [{"key": ("* " if k in differ else "  ") + k, **{f"run{i}": _as_written(c.get(k)) for i, c in enumerate(configs)}} for k in shown]
+    rows = [
+        {
+            "key": ("* " if k in differ else "  ") + k,
+            **{f"run{i}": _as_written(c.get(k)) for i, c in enumerate(configs)},
+        }
+        for k in shown
+    ]
     return format_table(rows, columns, ["key"] + [str(p) for p in paths])

@@ -117,7 +117,9 @@ class _Pool:
                     self.seen_free[k] = self.requests
                     continue
                 size = _capacity(self.blocks[k])
-                if nbytes <= size <= max(SLACK * nbytes, _whole_pages(nbytes)) and (best is None or size < _capacity(self.blocks[best])):
+                if nbytes <= size <= max(SLACK * nbytes, _whole_pages(nbytes)) and (
+                    best is None or size < _capacity(self.blocks[best])
+                ):
                     best = k
             if best is None:
                 self.blocks.append(_new_block(nbytes))
@@ -142,8 +144,12 @@ _POOL = _Pool()
 
 
 def _pooled(nbytes: int, like: Tensor) -> bool:
-    return (nbytes >= MIN_BYTES and like.device.type == "cpu" and like.dtype in _NUMPY
-            and os.environ.get("GATEDGCN_POOL", "1") != "0")
+    return (
+        nbytes >= MIN_BYTES
+        and like.device.type == "cpu"
+        and like.dtype in _NUMPY
+        and os.environ.get("GATEDGCN_POOL", "1") != "0"
+    )
 
 
 def empty(shape: tuple[int, ...], like: Tensor) -> Tensor:

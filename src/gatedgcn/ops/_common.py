@@ -1,4 +1,4 @@
-"""What the fused kernels (:mod:`gatedgcn.kernels`, :mod:`gatedgcn.gated_native`) share: row chunks and
+"""What the fused kernels (:mod:`gatedgcn.ops._fused`, :mod:`gatedgcn.ops._gated_native`) share: row chunks and
 batch norm's algebra.
 
 Batch norm with statistics μ, var is the affine map ``z w + b``, ``w = γ ι``, ``b = β − μ w``,
@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 import torch
 from torch import Tensor
 
-from gatedgcn import memory
+from gatedgcn.ops import _memory as memory
 
 __all__ = ["row_chunks", "affine", "backward_coefficients", "keep_e_hat", "e_hat_for_backward", "recompute_e_hat"]
 
@@ -36,8 +36,9 @@ def affine(gamma: Tensor, beta: Tensor, mean: Tensor, var: Tensor, eps: float) -
     return invstd, w.contiguous(), (beta - mean * w).contiguous()
 
 
-def backward_coefficients(invstd: Tensor, w: Tensor, mean: Tensor, d_beta: Tensor, gz: Tensor, rows: int,
-                          batch_stats: bool) -> tuple[Tensor, Tensor, Tensor]:
+def backward_coefficients(
+    invstd: Tensor, w: Tensor, mean: Tensor, d_beta: Tensor, gz: Tensor, rows: int, batch_stats: bool
+) -> tuple[Tensor, Tensor, Tensor]:
     """``∂γ, c1, c2`` from ``∂β = Σ g_r`` and ``gz = Σ g_r ⊙ z``: ``[d]`` each."""
     d_gamma = invstd * (gz - mean * d_beta)
     if not batch_stats:
@@ -70,7 +71,9 @@ def e_hat_for_backward(ctx, saved: Tensor | None, recompute: Callable[[], Tensor
     return e_hat, True
 
 
-def recompute_e_hat(e: Tensor, C_w: Tensor, C_b: Tensor, DBx: Tensor, Ex: Tensor, j: Tensor, i: Tensor, step: int) -> Tensor:
+def recompute_e_hat(
+    e: Tensor, C_w: Tensor, C_b: Tensor, DBx: Tensor, Ex: Tensor, j: Tensor, i: Tensor, step: int
+) -> Tensor:
     """``ê = e Cᵀ + c + Dx[j] + Ex[i]`` (``DBx = [Dx | Bx]``) again, ``step`` rows at a time: ``[E, d]``."""
     E, d = e.shape
     e_hat = memory.empty((E, d), e)

@@ -17,7 +17,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["segment_sum", "segment_count", "segment_mean", "segment_max", "segment_softmax", "normalise_gates", "pad_segments"]
+__all__ = [
+    "segment_sum",
+    "segment_count",
+    "segment_mean",
+    "segment_max",
+    "segment_softmax",
+    "normalise_gates",
+    "pad_segments",
+]
 
 
 def segment_sum(src: Tensor, index: Tensor, num_segments: int) -> Tensor:

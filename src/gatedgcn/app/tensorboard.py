@@ -56,7 +56,9 @@ class TensorBoardLogger:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
-            raise GatedGCNError("--tensorboard needs the tensorboard package: pip install 'gatedgcn[tensorboard]'") from None
+            raise GatedGCNError(
+                "--tensorboard needs the tensorboard package: pip install 'gatedgcn[tensorboard]'"
+            ) from None
         logger = cls(SummaryWriter(str(log_dir)), model, batch)
         logger.add_graph()
         return logger
@@ -70,7 +72,9 @@ class TensorBoardLogger:
         training = self.model.training
         self.model.eval()
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)  # sizes become constants of the trace: fine for a picture
+            warnings.simplefilter(
+                "ignore", torch.jit.TracerWarning
+            )  # sizes become constants of the trace: fine for a picture
             warnings.simplefilter("ignore", DeprecationWarning)  # SummaryWriter.add_graph traces with torch.jit
             self.writer.add_graph(_BatchInput(self.model, fields), tuple(getattr(batch, f) for f in fields))
         self.model.train(training)

@@ -1,0 +1,1 @@
+"""The applications above the trainer: config, experiment, predict, explain, plot, runs, TensorBoard."""
