@@ -35,9 +35,7 @@ CACHE_DIR_ENV = "GATEDGCN_CACHE_DIR"
 @dataclass
 class DataConfig:
     name: str = "mini"  # dataset name
-    data_dir: str | None = (
-        None  # folder of real datasets (default: $GATEDGCN_DATA_DIR, else ../shared/data beside the repository)
-    )
+    data_dir: str | None = None  # folder of real datasets (default: $GATEDGCN_DATA_DIR, else ../shared/data beside the repository)
     seed: int = 0  # seed of generated data (independent of the training seed)
     num_train: int = 350  # generated training graphs
     num_val: int = 100  # generated validation graphs
@@ -59,17 +57,13 @@ class DataConfig:
             _at_least(f"data.{key}", getattr(self, key), 0)
         _at_least("data.num_train", self.num_train, 1)
         if self.max_nodes <= self.min_nodes:
-            raise ConfigError(
-                f"data.max_nodes must be > data.min_nodes (node counts are drawn from [min_nodes, max_nodes)), got {self.min_nodes} and {self.max_nodes}"
-            )
+            raise ConfigError(f"data.max_nodes must be > data.min_nodes (node counts are drawn from [min_nodes, max_nodes)), got {self.min_nodes} and {self.max_nodes}")
         _at_least("data.workers", self.workers, 1)
         _at_least("data.pe_dim", self.pe_dim, 1)
         _one_of("data.pe", self.pe, ("none", "laplacian", "random_walk"))
         _at_least("data.folds", self.folds, 0)
         if self.folds in (1, 2):
-            raise ConfigError(
-                f"data.folds must be 0 (fixed split) or >= 3 (train, val and test folds), got {self.folds}"
-            )
+            raise ConfigError(f"data.folds must be 0 (fixed split) or >= 3 (train, val and test folds), got {self.folds}")
         if self.folds and not 0 <= self.fold < self.folds:
             raise ConfigError(f"data.fold must be in [0, {self.folds}) for data.folds={self.folds}, got {self.fold}")
 
@@ -102,15 +96,9 @@ class ModelConfig:
     impl: str = "fast"  # layer code: fast (fused kernels) or reference (the plain equations; same results)
     input_dropout: float = 0.0  # dropout on the raw float node features before the embedding (training only)
     head_layers: int = 2  # halving hidden layers of the MLP head: hidden -> hidden/2 -> ... (0: one Linear)
-    self_loops: bool = (
-        False  # add an edge i -> i for every node (gcn and graph_attention layers; Kipf & Welling's A + I)
-    )
-    gcn_self_weight: bool = (
-        True  # GCN layer with its separate self weight U x (false: h = f(V X a d^-1) only, as Kipf & Welling)
-    )
-    attention_activation: str = (
-        "relu"  # f of the graph-attention block h = x + f(BN(attention)): relu, or elu (the benchmark's GAT block)
-    )
+    self_loops: bool = False  # add an edge i -> i for every node (gcn and graph_attention layers; Kipf & Welling's A + I)
+    gcn_self_weight: bool = True  # GCN layer with its separate self weight U x (false: h = f(V X a d^-1) only, as Kipf & Welling)
+    attention_activation: str = "relu"  # f of the graph-attention block h = x + f(BN(attention)): relu, or elu (the benchmark's GAT block)
 
     def check(self) -> None:
         _one_of("model.layer", self.layer, LAYERS)
@@ -126,18 +114,12 @@ class ModelConfig:
             raise ConfigError(f"model.input_dropout must be in [0, 1), got {self.input_dropout}")
         _at_least("model.head_layers", self.head_layers, 0)
         if self.self_loops and self.layer not in ("gcn", "graph_attention"):
-            raise ConfigError(
-                f"model.self_loops applies to the gcn and graph_attention layers, not to model.layer={self.layer!r}"
-            )
+            raise ConfigError(f"model.self_loops applies to the gcn and graph_attention layers, not to model.layer={self.layer!r}")
         if not self.gcn_self_weight and self.layer != "gcn":
-            raise ConfigError(
-                f"model.gcn_self_weight=false applies to the gcn layer, not to model.layer={self.layer!r}"
-            )
+            raise ConfigError(f"model.gcn_self_weight=false applies to the gcn layer, not to model.layer={self.layer!r}")
         _one_of("model.attention_activation", self.attention_activation, ("relu", "elu"))
         if self.attention_activation != "relu" and self.layer != "graph_attention":
-            raise ConfigError(
-                f"model.attention_activation={self.attention_activation!r} applies to the graph_attention layer, not to model.layer={self.layer!r}"
-            )
+            raise ConfigError(f"model.attention_activation={self.attention_activation!r} applies to the graph_attention layer, not to model.layer={self.layer!r}")
 
 
 @dataclass
@@ -152,18 +134,12 @@ class TrainConfig:
     seed: int = 41  # seed of weights, shuffling and dropout
     time_budget_s: float = 0.0  # stop after the epoch that passes this many seconds of training (0: no limit)
     device: str = "cpu"  # cpu, cuda or cuda:k
-    checkpoint_minutes: float = (
-        10.0  # a checkpoint after every epoch and, within one, every this many minutes (0: every step)
-    )
+    checkpoint_minutes: float = 10.0  # a checkpoint after every epoch and, within one, every this many minutes (0: every step)
     keep_checkpoints: int = 2  # K: the last K checkpoints are kept (and the best)
-    max_nonfinite_steps: int = (
-        5  # stop after this many steps in a row with a non-finite loss or gradient (each is skipped)
-    )
+    max_nonfinite_steps: int = 5  # stop after this many steps in a row with a non-finite loss or gradient (each is skipped)
     dtype: str = "float32"  # float32 or float64: of the weights and the float features
     fanout: str = ""  # one big graph: neighbour-sampled mini-batches of batch_size seed nodes, senders per layer, e.g. "15,10" ("": whole graph)
-    inference_chunk: int = (
-        0  # evaluate a node task layer by layer, this many receivers at a time (0: whole graph; with fanout: 16384)
-    )
+    inference_chunk: int = 0  # evaluate a node task layer by layer, this many receivers at a time (0: whole graph; with fanout: 16384)
     sync_batch_norm: bool = False  # with several processes: batch statistics of the rows of all of them (SyncBatchNorm)
     class_weights: str = "auto"  # cross-entropy class weights: auto (the dataset's rule: batch for SBM, none otherwise), batch ((R - R_c)/R of each batch), none
 
@@ -174,13 +150,9 @@ class TrainConfig:
         _one_of("train.dtype", self.dtype, ("float32", "float64"))
         _one_of("train.class_weights", self.class_weights, CLASS_WEIGHTS)
         if self.fanout and not all(f.strip().isdigit() and int(f) >= 1 for f in self.fanout.split(",")):
-            raise ConfigError(
-                f"train.fanout must be positive integers separated by commas (one per layer, e.g. 15,10), got {self.fanout!r}"
-            )
+            raise ConfigError(f"train.fanout must be positive integers separated by commas (one per layer, e.g. 15,10), got {self.fanout!r}")
         if not self.checkpoint_minutes >= 0:
-            raise ConfigError(
-                f"train.checkpoint_minutes must be >= 0 (0: after every step), got {self.checkpoint_minutes}"
-            )
+            raise ConfigError(f"train.checkpoint_minutes must be >= 0 (0: after every step), got {self.checkpoint_minutes}")
         _at_least("train.batch_size", self.batch_size, 1)
         _at_least("train.inference_chunk", self.inference_chunk, 0)
         _at_least("train.lr_patience", self.lr_patience, 0)
@@ -220,10 +192,7 @@ class Config:
         if unknown:
             raise ConfigError(f"{where}: unknown section {sorted(unknown)[0]!r}; sections are {', '.join(sections)}")
         hints = typing.get_type_hints(cls)
-        built = {
-            name: _section(hints[name], {} if raw.get(name) is None else raw[name], f"{where}: {name}")
-            for name in sections
-        }
+        built = {name: _section(hints[name], {} if raw.get(name) is None else raw[name], f"{where}: {name}") for name in sections}
         return cls(**built).check()
 
     @classmethod
@@ -246,13 +215,7 @@ class Config:
         lines = []
         for section, values in self.to_dict().items():
             lines.append(f"{section}:")
-            rows = [
-                (
-                    f"  {yaml.safe_dump({key: value}, default_flow_style=True, width=10**6).strip()[1:-1]}",
-                    docs[f"{section}.{key}"],
-                )
-                for key, value in values.items()
-            ]
+            rows = [(f"  {yaml.safe_dump({key: value}, default_flow_style=True, width=10**6).strip()[1:-1]}", docs[f"{section}.{key}"]) for key, value in values.items()]
             width = max(len(row) for row, _ in rows)
             lines += [f"{row:<{width}}  # {doc}" for row, doc in rows]
         return "\n".join(lines) + "\n"
