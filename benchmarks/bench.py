@@ -34,6 +34,9 @@ RESULTS = ROOT / "benchmarks" / "results"
 DOC = ROOT / "docs" / "performance.md"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import molecules  # noqa: E402  (benchmarks/, on the path above)
+from contention import busy_neighbour, condition, load_average  # noqa: E402
+
 # The PATTERN-sized batch of issue 3: 128 graphs x 117 nodes, 40 random in-edges per node, d = 70.
 GRAPHS, NODES, IN_EDGES, DIM = 128, 117, 40, 70
 SCALE_EDGES = (1_000_000, 10_000_000, 50_000_000)
@@ -363,13 +366,193 @@ def machine() -> dict:
         "torch": torch.__version__,
         "torch_geometric": pyg,
         "threads": torch.get_num_threads(),
-        "load_average": [round(v, 1) for v in os.getloadavg()],
+        "load_average": load_average(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
 
 
 def _spread(ts: list[float]) -> str:
     return f"{statistics.median(ts):.3f} ({min(ts):.3f}–{max(ts):.3f})"
+
+
+def _render_sizes(r: dict) -> list[str]:
+    out: list[str] = []
+    out += [
+        _title("Gated layer by size: where the fast paths start to pay", r),
+        "",
+        f"One gated layer, d = {r['dim']}, a random graph of {r['degree']} in-edges per node from groups of 30 nodes, "
+        f"forward + backward, median of {r['reps']} round-robin repetitions after a warm-up. `fast` forced on at every size.",
+        "",
+        _machine_line(r["machine"], r.get("conditions")),
+        "",
+        "| elements (E·d) | edges | reference (ms) | fast, compiled (ms) | fast-torch (ms) | reference / compiled | reference / fast-torch |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in r["rows"]:
+        md = row["median"]
+        out.append(
+            f"| 2^{row['log2_elements']} | {row['edges']:,} | {1e3 * md['reference']:.2f} | {1e3 * md['fast']:.2f} | "
+            f"{1e3 * md[TORCH_KERNELS]:.2f} | {md['reference'] / md['fast']:.2f}× | {md['reference'] / md[TORCH_KERNELS]:.2f}× |"
+        )
+    out.append("")
+    return out
+
+
+def _render_layers(r: dict) -> list[str]:
+    out: list[str] = []
+    m = r["machine"]
+    out += [
+        _title("Layers, forward + backward, PATTERN-sized batch", r),
+        "",
+        f"{r['nodes']:,} nodes (128 graphs × 117), {r['edges']:,} edges (40 random in-edges per node from the same graph), d = {r['dim']}, "
+        f"float32, batch norm and residual on, dropout 0, loss `h.sum() + e.sum()`; {r['reps']} repetitions after one warm-up.",
+        "The edges come as `collate` batches them: graph after graph, each graph's edges in random order (receivers unsorted). "
+        "The last row shuffles the edges of all graphs together, so that consecutive edges touch rows of different graphs "
+        "(node tables of 4–8 MB read at random: the cache-unfriendly case).",
+        "References: our equation as a PyG `MessagePassing` layer (gated), a mean-aggregation `MessagePassing` layer (GCN), "
+        "`TransformerConv` with one head, no edge features, no root weight (graph attention); "
+        "each is checked to give our outputs (float64, max abs difference in the last column) before timing.",
+        "",
+        _machine_line(m, r.get("conditions")),
+        "",
+        "Wall-clock seconds:",
+        "",
+        "| layer | ours, fast (s) | fast, PyTorch kernels (s) | ours, reference (s) | PyG (s) | PyG / fast | PyG / fast-torch | max abs diff vs PyG |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in r["rows"]:
+        t, md = row["times"], row["median"]
+        off = f"{_spread(t[TORCH_KERNELS])} | " if TORCH_KERNELS in t else "same code | "
+        off_ratio = f"{md['pyg'] / md[TORCH_KERNELS]:.2f}× | " if TORCH_KERNELS in md else "– | "
+        out.append(
+            f"| {row['layer']} | {_spread(t['fast'])} | {off}{_spread(t['reference'])} | {_spread(t['pyg'])} | "
+            f"**{md['pyg'] / md['fast']:.2f}×** | {off_ratio}{row['max_abs_diff_vs_pyg']:.1e} |"
+        )
+    out += [
+        "",
+        "CPU seconds of the process (`time.process_time`, user + system; counts page faults, not the time spent "
+        "waiting for a core while other jobs run):",
+        "",
+        "| layer | ours, fast (s) | fast, PyTorch kernels (s) | ours, reference (s) | PyG (s) | PyG / fast |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in r["rows"]:
+        t, md = row["cpu"], row["median_cpu"]
+        off = f"{_spread(t[TORCH_KERNELS])} | " if TORCH_KERNELS in t else "same code | "
+        out.append(
+            f"| {row['layer']} | {_spread(t['fast'])} | {off}{_spread(t['reference'])} | {_spread(t['pyg'])} | "
+            f"**{md['pyg'] / md['fast']:.2f}×** |"
+        )
+    out.append("")
+    return out
+
+
+def _render_memory(r: dict) -> list[str]:
+    out: list[str] = []
+    base = next(row for row in r["rows"] if row["impl"] == "pyg")
+    above = lambda row: row["peak_rss_mib"] - row["inputs_rss_mib"]  # noqa: E731
+    out += [
+        _title("Peak memory of one forward + backward (gated layer, PATTERN-sized batch)", r),
+        "",
+        "Each implementation in its own subprocess; peak resident set size (`ru_maxrss`) of the process, and the part of it "
+        "above the inputs (the RSS once the batch and the layer were built).",
+        "",
+        _machine_line(r["machine"], r.get("conditions")),
+        "",
+        "| implementation | peak RSS (MiB) | peak RSS, ratio to PyG | above inputs (MiB) | above inputs, ratio to PyG |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for row in r["rows"]:
+        out.append(
+            f"| {row['impl']} | {row['peak_rss_mib']:.0f} | {row['peak_rss_mib'] / base['peak_rss_mib']:.2f} | "
+            f"{above(row):.0f} | {above(row) / above(base):.2f} |"
+        )
+    out.append("")
+    return out
+
+
+def _render_scale(r: dict) -> list[str]:
+    out: list[str] = []
+    out += [
+        _title("Scaling: one gated layer on one random graph (fast path)", r),
+        "",
+        f"d = {r['dim']}, {r['degree']} edges per node on average (uniform random senders and receivers), forward + backward; "
+        "time is the median over the repetitions after the first. The first one of a process also page-faults in every "
+        "block of the memory pool (and, on a machine's first run, builds the compiled kernels); its time is given apart.",
+        "",
+        _machine_line(r["machine"], r.get("conditions")),
+        "",
+        "| edges | nodes | fwd+bwd (s) | per edge (ns) | first fwd+bwd of the process (s) | peak RSS (GiB) | RSS per edge (bytes) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in r["rows"]:
+        if "skipped" in row:
+            out.append(f"| {row['edges']:,} | – | not run: {row['skipped']} | | | | |")
+            continue
+        t = statistics.median(row["times"][1:] or row["times"])
+        out.append(
+            f"| {row['edges']:,} | {row['nodes']:,} | {t:.2f} | {1e9 * t / row['edges']:.0f} | {row['times'][0]:.2f} | "
+            f"{row['peak_rss_mib'] / 1024:.2f} | {row['peak_rss_mib'] * 2**20 / row['edges']:.0f} |"
+        )
+    done = [row for row in r["rows"] if "skipped" not in row]
+    if len(done) >= 2:
+        a, b = done[-2], done[-1]
+        ta, tb = (statistics.median(x["times"][1:] or x["times"]) for x in (a, b))
+        slope = (b["peak_rss_mib"] - a["peak_rss_mib"]) * 2**20 / (b["edges"] - a["edges"])
+        out += [
+            "",
+            f"Marginal cost between the two largest runs: {slope:.0f} bytes and {1e9 * (tb - ta) / (b['edges'] - a['edges']):.0f} ns "
+            f"per added edge (a tenth of a node comes with each edge). At that rate {SCALE_EDGES[-1]:,} edges need about "
+            f"{(b['peak_rss_mib'] * 2**20 + slope * (SCALE_EDGES[-1] - b['edges'])) / 2**30:.1f} GiB.",
+            "Per edge, 1M edges cost less than the larger graphs: their node tables (100k nodes × 16 × 4 bytes each) fit "
+            "in the 32 MiB L3 cache, while from 10M edges on every gather of a node row is a random read from memory "
+            "(the compiled sweeps prefetch the rows 16 edges ahead); from there time and memory grow in proportion to the edges.",
+        ]
+    out.append("")
+    return out
+
+
+def _render_train(r: dict) -> list[str]:
+    out: list[str] = []
+    t = r["seconds_per_epoch"]
+    out += [
+        _title("Training: `gatedgcn train` on the default experiment", r),
+        "",
+        f"`gatedgcn train --epochs {r['epochs']} --set model.impl=<impl>` (4 gated GCN layers of width 100, mini graph "
+        f"classification set, batch 50), {r['rounds']} alternating rounds; seconds per epoch = the median of the epochs' "
+        "`seconds` in the run's `metrics.jsonl`, one value per run. `reference` is the plain code of the layers "
+        "as it was before the fast path (it now skips computing η when no one asks for it, as the fast path does).",
+        "",
+        _machine_line(r["machine"], r.get("conditions")),
+        "",
+        "| implementation | s / epoch |",
+        "| --- | --- |",
+    ]
+    for impl, ts in t.items():
+        out.append(
+            f"| {impl} (before: the plain code) | {_spread(ts)} |"
+            if impl == "reference"
+            else f"| {impl} (after) | {_spread(ts)} |"
+        )
+    out.append(
+        f"\nSpeed-up of a training epoch: {statistics.median(t['reference']) / statistics.median(t['fast']):.2f}×.\n"
+    )
+    return out
+
+
+def _render_molecules(r: dict) -> list[str]:
+    title = _title("Training step on a batch of molecules: 4 gated layers, width 70", r)
+    return molecules.render(r, title, _machine_line(r["machine"], r.get("conditions")))
+
+
+RENDERERS = {
+    "sizes": _render_sizes,
+    "layers": _render_layers,
+    "molecules": _render_molecules,
+    "memory": _render_memory,
+    "scale": _render_scale,
+    "train": _render_train,
+}
 
 
 def render() -> str:
@@ -381,7 +564,9 @@ def render() -> str:
         "Times are medians of forward + backward in training mode, with the range (min–max) in brackets.",
         "The machine is shared with other jobs: the load average at the time of each section is given, and",
         "side-by-side comparisons are run round robin in one process so that the noise hits all implementations alike.",
-        "Every section below was measured on the quiet machine (load average below 2, 2 torch threads, the machine's default).",
+        "Each section states its torch threads, whether one busy-looping process ran beside it (`--contention`), and the "
+        "load average (`/proc/loadavg`) before and after it: the machine's 2 cores are shared with other jobs, so "
+        "'no added load' is not 'quiet': read the load average next to each table.",
         "Even quiet, this virtual machine has slow phases of seconds to minutes in which memory-bound work with two threads "
         "takes up to twice as long (the cause lies outside the process; one candidate is the kernel's DAMON page-out monitor, which runs here); they show as the upper ends of the ranges, and the "
         "round robin spreads them over all implementations. No GPU was lent to us, so there are no CUDA figures yet.",
@@ -415,163 +600,46 @@ def render() -> str:
         "No `torch.compile`; the compiled kernels are CPU-only, float32 and float64.",
         "",
     ]
-    if "sizes" in res:
-        r = res["sizes"]
-        out += [
-            "## Gated layer by size: where the fast paths start to pay",
-            "",
-            f"One gated layer, d = {r['dim']}, a random graph of {r['degree']} in-edges per node from groups of 30 nodes, "
-            f"forward + backward, median of {r['reps']} round-robin repetitions after a warm-up. `fast` forced on at every size.",
-            "",
-            _machine_line(r["machine"]),
-            "",
-            "| elements (E·d) | edges | reference (ms) | fast, compiled (ms) | fast-torch (ms) | reference / compiled | reference / fast-torch |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
-        ]
-        for row in r["rows"]:
-            md = row["median"]
-            out.append(
-                f"| 2^{row['log2_elements']} | {row['edges']:,} | {1e3 * md['reference']:.2f} | {1e3 * md['fast']:.2f} | "
-                f"{1e3 * md[TORCH_KERNELS]:.2f} | {md['reference'] / md['fast']:.2f}× | {md['reference'] / md[TORCH_KERNELS]:.2f}× |"
-            )
-        out.append("")
-    if "layers" in res:
-        r, m = res["layers"], res["layers"]["machine"]
-        out += [
-            "## Layers, forward + backward, PATTERN-sized batch",
-            "",
-            f"{r['nodes']:,} nodes (128 graphs × 117), {r['edges']:,} edges (40 random in-edges per node from the same graph), d = {r['dim']}, "
-            f"float32, batch norm and residual on, dropout 0, loss `h.sum() + e.sum()`; {r['reps']} repetitions after one warm-up.",
-            "The edges come as `collate` batches them: graph after graph, each graph's edges in random order (receivers unsorted). "
-            "The last row shuffles the edges of all graphs together, so that consecutive edges touch rows of different graphs "
-            "(node tables of 4–8 MB read at random: the cache-unfriendly case).",
-            "References: our equation as a PyG `MessagePassing` layer (gated), a mean-aggregation `MessagePassing` layer (GCN), "
-            "`TransformerConv` with one head, no edge features, no root weight (graph attention); "
-            "each is checked to give our outputs (float64, max abs difference in the last column) before timing.",
-            "",
-            _machine_line(m),
-            "",
-            "Wall-clock seconds:",
-            "",
-            "| layer | ours, fast (s) | fast, PyTorch kernels (s) | ours, reference (s) | PyG (s) | PyG / fast | PyG / fast-torch | max abs diff vs PyG |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |",
-        ]
-        for row in r["rows"]:
-            t, md = row["times"], row["median"]
-            off = f"{_spread(t[TORCH_KERNELS])} | " if TORCH_KERNELS in t else "same code | "
-            off_ratio = f"{md['pyg'] / md[TORCH_KERNELS]:.2f}× | " if TORCH_KERNELS in md else "– | "
-            out.append(
-                f"| {row['layer']} | {_spread(t['fast'])} | {off}{_spread(t['reference'])} | {_spread(t['pyg'])} | "
-                f"**{md['pyg'] / md['fast']:.2f}×** | {off_ratio}{row['max_abs_diff_vs_pyg']:.1e} |"
-            )
-        out += [
-            "",
-            "CPU seconds of the process (`time.process_time`, user + system; counts page faults, not the time spent "
-            "waiting for a core while other jobs run):",
-            "",
-            "| layer | ours, fast (s) | fast, PyTorch kernels (s) | ours, reference (s) | PyG (s) | PyG / fast |",
-            "| --- | --- | --- | --- | --- | --- |",
-        ]
-        for row in r["rows"]:
-            t, md = row["cpu"], row["median_cpu"]
-            off = f"{_spread(t[TORCH_KERNELS])} | " if TORCH_KERNELS in t else "same code | "
-            out.append(
-                f"| {row['layer']} | {_spread(t['fast'])} | {off}{_spread(t['reference'])} | {_spread(t['pyg'])} | "
-                f"**{md['pyg'] / md['fast']:.2f}×** |"
-            )
-        out.append("")
-    if "memory" in res:
-        r = res["memory"]
-        base = next(row for row in r["rows"] if row["impl"] == "pyg")
-        above = lambda row: row["peak_rss_mib"] - row["inputs_rss_mib"]  # noqa: E731
-        out += [
-            "## Peak memory of one forward + backward (gated layer, PATTERN-sized batch)",
-            "",
-            "Each implementation in its own subprocess; peak resident set size (`ru_maxrss`) of the process, and the part of it "
-            "above the inputs (the RSS once the batch and the layer were built).",
-            "",
-            _machine_line(r["machine"]),
-            "",
-            "| implementation | peak RSS (MiB) | peak RSS, ratio to PyG | above inputs (MiB) | above inputs, ratio to PyG |",
-            "| --- | --- | --- | --- | --- |",
-        ]
-        for row in r["rows"]:
-            out.append(
-                f"| {row['impl']} | {row['peak_rss_mib']:.0f} | {row['peak_rss_mib'] / base['peak_rss_mib']:.2f} | "
-                f"{above(row):.0f} | {above(row) / above(base):.2f} |"
-            )
-        out.append("")
-    if "scale" in res:
-        r = res["scale"]
-        out += [
-            "## Scaling: one gated layer on one random graph (fast path)",
-            "",
-            f"d = {r['dim']}, {r['degree']} edges per node on average (uniform random senders and receivers), forward + backward; "
-            "time is the median over the repetitions after the first. The first one of a process also page-faults in every "
-            "block of the memory pool (and, on a machine's first run, builds the compiled kernels); its time is given apart.",
-            "",
-            _machine_line(r["machine"]),
-            "",
-            "| edges | nodes | fwd+bwd (s) | per edge (ns) | first fwd+bwd of the process (s) | peak RSS (GiB) | RSS per edge (bytes) |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
-        ]
-        for row in r["rows"]:
-            if "skipped" in row:
-                out.append(f"| {row['edges']:,} | – | not run: {row['skipped']} | | | | |")
-                continue
-            t = statistics.median(row["times"][1:] or row["times"])
-            out.append(
-                f"| {row['edges']:,} | {row['nodes']:,} | {t:.2f} | {1e9 * t / row['edges']:.0f} | {row['times'][0]:.2f} | "
-                f"{row['peak_rss_mib'] / 1024:.2f} | {row['peak_rss_mib'] * 2**20 / row['edges']:.0f} |"
-            )
-        done = [row for row in r["rows"] if "skipped" not in row]
-        if len(done) >= 2:
-            a, b = done[-2], done[-1]
-            ta, tb = (statistics.median(x["times"][1:] or x["times"]) for x in (a, b))
-            slope = (b["peak_rss_mib"] - a["peak_rss_mib"]) * 2**20 / (b["edges"] - a["edges"])
-            out += [
-                "",
-                f"Marginal cost between the two largest runs: {slope:.0f} bytes and {1e9 * (tb - ta) / (b['edges'] - a['edges']):.0f} ns "
-                f"per added edge (a tenth of a node comes with each edge). At that rate {SCALE_EDGES[-1]:,} edges need about "
-                f"{(b['peak_rss_mib'] * 2**20 + slope * (SCALE_EDGES[-1] - b['edges'])) / 2**30:.1f} GiB.",
-                "Per edge, 1M edges cost less than the larger graphs: their node tables (100k nodes × 16 × 4 bytes each) fit "
-                "in the 32 MiB L3 cache, while from 10M edges on every gather of a node row is a random read from memory "
-                "(the compiled sweeps prefetch the rows 16 edges ahead); from there time and memory grow in proportion to the edges.",
-            ]
-        out.append("")
-    if "train" in res:
-        r = res["train"]
-        t = r["seconds_per_epoch"]
-        out += [
-            "## Training: `gatedgcn train` on the default experiment",
-            "",
-            f"`gatedgcn train --epochs {r['epochs']} --set model.impl=<impl>` (4 gated GCN layers of width 100, mini graph "
-            f"classification set, batch 50), {r['rounds']} alternating rounds; seconds per epoch = the median of the epochs' "
-            "`seconds` in the run's `metrics.jsonl`, one value per run. `reference` is the plain code of the layers "
-            "as it was before the fast path (it now skips computing η when no one asks for it, as the fast path does).",
-            "",
-            _machine_line(r["machine"]),
-            "",
-            "| implementation | s / epoch |",
-            "| --- | --- |",
-        ]
-        for impl, ts in t.items():
-            out.append(
-                f"| {impl} (before: the plain code) | {_spread(ts)} |"
-                if impl == "reference"
-                else f"| {impl} (after) | {_spread(ts)} |"
-            )
-        out.append(
-            f"\nSpeed-up of a training epoch: {statistics.median(t['reference']) / statistics.median(t['fast']):.2f}×.\n"
-        )
+    for name, draw in RENDERERS.items():
+        for stem in sorted(s for s in res if s == name or s.startswith(name + "-")):
+            out += draw(res[stem])
     return "\n".join(out)
 
 
-def _machine_line(m: dict) -> str:
+def _title(what: str, r: dict) -> str:
+    """A section heading that says the threads and whether a busy process ran beside."""
+    threads = r.get("machine", {}).get("threads")
+    how = [f"{threads} thread(s)"] if isinstance(threads, int) else []
+    if "conditions" in r:
+        how.append("under contention" if r["conditions"]["contended"] else "no added load")
+    return f"## {what}" + (f" ({', '.join(how)})" if how else "")
+
+
+def _machine_line(m: dict, conditions: dict | None = None) -> str:
+    """Machine, versions, threads and the load: before the section (with ``conditions``) and at its end."""
+    before = "" if conditions is None else f"load average {conditions['load_average_before']} before, "
+    added = "" if conditions is None else f" {condition(conditions).capitalize()}."
+    t = m["threads"]
+    threads = (
+        f"{t} torch thread(s)" if isinstance(t, int) else f"{' and '.join(map(str, t))} torch threads (one row each)"
+    )
     return (
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; Python {m['python']}, torch {m['torch']}, "
-        f"PyG {m['torch_geometric']}; {m['threads']} torch thread(s); load average {m['load_average']} at {m['date']}."
+        f"PyG {m['torch_geometric']}; {threads}; {before}load average {m['load_average']} at the end, "
+        f"{m['date']}.{added}"
     )
+
+
+def _measure(section: str, args: argparse.Namespace, threads: int) -> dict:
+    torch.set_num_threads(threads)
+    os.environ["BENCH_THREADS"] = str(threads)
+    return {
+        "layers": lambda: bench_layers(args.reps),
+        "sizes": lambda: bench_sizes(args.reps),
+        "memory": bench_memory,
+        "scale": lambda: bench_scale(args.reps, tuple(args.sizes)),
+        "train": lambda: bench_train(args.reps, args.epochs),
+    }[section]()
 
 
 def main() -> None:
@@ -581,26 +649,37 @@ def main() -> None:
         print(json.dumps(one_run(kind, impl, workload, int(edges), int(reps))))
         return
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("section", choices=("layers", "sizes", "memory", "scale", "train", "render"))
+    p.add_argument("section", choices=("layers", "molecules", "sizes", "memory", "scale", "train", "render"))
     p.add_argument("--reps", type=int, default=5, help="timed repetitions (layers: after one warm-up)")
-    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    p.add_argument(
+        "--threads", type=int, nargs="+", default=[1], help="torch intra-op threads; several: one run each (default 1)"
+    )
+    p.add_argument(
+        "--contention", action="store_true", help="run with one busy-looping process beside (started, stopped)"
+    )
+    p.add_argument("--no-save", action="store_true", help="print the tables only (no results/*.json, no docs)")
     p.add_argument("--sizes", type=int, nargs="+", default=list(SCALE_EDGES), help="edge counts of the scaling run")
     p.add_argument("--epochs", type=int, default=5, help="epochs per training run")
     args = p.parse_args()
-    torch.set_num_threads(args.threads)
-    os.environ["BENCH_THREADS"] = str(args.threads)
     RESULTS.mkdir(parents=True, exist_ok=True)
+    results = {}
     if args.section != "render":
-        run = {
-            "layers": lambda: bench_layers(args.reps),
-            "sizes": lambda: bench_sizes(args.reps),
-            "memory": bench_memory,
-            "scale": lambda: bench_scale(args.reps, tuple(args.sizes)),
-            "train": lambda: bench_train(args.reps, args.epochs),
-        }[args.section]
-        result = run()
-        result["machine"] = machine()
-        (RESULTS / f"{args.section}.json").write_text(json.dumps(result, indent=1))
+        suffix = "-contended" if args.contention else ""
+        with busy_neighbour(args.contention) as conditions:
+            if args.section == "molecules":
+                results["molecules" + suffix] = molecules.bench(args.reps, args.threads)
+                results["molecules" + suffix]["machine"] = machine() | {"threads": args.threads}
+            else:
+                for t in args.threads:
+                    results[f"{args.section}-{t}t{suffix}"] = _measure(args.section, args, t)
+                    results[f"{args.section}-{t}t{suffix}"]["machine"] = machine()
+        for name, result in results.items():
+            result.setdefault("machine", machine())
+            result["conditions"] = conditions
+            if not args.no_save:
+                (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1))
+    if args.no_save:
+        return
     DOC.parent.mkdir(exist_ok=True)
     DOC.write_text(render())
     print(f"wrote {DOC}")

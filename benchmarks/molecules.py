@@ -1,0 +1,203 @@
+"""The small-batch workload: one training step of a 4-layer gated network on a batch of molecule-sized graphs.
+
+A batch as AQSOL's: 128 graphs of 10–24 atoms, each a random tree of bonds plus a ring closure per ten atoms
+(≈ 2.1 directed edges per node), atom categories from a vocabulary of 65, no edge features (the
+``aqsol_gatedgcn_L4`` preset: 4 layers, width 70, mean readout, MLP head, L1 loss).  A step is
+``zero_grad``, forward, loss, backward and an Adam step, timed round robin for
+
+- ``trainer``: our default path through :meth:`gatedgcn.train.trainer.Trainer._step` (what ``gatedgcn train`` runs per batch:
+  it adds the batch-norm buffer copies, the finite checks and the epoch's running sums);
+- ``fast`` / ``reference``: our network (default path / plain equations) in a plain loop;
+- ``pyg``: the same network with PyG ``MessagePassing`` layers (:class:`pyg_reference.PyGGatedGCN`), the same weights,
+  in the same plain loop.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+MOLECULES, MIN_ATOMS, MAX_ATOMS, ATOM_TYPES, HIDDEN, LAYERS = 128, 10, 24, 65, 70, 4
+IMPLS = ("trainer", "fast", "reference", "pyg")
+
+
+def molecule_batch(seed: int = 0):
+    """A :class:`gatedgcn.graph.Batch` of :data:`MOLECULES` molecule-sized graphs with a scalar target each."""
+    from gatedgcn.graph import Graph, collate
+
+    g = torch.Generator().manual_seed(seed)
+    graphs = []
+    for k in range(MOLECULES):
+        n = int(torch.randint(MIN_ATOMS, MAX_ATOMS + 1, (1,), generator=g))
+        child = torch.arange(1, n)
+        parent = (torch.rand(n - 1, generator=g) * child).long()  # a random tree: each atom bonds to an earlier one
+        rings = max(1, round(n / 10))
+        a = torch.randint(0, n, (rings,), generator=g)
+        b = (a + torch.randint(3, 6, (rings,), generator=g)) % n  # ring closures
+        keep = a != b
+        u, v = torch.cat([parent, a[keep]]), torch.cat([child, b[keep]])  # bonds
+        edge_index = torch.stack([torch.cat([u, v]), torch.cat([v, u])])  # both directions: [2, 2 bonds]
+        order = torch.randperm(edge_index.shape[1], generator=g)
+        x = torch.randint(0, ATOM_TYPES, (n,), generator=g)  # atom categories: [n]
+        graphs.append(Graph(x=x, edge_index=edge_index[:, order], y=torch.randn((), generator=g), name=f"mol{k}"))
+    return collate(graphs)
+
+
+def our_network(impl: str) -> nn.Module:
+    from gatedgcn.model import GraphNet, ModelSpec
+
+    torch.manual_seed(0)
+    spec = ModelSpec(layer="gated_gcn", layers=LAYERS, hidden=HIDDEN, out_dim=1, in_dim=0, node_vocab=ATOM_TYPES)
+    return GraphNet(ModelSpec(**{**spec.__dict__, "impl": impl}))
+
+
+class PyGNet(nn.Module):
+    """Our :class:`~gatedgcn.model.GraphNet` (gated, no edge features, mean readout) with PyG ``MessagePassing`` layers."""
+
+    def __init__(self, ours: nn.Module) -> None:
+        super().__init__()
+        from pyg_reference import PyGGatedGCN, copy_weights
+
+        hidden = ours.spec.hidden
+        self.embed_h = nn.Embedding(ATOM_TYPES, hidden)
+        self.embed_e = nn.Embedding(1, hidden)
+        self.layers = nn.ModuleList(PyGGatedGCN(hidden) for _ in ours.layers)
+        linears = [*ours.head.hidden, ours.head.out]
+        self.head = nn.Sequential()
+        for k, lin in enumerate(linears):
+            self.head.append(nn.Linear(lin.in_features, lin.out_features))
+            if k < len(linears) - 1:
+                self.head.append(nn.ReLU())
+        with torch.no_grad():
+            self.embed_h.load_state_dict(ours.embed_h.state_dict())
+            self.embed_e.load_state_dict(ours.embed_e.state_dict())
+            for mine, theirs in zip(ours.layers, self.layers):
+                copy_weights(mine, theirs)
+            for src, dst in zip(linears, [m for m in self.head if isinstance(m, nn.Linear)]):
+                dst.load_state_dict(src.state_dict())
+
+    def forward(self, batch) -> Tensor:
+        from torch_geometric.utils import scatter
+
+        h = self.embed_h(batch.x)  # [N, d]
+        e = self.embed_e.weight.expand(batch.num_edges, -1)  # [E, d]
+        for layer in self.layers:
+            h, e = layer(h, batch.edge_index, e)
+        g = scatter(h, batch.node_graph, dim=0, dim_size=batch.num_graphs, reduce="mean")  # [B, d]
+        return self.head(g)  # [B, 1]
+
+
+def check_same(batch) -> float:
+    """Largest difference of the outputs of our network (default path) and the PyG one (float64, training mode)."""
+    ours = our_network("fast").double()
+    theirs = PyGNet(ours).double()
+    return float((ours(batch) - theirs(batch)).abs().max().detach())
+
+
+def _plain_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    loss = F.l1_loss(model(batch).reshape(batch.y.shape), batch.y)
+    loss.backward()
+    optimizer.step()
+
+
+def steps(lr: float = 1e-3) -> dict:
+    """One callable per implementation, each a whole training step on its own copy of the network."""
+    from gatedgcn.train.objective import Objective
+    from gatedgcn.train.trainer import Schedule, Trainer
+
+    out = {}
+    for impl in IMPLS:
+        if impl == "trainer":
+            trainer = Trainer(our_network("fast"), Objective("regression", "mae"), Schedule(lr=lr), progress=False)
+            trainer.model.train(True)
+            out[impl] = lambda b, t=trainer: t._step(b)
+            continue
+        model = our_network(impl) if impl != "pyg" else PyGNet(our_network("fast"))
+        model.train(True)
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        out[impl] = lambda b, m=model, o=optimizer: _plain_step(m, o, b)
+    return out
+
+
+def bench(reps: int, threads: list[int]) -> dict:
+    """Median step times per implementation and thread count (round robin within each thread count)."""
+    batch = molecule_batch()
+    diff = check_same(batch)
+    if diff > 1e-9:
+        raise SystemExit(f"molecules: our network and the PyG one differ by {diff:.3g}; not timing")
+    rows = []
+    for t in threads:
+        torch.set_num_threads(t)
+        run = steps()
+        for _ in range(min(2, reps)):  # warm-up: first calls, the kernels' build and the optimizers' state
+            for f in run.values():
+                f(batch)
+        times = {impl: [] for impl in run}
+        for _ in range(reps):
+            for impl, f in run.items():
+                start = time.perf_counter()
+                f(batch)
+                times[impl].append(time.perf_counter() - start)
+        med = {impl: statistics.median(v) for impl, v in times.items()}
+        rows.append({"threads": t, "times": times, "median": med})
+        print(
+            f"molecules, {t} thread(s): "
+            + "  ".join(f"{k} {1e3 * v:.1f} ms" for k, v in med.items())
+            + f"  pyg/fast {med['pyg'] / med['fast']:.2f}x  pyg/trainer {med['pyg'] / med['trainer']:.2f}x",
+            flush=True,
+        )
+    return {
+        "graphs": batch.num_graphs,
+        "nodes": batch.num_nodes,
+        "edges": batch.num_edges,
+        "hidden": HIDDEN,
+        "layers": LAYERS,
+        "reps": reps,
+        "max_abs_diff_vs_pyg": diff,
+        "rows": rows,
+    }
+
+
+NAMES = {
+    "trainer": "ours, `Trainer._step` (ms)",
+    "fast": "ours, default path (ms)",
+    "reference": "ours, reference path (ms)",
+    "pyg": "PyG (ms)",
+}
+
+
+def render(r: dict, title: str, machine_line: str) -> list[str]:
+    """The section of docs/performance.md for one stored run of :func:`bench`."""
+    ms = lambda ts: f"{1e3 * statistics.median(ts):.1f} ({1e3 * min(ts):.1f}–{1e3 * max(ts):.1f})"  # noqa: E731
+    out = [
+        title,
+        "",
+        f"A whole training step (zero_grad, forward, L1 loss, backward, Adam) of a {r['layers']}-layer gated network, "
+        f"width {r['hidden']} (the `aqsol_gatedgcn_L4` preset: atom embedding, mean readout, MLP head), on one batch of "
+        f"{r['graphs']} molecule-sized graphs: {r['nodes']:,} nodes, {r['edges']:,} directed edges "
+        f"({r['edges'] / r['nodes']:.2f} per node; random trees of 10–24 atoms plus a ring closure per ten atoms). "
+        "Medians of "
+        f"{r['reps']} round-robin repetitions after two warm-up steps (one with `--reps 1`), range in brackets. `Trainer._step` is what `gatedgcn train` "
+        "runs per batch (our default path, plus its batch-norm buffer copies, finite checks and running sums); the other "
+        "columns run the same plain loop. PyG: the same network with `MessagePassing` layers "
+        f"(`benchmarks/pyg_reference.py`), the same weights (outputs checked equal in float64: {r['max_abs_diff_vs_pyg']:.1e}).",
+        "",
+        machine_line,
+        "",
+        "| threads | " + " | ".join(NAMES[k] for k in IMPLS) + " | PyG / default path | PyG / `Trainer._step` |",
+        "| --- | " + " | ".join("---" for _ in IMPLS) + " | --- | --- |",
+    ]
+    for row in r["rows"]:
+        md, t = row["median"], row["times"]
+        out.append(
+            f"| {row['threads']} | "
+            + " | ".join(ms(t[k]) for k in IMPLS)
+            + f" | **{md['pyg'] / md['fast']:.2f}×** | {md['pyg'] / md['trainer']:.2f}× |"
+        )
+    out.append("")
+    return out
