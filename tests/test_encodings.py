@@ -113,3 +113,85 @@ def test_model_without_matching_pe_raises_graph_error():
     model = GraphNet(ModelSpec(layer="gated_gcn", layers=1, hidden=8, out_dim=2, in_dim=0, node_vocab=1, pe_dim=4))
     with pytest.raises(GraphError, match="width 4"):
         model(batch)
+
+
+def _dense_return_probabilities(edge_index: torch.Tensor, n: int, k: int) -> np.ndarray:
+    """Independent float64 reference: the diagonal of the dense powers of M = A D^-1."""
+    A = np.zeros((n, n))
+    for j, i in edge_index.t().tolist():
+        if i != j:
+            A[i, j] = A[j, i] = 1.0
+    d = A.sum(0)
+    M = A / np.where(d > 0, d, np.inf)[None, :]
+    out, power = np.zeros((n, k)), np.eye(n)
+    for s in range(k):
+        power = power @ M
+        out[:, s] = np.diag(power)
+    return out
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, 8])
+def test_sparse_random_walk_pe_matches_dense_powers_on_random_graphs_with_loops_repeats_and_isolated_nodes(k):
+    rng = np.random.default_rng(k)
+    n = 30
+    pairs = rng.integers(0, n - 3, size=(2, 70))  # the last 3 nodes isolated
+    pairs = np.concatenate([pairs, [[4, 4, 5], [4, 6, 6]]], axis=1)  # a self-loop and a repeated edge
+    edge_index = torch.from_numpy(pairs)
+    pe = random_walk_pe(edge_index, n, k).double().numpy()
+    assert np.allclose(pe, _dense_return_probabilities(edge_index, n, k), atol=1e-6)
+
+
+def test_random_walk_pe_of_a_union_equals_the_graphs_one_by_one():
+    graphs = [
+        Graph(x=torch.zeros(G.number_of_nodes(), dtype=torch.long), edge_index=_edge_index(G))
+        for G in (nx.cycle_graph(5), nx.petersen_graph(), nx.path_graph(4), nx.star_graph(6))
+    ]
+    together = add_encoding(graphs, "random_walk", 6)
+    for g, h in zip(graphs, together):
+        assert torch.allclose(h.pe, random_walk_pe(g.edge_index, g.num_nodes, 6), atol=1e-7)
+
+
+def test_random_walk_pe_of_a_100k_node_grid_is_sparse_work():
+    """A dense [N, N] float64 matrix of this graph would take 80 GB; the sparse code needs seconds (not asserted)."""
+    side = 317
+    G = nx.grid_2d_graph(side, side)
+    index = {v: n for n, v in enumerate(G.nodes())}
+    edge_index = torch.tensor([[index[u], index[v]] for u, v in G.edges()]).t()  # one direction: symmetrised inside
+    pe = random_walk_pe(edge_index, G.number_of_nodes(), 4)
+    assert pe.shape == (side * side, 4)
+    # inner node of a grid: back after 2 steps with 1/4; after 4 with 9/64 (4·(1/4)³ ... counted by hand: 36 walks / 4^4)
+    inner = index[(side // 2, side // 2)]
+    assert torch.allclose(pe[inner], torch.tensor([0.0, 0.25, 0.0, 36 / 256]), atol=1e-6)
+    corner = index[(0, 0)]  # degree 2, neighbours of degree 3: back after 2 steps with 1/3
+    assert torch.isclose(pe[corner, 1], torch.tensor(1 / 3), atol=1e-6)
+
+
+def test_sparse_laplacian_pe_of_a_graph_above_the_dense_size_are_its_smallest_eigenvectors():
+    G = nx.connected_watts_strogatz_graph(700, 4, 0.3, seed=1)
+    n, k = G.number_of_nodes(), 3
+    L = nx.normalized_laplacian_matrix(G, nodelist=range(n)).toarray()
+    expected = np.sort(np.linalg.eigvalsh(L))[1 : k + 1]
+    pe = laplacian_pe(_edge_index(G), n, k).double().numpy()
+    assert np.allclose(pe.T @ pe, np.eye(k), atol=1e-4)
+    assert np.allclose(np.einsum("nk,nm,mk->k", pe, L, pe), expected, atol=1e-5)
+    assert np.allclose(pe, laplacian_pe(_edge_index(G), n, k).numpy())  # the same vectors (and signs) again
+
+
+def test_encode_splits_caches_the_encodings_with_the_dataset(tmp_path):
+    from gatedgcn.data.encodings import encode_splits
+
+    G = nx.petersen_graph()
+    g = Graph(x=torch.arange(10), edge_index=_edge_index(G), y=torch.tensor(1.0))
+    splits = {"train": [g, g], "val": [g]}
+    first = encode_splits(splits, "random_walk", 5, tmp_path, name="toy")
+    assert len(list(tmp_path.glob("toy-pe-random_walk-*.safetensors"))) == 1
+    again = encode_splits(splits, "random_walk", 5, tmp_path, name="toy")
+    for split in splits:
+        for a, b, orig in zip(first[split], again[split], splits[split]):
+            assert torch.equal(a.pe, b.pe) and torch.equal(b.x, orig.x) and torch.equal(b.y, orig.y)
+    assert torch.allclose(
+        first["val"][0].pe, torch.from_numpy(_dense_return_probabilities(g.edge_index, 10, 5)).float()
+    )
+    other = Graph(x=torch.arange(10), edge_index=_edge_index(nx.cycle_graph(10)), y=torch.tensor(1.0))
+    changed = encode_splits({"train": [other]}, "random_walk", 5, tmp_path, name="toy")  # new structure: new entry
+    assert torch.allclose(changed["train"][0].pe, torch.tensor([[0.0, 0.5, 0.0, 0.375, 0.0]] * 10), atol=1e-6)
