@@ -186,8 +186,8 @@ def test_encode_splits_caches_the_encodings_with_the_dataset(tmp_path):
     first = encode_splits(splits, "random_walk", 5, tmp_path, name="toy")
     assert len(list(tmp_path.glob("toy-pe-random_walk-*.safetensors"))) == 1
     again = encode_splits(splits, "random_walk", 5, tmp_path, name="toy")
-    for split in splits:
-        for a, b, orig in zip(first[split], again[split], splits[split]):
+    for split, graphs in splits.items():
+        for a, b, orig in zip(first[split], again[split], graphs):
             assert torch.equal(a.pe, b.pe) and torch.equal(b.x, orig.x) and torch.equal(b.y, orig.y)
     assert torch.allclose(
         first["val"][0].pe, torch.from_numpy(_dense_return_probabilities(g.edge_index, 10, 5)).float()

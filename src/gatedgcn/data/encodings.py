@@ -42,7 +42,7 @@ from gatedgcn.data.cache import cached
 from gatedgcn.errors import ConfigError
 from gatedgcn.graph import Graph
 
-__all__ = ["ENCODINGS", "laplacian_pe", "random_walk_pe", "add_encoding", "encode_splits"]
+__all__ = ["ENCODINGS", "add_encoding", "encode_splits", "laplacian_pe", "random_walk_pe"]
 
 DENSE_MAX = 512  # graphs up to this many nodes get a dense eigh of their Laplacian
 UNION_NODES = 20_000  # random-walk encodings of small graphs are computed on unions of about this many nodes
