@@ -1,4 +1,5 @@
-"""A model-agnostic trainer: Adam, ReduceLROnPlateau, whole-split metrics, callbacks, exact resume.
+"""A model-agnostic trainer: Adam or AdamW, ReduceLROnPlateau or cosine with warm-up, gradient clipping,
+whole-split metrics, callbacks, exact resume.
 
 It knows a model (``model(batch) -> out``), batches (``batch.to(device)``, ``batch.y``) and an
 :class:`~gatedgcn.train.objective.Objective`; nothing about graphs.  Where a fit stands is a
@@ -10,6 +11,7 @@ A step whose loss or gradient is not finite is skipped (no update, batch-norm bu
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 import time
 from dataclasses import dataclass, field, fields
@@ -24,7 +26,7 @@ from tqdm.auto import tqdm
 from gatedgcn.errors import TrainingError, TrainingInterrupted
 from gatedgcn.train.objective import Objective
 
-__all__ = ["Schedule", "Trainer", "EpochRecord", "Position", "rng_state", "set_rng_state"]
+__all__ = ["OPTIMIZERS", "SCHEDULES", "Schedule", "Trainer", "EpochRecord", "Position", "rng_state", "set_rng_state"]
 
 EpochRecord = dict  # {"epoch", "lr", "seconds", "skipped", "train": {"loss", metric}, "val": {...}, ...}
 SaveHook = Callable[["Trainer", str], None]  # (trainer, "step" | "epoch" | "stop")
@@ -33,12 +35,21 @@ Gather = Callable[
 ]  # (loss_sum, count, outs, ys) of every process
 
 
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}  # adam: L2 weight decay; adamw: decoupled
+SCHEDULES = ("plateau", "cosine")
+
+
 @dataclass(frozen=True)
 class Schedule:
-    """Adam at ``lr``; the lr is multiplied by ``lr_factor`` after ``lr_patience`` epochs without a
-    better monitored loss (validation, else training); training stops after ``epochs``, when the
-    lr falls below ``min_lr``, or after the epoch that passes ``time_budget_s`` seconds of training (0: none;
-    the finished epochs of a resumed run count, as their ``seconds`` in the history)."""
+    """The optimiser (``optimizer``: Adam or AdamW, at ``lr`` with ``weight_decay``) and how its lr moves per epoch.
+
+    ``plateau``: the lr is multiplied by ``lr_factor`` after ``lr_patience`` epochs without a better monitored loss
+    (validation, else training), and training stops once it falls below ``min_lr``.  ``cosine``: in epoch
+    ``t = 0, 1, …`` the lr is ``lr · (t + 1) / (w + 1)`` for ``t < w = warmup_epochs`` (linear warm-up), then
+    ``lr · ½ (1 + cos(π (t - w) / (epochs - w)))`` (``min_lr`` does not stop it).  ``clip_grad_norm > 0``: the
+    gradients are scaled to that total 2-norm at most before each update.  Training stops after ``epochs``, or after
+    the epoch that passes ``time_budget_s`` seconds of training (0: none; the finished epochs of a resumed run count,
+    as their ``seconds`` in the history)."""
 
     epochs: int = 40
     lr: float = 1e-4
@@ -47,6 +58,27 @@ class Schedule:
     lr_patience: int = 10
     min_lr: float = 1e-6
     time_budget_s: float = 0.0
+    optimizer: str = "adam"
+    schedule: str = "plateau"
+    warmup_epochs: int = 0
+    clip_grad_norm: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.schedule == "cosine" and not 0 <= self.warmup_epochs < self.epochs:
+            raise ValueError(f"warmup_epochs must be in [0, epochs={self.epochs}), got {self.warmup_epochs}")
+        if self.clip_grad_norm < 0:
+            raise ValueError(f"clip_grad_norm must be >= 0 (0: no clipping), got {self.clip_grad_norm}")
+
+    def cosine_factor(self, t: int) -> float:
+        """The lr of 0-based epoch ``t`` over ``lr`` under the cosine schedule with linear warm-up."""
+        w = self.warmup_epochs
+        if t < w:
+            return (t + 1) / (w + 1)
+        return 0.5 * (1.0 + math.cos(math.pi * min(t - w, self.epochs - w) / (self.epochs - w)))
 
 
 def rng_state() -> dict[str, Any]:
@@ -161,9 +193,15 @@ class Trainer:
         self.max_bad_steps = max_bad_steps
         self.detect_anomaly = detect_anomaly
         self.position = Position()
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=schedule.lr, weight_decay=schedule.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.optimizer, mode="min", factor=schedule.lr_factor, patience=schedule.lr_patience
+        self.optimizer = OPTIMIZERS[schedule.optimizer](
+            model.parameters(), lr=schedule.lr, weight_decay=schedule.weight_decay
+        )
+        self.scheduler: torch.optim.lr_scheduler.LRScheduler | torch.optim.lr_scheduler.ReduceLROnPlateau = (
+            torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule.cosine_factor)
+            if schedule.schedule == "cosine"
+            else torch.optim.lr_scheduler.ReduceLROnPlateau(
+                self.optimizer, mode="min", factor=schedule.lr_factor, patience=schedule.lr_patience
+            )
         )
 
     @property
@@ -229,6 +267,8 @@ class Trainer:
                 for b, saved in zip(self.model.buffers(), buffers):
                     b.copy_(saved)
             return False
+        if self.schedule.clip_grad_norm > 0:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.schedule.clip_grad_norm)
         self.optimizer.step()
         self.position.add(loss, out, batch.y)
         return True
@@ -273,6 +313,13 @@ class Trainer:
             self._save_or_stop(save, "step", should_stop)
         return pos.scores(self.objective, self.gather)
 
+    def _step_schedule(self, monitored_loss: float) -> None:
+        """After an epoch: the plateau schedule reads the monitored loss, the cosine one only counts the epoch."""
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            self.scheduler.step(monitored_loss)
+        else:
+            self.scheduler.step()
+
     def _save_or_stop(self, save: SaveHook | None, reason: str, should_stop: Callable[[], int]) -> None:
         signum = should_stop()
         if save is not None:
@@ -306,7 +353,7 @@ class Trainer:
             while (
                 not spent_before
                 and pos.epoch <= self.schedule.epochs
-                and not (pos.history and self.lr < self.schedule.min_lr)
+                and not (pos.history and self.schedule.schedule == "plateau" and self.lr < self.schedule.min_lr)
             ):
                 start, lr = time.perf_counter(), self.lr
                 try:
@@ -320,7 +367,7 @@ class Trainer:
                 record: EpochRecord = {"epoch": pos.epoch, "lr": lr, "skipped": pos.skipped, "train": train}
                 record.update(self.evaluate(eval_loaders))
                 record["seconds"] = time.perf_counter() - start
-                self.scheduler.step(record["val"]["loss"] if "val" in record else record["train"]["loss"])
+                self._step_schedule(record["val"]["loss"] if "val" in record else record["train"]["loss"])
                 scored = record["val"] if "val" in record else record["train"]
                 generator = getattr(train_loader, "generator", None)
                 pos.next_epoch(
