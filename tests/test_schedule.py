@@ -45,7 +45,9 @@ def _loader(shuffle: bool = True) -> DataLoader:
     x = torch.randn(40, 4, generator=g)
     y = x @ torch.tensor([1.0, -2.0, 0.5, 0.0]) + 0.1 * torch.randn(40, generator=g)
     data = list(zip(x, y))
-    return DataLoader(data, batch_size=8, shuffle=shuffle, collate_fn=_collate, generator=torch.Generator().manual_seed(1))
+    return DataLoader(
+        data, batch_size=8, shuffle=shuffle, collate_fn=_collate, generator=torch.Generator().manual_seed(1)
+    )
 
 
 def _trainer(schedule: Schedule) -> Trainer:

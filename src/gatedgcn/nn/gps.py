@@ -1,0 +1,73 @@
+"""The GraphGPS layer (Rampášek et al. 2022) on our layers: a given ``a`` and a computed ``a``, added.
+
+A GCN is attention whose weights are given by the graph; global attention computes them over all
+nodes of the graph.  GPS sums the two in one layer, the local part being our residual gated GCN,
+whose edge state is carried to the next layer:
+
+    h_L, e' = GatedGCN(h, e)           h_L = h + ReLU(BN(A h_i + Σ_{j→i} η_ij ⊙ B h_j)),  e' = e + ReLU(BN(ê))
+    h_A     = h + Drop(MHA(h))         MHA = SelfAttention over the nodes of each graph (a_ij = softmax_j(β k_j·q_i))
+    h'      = FFN(BN_L(h_L) + BN_A(h_A))        FFN(x) = BN(x + Drop(W₂ Drop(f(W₁ x))))
+
+(``h + GatedGCN(h, e)`` of the GraphGPS paper is ``h_L``: our gated layer carries its residual, and its dropout
+is the layer's own.)  Each graph's nodes are padded to a dense set with a key padding mask, as the ``attention``
+model does; a node attends only to the nodes of its own graph.
+
+Shapes: x ``[N, dim]``, edge_index ``[2, E]``, e ``[E, dim]``, nodes_per_graph ``[B]`` (the batch's nodes are
+graph by graph), optional node_scale ``[N]`` / edge_scale ``[E]`` (of the gated part) -> h ``[N, dim]``,
+e' ``[E, dim]``; with ``return_weights`` also η ``[E, dim]`` and a ``[B, H, T, T]``.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from gatedgcn.nn.attention import SelfAttention
+from gatedgcn.nn.ffn import FeedForward
+from gatedgcn.nn.gated_gcn import GatedGCNLayer
+from gatedgcn.nn.norm import BatchNorm
+from gatedgcn.ops import pad_segments
+
+__all__ = ["GPSLayer"]
+
+
+class GPSLayer(nn.Module):
+    def __init__(
+        self,
+        dim: int,
+        *,
+        heads: int = 1,
+        dropout: float = 0.0,
+        activation: str = "relu",
+        ffn_factor: int = 2,
+        batch_norm: bool = True,
+        impl: str = "fast",
+    ) -> None:
+        super().__init__()
+        self.local = GatedGCNLayer(dim, batch_norm=batch_norm, residual=True, dropout=dropout, impl=impl)
+        self.attention = SelfAttention(dim, heads=heads)
+        self.drop_attention = nn.Dropout(dropout)
+        self.bn_local = BatchNorm(dim) if batch_norm else nn.Identity()
+        self.bn_attention = BatchNorm(dim) if batch_norm else nn.Identity()
+        self.ffn = FeedForward(dim, factor=ffn_factor, activation=activation, dropout=dropout, batch_norm=batch_norm)
+
+    def forward(
+        self,
+        x: Tensor,
+        edge_index: Tensor,
+        e: Tensor,
+        nodes_per_graph: Tensor,
+        *,
+        node_scale: Tensor | None = None,
+        edge_scale: Tensor | None = None,
+        return_weights: bool = False,
+    ):
+        h_local, e_new, *eta = self.local(
+            x, edge_index, e, node_scale=node_scale, edge_scale=edge_scale, return_weights=return_weights
+        )  # [N, d], [E, d] (, η [E, d])
+        dense, padding = pad_segments(x, nodes_per_graph)  # [B, T, d], [B, T]
+        m, *a = (
+            self.attention(dense, padding, return_weights=True) if return_weights else (self.attention(dense, padding),)
+        )
+        h_attention = x + self.drop_attention(m[~padding])  # [N, d]
+        h = self.ffn(self.bn_local(h_local) + self.bn_attention(h_attention))  # [N, d]
+        return (h, e_new, eta[0], a[0]) if return_weights else (h, e_new)

@@ -1,0 +1,86 @@
+"""The GPS layer h' = FFN(BN_L(h_L) + BN_A(h + MHA(h))), h_L, e' = GatedGCN(h, e), against a dense float64 version
+built from the dense gated GCN and a per-graph dense self-attention: values and gradients, weights, isolation of graphs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import dense
+from gatedgcn.nn.gps import GPSLayer
+from helpers import compare_with_grads, random_graph
+
+SIZES = (5, 8, 3)  # nodes of the batch's graphs, consecutive
+
+
+def _batch_edges(seed: int) -> torch.Tensor:
+    parts, offset = [], 0
+    for k, n in enumerate(SIZES):
+        parts.append(random_graph(n, 2 * n, seed=seed + k) + offset)
+        offset += n
+    return torch.cat(parts, dim=1)  # [2, E], edges within each graph
+
+
+def _ffn(x: torch.Tensor, ffn) -> torch.Tensor:
+    inner = torch.relu(dense.linear(x, ffn.W_1))
+    return dense.batch_norm(x + dense.linear(inner, ffn.W_2), ffn.bn)
+
+
+def _reference(layer: GPSLayer, x, ei, e):
+    h_local, e_new = dense.gated_gcn(x, ei, e, layer.local, training_bn=True)
+    rows = torch.split(torch.arange(x.shape[0]), list(SIZES))
+    m = torch.cat([dense.self_attention(x[r], layer.attention) for r in rows])  # each graph on its own
+    h = dense.batch_norm(h_local, layer.bn_local) + dense.batch_norm(x + m, layer.bn_attention)
+    return _ffn(h, layer.ffn), e_new
+
+
+@pytest.mark.parametrize("heads", [1, 3])
+@pytest.mark.parametrize("impl", ["reference", "fast"])
+def test_gps_layer_matches_the_dense_sum_of_gated_gcn_and_per_graph_attention(heads, impl):
+    torch.manual_seed(heads)
+    d = 6
+    layer = GPSLayer(d, heads=heads, impl=impl).double().train()
+    ei = _batch_edges(seed=10 * heads)
+    x = torch.randn(sum(SIZES), d, dtype=torch.float64, requires_grad=True)
+    e = torch.randn(ei.shape[1], d, dtype=torch.float64, requires_grad=True)
+    counts = torch.tensor(SIZES)
+    compare_with_grads(
+        lambda: layer(x, ei, e, counts), lambda: _reference(layer, x, ei, e), [x, e], list(layer.parameters())
+    )
+
+
+def test_gps_attention_stays_within_each_graph_and_its_weights_are_the_dense_softmax():
+    torch.manual_seed(0)
+    d = 4
+    layer = GPSLayer(d, heads=2).double().eval()
+    ei = _batch_edges(seed=3)
+    x = torch.randn(sum(SIZES), d, dtype=torch.float64)
+    e = torch.randn(ei.shape[1], d, dtype=torch.float64)
+    counts = torch.tensor(SIZES)
+    h, e_new, eta, a = layer(x, ei, e, counts, return_weights=True)
+    assert a.shape == (3, 2, max(SIZES), max(SIZES))
+    q = x[5:13] @ layer.attention.W_q.weight[d:].t()  # graph 1, head 1
+    k = x[5:13] @ layer.attention.W_k.weight[d:].t()
+    expected = torch.softmax(q @ k.t() / d**0.5, dim=1)
+    torch.testing.assert_close(a[1, 1, :8, :8], expected)
+    assert torch.count_nonzero(a[2, :, :3, 3:]) == 0  # keys past a graph's nodes: weight 0
+    # changing a node of graph 2 leaves graphs 0 and 1 unchanged (no edge and no attention across graphs)
+    x2 = x.clone()
+    x2[-1] += 1.0
+    h2, _ = layer(x2, ei, e, counts)
+    torch.testing.assert_close(h2[:13], h[:13])
+    assert not torch.allclose(h2[13:], h[13:])
+    # η are the gated layer's normalised gates: they sum to 1 (up to ε) over each receiver's senders, per channel
+    sums = torch.zeros(sum(SIZES), d, dtype=torch.float64).index_add_(0, ei[1], eta)
+    has = torch.bincount(ei[1], minlength=sum(SIZES)) > 0
+    torch.testing.assert_close(sums[has], torch.ones_like(sums[has]), atol=1e-4, rtol=0)
+
+
+def test_gps_layer_does_not_write_into_its_inputs():
+    layer = GPSLayer(4).double().train()
+    ei = _batch_edges(seed=1)
+    x = torch.randn(sum(SIZES), 4, dtype=torch.float64)
+    e = torch.randn(ei.shape[1], 4, dtype=torch.float64)
+    x0, e0, ei0 = x.clone(), e.clone(), ei.clone()
+    layer(x, ei, e, torch.tensor(SIZES))
+    assert torch.equal(x, x0) and torch.equal(e, e0) and torch.equal(ei, ei0)
