@@ -8,4 +8,13 @@ from gatedgcn.nn.gps import GPSLayer
 from gatedgcn.nn.mlp import MLPLayer
 from gatedgcn.nn.norm import BatchNorm
 
-__all__ = ["SelfAttention", "GraphAttention", "GCNLayer", "GatedGCNLayer", "MLPLayer", "BatchNorm", "FeedForward", "GPSLayer"]
+__all__ = [
+    "SelfAttention",
+    "GraphAttention",
+    "GCNLayer",
+    "GatedGCNLayer",
+    "MLPLayer",
+    "BatchNorm",
+    "FeedForward",
+    "GPSLayer",
+]
