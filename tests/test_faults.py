@@ -8,6 +8,9 @@ import hashlib
 import io
 import json
 import os
+import signal
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -234,6 +237,59 @@ def test_a_full_disk_during_a_checkpoint_keeps_what_was_saved_and_the_run_resume
     assert main(["train", "--resume", str(run), "--quiet"]) == 0
     for name in ("model.safetensors", "summary.json"):
         assert (run / name).read_bytes() == (reference / name).read_bytes()
+
+
+def test_a_second_writer_on_a_run_directory_in_use_is_refused_naming_the_pid(tmp_path, monkeypatch, capsys):
+    """While a run writes X (here: after its first epoch), train --out X, --overwrite and --resume X are refused,
+    X is untouched by them, and the run ends with its own epochs."""
+    run, real, seen = tmp_path / "run", RunDir.append_metrics, {}
+
+    def append(self, record):
+        real(self, record)
+        if not seen:
+            seen["before"] = _files(run)
+            seen["codes"] = [
+                main(["train", "--out", str(run), "--overwrite", *TINY]),
+                main(["train", "--resume", str(run), "--quiet"]),
+                main(["train", "--out", str(run), *TINY]),
+            ]
+            seen["after"], seen["err"] = _files(run), capsys.readouterr().err
+
+    monkeypatch.setattr(RunDir, "append_metrics", append)
+    assert main(["train", "--out", str(run), *TINY]) == 0
+    assert seen["codes"] == [1, 1, 1]
+    assert seen["err"].count(f"run directory {run} is in use by process {os.getpid()}") == 3, seen["err"]
+    assert seen["after"] == seen["before"]
+    assert [r["epoch"] for r in RunDir(run).read_metrics()] == [1, 2]
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0  # the lock ends with the run
+
+
+def test_the_lock_of_a_killed_run_blocks_nobody(tmp_path):
+    run = tmp_path / "run"
+    assert main(["train", "--out", str(run), *TINY]) == 0
+    holder = (
+        "import fcntl, os, signal, sys; fd = os.open(sys.argv[1], os.O_RDWR); fcntl.flock(fd, fcntl.LOCK_EX); "
+        "os.ftruncate(fd, 0); os.write(fd, b'%d' % os.getpid()); os.kill(os.getpid(), signal.SIGKILL)"
+    )
+    died = subprocess.run([sys.executable, "-c", holder, str(run / ".lock")])
+    assert died.returncode == -signal.SIGKILL and (run / ".lock").read_text().strip().isdigit()
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0
+    assert main(["train", "--out", str(run), "--overwrite", *TINY]) == 0
+    assert (run / ".lock").read_text().strip() == str(os.getpid())
+
+
+def test_run_files_get_the_mode_of_the_umask_as_metrics_jsonl_does(tmp_path):
+    old = os.umask(0o022)
+    try:
+        assert main(["train", "--out", str(tmp_path / "run"), *TINY]) == 0
+    finally:
+        os.umask(old)
+    modes = {
+        str(p.relative_to(tmp_path / "run")): p.stat().st_mode & 0o777
+        for p in (tmp_path / "run").rglob("*")
+        if p.is_file()
+    }
+    assert modes and set(modes.values()) == {0o644}, modes
 
 
 # ----------------------------------------------------------------------------- checkpoints and weights

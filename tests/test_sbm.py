@@ -1,6 +1,10 @@
 """SBM PATTERN / CLUSTER: generator statistics against closed-form expectations, structure, determinism,
 the class-balanced loss and metric on hand-computed cases, and a one-epoch run."""
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -193,3 +197,64 @@ def test_the_generators_progress_bar_obeys_quiet(tmp_path, capsys, quiet):
     assert ("SBM_CLUSTER" in err) is not quiet  # the bar is named after the dataset; --quiet: no bar at all
     if quiet:
         assert err == ""
+
+
+# ----------------------------------------------------------------------------- generation in worker processes
+
+_WORKERS_SCRIPT = """
+import hashlib, json, os, resource, signal, sys
+from gatedgcn.data.parallel import generate
+from gatedgcn.data.sbm import ClusterGraph
+from gatedgcn.errors import DataError
+
+
+class DiesAtGraph5(ClusterGraph):
+    def __call__(self, k, rng):
+        if k == 5:
+            os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer would
+        return super().__call__(k, rng)
+
+
+def digest(splits):
+    h = hashlib.sha256()
+    for g in splits["train"]:
+        for t in (g.x, g.edge_index, g.y):
+            h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+if __name__ == "__main__":
+    resource.setrlimit(resource.RLIMIT_NOFILE, (128, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+    counts = {"train": 300}
+    two = generate(ClusterGraph(), counts, seed=1, workers=2, progress=False)
+    one = generate(ClusterGraph(), counts, seed=1, workers=1, progress=False)
+    print(json.dumps({"graphs": len(two["train"]), "same": digest(one) == digest(two)}), flush=True)
+    try:
+        generate(DiesAtGraph5(), {"train": 200}, seed=1, workers=2, desc="SBM_CLUSTER", progress=False)
+        print(json.dumps({"died": None}))
+    except DataError as err:
+        print(json.dumps({"died": str(err)}))
+"""
+
+
+@pytest.fixture(scope="module")
+def worker_runs(tmp_path_factory):
+    """The script above in its own process, with 128 file descriptors; killed if it hangs."""
+    script = tmp_path_factory.mktemp("workers") / "generate.py"
+    script.write_text(_WORKERS_SCRIPT)
+    try:
+        done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240)
+    except subprocess.TimeoutExpired:
+        pytest.fail("generation with 2 workers hung (killed after 240 s)")
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert done.returncode == 0 and len(lines) == 2, done.stderr[-3000:]
+    return lines
+
+
+def test_two_workers_generate_300_graphs_with_128_file_descriptors_as_one_process_does(worker_runs):
+    assert worker_runs[0] == {"graphs": 300, "same": True}
+
+
+def test_a_worker_killed_during_generation_ends_in_our_error_not_a_hang(worker_runs):
+    message = worker_runs[1]["died"]
+    assert message is not None and "SBM_CLUSTER" in message and "worker process died" in message

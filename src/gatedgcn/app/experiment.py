@@ -309,6 +309,7 @@ def _open_for_resume(config: Config, out: str | Path) -> RunDir:
         raise CheckpointError(
             f"--resume {run.path}: the config differs from the run's config.yaml: " + "; ".join(diff[:5])
         )
+    run = RunDir.resume(out)  # locked from here to the end of the run
     run.remove_partial_files()
     return run
 
@@ -339,7 +340,7 @@ def train(
         raise ConfigError(f"train.device: {config.train.device!r} asked for, but CUDA is not available here; use cpu")
     world = world_from_env()
     with process_group(config.train.device) if world is not None else contextlib.nullcontext():
-        return _train(
+        return _train_locked(
             config,
             out,
             world,
@@ -351,12 +352,26 @@ def train(
         )
 
 
+def _train_locked(
+    config: Config, out: str | Path, world: World | None, *, overwrite: bool, resume: bool, **options: Any
+) -> dict[str, Any]:
+    """:func:`_train` in the run directory, which the main process holds locked from start to end."""
+    if world is not None and not world.main:
+        return _train(config, RunDir(out), world, resume=resume, **options)  # reads rank 0's files; writes nothing
+    run = _open_for_resume(config, out) if resume else RunDir.create(out, overwrite=overwrite)
+    try:
+        if not resume:
+            run.write_config(config.dump())
+        return _train(config, run, world, resume=resume, **options)
+    finally:
+        run.release()
+
+
 def _train(
     config: Config,
-    out: str | Path,
+    run: RunDir,
     world: World | None,
     *,
-    overwrite: bool,
     progress: bool,
     resume: bool,
     detect_anomaly: bool,
@@ -364,12 +379,7 @@ def _train(
 ) -> dict[str, Any]:
     main = world is None or world.main
     if not main:
-        run, progress, tensorboard = RunDir(out), False, False  # reads rank 0's checkpoints on resume; writes nothing
-    elif resume:
-        run = _open_for_resume(config, out)
-    else:
-        run = RunDir.create(out, overwrite=overwrite)
-        run.write_config(config.dump())
+        progress, tensorboard = False, False
     if world is not None:
         dist.barrier()  # rank 0 has made (or opened) the run directory
     if resume:  # the newest checkpoint is read first: the model is rebuilt from the spec stored with it
@@ -465,6 +475,13 @@ def cross_validate(
     if folds < 3:
         raise ConfigError(f"cross-validation needs data.folds >= 3 (e.g. --folds 10), got {folds}")
     run = RunDir.create(out, overwrite=overwrite)
+    try:
+        return _cross_validate(config, run, folds, overwrite=overwrite, progress=progress)
+    finally:
+        run.release()
+
+
+def _cross_validate(config: Config, run: RunDir, folds: int, *, overwrite: bool, progress: bool) -> dict[str, Any]:
     run.write_config(config.dump())
     start = time.perf_counter()
     per_fold = [

@@ -6,17 +6,20 @@
                                epoch, and the model's spec (the ModelSpec fields it was built with)
     RUN_DIR/model.safetensors  the weights (safetensors: loading runs no code)
     RUN_DIR/checkpoints/       what a resume needs (see :mod:`gatedgcn.train.checkpoint`)
+    RUN_DIR/.lock              the pid of the run writing the folder (see :mod:`gatedgcn.train.lock`)
 
 Files are replaced atomically (temporary file in the same folder, fsync, rename), so a crash
-never leaves a half-written summary or weights file behind.
+never leaves a half-written summary or weights file behind.  Every file gets the mode the umask
+gives (``0644`` under the usual ``022``), as an appended ``metrics.jsonl`` does.  A run that writes
+holds the folder's lock (:meth:`RunDir.create`, :meth:`RunDir.resume`) until :meth:`RunDir.release`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,7 @@ from safetensors.torch import load_file, save
 from torch import nn
 
 from gatedgcn.errors import RunDirError
+from gatedgcn.train.lock import LOCK_NAME, RunLock
 
 __all__ = ["RunDir", "atomic_write"]
 
@@ -35,7 +39,9 @@ def atomic_write(path: Path, data: bytes) -> None:
     A failure (full disk, no permission) raises :class:`RunDirError` and leaves the old file as it was."""
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        name = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)  # umask applies
+        tmp = name
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -54,36 +60,62 @@ def atomic_write(path: Path, data: bytes) -> None:
 class RunDir:
     CONFIG, METRICS, SUMMARY, WEIGHTS = "config.yaml", "metrics.jsonl", "summary.json", "model.safetensors"
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, lock: RunLock | None = None) -> None:
         self.path = Path(path)
+        self.lock = lock
 
     @classmethod
     def create(cls, path: str | Path, *, overwrite: bool = False) -> "RunDir":
-        """A new, empty run directory; an existing non-empty one needs ``overwrite``."""
+        """A new, empty run directory, locked; an existing non-empty one needs ``overwrite``, and one that
+        another live run holds is refused naming its pid (before anything in it is touched)."""
         path = Path(path)
         if path.exists() and not path.is_dir():
             raise RunDirError(f"run directory {path} exists and is not a directory")
-        if path.is_dir() and any(path.iterdir()):
-            if not overwrite:
-                raise RunDirError(
-                    f"run directory {path} already exists and is not empty; pass --resume {path} to continue it, --overwrite to replace it, or choose another --out"
-                )
-            shutil.rmtree(path)
+        if path.is_dir() and any(p.name != LOCK_NAME for p in path.iterdir()) and not overwrite:
+            RunLock.check_free(path)
+            raise RunDirError(
+                f"run directory {path} already exists and is not empty; pass --resume {path} to continue it, --overwrite to replace it, or choose another --out"
+            )
+        lock = None
         try:
             path.mkdir(parents=True, exist_ok=True)
+            lock = RunLock.acquire(path)
+            _empty(path)
             probe = path / ".write-test"
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as err:
+            if lock is not None:
+                lock.release()
+            if isinstance(err, RunDirError):
+                raise
             raise RunDirError(f"cannot write to run directory {path}: {err.strerror}") from None
-        return cls(path)
+        return cls(path, lock)
 
     @classmethod
     def open(cls, path: str | Path) -> "RunDir":
+        """An existing run directory, to read."""
         run = cls(path)
         if not (run.path / cls.CONFIG).is_file():
             raise RunDirError(f"{run.path} is not a run directory (no {cls.CONFIG})")
         return run
+
+    @classmethod
+    def resume(cls, path: str | Path) -> "RunDir":
+        """An existing run directory, locked to go on writing it (refused while another run holds it)."""
+        run = cls.open(path)
+        try:
+            run.lock = RunLock.acquire(run.path)
+        except RunDirError:
+            raise
+        except OSError as err:
+            raise RunDirError(f"cannot write to run directory {run.path}: {err.strerror}") from None
+        return run
+
+    def release(self) -> None:
+        """Drop the lock (the end of the process drops it too)."""
+        if self.lock is not None:
+            self.lock.release()
 
     @property
     def config_path(self) -> Path:
@@ -156,3 +188,14 @@ class RunDir:
                     f"weights {path}: {key} has shape {list(value.shape)}, the model expects {list(own[key].shape)}"
                 )
         model.load_state_dict(state)
+
+
+def _empty(path: Path) -> None:
+    """Delete what ``path`` holds except its lock file (kept: the lock stays held while the folder is replaced)."""
+    for entry in path.iterdir():
+        if entry.name == LOCK_NAME:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
