@@ -1,6 +1,8 @@
 """The dataset cache: exact round trip, reuse, and a mismatch or corrupt file rebuilt with a warning."""
 
+import errno
 import json
+import os
 import warnings
 
 import pytest
@@ -101,3 +103,37 @@ def test_a_damaged_entry_is_rebuilt_with_a_warning(tmp_path, damage):
         warnings.simplefilter("error")  # the rebuilt entry is whole again: no warning
         cached("toy", params, build, tmp_path)
     assert build.calls == 2
+
+
+def test_a_cache_folder_that_cannot_be_made_costs_the_cache_not_the_build(tmp_path):
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file where the folder should be")
+    build = _Builder()
+    with pytest.warns(UserWarning, match=f"dataset cache {blocker} cannot be written .*used without it"):
+        _same(_graphs(), cached("toy", {"seed": 1}, build, blocker))
+    assert blocker.read_text() == "a file where the folder should be" and list(tmp_path.iterdir()) == [blocker]
+
+
+def test_a_full_disk_while_caching_leaves_no_entry_and_the_next_call_builds_again(tmp_path, monkeypatch):
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    build = _Builder()
+    with pytest.warns(UserWarning, match="No space left on device"):
+        _same(_graphs(), cached("toy", {"seed": 1}, build, tmp_path))
+    assert list(tmp_path.iterdir()) == []  # no entry, no temporary file
+    monkeypatch.undo()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cached("toy", {"seed": 1}, build, tmp_path)
+    assert build.calls == 2 and len(list(tmp_path.glob("toy-*"))) == 2
+
+
+def test_cache_files_get_the_mode_of_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        cached("toy", {"seed": 1}, _Builder(), tmp_path)
+    finally:
+        os.umask(old)
+    assert {p.stat().st_mode & 0o777 for p in tmp_path.iterdir()} == {0o644}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -32,7 +33,7 @@ def server(root: dict[str, bytes] | Path, behaviour: str = "ok"):
 
     behaviour: ``ok`` (Range supported), ``drop`` (every response cut after half the bytes),
     ``drop_once`` (the first response cut, Range honoured later), ``corrupt`` (one byte flipped),
-    ``no_range`` (Range ignored: always the whole file with 200).
+    ``no_range`` (Range ignored: always the whole file with 200), ``trickle`` (16 bytes every 0.2 s).
     """
     log: list[dict] = []
 
@@ -65,6 +66,12 @@ def server(root: dict[str, bytes] | Path, behaviour: str = "ok"):
             if start:
                 self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
             self.end_headers()
+            if behaviour == "trickle":
+                for k in range(0, len(body), 16):
+                    self.wfile.write(body[k : k + 16])
+                    self.wfile.flush()
+                    time.sleep(0.2)
+                return
             cut = behaviour == "drop" or (behaviour == "drop_once" and len(log) == 1)
             self.wfile.write(body[: len(body) // 2] if cut else body)
             if cut:
@@ -154,6 +161,39 @@ def test_missing_file_and_unsupported_scheme(tmp_path):
     with pytest.raises(DataError, match="only https, http and file"):
         Fetcher(base_url="ftp://127.0.0.1").fetch(remote, tmp_path / remote.path)
     assert leftovers(tmp_path) == []
+
+
+def test_a_trickling_server_is_given_up_at_the_deadline_and_nothing_is_left(tmp_path):
+    remote = pinned(PAYLOAD)  # 10,240 bytes at 80 bytes/s: two minutes
+    start = time.monotonic()
+    with server({remote.path: PAYLOAD}, "trickle") as (url, log):
+        with pytest.raises(DataError, match=r"sub/file.bin: could not fetch .* within its deadline of 1 s"):
+            Fetcher(base_url=url, backoff=0, deadline=1.0, timeout=5).fetch(remote, tmp_path / remote.path)
+    assert time.monotonic() - start < 10
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("planted", ["link to a file outside", "dangling link", "folder"])
+def test_a_link_planted_at_the_partial_file_is_refused_and_nothing_is_written_through_it(tmp_path, planted):
+    remote = pinned(PAYLOAD)
+    data, outside = tmp_path / "data", tmp_path / "outside"
+    (data / "sub").mkdir(parents=True)
+    outside.mkdir()
+    part = data / "sub" / ".file.bin.part"
+    if planted == "link to a file outside":
+        (outside / "victim").write_bytes(b"precious")
+        part.symlink_to(outside / "victim")
+    elif planted == "dangling link":
+        part.symlink_to(outside / "new")
+    else:
+        part.mkdir()
+    with server({remote.path: PAYLOAD}) as (url, log):
+        with pytest.raises(DataError, match=f"{part}.*refusing to write"):
+            Fetcher(base_url=url, backoff=0).fetch(remote, data / remote.path)
+    assert leftovers(outside) == (["victim"] if planted == "link to a file outside" else [])
+    if planted == "link to a file outside":
+        assert (outside / "victim").read_bytes() == b"precious"
+    assert not (data / remote.path).exists()
 
 
 @needs_shared

@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -334,6 +335,72 @@ def test_a_checkpoint_of_another_config_or_kind_is_refused_with_what_differs(tmp
         decode(b"PK\x03\x04 a zip file", "x.ckpt")
     with pytest.raises(CheckpointError, match="holds no trainer state"):
         decode(encode({"weights": torch.zeros(2)}), "x.ckpt")
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A TINY run to its end, with a checkpoint after every step (read only: copy it)."""
+    run = tmp_path_factory.mktemp("finished") / "run"
+    threads, env = torch.get_num_threads(), pytest.MonkeyPatch()
+    torch.set_num_threads(1)
+    env.setenv("GATEDGCN_CACHE_DIR", str(run.parent / "cache"))
+    try:
+        assert main(["train", "--out", str(run), *TINY]) == 0
+    finally:
+        torch.set_num_threads(threads)
+        env.undo()
+    return run
+
+
+def _restructured(state: dict, damage: str) -> dict:
+    trainer = dict(state["trainer"])
+    if damage == "no optimizer":
+        del trainer["optimizer"]
+    elif damage == "wrong shape":
+        model = dict(trainer["model"])
+        key = next(k for k, v in model.items() if v.dim() == 2)
+        model[key] = torch.zeros(model[key].shape[0] + 1, model[key].shape[1])
+        trainer["model"] = model
+    elif damage == "unknown field":
+        trainer["colour"] = "red"
+    elif damage == "position of a string":
+        trainer["position"] = "epoch 3"
+    elif damage == "moments of another shape":
+        optimizer = dict(trainer["optimizer"])
+        optimizer["state"] = {0: {"exp_avg": torch.zeros(99), "step": torch.tensor(1.0)}}
+        trainer["optimizer"] = optimizer
+    elif damage == "spec field unknown":
+        return state | {"spec": json.dumps(json.loads(state["spec"]) | {"colour": "red"})}
+    elif damage == "config not json":
+        return state | {"config": "{not json"}
+    return state | {"trainer": trainer}
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "no optimizer",
+        "wrong shape",
+        "unknown field",
+        "position of a string",
+        "moments of another shape",
+        "spec field unknown",
+        "config not json",
+    ],
+)
+def test_a_checkpoint_with_a_valid_checksum_but_the_wrong_structure_is_skipped_as_a_corrupt_one(
+    tmp_path, finished_run, damage
+):
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    before = _files(run)
+    newest = Checkpointer(run / "checkpoints", config={}).positions()[-1][1]
+    newest.write_bytes(encode(_restructured(torch.load(io.BytesIO(newest.read_bytes().partition(b"\n")[2])), damage)))
+    with pytest.warns(CheckpointWarning, match=f"skipping checkpoint: .*{newest.name}"):
+        assert main(["train", "--resume", str(run), "--quiet"]) == 0
+    after = _files(run)
+    for name in ("model.safetensors", "summary.json"):
+        assert after[name] == before[name]
 
 
 class Payload:

@@ -29,7 +29,7 @@ from gatedgcn.graph import Batch, Graph, collate
 from gatedgcn.layerwise import DEFAULT_CHUNK, Layerwise, check_layerwise
 from gatedgcn.model import GraphNet, ModelSpec
 from gatedgcn.app.tensorboard import TensorBoardLogger
-from gatedgcn.train.checkpoint import Checkpointer, config_mismatch
+from gatedgcn.train.checkpoint import Checkpointer, config_mismatch, misfit
 from gatedgcn.train.distributed import (
     EpochSave,
     ShardSampler,
@@ -406,6 +406,8 @@ def _train(
     save = exp.checkpointer(run)
     if resume:
         if checkpoint is not None:
+            checkpoint = _fitting_checkpoint(run, config, trainer, checkpoint["spec"])
+        if checkpoint is not None:
             trainer.load_state_dict(
                 rank_rng(checkpoint["trainer"], world or World())
             )  # each process its own RNG states
@@ -445,6 +447,20 @@ def _train(
             summary
         )  # no wall-clock time in it: a resumed run writes the same file (the times are in metrics.jsonl)
     return summary
+
+
+def _fitting_checkpoint(run: RunDir, config: Config, trainer: Trainer, spec: Any) -> dict[str, Any] | None:
+    """The newest checkpoint whose trainer state loads into ``trainer`` (built from the newest one's ``spec``):
+    one of the right checksum but of another structure is skipped with a warning, as a corrupt one is."""
+    template = trainer.state_dict()
+    shapes = [p.shape for group in trainer.optimizer.param_groups for p in group["params"]]
+
+    def fits(state: dict[str, Any]) -> str | None:
+        if state["spec"] != spec:
+            return "its model spec is not the newest checkpoint's"
+        return misfit(template, state["trainer"], shapes)
+
+    return Checkpointer(run.path / "checkpoints", config=config.to_dict()).latest_checkpoint(fits)
 
 
 def best_val(history: list[dict[str, Any]], epoch: int) -> dict[str, Any] | None:

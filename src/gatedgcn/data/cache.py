@@ -8,16 +8,20 @@ An entry is two files in the cache folder, named by the generator and a hash of 
 :func:`cached` returns the entry when its metadata names the same generator and parameters
 and the tensor file still has the recorded content hash; a missing entry is built and written
 (atomically: temporary file, then rename).  A mismatch or a corrupt file is never used: it is
-reported with a warning and rebuilt.  The folder is ``data.cache_dir``, else
-``$GATEDGCN_CACHE_DIR``, else ``~/.cache/gatedgcn``.
+reported with a warning and rebuilt.  A folder that cannot be written (no permission, read-only, full)
+costs the cache, not the run: the dataset is built, used and not stored, with a warning.  Files get
+the mode the umask gives.  The folder is ``data.cache_dir``, else ``$GATEDGCN_CACHE_DIR``, else
+``~/.cache/gatedgcn``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 import warnings
 from pathlib import Path
 from typing import Any, Callable
@@ -125,8 +129,8 @@ def _read(tensor_path: Path, meta_path: Path, kind: str, params: dict[str, Any])
 
 
 def _write_atomic(path: Path, write: Callable[[str], None]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666))  # the umask applies
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -149,9 +153,34 @@ def cached(kind: str, params: dict[str, Any], build: Callable[[], Splits], cache
     if found is not None:
         return found
     splits = build()
-    tensors, layout = pack(splits)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomic(tensor_path, lambda tmp: save_file(tensors, tmp))
-    meta = {"kind": kind, "params": params, "version": CACHE_VERSION, "sha256": _sha256(tensor_path), "splits": layout}
-    _write_atomic(meta_path, lambda tmp: Path(tmp).write_text(json.dumps(meta)))
+    try:
+        _store(splits, tensor_path, meta_path, {"kind": kind, "params": params, "version": CACHE_VERSION})
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            tensor_path.unlink(missing_ok=True)  # no tensor file without its metadata
+        warnings.warn(
+            f"dataset cache {cache_dir} cannot be written ({err.strerror or err}); the dataset is used without it",
+            stacklevel=2,
+        )
     return splits
+
+
+def _save_whole(tensors: dict[str, Tensor], path: str) -> None:
+    """``save_file``, then fsync, and a check that every tensor byte reached the file (a full disk can
+    otherwise leave a short file behind without an error)."""
+    mode = os.stat(path).st_mode & 0o777  # as the umask made it: save_file writes a file of its own
+    save_file(tensors, path)
+    os.chmod(path, mode)
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+        size = os.fstat(fh.fileno()).st_size
+    if size < sum(t.numel() * t.element_size() for t in tensors.values()):
+        raise OSError(errno.ENOSPC, "No space left on device (the tensor file was cut short)")
+
+
+def _store(splits: Splits, tensor_path: Path, meta_path: Path, meta: dict[str, Any]) -> None:
+    tensors, layout = pack(splits)
+    tensor_path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(tensor_path, lambda tmp: _save_whole(tensors, tmp))
+    meta = meta | {"sha256": _sha256(tensor_path), "splits": layout}
+    _write_atomic(meta_path, lambda tmp: Path(tmp).write_text(json.dumps(meta)))

@@ -13,12 +13,19 @@ A file that fails the check is deleted and fetched again from the start; when th
 out (or at once for an HTTP 4xx answer) the partial file is removed and :class:`DataError` names the
 file, the address and the cause.
 Only ``https``, ``http`` and ``file`` addresses are followed.
+
+A file has an overall deadline (``Fetcher.deadline``; by default 60 s plus its size at 64 KiB/s), over
+all its attempts: a server that trickles a few bytes at a time, each read within the socket timeout,
+is given up on too.  The ``.part`` file is created with ``O_EXCL`` and opened with ``O_NOFOLLOW``: a
+symbolic link (or anything but a plain file) planted at its name is refused, never written through.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 import time
 import urllib.error
 import urllib.request
@@ -34,6 +41,7 @@ __all__ = ["Fetcher", "sha256_of", "fetch_dataset"]
 
 CHUNK = 1 << 16
 SCHEMES = ("https://", "http://", "file://")
+MIN_RATE = 1 << 16  # bytes per second: the default deadline of a file is 60 s + its size at this rate
 
 
 def sha256_of(path: Path) -> str:
@@ -48,6 +56,34 @@ class _Corrupt(Exception):
     """The transfer ended but the bytes are not the pinned ones."""
 
 
+class _Late(Exception):
+    """The file's deadline passed."""
+
+
+def _part_size(part: Path) -> int:
+    """Bytes already in the ``.part`` file (0: none); a link or special file there is refused."""
+    try:
+        info = os.lstat(part)
+    except FileNotFoundError:
+        return 0
+    if not stat.S_ISREG(info.st_mode):
+        raise DataError(f"{part} is a symbolic link or not a plain file: refusing to write through it; remove it")
+    return info.st_size
+
+
+def _open_part(part: Path, append: bool) -> int:
+    """The ``.part`` file for writing: appended to, or made anew (``O_EXCL``); never through a link."""
+    if not append:
+        part.unlink(missing_ok=True)  # removes a file (or a link itself), follows nothing
+    flags = os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_APPEND if append else os.O_CREAT | os.O_EXCL)
+    try:
+        return os.open(part, flags, 0o666)
+    except OSError as err:
+        if err.errno in (errno.ELOOP, errno.EEXIST):
+            raise DataError(f"{part}: something else took the name of the partial file; refusing to write") from None
+        raise
+
+
 @dataclass
 class Fetcher:
     """Fetches pinned files.  ``base_url`` replaces the canonical address by ``base_url/<path>`` (a mirror).
@@ -60,6 +96,8 @@ class Fetcher:
     backoff: float = 1.0
     timeout: float = 30.0
     log: Callable[[str], None] = lambda message: None
+    deadline: float | None = None  # seconds for one file, all attempts (None: 60 s + its size at MIN_RATE)
+    clock: Callable[[], float] = time.monotonic
 
     def url(self, remote: RemoteFile) -> str:
         url = remote.url if self.base_url is None else f"{self.base_url.rstrip('/')}/{remote.path}"
@@ -74,13 +112,21 @@ class Fetcher:
         target.parent.mkdir(parents=True, exist_ok=True)
         part = target.with_name(f".{target.name}.part")
         url = self.url(remote)
+        seconds = self.deadline if self.deadline is not None else 60.0 + remote.size / MIN_RATE
+        end = self.clock() + seconds
         error: Exception | None = None
         for attempt in range(self.attempts):
             if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
+                time.sleep(max(0.0, min(self.backoff * 2 ** (attempt - 1), end - self.clock())))
             try:
-                self._transfer(url, part, remote)
+                self._transfer(url, part, remote, end)
                 self._verify(part, remote)
+            except _Late:
+                part.unlink(missing_ok=True)
+                raise DataError(
+                    f"{target}: could not fetch {url} within its deadline of {seconds:.0f} s "
+                    f"(attempt {attempt + 1}; the server sends too slowly); try again later or another --base-url"
+                ) from None
             except _Corrupt as err:
                 part.unlink(missing_ok=True)  # start again from nothing
                 error = err
@@ -97,19 +143,23 @@ class Fetcher:
         part.unlink(missing_ok=True)
         raise DataError(f"{target}: could not fetch {url} ({attempt + 1} attempt(s)): {error}")
 
-    def _transfer(self, url: str, part: Path, remote: RemoteFile) -> None:
-        have = part.stat().st_size if part.exists() else 0
+    def _transfer(self, url: str, part: Path, remote: RemoteFile, end: float) -> None:
+        have = _part_size(part)
         if have >= remote.size:
-            part.unlink()
             have = 0
+        if self.clock() > end:
+            raise _Late
         request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
         with urllib.request.urlopen(request, timeout=self.timeout) as response:
-            resumed = have and getattr(response, "status", 200) == 206
-            with open(part, "ab" if resumed else "wb") as f:
-                while block := response.read(CHUNK):
+            resumed = bool(have) and getattr(response, "status", 200) == 206
+            read = getattr(response, "read1", response.read)  # what has arrived, not a full chunk: a trickle is seen
+            with os.fdopen(_open_part(part, resumed), "ab") as f:
+                while block := read(CHUNK):
                     f.write(block)
                     if f.tell() > remote.size:
                         raise _Corrupt(f"{url} sends more than the pinned {remote.size} bytes")
+                    if self.clock() > end:
+                        raise _Late
                 f.flush()
                 os.fsync(f.fileno())
 

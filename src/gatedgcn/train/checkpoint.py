@@ -12,6 +12,7 @@ config and the model's spec (both as JSON text), so that a resume rebuilds the m
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -24,10 +25,11 @@ from typing import Any, Callable
 import torch
 
 from gatedgcn.errors import CheckpointError
+from gatedgcn.model import ModelSpec
 from gatedgcn.train.run import atomic_write
 from gatedgcn.train.trainer import Trainer
 
-__all__ = ["Checkpointer", "CheckpointWarning", "encode", "decode", "read_checkpoint", "config_mismatch"]
+__all__ = ["Checkpointer", "CheckpointWarning", "encode", "decode", "read_checkpoint", "config_mismatch", "misfit"]
 
 MAGIC = b"gatedgcn-checkpoint 1 "
 BEST = "best.ckpt"
@@ -139,19 +141,145 @@ class Checkpointer:
         state = self.latest_checkpoint()
         return None if state is None else state["trainer"]
 
-    def latest_checkpoint(self) -> dict[str, Any] | None:
+    def latest_checkpoint(self, fits: Callable[[dict[str, Any]], str | None] | None = None) -> dict[str, Any] | None:
         """The newest valid checkpoint as :meth:`latest` finds it: ``trainer`` (its state) and ``spec`` (the model's
-        spec fields; ``None`` in a checkpoint written before specs were stored), or ``None``."""
+        spec fields; ``None`` in a checkpoint written before specs were stored), or ``None``.
+
+        A checkpoint that is corrupt, or whose checksum is right but whose content is not a checkpoint's (no
+        trainer state, a spec ModelSpec does not know, or, with ``fits``, a state ``fits`` gives a reason to
+        refuse) is skipped with a :class:`CheckpointWarning`, as a truncated one is."""
         for stale in self.folder.glob(".*.tmp"):  # left by a write that was killed before its rename
             stale.unlink(missing_ok=True)
         for _, path in reversed(self.positions()):
             try:
-                state = read_checkpoint(path)
+                state = _parts(read_checkpoint(path), str(path))
+                if fits is not None and (why := fits(state)):
+                    raise CheckpointError(f"{path} does not fit this run: {why}")
             except CheckpointError as err:
                 warnings.warn(f"skipping checkpoint: {err}", CheckpointWarning, stacklevel=2)
                 continue
-            diff = config_mismatch(json.loads(state["config"]), self.config)
+            diff = config_mismatch(state["config"], self.config)
             if diff:
                 raise CheckpointError(f"checkpoint {path} belongs to another configuration: " + "; ".join(diff[:5]))
-            return {"trainer": state["trainer"], "spec": json.loads(state["spec"]) if "spec" in state else None}
+            return {"trainer": state["trainer"], "spec": state["spec"]}
         return None
+
+
+def _parts(state: dict[str, Any], where: str) -> dict[str, Any]:
+    """The config and spec of a decoded checkpoint as mappings, the spec's fields checked against ModelSpec."""
+    try:
+        config = json.loads(state["config"])
+        spec = json.loads(state["spec"]) if "spec" in state else None
+    except (TypeError, ValueError, RecursionError):
+        raise CheckpointError(f"{where}: its config or model spec is not JSON text") from None
+    if not isinstance(config, dict) or not isinstance(state["trainer"], dict):
+        raise CheckpointError(f"{where}: its config or trainer state is not a mapping")
+    if spec is not None:
+        known = {f.name for f in dataclasses.fields(ModelSpec)}
+        if not isinstance(spec, dict) or not set(spec) <= known:
+            raise CheckpointError(f"{where}: its model spec has fields ModelSpec does not know")
+        try:
+            ModelSpec(**spec)
+        except (TypeError, ValueError) as err:
+            raise CheckpointError(f"{where}: its model spec is not valid ({err})") from None
+    return {"config": config, "spec": spec, "trainer": state["trainer"]}
+
+
+def _kind(value: Any) -> str:
+    return "tensor" if isinstance(value, torch.Tensor) else type(value).__name__
+
+
+def _tree_misfit(template: Any, value: Any, where: str) -> str | None:
+    """Why ``value`` does not have the structure of ``template``: the same keys of every mapping, the same
+    length of every sequence, tensors of the same dtype and shape, numbers where numbers are (``None`` in
+    the template: any value)."""
+    if template is None:
+        return None
+    if isinstance(template, torch.Tensor):
+        if not isinstance(value, torch.Tensor) or value.dtype != template.dtype or value.shape != template.shape:
+            got = f"{value.dtype} {list(value.shape)}" if isinstance(value, torch.Tensor) else _kind(value)
+            return f"{where} is {got}, the trainer has {template.dtype} {list(template.shape)}"
+        return None
+    if isinstance(template, dict):
+        if not isinstance(value, dict):
+            return f"{where} is a {_kind(value)}, not a mapping"
+        missing, unknown = sorted(map(str, set(template) - set(value))), sorted(map(str, set(value) - set(template)))
+        if missing or unknown:
+            return f"{where} has no {missing[0]!r}" if missing else f"{where} has the unknown field {unknown[0]!r}"
+        return next((m for k in template if (m := _tree_misfit(template[k], value[k], f"{where}.{k}"))), None)
+    if isinstance(template, (list, tuple)):
+        if not isinstance(value, (list, tuple)) or len(value) != len(template):
+            return f"{where} is not a sequence of {len(template)}"
+        return next((m for k, t in enumerate(template) if (m := _tree_misfit(t, value[k], f"{where}[{k}]"))), None)
+    numbers = (int, float) if isinstance(template, float) else (type(template),)
+    if not isinstance(value, numbers) or (isinstance(value, bool) and not isinstance(template, bool)):
+        return f"{where} is a {_kind(value)}, the trainer has a {_kind(template)}"
+    return None
+
+
+def _position_misfit(template: dict[str, Any], position: Any) -> str | None:
+    """The position: the template's fields; the lists of a running epoch and the history may have any length."""
+    if not isinstance(position, dict):
+        return f"trainer.position is a {_kind(position)}, not a mapping"
+    loose = ("history", "outs", "ys", "rng")
+    found = _tree_misfit(
+        {k: v for k, v in template.items() if k not in loose},
+        {k: v for k, v in position.items() if k not in loose},
+        "trainer.position",
+    ) or _rng_misfit(template.get("rng"), position.get("rng"))
+    if found or not {"history", "outs", "ys"} <= set(position):
+        return found or "trainer.position has no 'history', 'outs' or 'ys'"
+    if not all(isinstance(t, torch.Tensor) for key in ("outs", "ys") for t in _list(position[key])):
+        return "trainer.position.outs / ys are not lists of tensors"
+    if not all(isinstance(r, dict) and type(r.get("epoch")) is int for r in _list(position["history"])):
+        return "trainer.position.history is not a list of epoch records"
+    return None
+
+
+def _rng_misfit(template: Any, rng: Any) -> str | None:
+    """The RNG states: one process's (``cuda`` only where CUDA was in use), or one per process (``ranks``)."""
+    if template is None or rng is None:
+        return None
+    if isinstance(rng, dict) and "ranks" in rng:
+        ranks = rng["ranks"]
+        if not isinstance(ranks, list) or not ranks:
+            return "trainer.position.rng.ranks is not a list of RNG states"
+        return next((m for r in ranks if (m := _rng_misfit(template, r))), None)
+    if not isinstance(rng, dict):
+        return f"trainer.position.rng is a {_kind(rng)}, not a mapping"
+    cpu = {k: v for k, v in template.items() if k != "cuda"}
+    return _tree_misfit(cpu, {k: v for k, v in rng.items() if k != "cuda"}, "trainer.position.rng")
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else [None]
+
+
+def misfit(template: dict[str, Any], state: Any, param_shapes: list[torch.Size]) -> str | None:
+    """Why the trainer state ``state`` (of a checkpoint) cannot be loaded into the trainer whose own state is
+    ``template`` and whose optimizer holds parameters of ``param_shapes`` (``None``: it fits)."""
+    if not isinstance(state, dict) or set(state) != set(template):
+        keys = sorted(set(template) - set(state)) if isinstance(state, dict) else []
+        return f"trainer state has no {keys[0]!r}" if keys else "trainer state does not have the trainer's fields"
+    for part in ("model", "scheduler"):
+        if found := _tree_misfit(template[part], state[part], f"trainer.{part}"):
+            return found
+    optimizer = state["optimizer"]
+    if found := _tree_misfit(
+        template["optimizer"]["param_groups"], _get(optimizer, "param_groups"), "trainer.optimizer.param_groups"
+    ):
+        return found
+    moments = _get(optimizer, "state")
+    if not isinstance(moments, dict):
+        return "trainer.optimizer.state is not a mapping"
+    for k, values in moments.items():
+        if not (isinstance(k, int) and 0 <= k < len(param_shapes) and isinstance(values, dict)):
+            return f"trainer.optimizer.state has an entry {k!r} for no parameter"
+        for name, t in values.items():
+            if not isinstance(t, torch.Tensor) or (t.dim() and t.shape != param_shapes[k]):
+                return f"trainer.optimizer.state[{k}].{name} does not match parameter {k} {list(param_shapes[k])}"
+    return _position_misfit(template["position"], state["position"])
+
+
+def _get(mapping: Any, key: str) -> Any:
+    return mapping.get(key) if isinstance(mapping, dict) else None
