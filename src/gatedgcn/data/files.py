@@ -144,7 +144,11 @@ def read_edgelist(path: str | Path, *, nodes: str | Path | None = None) -> Graph
         pairs.append(pair)
         feats.append([_number(f, path, lineno, k + 2, float) for k, f in enumerate(fields[2:])])
         lines.append(lineno)
-    ends = np.array(pairs, dtype=np.int64)  # [E, 2]
+    try:
+        ends = np.array(pairs, dtype=np.int64)  # [E, 2]
+    except OverflowError:
+        k = next(k for k, pair in enumerate(pairs) if max(pair) >= 2**63)
+        raise DataError(f"{path}:{lines[k]}: node id {max(pairs[k])} does not fit in 64 bits") from None
     if nodes is not None:
         x, y = read_node_table(Path(nodes))
         outside = np.flatnonzero(ends.max(1) >= len(x))
@@ -154,7 +158,10 @@ def read_edgelist(path: str | Path, *, nodes: str | Path | None = None) -> Graph
                 f"{path}:{lines[k]}: node id {int(ends[k].max())} is not in the node table {nodes} ({len(x)} nodes)"
             )
     else:
-        x, y = np.ones((int(ends.max()) + 1, 1), dtype=np.float32), None
+        top = int(ends.max())
+        k = int(np.argmax(ends.max(1)))
+        _check_node_count(top + 1, len(ends), f"{path}:{lines[k]}: node id {top:,}")
+        x, y = np.ones((top + 1, 1), dtype=np.float32), None
     edge_attr = torch.tensor(feats, dtype=torch.float32) if width > 2 else None  # [E, k]
     return Graph(
         x=torch.from_numpy(x),
@@ -163,6 +170,19 @@ def read_edgelist(path: str | Path, *, nodes: str | Path | None = None) -> Graph
         y=None if y is None else torch.from_numpy(y),
         name=path.name,
     )
+
+
+MAX_IMPLIED_NODES = 1 << 24  # nodes a graph may have beyond the ends of its edges, when no features list them
+
+
+def _check_node_count(n: int, edges: int, what: str) -> None:
+    """A graph whose nodes are only implied (no feature rows) may not have more than ``2 E`` nodes, or
+    :data:`MAX_IMPLIED_NODES` nodes: a stray large id would otherwise allocate features for every id below it."""
+    if n > max(2 * edges, MAX_IMPLIED_NODES):
+        raise DataError(
+            f"{what} makes a graph of {n:,} nodes ({4 * n / 2**30:,.1f} GiB of features) from {edges:,} edges; "
+            f"number the nodes 0..N-1 (or give a node table)"
+        )
 
 
 def _matrix(value: Any, rows: int, field: str, where: str) -> torch.Tensor:
@@ -199,6 +219,8 @@ def _graph_from_json(obj: Any, where: str) -> Graph:
         edge_index = torch.tensor(ei, dtype=torch.long).reshape(2, -1)  # [2, E]
     except RuntimeError:  # an id beyond 64 bits
         raise DataError(f"{where}: edge_index holds an id too large for 64 bits") from None
+    if obj.get("x") is None:
+        _check_node_count(n, edge_index.shape[1], f"{where}: num_nodes {n:,}")
     x = torch.ones(n, 1) if obj.get("x") is None else _matrix(obj["x"], n, "x", where)
     e = None if obj.get("edge_attr") is None else _matrix(obj["edge_attr"], edge_index.shape[1], "edge_attr", where)
     y = obj.get("y")

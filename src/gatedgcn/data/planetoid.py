@@ -93,6 +93,11 @@ def read_planetoid(folder: str | Path, name: str) -> tuple[Graph, dict[str, np.n
         )
 
     span = int(test_index.max()) - start + 1  # test block, padded where ids are missing
+    if span > 2 * len(test_index) + 1000:  # CiteSeer: 1,015 for 1,000 test ids
+        raise DataError(
+            f"{index_path}: test id {int(test_index.max())} would pad the {len(test_index)} test nodes to {span:,} rows "
+            f"({8 * span * allx.shape[1] / 2**30:,.1f} GiB of features); the ids must lie close to the test nodes"
+        )
     N = start + span
     features = np.zeros((N, allx.shape[1]))  # [N, F]
     onehot = np.zeros((N, ally.shape[1]))  # [N, C]

@@ -9,7 +9,10 @@ csr/csc index structure) before a real array is made from them.  A name outside 
 :class:`DataError`, never in a crash inside numpy or scipy.
 
 The pure-Python unpickler is used (``pickle._Unpickler``): its memo is a dict, so a corrupt
-memo index cannot make it allocate a huge table.
+memo index cannot make it allocate a huge table.  What it builds is bounded: an object shared by
+reference is resolved once (a 200-byte pickle of lists nested in pairs of one shared list would
+otherwise unfold into 2^L copies), at most :data:`MAX_OBJECTS` containers and :data:`MAX_DEPTH`
+levels of nesting, and a sparse matrix's dense form at most :data:`MAX_DENSE` entries.
 """
 
 from __future__ import annotations
@@ -29,7 +32,10 @@ from gatedgcn.errors import DataError
 __all__ = ["ArrayRecord", "SparseRecord", "SafeUnpickler", "safe_load_pickle", "to_array"]
 
 DTYPES = {"b1", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8"}  # numeric dtypes only
-MAX_ENTRIES = 1 << 28  # entries of one dense matrix (PubMed's features have 10 million)
+MAX_ENTRIES = 1 << 28  # entries of one pickled array (its bytes are in the file)
+MAX_DENSE = 1 << 25  # entries of a sparse matrix made dense (PubMed's features: 10 million; 256 MiB as float64)
+MAX_OBJECTS = 1 << 22  # distinct containers and records in one pickle
+MAX_DEPTH = 100  # levels of nesting
 
 
 class _DTypeRecord:
@@ -131,26 +137,41 @@ class SafeUnpickler(pickle._Unpickler):
         return _ALLOWED[(module, name)]
 
 
-def _resolve(obj: Any, where: str) -> Any:
-    """Replace every :class:`ArrayRecord` by its checked array (recursively through lists, dicts, tuples)."""
-    if isinstance(obj, ArrayRecord):
-        if obj.array is None:
-            raise DataError(f"{where}: an array without its data")
-        return obj.array
-    if isinstance(obj, SparseRecord):
-        obj.state = _resolve(getattr(obj, "state", None), where)
-        return obj
-    if isinstance(obj, dict):
-        return (
-            type(obj)(obj.default_factory, {k: _resolve(v, where) for k, v in obj.items()})
-            if isinstance(obj, collections.defaultdict)
-            else {k: _resolve(v, where) for k, v in obj.items()}
-        )
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_resolve(v, where) for v in obj)
-    if isinstance(obj, _DTypeRecord):
-        raise DataError(f"{where}: a bare dtype where data was expected")
-    return obj
+class _Resolver:
+    """Replaces every :class:`ArrayRecord` by its checked array (recursively through lists, dicts, tuples),
+    each shared object once, within :data:`MAX_OBJECTS` and :data:`MAX_DEPTH`."""
+
+    def __init__(self, where: str) -> None:
+        self.where, self.done, self.count = where, {}, 0
+
+    def __call__(self, obj: Any, depth: int = 0) -> Any:
+        if not isinstance(obj, (ArrayRecord, SparseRecord, dict, list, tuple, _DTypeRecord)):
+            return obj
+        if id(obj) in self.done:
+            return self.done[id(obj)][1]
+        if depth > MAX_DEPTH:
+            raise DataError(f"{self.where}: objects nested more than {MAX_DEPTH} levels deep")
+        self.count += 1
+        if self.count > MAX_OBJECTS:
+            raise DataError(f"{self.where}: more than {MAX_OBJECTS:,} objects")
+        out = self._resolve(obj, depth + 1)
+        self.done[id(obj)] = (obj, out)  # obj kept alive: its id stays its own
+        return out
+
+    def _resolve(self, obj: Any, depth: int) -> Any:
+        if isinstance(obj, ArrayRecord):
+            if obj.array is None:
+                raise DataError(f"{self.where}: an array without its data")
+            return obj.array
+        if isinstance(obj, SparseRecord):
+            obj.state = self(getattr(obj, "state", None), depth)
+            return obj
+        if isinstance(obj, dict):
+            items = {k: self(v, depth) for k, v in obj.items()}
+            return type(obj)(obj.default_factory, items) if isinstance(obj, collections.defaultdict) else items
+        if isinstance(obj, (list, tuple)):
+            return type(obj)(self(v, depth) for v in obj)
+        raise DataError(f"{self.where}: a bare dtype where data was expected")
 
 
 def safe_load_pickle(path: Path) -> Any:
@@ -164,9 +185,7 @@ def safe_load_pickle(path: Path) -> Any:
     if not data:
         raise DataError(f"{path}: file is empty")
     try:
-        return _resolve(
-            SafeUnpickler(io.BytesIO(data), where=str(path)).load(), str(path)
-        )  # RecursionError: a list inside itself
+        return _Resolver(str(path))(SafeUnpickler(io.BytesIO(data), where=str(path)).load())
     except DataError:
         raise
     except Exception as err:  # a corrupt pickle fails in many ways inside the unpickler or our records
@@ -181,15 +200,18 @@ def to_array(value: Any, where: str, what: str) -> np.ndarray:
             data, indices, indptr, shape = state["data"], state["indices"], state["indptr"], tuple(state["_shape"])
             if not all(isinstance(a, np.ndarray) and a.ndim == 1 for a in (data, indices, indptr)):
                 raise ValueError("data, indices and indptr must be 1-D arrays")
-            if (
-                len(shape) != 2
-                or not all(isinstance(n, int) and n >= 0 for n in shape)
-                or shape[0] * shape[1] > MAX_ENTRIES
-            ):
-                raise ValueError(f"shape {shape} is not a 2-D matrix of at most {MAX_ENTRIES} entries")
+            if len(shape) != 2 or not all(isinstance(n, int) and n >= 0 for n in shape):
+                raise ValueError(f"shape {shape} is not the shape of a 2-D matrix")
+            if shape[0] * shape[1] > MAX_DENSE:
+                raise DataError(
+                    f"{where}: the sparse matrix of {what} has shape {shape}: {8 * shape[0] * shape[1] / 2**30:,.1f} GiB "
+                    f"as a dense float64 matrix, more than the {MAX_DENSE:,} entries ({8 * MAX_DENSE >> 20} MiB) allowed"
+                )
             matrix = (sp.csr_matrix if value.format == "csr" else sp.csc_matrix)((data, indices, indptr), shape=shape)
             matrix.check_format(full_check=True)
             value = matrix.toarray()
+        except DataError:
+            raise
         except Exception as err:  # anything wrong in the parts of a pickled matrix
             raise DataError(f"{where}: malformed sparse matrix of {what} ({type(err).__name__}: {err})") from None
     if not isinstance(value, np.ndarray) or value.ndim != 2:

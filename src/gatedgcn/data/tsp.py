@@ -9,6 +9,7 @@ finds (the ``elkai`` package), in either direction.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,6 +74,14 @@ class TSPGraph:
         )
 
 
+def _with_solver(make: TSPGraph) -> TSPGraph:
+    """``make``, once the LKH solver is known to be installed: its absence is named before any graph is drawn
+    (a cached dataset needs no solver)."""
+    if importlib.util.find_spec("elkai") is None:
+        raise ConfigError("dataset TSP: the tours are found by LKH, from the elkai package: pip install 'gatedgcn[bench]'")
+    return make
+
+
 def build_tsp(
     *,
     num_train: int = 10_000,
@@ -108,7 +117,7 @@ def build_tsp(
     splits = cached(
         "tsp",
         params,
-        lambda: generate(make, counts, seed=seed, workers=workers, desc="TSP", progress=progress),
+        lambda: generate(_with_solver(make), counts, seed=seed, workers=workers, desc="TSP", progress=progress),
         cache_dir,
     )
     return Dataset(

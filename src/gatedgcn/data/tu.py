@@ -69,6 +69,21 @@ def _optional(folder: Path, name: str, suffix: str, kind: type, rows: int, what:
     return table
 
 
+MAX_ONE_HOT = 1 << 27  # entries of a one-hot feature matrix (512 MiB as float32)
+
+
+def _check_one_hot(labels: np.ndarray | None, path: Path) -> None:
+    """The one-hot width of integer labels (distinct values per column) must fit :data:`MAX_ONE_HOT` entries."""
+    if labels is None:
+        return
+    width = sum(len(np.unique(column)) for column in labels.T)
+    if labels.shape[0] * width > MAX_ONE_HOT:
+        raise DataError(
+            f"{path}: {width:,} distinct labels over {labels.shape[0]:,} rows: one-hot features of "
+            f"{4 * labels.shape[0] * width / 2**30:,.1f} GiB (at most {MAX_ONE_HOT:,} entries)"
+        )
+
+
 def _graph_of_nodes(path: Path) -> tuple[np.ndarray, int]:
     """The 0-based graph of each node and the number of graphs; checks sorted ids 1..G without gaps."""
     table, lines = read_table(path, int, columns=1)
@@ -123,6 +138,8 @@ def read_tu(folder: str | Path, name: str) -> TUCollection:
     edge_attr = _optional(folder, name, "edge_attributes", float, E, "edge")
     edge_attr = None if edge_attr is None else standardise(edge_attr)
     edge_lab = _optional(folder, name, "edge_labels", int, E, "edge")
+    _check_one_hot(node_lab, folder / f"{name}_node_labels.txt")
+    _check_one_hot(edge_lab, folder / f"{name}_edge_labels.txt")
     x_parts = [a for a in (node_attr, None if node_lab is None else one_hot_columns(node_lab)) if a is not None]
     if x_parts:
         x_all = np.concatenate(x_parts, axis=1).astype(np.float32)  # [N, F]
