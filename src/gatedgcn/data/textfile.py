@@ -14,7 +14,7 @@ import numpy as np
 
 from gatedgcn.errors import ConfigError, DataError
 
-__all__ = ["dataset_folder", "read_text", "read_table", "split_row", "parse_number"]
+__all__ = ["dataset_folder", "read_text", "read_table", "split_row", "parse_number", "shown"]
 
 _SEPARATORS = re.compile(r"[,\s]+")
 
@@ -51,10 +51,15 @@ def parse_number(value: str, kind: type, where: str) -> int | float:
         number = kind(value)
     except ValueError:
         what = "an integer" if kind is int else "a number"
-        raise DataError(f"{where}: expected {what}, got {value!r}") from None
+        raise DataError(f"{where}: expected {what}, got {shown(value)}") from None
     if kind is float and not np.isfinite(number):
-        raise DataError(f"{where}: value {value!r} is not finite")
+        raise DataError(f"{where}: value {shown(value)} is not finite")
     return number
+
+
+def shown(value: str, limit: int = 40) -> str:
+    """``repr(value)``, cut to ``limit`` characters with the length said: an error line stays one short line."""
+    return repr(value) if len(value) <= limit else f"{value[:limit]!r}... ({len(value):,} characters)"
 
 
 def read_table(path: Path, kind: type = int, *, columns: int | None = None) -> tuple[np.ndarray, np.ndarray]:

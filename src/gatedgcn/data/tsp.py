@@ -78,7 +78,9 @@ def _with_solver(make: TSPGraph) -> TSPGraph:
     """``make``, once the LKH solver is known to be installed: its absence is named before any graph is drawn
     (a cached dataset needs no solver)."""
     if importlib.util.find_spec("elkai") is None:
-        raise ConfigError("dataset TSP: the tours are found by LKH, from the elkai package: pip install 'gatedgcn[bench]'")
+        raise ConfigError(
+            "dataset TSP: the tours are found by LKH, from the elkai package: pip install 'gatedgcn[bench]'"
+        )
     return make
 
 
