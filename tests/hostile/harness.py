@@ -30,6 +30,7 @@ from gatedgcn.cli import main
 
 GIB = 1 << 30
 SECONDS = 30
+SMALL = ["--quiet", "--epochs", "1", "--hidden", "8", "--layers", "1", "--batch-size", "8"]  # train flags of the cases
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness import refused
+from harness import SMALL, refused, run_cli
 
 NAME = "TOY"
 GRAPHS = 10  # triangles, labels 1 and 2 in turn
@@ -112,14 +112,12 @@ def test_a_damaged_tu_collection_is_refused_naming_the_file_and_line(box, case):
             box.write(f"TU/{NAME}/{NAME}_{suffix}.txt", content)
     if not folder.exists():
         folder.mkdir(parents=True)
-    refused(box, ["train", "--dataset", NAME, "--out", box.run, "--quiet", "--epochs", "1"], *names)
+    refused(box, ["train", "--dataset", NAME, "--out", box.run, *SMALL], *names)
 
 
 def test_the_valid_collection_trains(box):
     """The corpus damages a collection that is itself fine."""
-    from harness import run_cli
-
     for suffix, content in V.items():
         box.write(f"TU/{NAME}/{NAME}_{suffix}.txt", content)
-    outcome = run_cli(["train", "--dataset", NAME, "--out", str(box.run), "--quiet", "--epochs", "1"])
+    outcome = run_cli(["train", "--dataset", NAME, "--out", str(box.run), *SMALL])
     assert outcome.code == 0, outcome.err

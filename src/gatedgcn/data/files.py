@@ -36,7 +36,7 @@ import torch
 
 from gatedgcn.data.dataset import Dataset, Task
 from gatedgcn.data.splits import choose_split, mask_labels
-from gatedgcn.data.textfile import parse_number, read_text, split_row
+from gatedgcn.data.textfile import parse_number, read_text, shown, split_row
 from gatedgcn.errors import ConfigError, DataError, GraphError
 from gatedgcn.graph import Graph
 
@@ -217,7 +217,7 @@ def _graph_from_json(obj: Any, where: str) -> Graph:
         raise DataError(f"{where}: edge_index must be [[senders...], [receivers...]] of integers, of equal length")
     try:
         edge_index = torch.tensor(ei, dtype=torch.long).reshape(2, -1)  # [2, E]
-    except RuntimeError:  # an id beyond 64 bits
+    except (RuntimeError, ValueError, OverflowError):  # an id beyond 64 bits
         raise DataError(f"{where}: edge_index holds an id too large for 64 bits") from None
     if obj.get("x") is None:
         _check_node_count(n, edge_index.shape[1], f"{where}: num_nodes {n:,}")
@@ -229,7 +229,7 @@ def _graph_from_json(obj: Any, where: str) -> Graph:
             isinstance(y, (int, float))
             or (isinstance(y, list) and y and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in y))
         ):
-            raise DataError(f"{where}: y must be an integer class, a number or a list of numbers, got {y!r}")
+            raise DataError(f"{where}: y must be an integer class, a number or a list of numbers, got {shown(y)}")
         if isinstance(y, int) and y < 0:
             raise DataError(f"{where}: a class y must be >= 0, got {y}")
         try:

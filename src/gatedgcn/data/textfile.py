@@ -57,9 +57,10 @@ def parse_number(value: str, kind: type, where: str) -> int | float:
     return number
 
 
-def shown(value: str, limit: int = 40) -> str:
-    """``repr(value)``, cut to ``limit`` characters with the length said: an error line stays one short line."""
-    return repr(value) if len(value) <= limit else f"{value[:limit]!r}... ({len(value):,} characters)"
+def shown(value: object, limit: int = 40) -> str:
+    """``repr(value)``, cut after ``limit`` characters with its length said: an error line stays one short line."""
+    text = repr(value)
+    return text if len(text) <= limit + 2 else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def read_table(path: Path, kind: type = int, *, columns: int | None = None) -> tuple[np.ndarray, np.ndarray]:
