@@ -148,7 +148,8 @@ def refused(box: Sandbox, argv: list[str], *names: object, code: int | None = No
         assert str(name) in line, (str(name), line)
     assert o.seconds < SECONDS, o.seconds
     assert o.rss_growth < GIB, o.rss_growth
-    assert snapshot(box.root, skip=(box.run, box.cache)) == outside, "a file outside the run folder changed"
+    now = snapshot(box.root, skip=(box.run, box.cache))
+    assert now == outside, f"changed outside the run folder: {sorted(set(now.items()) ^ set(outside.items()))[:4]}"
     after = snapshot(box.run)
     changed = sorted(k for k, v in earlier.items() if after.get(k) != v)
     assert not changed, f"earlier files of the run changed: {changed}"

@@ -21,6 +21,7 @@ import codecs
 import collections
 import io
 import pickle
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +178,11 @@ class _Resolver:
 def safe_load_pickle(path: Path) -> Any:
     """Unpickle ``path``: numpy arrays come back checked, sparse matrices as :class:`SparseRecord`."""
     try:
+        if not stat.S_ISREG(path.stat().st_mode):  # a device (/dev/zero) or a fifo would be read forever
+            raise DataError(f"{path}: not a plain file")
         data = path.read_bytes()
+    except DataError:
+        raise
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except OSError as err:

@@ -8,6 +8,7 @@ number of values; a bad value, a short row or an empty file raise :class:`DataEr
 from __future__ import annotations
 
 import re
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,11 @@ def dataset_folder(data_dir: Path | None, name: str, *parts: str) -> Path:
 def read_text(path: Path) -> str:
     """The file as text; a missing, unreadable or non-UTF-8 file raises :class:`DataError`."""
     try:
+        if not stat.S_ISREG(path.stat().st_mode):  # a device (/dev/zero) or a fifo would be read forever
+            raise DataError(f"{path}: not a plain file")
         return path.read_bytes().decode("utf-8")
+    except DataError:
+        raise
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except OSError as err:

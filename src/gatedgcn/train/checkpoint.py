@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import re
+import stat
 import time
 import warnings
 from pathlib import Path
@@ -68,7 +69,11 @@ def decode(data: bytes, where: str) -> dict[str, Any]:
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise CheckpointError(f"checkpoint {path} is not a plain file")
         data = path.read_bytes()
+    except CheckpointError:
+        raise
     except OSError as err:
         raise CheckpointError(f"cannot read checkpoint {path}: {err.strerror}") from None
     return decode(data, str(path))
@@ -126,7 +131,10 @@ class Checkpointer:
             {} if self.spec is None else {"spec": json.dumps(self.spec)}
         )
         data = encode(meta | {"trainer": trainer.state_dict()})
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise CheckpointError(f"cannot make the checkpoint folder {self.folder}: {err.strerror or err}") from None
         atomic_write(self.folder / f"epoch-{pos.epoch:04d}-step-{pos.step:06d}.ckpt", data)
         if reason == "epoch" and pos.best_epoch == pos.epoch - 1:
             atomic_write(self.folder / BEST, data)
@@ -148,6 +156,8 @@ class Checkpointer:
         A checkpoint that is corrupt, or whose checksum is right but whose content is not a checkpoint's (no
         trainer state, a spec ModelSpec does not know, or, with ``fits``, a state ``fits`` gives a reason to
         refuse) is skipped with a :class:`CheckpointWarning`, as a truncated one is."""
+        if self.folder.exists() and not self.folder.is_dir():
+            raise CheckpointError(f"{self.folder} is not a folder: checkpoints cannot be read or written there")
         for stale in self.folder.glob(".*.tmp"):  # left by a write that was killed before its rename
             stale.unlink(missing_ok=True)
         for _, path in reversed(self.positions()):

@@ -20,6 +20,7 @@ import json
 import os
 import secrets
 import shutil
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,21 @@ from torch import nn
 from gatedgcn.errors import RunDirError
 from gatedgcn.train.lock import LOCK_NAME, RunLock
 
-__all__ = ["RunDir", "atomic_write"]
+__all__ = ["RunDir", "atomic_write", "read_text"]
+
+
+def read_text(path: Path) -> str:
+    """A file of the run as text: a plain file of UTF-8 (a device or folder in its place is refused, not read)."""
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise RunDirError(f"{path} is not a plain file")
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise RunDirError(f"{path}: not UTF-8 text (byte {err.start})") from None
+    except RunDirError:
+        raise
+    except OSError as err:
+        raise RunDirError(f"cannot read {path}: {err.strerror or err}") from None
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -143,8 +158,18 @@ class RunDir:
             stale.unlink(missing_ok=True)
 
     def read_metrics(self) -> list[dict[str, Any]]:
+        """The epoch records; a line that is not a JSON object is refused naming the file and line."""
         path = self.path / self.METRICS
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+        records = []
+        for lineno, line in enumerate(read_text(path).splitlines() if path.exists() else [], start=1):
+            try:
+                record = json.loads(line) if line.strip() else None
+            except (ValueError, RecursionError):
+                raise RunDirError(f"{path}:{lineno}: not valid JSON") from None
+            if record is not None and not (isinstance(record, dict) and type(record.get("epoch")) is int):
+                raise RunDirError(f"{path}:{lineno}: not an epoch record (a JSON object with an integer epoch)")
+            records += [] if record is None else [record]
+        return records
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         atomic_write(self.path / self.SUMMARY, (json.dumps(summary, indent=2) + "\n").encode())
@@ -153,9 +178,14 @@ class RunDir:
         """The summary; ``{}`` while the run has none yet."""
         path = self.path / self.SUMMARY
         try:
-            return json.loads(path.read_text()) if path.is_file() else {}
+            summary = json.loads(read_text(path)) if path.is_file() else {}
         except json.JSONDecodeError as err:
             raise RunDirError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None
+        except RecursionError:
+            raise RunDirError(f"{path}: not valid JSON (nested too deep)") from None
+        if not isinstance(summary, dict):
+            raise RunDirError(f"{path}: not a JSON object")
+        return summary
 
     def stored_spec(self) -> dict[str, Any] | None:
         """The ModelSpec fields the run's model was built with (summary.json's ``spec``); ``None`` before the run
@@ -173,6 +203,8 @@ class RunDir:
         """Load the saved weights into ``model``; a file of another architecture is refused."""
         path = self.path / self.WEIGHTS
         try:
+            if not stat.S_ISREG(path.stat().st_mode):
+                raise RunDirError(f"cannot read weights {path}: not a plain file")
             state = load_file(path)
         except (OSError, SafetensorError) as err:
             raise RunDirError(f"cannot read weights {path}: {err}") from None
