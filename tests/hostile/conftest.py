@@ -31,6 +31,17 @@ TINY = [
 ]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _imported():
+    """The CLI's lazy imports done before the cases: a case's 30 s are for its own work, not for importing torch's."""
+    import gatedgcn.app.experiment
+    import gatedgcn.app.explain
+    import gatedgcn.app.plot
+    import gatedgcn.app.predict
+    import gatedgcn.app.runs
+    import gatedgcn.data.download  # noqa: F401
+
+
 @pytest.fixture(scope="session")
 def matplotlib_dir(tmp_path_factory):
     """matplotlib's own font cache, kept out of the sandbox's $HOME."""

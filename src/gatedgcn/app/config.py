@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from gatedgcn.app.limits import check_limits
+from gatedgcn.app.yamlfile import load_yaml, read_yaml_file
 from gatedgcn.data import DATASETS, is_dataset
 from gatedgcn.errors import ConfigError
 from gatedgcn.ops import IMPLS
@@ -176,6 +178,7 @@ class Config:
         self.data.check()
         self.model.check()
         self.train.check()
+        check_limits(self.to_dict())
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -197,14 +200,7 @@ class Config:
 
     @classmethod
     def load(cls, path: str | Path) -> "Config":
-        path = Path(path)
-        try:
-            raw = yaml.safe_load(path.read_text())
-        except OSError as err:
-            raise ConfigError(f"cannot read config file {path}: {err.strerror}") from None
-        except yaml.YAMLError as err:
-            raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
-        return cls.from_dict(raw, where=str(path))
+        return cls.from_dict(read_yaml_file(path), where=str(path))
 
     def dump(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
@@ -232,7 +228,7 @@ class Config:
                 raise ConfigError(f"--set {text!r}: unknown section {section!r}; sections are {', '.join(raw)}")
             if name not in raw[section]:
                 raise ConfigError(f"--set {text!r}: unknown key {key!r}; {section} keys are {', '.join(raw[section])}")
-            raw[section][name] = yaml.safe_load(value) if value.strip() else None
+            raw[section][name] = load_yaml(value, f"--set {key.strip()}") if value.strip() else None
         return Config.from_dict(raw, where="--set")
 
 
