@@ -30,6 +30,7 @@ from gatedgcn.nn import GatedGCNLayer, GCNLayer, GraphAttention
 from gatedgcn.train import checkpoint as checkpoint_module
 from gatedgcn.train.checkpoint import MAGIC, Checkpointer, CheckpointWarning, decode, encode, read_checkpoint
 from gatedgcn.train.objective import Objective
+from gatedgcn.train.lock import RunLock
 from gatedgcn.train.run import RunDir
 from gatedgcn.train.trainer import Schedule, Trainer
 from helpers import compare_with_grads
@@ -211,14 +212,19 @@ def test_a_run_dir_that_cannot_be_written_is_refused_before_any_work(tmp_path, m
     assert "cannot write to run directory" in err and "Permission denied" in err
 
 
-def test_a_full_disk_during_a_checkpoint_keeps_what_was_saved_and_the_run_resumes(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize(
+    "code, text", [(errno.ENOSPC, "No space left on device"), (errno.EROFS, "Read-only file system")]
+)
+def test_a_full_or_read_only_disk_during_a_checkpoint_keeps_what_was_saved_and_the_run_resumes(
+    tmp_path, monkeypatch, capsys, code, text
+):
     reference, run = tmp_path / "reference", tmp_path / "run"
     assert main(["train", "--out", str(reference), *TINY]) == 0
     real_write, real_fsync, writes = checkpoint_module.atomic_write, os.fsync, []
 
-    def fsync(fd):  # the disk is full while the second checkpoint is written
+    def fsync(fd):  # the disk is full (or turned read-only) while the second checkpoint is written
         if len(writes) == 2:
-            raise OSError(errno.ENOSPC, "No space left on device")
+            raise OSError(code, text)
         real_fsync(fd)
 
     def write(path, data):
@@ -230,7 +236,7 @@ def test_a_full_disk_during_a_checkpoint_keeps_what_was_saved_and_the_run_resume
     assert main(["train", "--out", str(run), *TINY]) == 1
     monkeypatch.undo()
     err = capsys.readouterr().err
-    assert "No space left on device" in err and str(writes[1]) in err
+    assert text in err and str(writes[1]) in err
     assert not list(run.rglob(".*.tmp"))  # the failed write cleaned up after itself
     saved = sorted((run / "checkpoints").glob("*.ckpt"))
     assert [p.name for p in saved] == ["epoch-0001-step-000001.ckpt"]
@@ -291,6 +297,60 @@ def test_run_files_get_the_mode_of_the_umask_as_metrics_jsonl_does(tmp_path):
         if p.is_file()
     }
     assert modes and set(modes.values()) == {0o644}, modes
+
+
+def test_a_second_ctrl_c_stops_at_once_and_the_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch, capsys):
+    reference, run = tmp_path / "reference", tmp_path / "run"
+    assert main(["train", "--out", str(reference), *TINY]) == 0
+    real, steps = Trainer._step, []
+
+    def step(self, batch):
+        steps.append(1)
+        if len(steps) == 3:  # epoch 2, step 1: two Ctrl-C in the middle of it
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(self, batch)
+
+    monkeypatch.setattr(Trainer, "_step", step)
+    assert main(["train", "--out", str(run), *TINY]) == 130
+    monkeypatch.undo()
+    assert "interrupted at once (second Ctrl-C)" in capsys.readouterr().err
+    assert len(steps) == 3 and not (run / "summary.json").exists()
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0
+    for name in ("model.safetensors", "summary.json"):
+        assert (run / name).read_bytes() == (reference / name).read_bytes()
+
+
+KILLED_RANK = """
+import os, signal, sys
+from gatedgcn.train.trainer import Trainer
+real_step = Trainer._step
+def step(self, batch, calls=[]):
+    calls.append(1)
+    if os.environ["RANK"] == "1" and len(calls) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer would
+    return real_step(self, batch)
+Trainer._step = step
+from gatedgcn.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_rank_killed_during_ddp_stops_the_job_leaves_no_process_and_no_lock(tmp_path):
+    driver, run = tmp_path / "driver_killed.py", tmp_path / "run"
+    driver.write_text(KILLED_RANK)
+    flags = ["--epochs", "1", "--set", "data.num_train=32", "--set", "train.dtype=float64"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(driver)]
+    env = os.environ | {"OMP_NUM_THREADS": "1", "GATEDGCN_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run(
+        [*cmd, "train", "--out", str(run), *TINY, *flags], env=env, capture_output=True, text=True, timeout=600
+    )  # a hang would time out
+    assert done.returncode != 0 and "Signal 9 (SIGKILL)" in done.stderr, done.stderr[-2000:]
+    left = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert str(driver) not in left  # no rank is left behind
+    assert not (run / "summary.json").exists()
+    RunLock.check_free(run)  # rank 0's lock went with it
+    assert main(["train", "--out", str(run), "--overwrite", *TINY]) == 0
 
 
 # ----------------------------------------------------------------------------- checkpoints and weights
