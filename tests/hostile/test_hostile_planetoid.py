@@ -136,7 +136,7 @@ def test_a_hostile_planetoid_file_is_refused_naming_it(box, case):
 def test_a_folder_where_a_pickle_should_be_is_named(box):
     _write(box, {"allx": None})
     (box.data / "planetoid" / "ind.cora.allx").mkdir()
-    refused(box, ["train", "--dataset", "cora", "--out", box.run, *SMALL], "ind.cora.allx", "cannot read")
+    refused(box, ["train", "--dataset", "cora", "--out", box.run, *SMALL], "ind.cora.allx", "not a plain file")
 
 
 def test_the_valid_set_trains(box):
