@@ -81,3 +81,17 @@ def test_one_epoch_smoke_run(tmp_path, capsys):
     summary = train(config, tmp_path / "run", progress=False)
     assert summary["metric"] == "f1" and 0.0 <= summary["test"]["f1"] <= 1.0
     assert "TSP" not in capsys.readouterr().err  # progress=False (--quiet): no generator bar either
+
+
+def test_a_missing_solver_is_named_before_any_graph_is_drawn(tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    from gatedgcn.cli import main
+    from gatedgcn.data import tsp
+
+    real, drawn = importlib.util.find_spec, []
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "elkai" else real(name, *a))
+    monkeypatch.setattr(tsp.TSPGraph, "__call__", lambda self, k, rng: drawn.append(k))
+    monkeypatch.setenv("GATEDGCN_CACHE_DIR", str(tmp_path / "cache"))
+    assert main(["train", "--dataset", "TSP", "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    assert "elkai" in capsys.readouterr().err and drawn == []
