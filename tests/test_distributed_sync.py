@@ -262,36 +262,35 @@ def test_a_two_process_run_stopped_after_epoch_1_and_resumed_ends_as_the_uninter
 
 def test_a_gated_layer_with_synchronised_batch_norm_runs_its_plain_code(monkeypatch):
     """The fused kernels compute plain batch norm of their own rows: with a synchronised one the layer must not take them."""
-    from gatedgcn.ops import _fused as kernels
+    import gatedgcn.ops.gated as gated
+    from gatedgcn import ops
     from gatedgcn.nn import GatedGCNLayer
     from gatedgcn.nn.norm import synchronised
 
-    monkeypatch.setattr(kernels, "FUSED_MIN_ELEMENTS", 0)
-    monkeypatch.setattr(kernels, "COMPILED_MIN_ELEMENTS", 0)
-    fused = []
-    monkeypatch.setattr(
-        "gatedgcn.nn.gated_gcn.gated_edges", lambda *a, **k: fused.append(1) or kernels.gated_edges(*a, **k)
-    )
+    plain = []
+    reference = gated.reference
+    monkeypatch.setattr(gated, "reference", lambda *a, **k: plain.append(1) or reference(*a, **k))
     layer = GatedGCNLayer(4).double()
     x, e, ei = (
         torch.randn(6, 4, dtype=torch.float64),
         torch.randn(10, 4, dtype=torch.float64),
         torch.randint(0, 6, (2, 10)),
     )
-    layer(x, ei, e)
-    assert fused == [1]  # plain batch norm: fused
-    calls = []
-    sync = synchronised(layer)
-    for bn in (sync.bn_h, sync.bn_e):
-        monkeypatch.setattr(
-            bn,
-            "forward",
-            lambda t, bn=bn: (
-                calls.append(bn)
-                or torch.nn.functional.batch_norm(
-                    t, bn.running_mean, bn.running_var, bn.weight, bn.bias, True, 0.1, bn.eps
-                )
-            ),
-        )
-    sync(x, ei, e)
-    assert fused == [1] and len(calls) == 2  # the synchronised norms were called by the plain code
+    with ops.fused_kernels():
+        layer(x, ei, e)
+        assert plain == []  # plain batch norm: fused
+        calls = []
+        sync = synchronised(layer)
+        for bn in (sync.bn_h, sync.bn_e):
+            monkeypatch.setattr(
+                bn,
+                "forward",
+                lambda t, bn=bn: (
+                    calls.append(bn)
+                    or torch.nn.functional.batch_norm(
+                        t, bn.running_mean, bn.running_var, bn.weight, bn.bias, True, 0.1, bn.eps
+                    )
+                ),
+            )
+        sync(x, ei, e)
+    assert plain == [1] and len(calls) == 2  # the synchronised norms were called by the plain code

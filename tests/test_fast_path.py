@@ -1,4 +1,5 @@
-"""The fast paths (gatedgcn.ops._fused, impl="fast") against the plain reference code and finite differences.
+"""The fused kernels of gatedgcn.ops (impl="fast", forced on at every size) against the plain reference code and
+finite differences.
 
 Every comparison runs in float64 with tiny chunks, so that the edges are streamed in several
 chunks and a chunk boundary falls inside the segments of a receiver.
@@ -11,40 +12,33 @@ import copy
 import pytest
 import torch
 
-from gatedgcn.ops import _fused as kernels
-from gatedgcn.ops import _memory as memory
+from gatedgcn import ops
 from gatedgcn.app.config import Config
 from gatedgcn.errors import ConfigError
 from gatedgcn.graph import Batch
 from gatedgcn.model import GraphNet, ModelSpec
 from gatedgcn.nn import BatchNorm, GatedGCNLayer, GCNLayer, GraphAttention
-
+from gatedgcn.ops import _native
 from helpers import compare_with_grads, random_graph
 
 D = 5
 
 
 @pytest.fixture(autouse=True)
-def _small_chunks(monkeypatch):
-    """The fused kernels for any size, in 64-row chunks: a few hundred edges cross several chunk boundaries.
-    Every output they allocate comes from the pool of reused blocks (gatedgcn.ops._memory), however small."""
-    monkeypatch.setattr(memory, "MIN_BYTES", 0)
-    monkeypatch.setitem(kernels.CHUNK_ELEMENTS, "cpu", 1)
-    monkeypatch.setattr(kernels, "FUSED_MIN_ELEMENTS", 0)
-    monkeypatch.setattr(kernels, "COMPILED_MIN_ELEMENTS", 0)
+def _small_chunks():
+    """The fused kernels for any size, in 64-row chunks: a few hundred edges cross several chunk boundaries."""
+    with ops.fused_kernels(chunk_rows=64):
+        yield
 
 
 @pytest.fixture(params=["native", "torch"])
-def gated_backend(request, monkeypatch):
-    """The gated kernels twice: compiled (gatedgcn.ops._gated_native, turned on here) and in PyTorch (kernels._GatedEdges)."""
-    if request.param == "torch":
-        monkeypatch.setattr(kernels, "_native", lambda: None)
-        yield request.param
-        return
-    monkeypatch.setenv("GATEDGCN_NATIVE", "1")
-    if kernels._native() is None:
+def gated_backend(request):
+    """The gated kernels twice: the compiled CPU sweeps (gatedgcn.ops._gated_native) and the PyTorch ones
+    (gatedgcn.ops._gated_torch)."""
+    if request.param == "native" and _native.library() is None:
         pytest.skip("no C++ compiler: the compiled kernels cannot be built here")
-    yield request.param
+    with ops.fused_kernels(chunk_rows=64, compiled=request.param == "native"):
+        yield request.param
 
 
 def leaf(*shape, seed=0):
@@ -148,7 +142,7 @@ def test_gated_gcn_fast_does_not_write_into_its_inputs(gated_backend):
 
 
 def test_gated_gcn_fast_outputs_and_gradients_outlive_later_calls(gated_backend):
-    """The outputs come from reused blocks (gatedgcn.ops._memory): those still held must not be handed out again."""
+    """Outputs and gradients held across later calls keep their values (no kernel reuses their memory)."""
     n, ei = 40, a_graph()
     layer = GatedGCNLayer(D).double()
     kept = []
@@ -167,7 +161,7 @@ def test_gated_gcn_fast_outputs_and_gradients_outlive_later_calls(gated_backend)
 
 
 def test_gated_gcn_fast_backward_twice_through_one_graph(gated_backend):
-    """retain_graph=True: the first backward wrote ∂e over ê, the second must recompute it and agree."""
+    """retain_graph=True: a second backward through the saved ê agrees with the first."""
     n, ei = 40, a_graph(seed=3)
     layer = GatedGCNLayer(D).double()
     x, e = leaf(n, D, seed=1), leaf(ei.shape[1], D, seed=2)
@@ -254,22 +248,15 @@ def test_graph_net_fast_equals_reference(gated_backend):
 
 
 @pytest.mark.parametrize("batch_norm", [True, False])
-@pytest.mark.parametrize("return_e_hat", [True, False])
-def test_gated_edges_gradcheck(batch_norm, return_e_hat, gated_backend):
-    """All outputs (e', m, and ê if returned) with respect to e, C, Dx, Ex, Bx and the edge BN's γ, β.
-
-    Without ê among the outputs, the first backward writes ∂e over ê's memory; gradcheck runs
-    backward many times over one graph, so every later one recomputes ê."""
+def test_gated_edges_gradcheck(batch_norm, gated_backend):
+    """All outputs (e', m, ê) with respect to e, C, Dx, Ex, Bx and the edge BN's γ, β."""
     n, ei = 12, random_graph(10, 70, seed=7, simple=False)  # nodes 10, 11 isolated
     m, d = ei.shape[1], 3
     bn = BatchNorm(d).double() if batch_norm else None
     scale = torch.rand(m, dtype=torch.float64) + 0.5
 
     def f(e, C_w, C_b, Dx, Ex, Bx, *gamma_beta):  # γ, β are bn's own parameters, perturbed in place by gradcheck
-        out = kernels.gated_edges(
-            e, C_w, C_b, Dx, Ex, Bx, ei, 1e-3, bn, scale, residual=True, return_e_hat=return_e_hat
-        )
-        return out if return_e_hat else out[:2]
+        return ops.gated_edges(e, C_w, C_b, Dx, Ex, Bx, ei, 1e-3, bn, scale, residual=True)
 
     args = (
         leaf(m, d, seed=1),
@@ -282,7 +269,7 @@ def test_gated_edges_gradcheck(batch_norm, return_e_hat, gated_backend):
     if bn is not None:
         randomise_bn(bn)
         args += (bn.weight, bn.bias)
-    assert torch.autograd.gradcheck(f, args)
+    assert torch.autograd.gradcheck(f, args, fast_mode=True)
 
 
 @pytest.mark.parametrize("batch_stats", [True, False])
@@ -296,10 +283,10 @@ def test_norm_relu_residual_gradcheck(batch_stats, scaled):
     scale = torch.rand(R, dtype=torch.float64) + 0.5 if scaled else None
 
     def f(t, res, gamma, beta):
-        return kernels._NormReLUResidual.apply(t, res, scale, gamma, beta, mean, var, batch_stats, 1e-5)[0]
+        return torch.ops.gatedgcn.norm_relu_residual(t, res, scale, gamma, beta, mean, var, batch_stats, 1e-5)[0]
 
     args = (leaf(R, d, seed=1), leaf(R, d, seed=2), leaf(d, seed=3), leaf(d, seed=4))
-    assert torch.autograd.gradcheck(f, args)
+    assert torch.autograd.gradcheck(f, args, fast_mode=True)
 
 
 def test_norm_relu_residual_equals_batch_norm_and_updates_its_statistics():
@@ -307,12 +294,12 @@ def test_norm_relu_residual_equals_batch_norm_and_updates_its_statistics():
     ours, theirs = BatchNorm(d).double(), BatchNorm(d).double()
     t, res = leaf(R, d, seed=1), leaf(R, d, seed=2)
     for _ in range(2):  # two steps: the running statistics are blended, not only set
-        torch.testing.assert_close(kernels.norm_relu_residual(t, res, ours), res + torch.relu(theirs(t)))
+        torch.testing.assert_close(ops.norm_relu_residual(t, res, ours), res + torch.relu(theirs(t)))
     torch.testing.assert_close(ours.running_mean, theirs.running_mean)
     torch.testing.assert_close(ours.running_var, theirs.running_var)
     assert int(ours.num_batches_tracked) == 2
     one = leaf(1, d, seed=3)  # one row in training: the running statistics are used and kept
-    torch.testing.assert_close(kernels.norm_relu_residual(one, None, ours), torch.relu(theirs(one)))
+    torch.testing.assert_close(ops.norm_relu_residual(one, None, ours), torch.relu(theirs(one)))
     torch.testing.assert_close(ours.running_var, theirs.running_var)
 
 
@@ -321,34 +308,12 @@ def test_gather_scatter_and_edge_dot_gradcheck(heads):
     n, ei = 9, random_graph(8, 150, seed=8, simple=False)
     m, d = ei.shape[1], 3
     w, x = leaf(m, heads, seed=1), leaf(n, heads, d, seed=2)
-    assert torch.autograd.gradcheck(lambda w, x: kernels.gather_scatter(w, x, ei, n), (w, x))
+    assert torch.autograd.gradcheck(lambda w, x: ops.gather_scatter(w, x, ei, n), (w, x))
     q, k = leaf(n, heads, d, seed=3), leaf(n, heads, d, seed=4)
-    assert torch.autograd.gradcheck(lambda q, k: kernels.edge_dot(q, k, ei), (q, k))
+    assert torch.autograd.gradcheck(lambda q, k: ops.edge_dot(q, k, ei), (q, k))
     j, i = ei
-    torch.testing.assert_close(kernels.edge_dot(q, k, ei), (q[i] * k[j]).sum(-1))  # s_ij = q_i · k_j
+    torch.testing.assert_close(ops.edge_dot(q, k, ei), (q[i] * k[j]).sum(-1))  # s_ij = q_i · k_j
     dense = torch.zeros(n, n, heads, dtype=torch.float64).index_put(
         (i, j), w, accumulate=True
     )  # W[i, j] = Σ w over repeats
-    torch.testing.assert_close(kernels.gather_scatter(w, x, ei, n), torch.einsum("ijh,jhd->ihd", dense, x))
-
-
-def test_fast_runs_the_fused_kernels_only_where_they_pay(monkeypatch):
-    import gatedgcn.nn.gated_gcn as module
-
-    monkeypatch.setattr(kernels, "FUSED_MIN_ELEMENTS", 1000)
-    monkeypatch.setattr(kernels, "COMPILED_MIN_ELEMENTS", 1000)
-    assert kernels.worth_fusing(200, 5) and not kernels.worth_fusing(199, 5)
-    monkeypatch.setattr(kernels, "COMPILED_MIN_ELEMENTS", 400)
-    assert kernels.worth_fusing(80, 5, compiled=True) and not kernels.worth_fusing(80, 5)
-    monkeypatch.setattr(kernels, "COMPILED_MIN_ELEMENTS", 1000)
-    calls = []
-
-    def spy(e, *args, **kwargs):
-        calls.append(e.shape[0])
-        return kernels.gated_edges(e, *args, **kwargs)
-
-    monkeypatch.setattr(module, "gated_edges", spy)
-    layer = GatedGCNLayer(D).double()
-    layer(leaf(30, D), random_graph(30, 100, seed=1), leaf(100, D))  # 500 elements: the plain code
-    layer(leaf(60, D), random_graph(60, 300, seed=2), leaf(300, D))  # 1500 elements: fused
-    assert calls == [300]
+    torch.testing.assert_close(ops.gather_scatter(w, x, ei, n), torch.einsum("ijh,jhd->ihd", dense, x))

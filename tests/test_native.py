@@ -9,12 +9,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gatedgcn.ops import _fused as kernels
+from gatedgcn import ops
+from gatedgcn.nn import BatchNorm
 from gatedgcn.ops import _gated_native as gated_native
 from gatedgcn.ops import _native as native
-from gatedgcn.nn import BatchNorm
-
-from helpers import random_graph
+from gatedgcn.ops import _select
 
 needs_library = pytest.mark.skipif(
     native._compiler() is None, reason="no C++ compiler: the compiled kernels cannot be built here"
@@ -22,9 +21,10 @@ needs_library = pytest.mark.skipif(
 
 
 @pytest.fixture(autouse=True)
-def _compiled_on(monkeypatch):
-    """The compiled kernels on for these tests (whatever the environment says)."""
-    monkeypatch.setenv("GATEDGCN_NATIVE", "1")
+def _compiled_on():
+    """The fused kernels at every size, the compiled ones where they can run."""
+    with ops.fused_kernels(chunk_rows=None):
+        yield
 
 
 def edge_inputs(n, E, d, dtype, seed=0, skew=False):
@@ -44,7 +44,7 @@ def run_edges(leaves, ei, bn=None, scale=None):
     """e', m, ê and the gradients of a random linear loss of all three w.r.t. the leaves and bn's γ, β."""
     for t in leaves:
         t.grad = None
-    e_new, m, e_hat = kernels.gated_edges(*leaves, ei, 1e-6, bn, scale, residual=True)
+    e_new, m, e_hat = ops.gated_edges(*leaves, ei, 1e-6, bn, scale, residual=True)
     g = torch.Generator().manual_seed(9)
     weights = [torch.randn(t.shape, generator=g, dtype=torch.float64).to(t.dtype) for t in (e_new, m, e_hat)]
     sum((t * w).sum() for t, w in zip((e_new, m, e_hat), weights)).backward()
@@ -58,14 +58,16 @@ def run_edges(leaves, ei, bn=None, scale=None):
 @needs_library
 def test_the_compiled_kernels_run_on_the_cpu_for_float32_and_float64(monkeypatch):
     calls = []
-    apply = gated_native.NativeGatedEdges.apply
-    monkeypatch.setattr(gated_native.NativeGatedEdges, "apply", lambda *a: calls.append(a[1].dtype) or apply(*a))
+    forward = gated_native.forward
+    monkeypatch.setattr(gated_native, "forward", lambda e, *a: calls.append(e.dtype) or forward(e, *a))
     for dtype in (torch.float32, torch.float64):
         leaves, ei = edge_inputs(20, 100, 4, dtype)
         run_edges(leaves, ei)
     assert calls == [torch.float32, torch.float64]
-    leaves, ei = edge_inputs(20, 100, 4, torch.float16)  # no half kernels: the PyTorch version runs
-    assert not gated_native.supports(*leaves)
+    leaves, ei = edge_inputs(20, 100, 4, torch.bfloat16)  # no half kernels: the PyTorch version runs
+    assert not _select.compiled(10**9, *leaves)
+    run_edges(leaves, ei)
+    assert calls == [torch.float32, torch.float64]
 
 
 @needs_library
@@ -108,7 +110,7 @@ def test_sigmoid_saturates_without_nan_and_passes_nan_through():
     Dx = torch.tensor([[200.0, -200.0], [0.0, float("nan")]])  # ê of the edges from senders 0 and 1
     zero = torch.zeros(2, d)
     ei = torch.tensor([[0, 1], [1, 1]])
-    e_new, m, _ = kernels.gated_edges(zero, torch.zeros(d, d), torch.zeros(d), Dx, zero, torch.ones(2, d), ei, 0.0)
+    e_new, m, _ = ops.gated_edges(zero, torch.zeros(d, d), torch.zeros(d), Dx, zero, torch.ones(2, d), ei, 0.0)
     # node 1 receives both edges: η = σ / Σσ, and m = Σ η ⊙ B x_j = 1 where finite
     assert m[1, 0].item() == pytest.approx(1.0) and torch.isnan(m[1, 1])
     assert torch.isfinite(e_new[0]).all() and torch.isnan(e_new[1, 1])
@@ -128,17 +130,19 @@ def test_a_failed_build_warns_once_and_falls_back(monkeypatch, tmp_path):
         native._load.cache_clear()
 
 
-@pytest.mark.parametrize("value", ["0", "off", "No"])
-def test_off_when_turned_off(monkeypatch, value):
-    monkeypatch.setenv("GATEDGCN_NATIVE", value)
-    assert native.library() is None
-    assert not kernels.compiled_for(torch.zeros(1))
-
-
-@needs_library
-def test_on_by_default(monkeypatch):
-    monkeypatch.delenv("GATEDGCN_NATIVE")
-    assert native.library() is not None and kernels.compiled_for(torch.zeros(1))
+@pytest.mark.parametrize("value, on", [("0", False), ("off", False), ("No", False), ("1", True), (None, True)])
+def test_the_setting_is_read_once(monkeypatch, value, on):
+    native.enabled.cache_clear()
+    try:
+        if value is None:
+            monkeypatch.delenv("GATEDGCN_NATIVE", raising=False)
+        else:
+            monkeypatch.setenv("GATEDGCN_NATIVE", value)
+        assert native.enabled() is on
+        monkeypatch.setenv("GATEDGCN_NATIVE", "1" if not on else "0")  # changed later: not read again
+        assert native.enabled() is on
+    finally:
+        native.enabled.cache_clear()
 
 
 @needs_library
@@ -153,8 +157,9 @@ def test_a_compiler_without_openmp_builds_sweeps_that_run_one_after_another(monk
         torch.set_num_threads(2)
         assert native.library() is not None and len(list(tmp_path.glob("*/*.so"))) == 1
         sequential = run_edges(leaves, ei, BatchNorm(6).double())
-        monkeypatch.setattr(kernels, "_native", lambda: None)
-        for a, b in zip(sequential, run_edges(leaves, ei, BatchNorm(6).double())):
+        with ops.fused_kernels(chunk_rows=None, compiled=False):
+            torch_kernels = run_edges(leaves, ei, BatchNorm(6).double())
+        for a, b in zip(sequential, torch_kernels):
             torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)  # the same as the PyTorch kernels
     finally:
         torch.set_num_threads(threads)
@@ -184,7 +189,7 @@ def test_node_ids_out_of_range_are_refused_before_the_compiled_code_reads_them()
         wrong = ei.clone()
         wrong[1, 5] = bad
         with pytest.raises(GraphError, match=r"receivers \(edge_index\[1\]\) must be node ids in \[0, 10\)"):
-            kernels.gated_edges(*leaves, wrong, 1e-6)
+            ops.gated_edges(*leaves, wrong, 1e-6)
     for a, b in zip(run_edges(leaves, ei.int()), run_edges(leaves, ei)):  # int32 ids are widened, not misread
         assert torch.equal(a, b)
 
@@ -199,15 +204,16 @@ def test_gradients_when_only_some_outputs_are_used_match_the_pytorch_kernels(mon
     def grads():
         for t in leaves:
             t.grad = None
-        out = dict(zip(("e_new", "m", "e_hat"), kernels.gated_edges(*leaves, ei, 1e-6, bn, None, residual=True)))
+        out = dict(zip(("e_new", "m", "e_hat"), ops.gated_edges(*leaves, ei, 1e-6, bn, None, residual=True)))
         sum(out[name].sin().sum() for name in used).backward()
         got = [t.grad for t in leaves] + [bn.weight.grad, bn.bias.grad]
         bn.zero_grad(set_to_none=True)
         return got
 
     compiled = grads()
-    monkeypatch.setattr(kernels, "_native", lambda: None)
-    for a, b in zip(compiled, grads()):
+    with ops.fused_kernels(chunk_rows=None, compiled=False):
+        torch_kernels = grads()
+    for a, b in zip(compiled, torch_kernels):
         if b is None or not b.abs().max() > 0:  # no path from the used outputs
             assert a is None or not a.abs().max() > 0
         else:

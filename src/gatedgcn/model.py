@@ -56,7 +56,7 @@ class ModelSpec:
     gcn_norm: str = "mean"
     pe_dim: int = 0  # width k of the nodes' positional encoding, added to the node embedding (0: none)
     pe_sign_flip: bool = False  # flip the sign of each PE column per graph at random in training (Laplacian PE)
-    impl: str = "fast"  # layer code: "fast" (fused kernels of gatedgcn.ops._fused) or "reference" (the plain equations)
+    impl: str = "fast"  # layer code: "fast" (gatedgcn.ops picks its kernels) or "reference" (the plain equations)
     input_dropout: float = 0.0  # dropout on the raw float node features, before the embedding
     head_layers: int = 2  # halving hidden layers of the MLP head (0: one Linear)
     self_loops: bool = False  # every node also sends to itself (i -> i added to the edges of gcn / graph_attention)

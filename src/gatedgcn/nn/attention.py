@@ -7,9 +7,9 @@
 With ``heads > 1`` each head has its own maps and the heads' outputs are joined by
 ``W_h: R^{h·d} -> R^d``.  :class:`GraphAttention` computes the same scores, but the
 softmax of receiver ``i`` runs only over its senders ``j -> i``: attention whose support
-is given by the graph.  Its ``impl="fast"`` (the default) computes the scores and the weighted
-sum with :func:`gatedgcn.ops._fused.edge_dot` and :func:`gatedgcn.ops._fused.gather_scatter` (no
-``[E, H, d]`` tensor) where :func:`~gatedgcn.ops._fused.worth_fusing`; ``impl="reference"`` runs the plain gathers.
+is given by the graph.  Its scores and weighted sum are :func:`gatedgcn.ops.edge_dot` and
+:func:`gatedgcn.ops.gather_scatter`, which pick their kernels by size (no ``[E, H, d]`` tensor on large
+graphs); ``impl="reference"`` makes them run the plain gathers.
 """
 
 from __future__ import annotations
@@ -21,10 +21,9 @@ from torch import Tensor, nn
 
 from gatedgcn.errors import GraphError
 from gatedgcn.graph import check_layer_inputs
-from gatedgcn.ops import IMPLS, edge_dot, gather_scatter, worth_fusing
-from gatedgcn.ops import segment_softmax, segment_sum
+from gatedgcn.ops import IMPLS, edge_dot, gather_scatter, segment_softmax
 
-__all__ = ["SelfAttention", "GraphAttention"]
+__all__ = ["GraphAttention", "SelfAttention"]
 
 
 class _QKV(nn.Module):
@@ -106,12 +105,11 @@ class GraphAttention(_QKV):
 
     def forward(self, x: Tensor, edge_index: Tensor, *, return_weights: bool = False):
         check_layer_inputs("GraphAttention", x, edge_index, dim=self.dim)
-        j, i = edge_index  # senders, receivers: [E]
+        i = edge_index[1]  # receivers: [E]
         N = x.shape[0]
         q, k, v = self.split(x)  # each [N, H, d]
-        fast = self.impl == "fast" and worth_fusing(edge_index.shape[1], self.heads * self.dim)
-        scores = self.beta * (edge_dot(q, k, edge_index) if fast else (q[i] * k[j]).sum(-1))  # [E, H]
+        scores = self.beta * edge_dot(q, k, edge_index, impl=self.impl)  # β k_j·q_i: [E, H]
         a = segment_softmax(scores, i, N)  # [E, H]
-        m = gather_scatter(a, v, edge_index, N) if fast else segment_sum(a.unsqueeze(-1) * v[j], i, N)  # [N, H, d]
+        m = gather_scatter(a, v, edge_index, N, impl=self.impl)  # Σ_j a_ij v_j: [N, H, d]
         h = self.join(m)  # [N, dim]
         return (h, a) if return_weights else h

@@ -7,23 +7,21 @@ with no sender gets ``f(U x_i)``.  ``norm="symmetric"`` gives instead the weight
 ``1/√(d_i d_j)`` of Kipf & Welling (degrees counted on the given edges, no self-loops added).
 ``self_weight=False`` drops ``U`` (``h_i = f(V Σ_j a_ij x_j / d_i)``: with self-loops and the symmetric
 weights, Kipf & Welling's layer ``f(D^-1/2 (A + I) D^-1/2 X W)``).
-``impl="fast"`` (the default) sums the weighted messages with :func:`gatedgcn.ops._fused.gather_scatter`
-(no ``[E, d]`` tensor) where :func:`~gatedgcn.ops._fused.worth_fusing`; ``impl="reference"`` runs the plain
-gather-multiply-sum.
+The weighted sum is :func:`gatedgcn.ops.gather_scatter`, which picks its kernel by size (no ``[E, d]``
+tensor on large graphs); ``impl="reference"`` makes it run the plain gather-multiply-sum.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
-from gatedgcn.ops import IMPLS, gather_scatter, worth_fusing
 from gatedgcn.graph import check_layer_inputs
-from gatedgcn.ops import segment_count, segment_sum
+from gatedgcn.ops import IMPLS, gather_scatter, segment_count
 
-__all__ = ["GCNLayer", "ACTIVATIONS"]
+__all__ = ["ACTIVATIONS", "GCNLayer"]
 
 ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "relu": torch.relu,
@@ -70,9 +68,6 @@ class GCNLayer(nn.Module):
         d = segment_count(i, N, x.dtype).clamp(min=1)  # in-degree d_i: [N]
         w = 1.0 / d[i] if self.norm == "mean" else torch.rsqrt(d[i] * d[j])  # [E]
         # V before aggregating, so that a node with no sender gets no bias from V.
-        if self.impl == "fast" and worth_fusing(edge_index.shape[1], self.V.out_features):
-            m = gather_scatter(w, self.V(x), edge_index, N)  # Σ_j a_ij V x_j / d_i: [N, out]
-        else:
-            m = segment_sum(w.unsqueeze(-1) * self.V(x)[j], i, N)  # Σ_j a_ij V x_j / d_i: [N, out]
+        m = gather_scatter(w, self.V(x), edge_index, N, impl=self.impl)  # Σ_j a_ij V x_j / d_i: [N, out]
         h = self.f(m if self.U is None else self.U(x) + m)  # [N, out]
         return (h, w) if return_weights else h

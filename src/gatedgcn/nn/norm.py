@@ -18,8 +18,11 @@ class BatchNorm(nn.BatchNorm1d):
 
     With fewer than two rows in training (a batch without edges, or with one) there are no
     batch statistics: the rows are normalised with the running statistics, which stay as they
-    are.  Zero rows give zero rows.
+    are.  Zero rows give zero rows.  The fused kernels of :mod:`gatedgcn.ops` compute exactly this
+    normalisation themselves (``fused_by_ops``).
     """
+
+    fused_by_ops = True
 
     def forward(self, t: Tensor) -> Tensor:
         if t.shape[0] >= 2 or not self.training:
@@ -56,6 +59,8 @@ class SyncBatchNorm(BatchNorm):
 
     Shapes: t ``[R, d]`` -> ``[R, d]``.
     """
+
+    fused_by_ops = False  # its statistics are all processes': the ops run it as a module
 
     def forward(self, t: Tensor) -> Tensor:
         if not (self.training and dist.is_available() and dist.is_initialized()):

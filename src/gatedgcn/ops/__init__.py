@@ -1,23 +1,25 @@
 """The family's shared sparse primitives and the fused steps the layers run: the shared ``a``.
 
-Public face: :mod:`gatedgcn.ops.segment` (segment sum / mean / max / count / softmax, gate
-normalisation, padding) and the fused steps of the layers (``gated_edges``, ``gather_scatter``,
-``edge_dot``, ``norm_relu_residual``).  The modules whose names start with ``_`` are private to
-this package: kernels, the compiled library, the memory pool.
+Public face: the primitives of :mod:`gatedgcn.ops.segment` (segment sum / mean / max / count / softmax,
+gate normalisation, padding) and the steps the layers need, each a ``torch.library`` op that picks its
+kernel by device and size (:mod:`gatedgcn.ops._select`):
+
+- :func:`gated_edges`         ``ê = C e + D x_j + E x_i``, ``m_i = Σ_j η_ij ⊙ B x_j``, ``e' = e + ReLU(BN(ê))``
+  (``gatedgcn::gated_edges``, :mod:`gatedgcn.ops.gated`)
+- :func:`norm_relu_residual`  ``y = r + ReLU(BN(s ⊙ t))`` (``gatedgcn::norm_relu_residual``, :mod:`gatedgcn.ops.norm`)
+- :func:`gather_scatter`      ``out_i = Σ_{j→i} w_ij x_j`` (``gatedgcn::gather_scatter``, :mod:`gatedgcn.ops.edges`)
+- :func:`edge_dot`            ``s_ij = q_i · k_j`` (``gatedgcn::edge_dot``, :mod:`gatedgcn.ops.edges`)
+
+Every step takes ``impl="reference"`` for the plain equations (the tested reference), and
+:func:`fused_kernels` forces the fused kernels on at every size.  The modules whose names start with
+``_`` are private: the kernels, the compiled library, the choice of kernel.  Importing builds nothing.
 """
 
-from gatedgcn.ops._fused import (
-    COMPILED_MIN_ELEMENTS,
-    FUSED_MIN_ELEMENTS,
-    IMPLS,
-    compiled_for,
-    edge_dot,
-    gated_edges,
-    gather_scatter,
-    norm_relu_residual,
-    update_running,
-    worth_fusing,
-)
+from gatedgcn.ops._batchnorm import update_running
+from gatedgcn.ops._select import MIN_ELEMENTS, fused_kernels
+from gatedgcn.ops.edges import edge_dot, gather_scatter
+from gatedgcn.ops.gated import gated_edges
+from gatedgcn.ops.norm import norm_relu_residual
 from gatedgcn.ops.segment import (
     normalise_gates,
     pad_segments,
@@ -28,22 +30,22 @@ from gatedgcn.ops.segment import (
     segment_sum,
 )
 
+IMPLS = ("fast", "reference")
+
 __all__ = [
-    "segment_sum",
-    "segment_count",
-    "segment_mean",
-    "segment_max",
-    "segment_softmax",
+    "IMPLS",
+    "MIN_ELEMENTS",
+    "edge_dot",
+    "fused_kernels",
+    "gated_edges",
+    "gather_scatter",
+    "norm_relu_residual",
     "normalise_gates",
     "pad_segments",
-    "IMPLS",
-    "FUSED_MIN_ELEMENTS",
-    "COMPILED_MIN_ELEMENTS",
-    "worth_fusing",
-    "compiled_for",
+    "segment_count",
+    "segment_max",
+    "segment_mean",
+    "segment_softmax",
+    "segment_sum",
     "update_running",
-    "gated_edges",
-    "norm_relu_residual",
-    "gather_scatter",
-    "edge_dot",
 ]

@@ -5,10 +5,14 @@ a couple of seconds; at run time the library shares torch's OpenMP runtime and t
 library is cached under ``$GATEDGCN_NATIVE_DIR`` (default ``~/.cache/gatedgcn/native``) in a
 folder named after the hash of the source, the flags, the compiler and the CPU, so a changed
 source or another machine gets its own build (``python -m gatedgcn.ops._native`` builds it ahead).
-It is on by default (``GATEDGCN_NATIVE=0`` turns it off): the gated layer runs 1.2–1.9× faster
-through it than through the PyTorch kernels (docs/performance.md).  Where there is no compiler or
-the build fails, :func:`library` returns None with one warning and the fused kernels run their
-PyTorch versions, which compute the same.
+It is on by default; the documented setting ``GATEDGCN_NATIVE=0`` (read once, on first use) turns it off
+(docs/performance.md has the measured gain over the PyTorch kernels).  Where there is no compiler or
+the build fails, :func:`library` returns None with one warning and the gated op runs its PyTorch
+kernels, which compute the same.
+
+OpenMP: the library is built with ``-fopenmp`` only where torch itself runs on OpenMP
+(``torch.__config__.parallel_info()``), so that its threads are torch's own (the runtime torch has
+loaded); elsewhere the sweeps run on one thread.
 """
 
 from __future__ import annotations
@@ -24,12 +28,13 @@ import tempfile
 import warnings
 from pathlib import Path
 
-__all__ = ["SOURCE", "FLAGS", "OPENMP", "library", "build", "enabled"]
+__all__ = ["FLAGS", "SOURCE", "build", "enabled", "library", "openmp_flags"]
 
 SOURCE = Path(__file__).resolve().parent / "csrc" / "gated_edges.cpp"
 # -fno-trapping-math lets the compiler turn the clamps and ReLU masks into vector blends.
 FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-std=c++17", "-shared", "-fPIC")
-# Tried first; a compiler without OpenMP (e.g. Apple's clang) builds the sweeps one thread after another.
+# Tried first where torch runs on OpenMP; a compiler without OpenMP (e.g. Apple's clang) builds the sweeps
+# one thread after another.
 OPENMP = ("-fopenmp",)
 
 _P = ctypes.c_void_p
@@ -39,15 +44,23 @@ _T = ctypes.c_int
 SIGNATURES = {
     "gated_forward": (_I, _I, _P, _P, _P, _P, _P, _P, _T, _P, _P, _P),
     "gated_norm": (_I, _I, _P, _P, _P, _P, _P, _P, _T),
-    "gated_norm_sums": (_I, _I, _P, _P, _P, _P, _P, _I, _T, _P),
-    "gated_backward_receivers": (_I, _I, _P, _P, _P, _P, _P, _P, _P, _I, _P, _P, _P, _P, _P, _T, _P, _P, _P, _P),
+    "gated_norm_sums": (_I, _I, _P, _P, _P, _P, _P, _T, _P),
+    "gated_backward_receivers": (_I, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _T, _P, _P, _P, _P),
     "gated_backward_senders": (_I, _I, _P, _P, _P, _T, _P),
 }
 
 
+@functools.cache
 def enabled() -> bool:
-    """Whether the library is wanted: yes unless ``GATEDGCN_NATIVE`` is 0, off, false or no (read on every call)."""
+    """Whether the library is wanted: yes unless the setting ``GATEDGCN_NATIVE`` is 0, off, false or no (read once)."""
     return os.environ.get("GATEDGCN_NATIVE", "1").strip().lower() not in ("0", "off", "false", "no")
+
+
+def openmp_flags() -> tuple[str, ...]:
+    """:data:`OPENMP` where torch's intra-op threads are OpenMP's, else none."""
+    import torch
+
+    return OPENMP if "parallel backend: OpenMP" in torch.__config__.parallel_info() else ()
 
 
 def _compiler() -> str | None:
@@ -85,14 +98,17 @@ def _target(compiler: str, flags: tuple[str, ...]) -> Path:
 def build() -> Path:
     """Compile :data:`SOURCE` (unless the cache has it) and return the library's path; raises on failure.
 
-    With :data:`OPENMP` where the compiler takes it, else without."""
+    With :func:`openmp_flags` where the compiler takes them, else without."""
     compiler = _compiler()
     if compiler is None:
         raise RuntimeError("no C++ compiler found (set CXX)")
-    try:
-        return _build(compiler, FLAGS + OPENMP)
-    except RuntimeError:
-        return _build(compiler, FLAGS)
+    openmp = openmp_flags()
+    if openmp:
+        try:
+            return _build(compiler, FLAGS + openmp)
+        except RuntimeError:
+            pass
+    return _build(compiler, FLAGS)
 
 
 def _build(compiler: str, flags: tuple[str, ...]) -> Path:

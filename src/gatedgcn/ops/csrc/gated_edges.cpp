@@ -1,7 +1,7 @@
 // The residual gated GCN's edge passes on the CPU, each one sweep over the edges.
 //
-// Built and loaded by gatedgcn/native.py; the autograd around them is gatedgcn/gated_native.py,
-// which documents the equations.  Plain C++17 and OpenMP, no torch headers; the library links
+// Built and loaded by gatedgcn/ops/_native.py, called from gatedgcn/ops/_gated_native.py; the op and its
+// autograd are gatedgcn/ops/gated.py, which documents the equations.  Plain C++17 and OpenMP, no torch headers; the library links
 // libgomp, and as torch has loaded its own libgomp already, the passes run on torch's threads
 // (a second runtime's threads would compete with torch's spinning ones for the cores).  Every
 // function comes in float (f32) and double (f64).
@@ -88,13 +88,14 @@ inline void prefetch_row(const F* row, idx n) {
 
 template <class F>
 inline void forward_row(idx d, F* __restrict row, const F* __restrict dx, const F* __restrict bx, const F* __restrict ex,
-                        F sk, F* __restrict tr, F* __restrict nr, double* __restrict s1, double* __restrict s2) {
+                        F sk, F* __restrict sigma_sum, F* __restrict gated_sum, double* __restrict s1,
+                        double* __restrict s2) {
   for (idx c = 0; c < d; ++c) {
     const F v = row[c] + dx[c] + ex[c];
     row[c] = v;
     const F sg = sigmoid(v);
-    tr[c] += sg;
-    nr[c] += sg * bx[c];
+    sigma_sum[c] += sg;
+    gated_sum[c] += sg * bx[c];
     const double z = static_cast<double>(sk * v);
     s1[c] += z;
     s2[c] += z * z;
@@ -102,12 +103,12 @@ inline void forward_row(idx d, F* __restrict row, const F* __restrict dx, const 
 }
 
 // ê_k += D x_j + E x_i (ê holds C e_k on entry); for the receiver i:
-// tot_i += σ(ê_k), num_i += σ(ê_k) ⊙ B x_j; per thread t: moments[t] += [Σ z | Σ z²], z = s_k ê_k.
+// sigma_sum_i += σ(ê_k), gated_sum_i += σ(ê_k) ⊙ B x_j; per thread t: moments[t] += [Σ z | Σ z²], z = s_k ê_k.
 // (The caller zeroes the sums and may call this on consecutive chunks of the edges.)
 template <class F>
 void forward(idx E, idx d, F* __restrict eh, const F* __restrict DBx, const F* __restrict Ex, const idx* __restrict j,
-             const idx* __restrict i, const F* __restrict scale, int T, F* __restrict tot,
-             F* __restrict num, double* __restrict moments) {
+             const idx* __restrict i, const F* __restrict scale, int T, F* __restrict sigma_sum,
+             F* __restrict gated_sum, double* __restrict moments) {
   run_threads(T, [=](int t) {
     double* __restrict s1 = moments + 2 * d * t;
     double* __restrict s2 = s1 + d;
@@ -115,8 +116,8 @@ void forward(idx E, idx d, F* __restrict eh, const F* __restrict DBx, const F* _
       if (k + AHEAD < E && owns(i[k + AHEAD], t, T)) {
         prefetch_row(DBx + j[k + AHEAD] * 2 * d, 2 * d);
         prefetch_row(Ex + i[k + AHEAD] * d, d);
-        prefetch_row(tot + i[k + AHEAD] * d, d);
-        prefetch_row(num + i[k + AHEAD] * d, d);
+        prefetch_row(sigma_sum + i[k + AHEAD] * d, d);
+        prefetch_row(gated_sum + i[k + AHEAD] * d, d);
       }
       const idx r = i[k];
       if (!owns(r, t, T)) continue;
@@ -124,9 +125,7 @@ void forward(idx E, idx d, F* __restrict eh, const F* __restrict DBx, const F* _
       const F* __restrict dx = DBx + j[k] * 2 * d;
       const F* __restrict bx = dx + d;
       const F* __restrict ex = Ex + r * d;
-      F* __restrict tr = tot + r * d;
-      F* __restrict nr = num + r * d;
-      forward_row(d, row, dx, bx, ex, scale ? scale[k] : F(1), tr, nr, s1, s2);
+      forward_row(d, row, dx, bx, ex, scale ? scale[k] : F(1), sigma_sum + r * d, gated_sum + r * d, s1, s2);
     }
   });
 }
@@ -155,17 +154,17 @@ void norm(idx E, idx d, const F* __restrict eh, const F* __restrict scale, const
   });
 }
 
-// Per thread t: sums[t] = [Σ g_r | Σ g_r ⊙ z], g_r = g ⊙ [w ⊙ z + b > 0], z = s_k ê_k (g rows as below).
+// Per thread t: sums[t] = [Σ g_r | Σ g_r ⊙ z], g_r = g ⊙ [w ⊙ z + b > 0], z = s_k ê_k (g: [E, d], contiguous).
 template <class F>
 void norm_sums(idx E, idx d, const F* __restrict eh, const F* __restrict scale, const F* __restrict w, const F* __restrict b,
-               const F* __restrict g, idx g_stride, int T, double* __restrict sums) {
+               const F* __restrict g, int T, double* __restrict sums) {
   run_threads(T, [=](int t) {
     double* __restrict s1 = sums + 2 * d * t;
     double* __restrict s2 = s1 + d;
     for (idx c = 0; c < 2 * d; ++c) s1[c] = 0.0;
     for (idx k = split(E, T, t); k < split(E, T, t + 1); ++k) {
       const F* __restrict row = eh + k * d;
-      const F* __restrict gk = g + k * g_stride;
+      const F* __restrict gk = g + k * d;
       const F sk = scale ? scale[k] : F(1);
       for (idx c = 0; c < d; ++c) {
         const F z = sk * row[c];
@@ -204,28 +203,27 @@ inline void backward_row(idx d, const F* __restrict row, const F* __restrict bx,
 //      + gh_k                             [through ê, if gh is given]
 // written to deh, and σ(ê_k) ⊙ P_i (the sender's ∂Bx term) to sp; ∂Ex_i += ∂ê_k for the receiver;
 // per thread t: dCb[t] += Σ ∂ê_k.
-// Row k of g starts at g + k g_stride (g_stride 0: one row broadcast to every edge).
 template <class F, bool HasG, bool HasGh>
-void backward_receivers(idx E, idx d, const F* __restrict eh, const F* __restrict DBx, const F* __restrict PQ,
+void backward_receivers(idx E, idx d, const F* __restrict eh, const F* __restrict Bx, const F* __restrict PQ,
                         const idx* __restrict j, const idx* __restrict i, const F* __restrict scale, const F* __restrict g,
-                        idx g_stride, const F* __restrict w, const F* __restrict b, const F* __restrict c1, const F* __restrict c2,
+                        const F* __restrict w, const F* __restrict b, const F* __restrict c1, const F* __restrict c2,
                         const F* __restrict gh, int T, F* __restrict deh, F* __restrict sp,
                         F* __restrict dEx, double* __restrict dCb) {
   run_threads(T, [=](int t) {
     double* __restrict cb = dCb + d * t;
     for (idx k = 0; k < E; ++k) {
       if (k + AHEAD < E && owns(i[k + AHEAD], t, T)) {
-        prefetch_row(DBx + j[k + AHEAD] * 2 * d + d, d);
+        prefetch_row(Bx + j[k + AHEAD] * d, d);
         prefetch_row(PQ + i[k + AHEAD] * 2 * d, 2 * d);
         prefetch_row(dEx + i[k + AHEAD] * d, d);
       }
       const idx r = i[k];
       if (!owns(r, t, T)) continue;
       const F* __restrict row = eh + k * d;
-      const F* __restrict bx = DBx + j[k] * 2 * d + d;
+      const F* __restrict bx = Bx + j[k] * d;
       const F* __restrict p = PQ + r * 2 * d;
       const F* __restrict q = p + d;
-      const F* __restrict gk = HasG ? g + k * g_stride : nullptr;
+      const F* __restrict gk = HasG ? g + k * d : nullptr;
       const F* __restrict ghk = HasGh ? gh + k * d : nullptr;
       F* __restrict out = deh + k * d;
       F* __restrict spk = sp + k * d;
@@ -259,43 +257,44 @@ void backward_senders(idx E, idx d, const F* __restrict deh, const F* __restrict
 }
 
 template <class F>
-void backward_receivers_any(idx E, idx d, const F* eh, const F* DBx, const F* PQ, const idx* j, const idx* i,
-                            const F* scale, const F* g, idx g_stride, const F* w, const F* b, const F* c1, const F* c2,
+void backward_receivers_any(idx E, idx d, const F* eh, const F* Bx, const F* PQ, const idx* j, const idx* i,
+                            const F* scale, const F* g, const F* w, const F* b, const F* c1, const F* c2,
                             const F* gh, int T, F* deh, F* sp, F* dEx, double* dCb) {
   if (g && gh)
-    backward_receivers<F, true, true>(E, d, eh, DBx, PQ, j, i, scale, g, g_stride, w, b, c1, c2, gh, T, deh, sp, dEx, dCb);
+    backward_receivers<F, true, true>(E, d, eh, Bx, PQ, j, i, scale, g, w, b, c1, c2, gh, T, deh, sp, dEx, dCb);
   else if (g)
-    backward_receivers<F, true, false>(E, d, eh, DBx, PQ, j, i, scale, g, g_stride, w, b, c1, c2, gh, T, deh, sp, dEx, dCb);
+    backward_receivers<F, true, false>(E, d, eh, Bx, PQ, j, i, scale, g, w, b, c1, c2, gh, T, deh, sp, dEx, dCb);
   else if (gh)
-    backward_receivers<F, false, true>(E, d, eh, DBx, PQ, j, i, scale, g, g_stride, w, b, c1, c2, gh, T, deh, sp, dEx, dCb);
+    backward_receivers<F, false, true>(E, d, eh, Bx, PQ, j, i, scale, g, w, b, c1, c2, gh, T, deh, sp, dEx, dCb);
   else
-    backward_receivers<F, false, false>(E, d, eh, DBx, PQ, j, i, scale, g, g_stride, w, b, c1, c2, gh, T, deh, sp, dEx, dCb);
+    backward_receivers<F, false, false>(E, d, eh, Bx, PQ, j, i, scale, g, w, b, c1, c2, gh, T, deh, sp, dEx, dCb);
 }
 
 }  // namespace
 
-#define GATED_EXPORTS(F, SUFFIX)                                                                                      \
-  extern "C" void gated_forward_##SUFFIX(idx E, idx d, F* eh, const F* DBx, const F* Ex, const idx* j, const idx* i,  \
-                                         const F* scale, int T, F* tot, F* num, double* moments) { \
-    forward<F>(E, d, eh, DBx, Ex, j, i, scale, T, tot, num, moments);                                       \
-  }                                                                                                                   \
-  extern "C" void gated_norm_##SUFFIX(idx E, idx d, const F* eh, const F* scale, const F* w, const F* b,             \
-                                      const F* res, F* out, int T) {                                                  \
-    norm<F>(E, d, eh, scale, w, b, res, out, T);                                                                      \
-  }                                                                                                                   \
-  extern "C" void gated_norm_sums_##SUFFIX(idx E, idx d, const F* eh, const F* scale, const F* w, const F* b,       \
-                                           const F* g, idx g_stride, int T, double* sums) {                           \
-    norm_sums<F>(E, d, eh, scale, w, b, g, g_stride, T, sums);                                                        \
-  }                                                                                                                   \
-  extern "C" void gated_backward_receivers_##SUFFIX(                                                                  \
-      idx E, idx d, const F* eh, const F* DBx, const F* PQ, const idx* j, const idx* i, const F* scale, const F* g,   \
-      idx g_stride, const F* w, const F* b, const F* c1, const F* c2, const F* gh, int T, F* deh,  \
-      F* sp, F* dEx, double* dCb) {                                                                                                  \
-    backward_receivers_any<F>(E, d, eh, DBx, PQ, j, i, scale, g, g_stride, w, b, c1, c2, gh, T, deh, sp, dEx, dCb);       \
-  }                                                                                                                   \
-  extern "C" void gated_backward_senders_##SUFFIX(idx E, idx d, const F* deh, const F* sp, const idx* j,              \
-                                                  int T, F* dDBx) {                                \
-    backward_senders<F>(E, d, deh, sp, j, T, dDBx);                                                           \
+#define GATED_EXPORTS(F, SUFFIX)                                                                                    \
+  extern "C" void gated_forward_##SUFFIX(idx E, idx d, F* eh, const F* DBx, const F* Ex, const idx* j,             \
+                                         const idx* i, const F* scale, int T, F* sigma_sum, F* gated_sum,          \
+                                         double* moments) {                                                        \
+    forward<F>(E, d, eh, DBx, Ex, j, i, scale, T, sigma_sum, gated_sum, moments);                                  \
+  }                                                                                                                 \
+  extern "C" void gated_norm_##SUFFIX(idx E, idx d, const F* eh, const F* scale, const F* w, const F* b,           \
+                                      const F* res, F* out, int T) {                                                \
+    norm<F>(E, d, eh, scale, w, b, res, out, T);                                                                    \
+  }                                                                                                                 \
+  extern "C" void gated_norm_sums_##SUFFIX(idx E, idx d, const F* eh, const F* scale, const F* w, const F* b,     \
+                                           const F* g, int T, double* sums) {                                      \
+    norm_sums<F>(E, d, eh, scale, w, b, g, T, sums);                                                                \
+  }                                                                                                                 \
+  extern "C" void gated_backward_receivers_##SUFFIX(idx E, idx d, const F* eh, const F* Bx, const F* PQ,          \
+                                                    const idx* j, const idx* i, const F* scale, const F* g,        \
+                                                    const F* w, const F* b, const F* c1, const F* c2, const F* gh, \
+                                                    int T, F* deh, F* sp, F* dEx, double* dCb) {                   \
+    backward_receivers_any<F>(E, d, eh, Bx, PQ, j, i, scale, g, w, b, c1, c2, gh, T, deh, sp, dEx, dCb);            \
+  }                                                                                                                 \
+  extern "C" void gated_backward_senders_##SUFFIX(idx E, idx d, const F* deh, const F* sp, const idx* j, int T,   \
+                                                  F* dDBx) {                                                        \
+    backward_senders<F>(E, d, deh, sp, j, T, dDBx);                                                                 \
   }
 
 GATED_EXPORTS(float, f32)

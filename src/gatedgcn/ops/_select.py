@@ -1,0 +1,99 @@
+"""Which kernel runs an op: the plain equations, the PyTorch chunked kernels, or the compiled CPU sweeps.
+
+Every op of :mod:`gatedgcn.ops` with a fused form asks :func:`fused` whether its fused kernels pay for
+an edge tensor of ``elements`` elements (below the threshold the plain equations run: small fresh
+tensors come from reused heap memory, and the plain code is as fast); the gated op then asks
+:func:`compiled` whether its compiled CPU sweeps run.  :func:`fused_kernels` forces the fused kernels
+on at every size, in small chunks (the tests hold them against the dense equations there).
+
+The thresholds are per op; ``docs/performance.md`` has the sweeps they come from.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+
+from gatedgcn.ops import _native
+
+__all__ = ["CHUNK_ELEMENTS", "MIN_ELEMENTS", "chunk_rows", "compiled", "fused", "fused_kernels"]
+
+# Elements of an edge tensor from which each op's fused kernels run (docs/performance.md, "sizes").
+MIN_ELEMENTS = {
+    "gated_edges": 1 << 22,  # the PyTorch chunked kernels
+    "gated_edges_compiled": 1 << 16,  # the compiled CPU sweeps
+    "norm_relu_residual": 1 << 22,
+    "gather_scatter": 1 << 22,
+    "edge_dot": 1 << 22,
+}
+# Elements of one chunk: cache-sized on a CPU, large enough on a GPU to keep the device busy.
+CHUNK_ELEMENTS = {"cpu": 1 << 19, "cuda": 1 << 24}
+_COMPILED_DTYPES = (torch.float32, torch.float64)
+
+
+@dataclass
+class _Forced:
+    """What :func:`fused_kernels` set: None outside it."""
+
+    chunk_rows: int | None = None
+    compiled: bool = True
+
+
+@dataclass
+class _State:
+    forced: _Forced | None = None
+    stack: list = field(default_factory=list)
+
+
+_STATE = _State()
+
+
+@torch.compiler.assume_constant_result
+def _library_available() -> bool:
+    return _native.library() is not None
+
+
+def compiled(elements: int, *tensors: torch.Tensor) -> bool:
+    """Whether the gated op runs its compiled CPU sweeps on these tensors (all on the CPU, all float32 or
+    all float64, the library built, and ``elements`` past its threshold)."""
+    forced = _STATE.forced
+    if forced is not None and not forced.compiled:
+        return False
+    dtype = tensors[0].dtype
+    if dtype not in _COMPILED_DTYPES or any(t.device.type != "cpu" or t.dtype != dtype for t in tensors):
+        return False
+    if forced is None and elements < MIN_ELEMENTS["gated_edges_compiled"]:
+        return False
+    return _library_available()
+
+
+def fused(op: str, elements: int, *tensors: torch.Tensor) -> bool:
+    """Whether ``op`` runs its fused kernels (not the plain equations) for an edge tensor of ``elements``."""
+    if _STATE.forced is not None or elements >= MIN_ELEMENTS[op]:
+        return True
+    return op == "gated_edges" and compiled(elements, *tensors)
+
+
+def chunk_rows(width: int, device: torch.device) -> int:
+    """Rows of one chunk of a ``width``-wide tensor."""
+    forced = _STATE.forced
+    if forced is not None and forced.chunk_rows is not None:
+        return forced.chunk_rows
+    return max(64, CHUNK_ELEMENTS.get(device.type, 1 << 24) // max(width, 1))
+
+
+@contextlib.contextmanager
+def fused_kernels(*, chunk_rows: int | None = 64, compiled: bool = True) -> Iterator[None]:
+    """Within: every op runs its fused kernels at every size, ``chunk_rows`` rows at a time (None: the usual
+    chunks); ``compiled=False``: the PyTorch kernels even where the compiled CPU sweeps could run.
+
+    For tests and measurements: a few hundred edges then cross several chunk boundaries."""
+    _STATE.stack.append(_STATE.forced)
+    _STATE.forced = _Forced(chunk_rows, compiled)
+    try:
+        yield
+    finally:
+        _STATE.forced = _STATE.stack.pop()

@@ -1,0 +1,162 @@
+"""The gated GCN's edge step, one op ``gatedgcn::gated_edges``:
+
+    ê_ij  = C e_ij + D x_j + E x_i                    (j the sender, i the receiver)
+    η_ij  = σ(ê_ij) / (Σ_{k→i} σ(ê_ik) + ε) = σ_ij ⊙ eta_norm_i        per channel
+    m_i   = Σ_{j→i} η_ij ⊙ B x_j
+    e'_ij = [e_ij +] ReLU(BN(s_ij ê_ij))
+
+The op picks its kernel (:mod:`gatedgcn.ops._select`): the compiled CPU sweeps
+(:mod:`gatedgcn.ops._gated_native`) where they are built and pay, else the PyTorch chunked kernels
+(:mod:`gatedgcn.ops._gated_torch`, any device).  Both keep only e, ê and ``[N, ·]`` tables for backward
+(η is never stored) and share this file's one autograd definition.  Below the thresholds, with
+``impl="reference"``, or with a normaliser the kernels cannot compute, :func:`gated_edges` runs the plain
+equations (:func:`reference`), whose gradients autograd derives.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from gatedgcn.ops import _gated_native, _gated_torch, _select
+from gatedgcn.ops._batchnorm import norm_arguments, update_running
+from gatedgcn.ops.norm import fusable
+from gatedgcn.ops.segment import normalise_gates, segment_sum
+
+__all__ = ["gated_edges", "reference"]
+
+
+def _kernels(e: Tensor, *tensors: Tensor):
+    return _gated_native if _select.compiled(e.numel(), e, *tensors) else _gated_torch
+
+
+def _ids(edge_index: Tensor) -> tuple[Tensor, Tensor]:
+    """Senders j and receivers i as contiguous int64 ``[E]`` each (copies where they were not)."""
+    j, i = edge_index.to(torch.int64)
+    return j.contiguous(), i.contiguous()
+
+
+@torch.library.custom_op("gatedgcn::gated_edges", mutates_args=())
+def _gated(
+    e: Tensor, C_w: Tensor, C_b: Tensor, Dx: Tensor, Ex: Tensor, Bx: Tensor, edge_index: Tensor, scale: Tensor | None,
+    gamma: Tensor, beta: Tensor, mean: Tensor, var: Tensor, eps: float, batch_stats: bool, bn_eps: float,
+    residual: bool,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:  # fmt: skip
+    """-> e' ``[E, d]``, m ``[N, d]``, ê ``[E, d]``, eta_norm ``[N, d]``, and the edge BN's μ, var used ``[d]``."""
+    e, C_w, C_b, Dx, Ex, Bx = (t.contiguous() for t in (e, C_w, C_b, Dx, Ex, Bx))
+    scale = None if scale is None else scale.to(e.dtype).contiguous()
+    j, i = _ids(edge_index)
+    step = _select.chunk_rows(2 * e.shape[1], e.device)
+    kernels = _kernels(e, C_w, Dx, Ex, Bx, gamma)
+    return kernels.forward(e, C_w, C_b, Dx, Ex, Bx, j, i, scale, gamma, beta, mean, var, eps, batch_stats, bn_eps,
+                           residual, step)  # fmt: skip
+
+
+@_gated.register_fake
+def _(e, C_w, C_b, Dx, Ex, Bx, edge_index, scale, gamma, beta, mean, var, eps, batch_stats, bn_eps, residual):
+    N, d = Ex.shape
+    return (
+        e.new_empty(e.shape),
+        e.new_empty((N, d)),
+        e.new_empty(e.shape),
+        e.new_empty((N, d)),
+        e.new_empty(d),
+        e.new_empty(d),
+    )
+
+
+@torch.library.custom_op("gatedgcn::gated_edges_backward", mutates_args=())
+def _gated_backward(
+    g_e_new: Tensor | None, g_m: Tensor | None, g_e_hat: Tensor | None, e: Tensor, e_hat: Tensor, C_w: Tensor,
+    Bx: Tensor, edge_index: Tensor, eta_norm: Tensor, m: Tensor, scale: Tensor | None, gamma: Tensor, beta: Tensor,
+    mean: Tensor, var: Tensor, batch_stats: bool, bn_eps: float, residual: bool, need_de: bool,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:  # fmt: skip
+    """-> ∂e (``[0]`` unless ``need_de``), ∂C_w, ∂C_b, ∂Dx, ∂Ex, ∂Bx, ∂γ, ∂β."""
+    g_e_new, g_m, g_e_hat = (None if g is None else g.contiguous() for g in (g_e_new, g_m, g_e_hat))
+    e, e_hat, C_w, Bx = e.contiguous(), e_hat.contiguous(), C_w.contiguous(), Bx.contiguous()
+    scale = None if scale is None else scale.to(e.dtype).contiguous()
+    j, i = _ids(edge_index)
+    step = _select.chunk_rows(2 * e.shape[1], e.device)
+    kernels = _kernels(e, C_w, Bx, gamma)
+    return kernels.backward(g_e_new, g_m, g_e_hat, e, e_hat, C_w, Bx, j, i, eta_norm, m, scale, gamma, beta, mean,
+                            var, batch_stats, bn_eps, residual, step, need_de)  # fmt: skip
+
+
+@_gated_backward.register_fake
+def _(g_e_new, g_m, g_e_hat, e, e_hat, C_w, Bx, edge_index, eta_norm, m, scale, gamma, beta, mean, var, *flags):
+    need_de = flags[-1]
+    N, d = Bx.shape
+    de = e.new_empty(e.shape if need_de else (0,))
+    return (
+        de,
+        C_w.new_empty((d, d)),
+        C_w.new_empty(d),
+        *(Bx.new_empty((N, d)) for _ in range(3)),
+        *(gamma.new_empty(d) for _ in range(2)),
+    )
+
+
+def _setup(ctx, inputs, output):
+    e, C_w, _, _, _, Bx, edge_index, scale, gamma, beta, _, _, _, batch_stats, bn_eps, residual = inputs
+    _, m, e_hat, eta_norm, mean, var = output
+    ctx.flags = (batch_stats, bn_eps, residual)
+    ctx.set_materialize_grads(False)
+    # edge_index among the saved tensors: changed in place before backward, autograd refuses to go on
+    ctx.save_for_backward(e, e_hat, C_w, Bx, edge_index, eta_norm, m, scale, gamma, beta, mean, var)
+    ctx.mark_non_differentiable(eta_norm, mean, var)
+
+
+def _backward(ctx, g_e_new, g_m, g_e_hat, _g_eta_norm, _g_mean, _g_var):
+    e, e_hat, C_w, Bx, edge_index, eta_norm, m, scale, gamma, beta, mean, var = ctx.saved_tensors
+    need_de = ctx.needs_input_grad[0]
+    de, dC_w, dC_b, dDx, dEx, dBx, d_gamma, d_beta = torch.ops.gatedgcn.gated_edges_backward(
+        g_e_new, g_m, g_e_hat, e, e_hat, C_w, Bx, edge_index, eta_norm, m, scale, gamma, beta, mean, var,
+        *ctx.flags, need_de,
+    )  # fmt: skip
+    return (de if need_de else None, dC_w, dC_b, dDx, dEx, dBx, None, None, d_gamma, d_beta, *([None] * 6))
+
+
+_gated.register_autograd(_backward, setup_context=_setup)
+
+
+def reference(e, C_w, C_b, Dx, Ex, Bx, edge_index, eps, bn=None, scale=None, residual=False):
+    """The plain equations (module docstring) with ``bn`` itself: -> e', m, ê."""
+    j, i = edge_index  # senders, receivers: [E]
+    e_hat = torch.nn.functional.linear(e, C_w, C_b) + Dx[j] + Ex[i]  # [E, d]
+    eta = normalise_gates(torch.sigmoid(e_hat), i, Ex.shape[0], eps)  # [E, d]
+    m = segment_sum(eta * Bx[j], i, Ex.shape[0])  # [N, d]
+    z = e_hat if scale is None else e_hat * scale.unsqueeze(-1)  # [E, d]
+    e_new = torch.relu(z if bn is None else bn(z))  # [E, d]
+    return (e + e_new if residual else e_new), m, e_hat
+
+
+def gated_edges(
+    e: Tensor,
+    C_w: Tensor,
+    C_b: Tensor,
+    Dx: Tensor,
+    Ex: Tensor,
+    Bx: Tensor,
+    edge_index: Tensor,
+    eps: float,
+    bn: torch.nn.Module | None = None,
+    scale: Tensor | None = None,
+    residual: bool = False,
+    *,
+    impl: str = "fast",
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The gated GCN's edge step (module docstring): -> e' ``[E, d]``, m ``[N, d]``, ê ``[E, d]``.
+
+    ``bn`` as in :func:`~gatedgcn.ops.norm.norm_relu_residual` (None: no BN); ``scale`` (per edge) as the
+    layer's ``edge_scale``.  Shapes: e ``[E, d]``, C_w ``[d, d]``, C_b ``[d]``, Dx, Ex, Bx ``[N, d]``,
+    edge_index ``[2, E]`` (int32 or int64).
+    """
+    plain = impl == "reference" or not fusable(bn) or (scale is not None and scale.requires_grad)
+    if plain or not _select.fused("gated_edges", e.numel(), e, C_w, Dx, Ex, Bx):
+        return reference(e, C_w, C_b, Dx, Ex, Bx, edge_index, eps, bn, scale, residual)
+    gamma, beta, mean, var, batch_stats, bn_eps = norm_arguments(bn, e)
+    e_new, m, e_hat, _, mean_b, var_b = torch.ops.gatedgcn.gated_edges(
+        e, C_w, C_b, Dx, Ex, Bx, edge_index, scale, gamma, beta, mean, var, eps, batch_stats, bn_eps, residual
+    )
+    update_running(bn, batch_stats, mean_b, var_b, e.shape[0])
+    return e_new, m, e_hat
