@@ -10,9 +10,9 @@ import torch
 from torch import Tensor
 
 
-def adjacency(edge_index: Tensor, n: int) -> Tensor:
-    """``Adj[i, j]`` = number of edges ``j -> i``: ``[n, n]`` float64."""
-    adj = torch.zeros(n, n, dtype=torch.float64)
+def adjacency(edge_index: Tensor, n: int, dtype: torch.dtype = torch.float64) -> Tensor:
+    """``Adj[i, j]`` = number of edges ``j -> i``: ``[n, n]`` (float64 unless told)."""
+    adj = torch.zeros(n, n, dtype=dtype)
     for j, i in edge_index.t().tolist():
         adj[i, j] += 1.0
     return adj
@@ -57,7 +57,7 @@ def self_attention(x: Tensor, layer, mask: Tensor | None = None) -> Tensor:
 def graph_attention(x: Tensor, edge_index: Tensor, layer) -> Tensor:
     """Softmax over the senders of each receiver, counting a repeated edge as many times as it appears."""
     n, dim = x.shape
-    adj = adjacency(edge_index, n)
+    adj = adjacency(edge_index, n, x.dtype)
     outs = []
     for head in range(layer.heads):
         rows = slice(head * dim, (head + 1) * dim)
@@ -65,7 +65,8 @@ def graph_attention(x: Tensor, edge_index: Tensor, layer) -> Tensor:
         k = x @ layer.W_k.weight[rows].t()
         v = x @ layer.W_v.weight[rows].t()
         s = (q @ k.t()) / dim**0.5  # [i, j]
-        s = s - torch.where(adj > 0, s, torch.full_like(s, -1e300)).max(1, keepdim=True).values.clamp(min=-1e300)
+        low = torch.finfo(s.dtype).min
+        s = s - torch.where(adj > 0, s, torch.full_like(s, low)).max(1, keepdim=True).values.clamp(min=low)
         w = adj * torch.exp(torch.where(adj > 0, s, torch.zeros_like(s)))
         denom = w.sum(1, keepdim=True)
         a = torch.where(denom > 0, w / torch.where(denom > 0, denom, torch.ones_like(denom)), torch.zeros_like(w))
@@ -77,7 +78,7 @@ def graph_attention(x: Tensor, edge_index: Tensor, layer) -> Tensor:
 def gcn(x: Tensor, edge_index: Tensor, layer, activation: str = "relu", norm: str = "mean") -> Tensor:
     """``f(U x + D⁻¹ Adj (V x))`` (mean) or ``f(U x + D^-1/2 Adj D^-1/2 (V x))`` (symmetric)."""
     n = x.shape[0]
-    adj = adjacency(edge_index, n)
+    adj = adjacency(edge_index, n, x.dtype)
     d = adj.sum(1).clamp(min=1)
     if norm == "mean":
         prop = adj / d[:, None]
@@ -90,10 +91,10 @@ def gcn(x: Tensor, edge_index: Tensor, layer, activation: str = "relu", norm: st
 def gated_gcn(x: Tensor, edge_index: Tensor, e: Tensor, layer, *, training_bn: bool) -> tuple[Tensor, Tensor]:
     """The gated layer with a dense ``[n, n, d]`` edge tensor (simple graphs: no repeated edge)."""
     n, d = x.shape
-    adj = adjacency(edge_index, n)
+    adj = adjacency(edge_index, n, x.dtype)
     assert adj.max() <= 1, "the dense reference needs a simple graph"
-    j_idx, i_idx = edge_index
-    E_dense = torch.zeros(n, n, d, dtype=torch.float64)
+    j_idx, i_idx = edge_index.long()
+    E_dense = torch.zeros(n, n, d, dtype=x.dtype)
     E_dense = E_dense.index_put((i_idx, j_idx), linear(e, layer.C))  # C e_ij at [i, j]
     Dx, Ex = linear(x, layer.D), linear(x, layer.E)
     e_hat = E_dense + Dx[None, :, :] + Ex[:, None, :]  # [i, j, d]

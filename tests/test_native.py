@@ -6,6 +6,11 @@ Their equations are checked against the reference layer and by gradcheck in test
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -218,3 +223,48 @@ def test_gradients_when_only_some_outputs_are_used_match_the_pytorch_kernels(mon
             assert a is None or not a.abs().max() > 0
         else:
             torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+@needs_library
+def test_a_declaration_that_disagrees_with_the_library_is_refused(monkeypatch, tmp_path):
+    """The loader's one declaration of the interface is checked against the functions' own argument types."""
+    monkeypatch.setenv("GATEDGCN_NATIVE_DIR", str(tmp_path))
+    wrong = dict(native.SIGNATURES, gated_norm=native.SIGNATURES["gated_norm"][:-1])  # one argument short
+    monkeypatch.setattr(native, "SIGNATURES", wrong)
+    native._load.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match=r"gated_norm_f32 takes \(qqppppppi\), the loader declares"):
+            assert native.library() is None
+    finally:
+        native._load.cache_clear()
+    monkeypatch.undo()
+    assert native.library() is not None
+
+
+def test_without_a_compiler_on_the_path_the_pytorch_kernels_run(tmp_path):
+    """A fresh process whose PATH holds no C++ compiler: one warning, then the PyTorch kernels, equal to the reference."""
+    script = """
+import copy, warnings, torch
+from gatedgcn import ops
+from gatedgcn.nn import GatedGCNLayer
+layer = GatedGCNLayer(4).double()
+ref = copy.deepcopy(layer); ref.impl = "reference"
+x, e = torch.randn(30, 4, dtype=torch.float64), torch.randn(200, 4, dtype=torch.float64, requires_grad=True)
+ei = torch.randint(0, 30, (2, 200))
+with warnings.catch_warnings(record=True) as caught, ops.fused_kernels():
+    warnings.simplefilter("always")
+    h, e_new = layer(x, ei, e)
+    (g,) = torch.autograd.grad((h * h).sum() + (e_new * e_new).sum(), [e])
+assert any("no C++ compiler" in str(w.message) for w in caught), [str(w.message) for w in caught]
+h_r, e_r = ref(x, ei, e)
+(g_r,) = torch.autograd.grad((h_r * h_r).sum() + (e_r * e_r).sum(), [e])
+for a, b in ((h, h_r), (e_new, e_r), (g, g_r)):
+    torch.testing.assert_close(a, b)
+print("ok")
+"""
+    env = {k: v for k, v in os.environ.items() if k not in ("CXX", "GATEDGCN_NATIVE")}
+    env |= {"PATH": str(Path(sys.executable).parent), "GATEDGCN_NATIVE_DIR": str(tmp_path)}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1] / "src"), env.get("PYTHONPATH", "")])
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-2000:]
+    assert not list(tmp_path.iterdir())  # nothing was built

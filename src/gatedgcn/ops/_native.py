@@ -40,7 +40,9 @@ OPENMP = ("-fopenmp",)
 _P = ctypes.c_void_p
 _I = ctypes.c_int64
 _T = ctypes.c_int
-# name -> argument types (float and double versions share them; pointers are passed as ints)
+_CODE = {_P: "p", _I: "q", _T: "i"}  # as csrc's gatedgcn_signature() spells the types
+# The one declaration of the interface: name -> argument types (float and double versions share them;
+# pointers are passed as ints).  Checked against the library when it is loaded (:func:`_declare`).
 SIGNATURES = {
     "gated_forward": (_I, _I, _P, _P, _P, _P, _P, _P, _T, _P, _P, _P),
     "gated_norm": (_I, _I, _P, _P, _P, _P, _P, _P, _T),
@@ -146,11 +148,27 @@ def _load() -> ctypes.CDLL | None:
             stacklevel=2,
         )
         return None
-    for name, argtypes in SIGNATURES.items():
-        for suffix in ("f32", "f64"):
-            fn = getattr(lib, f"{name}_{suffix}")
-            fn.argtypes, fn.restype = argtypes, None
+    try:
+        _declare(lib)
+    except RuntimeError as err:
+        warnings.warn(f"gatedgcn: the compiled CPU kernels are unavailable ({err})", RuntimeWarning, stacklevel=2)
+        return None
     return lib
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    """Give every export its :data:`SIGNATURES` after checking them against the library's own account of its
+    functions' argument types (``gatedgcn_signature``, read off the C++ declarations)."""
+    lib.gatedgcn_signature.argtypes, lib.gatedgcn_signature.restype = (ctypes.c_char_p,), ctypes.c_char_p
+    for name, argtypes in SIGNATURES.items():
+        want = "".join(_CODE[t] for t in argtypes)
+        for suffix in ("f32", "f64"):
+            export = f"{name}_{suffix}"
+            got = lib.gatedgcn_signature(export.encode())
+            if got is None or got.decode() != want:
+                raise RuntimeError(f"{export} takes ({got and got.decode()}), the loader declares ({want})")
+            fn = getattr(lib, export)
+            fn.argtypes, fn.restype = argtypes, None
 
 
 if __name__ == "__main__":  # python -m gatedgcn.ops._native: build at set-up

@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -299,3 +300,40 @@ void backward_receivers_any(idx E, idx d, const F* eh, const F* Bx, const F* PQ,
 
 GATED_EXPORTS(float, f32)
 GATED_EXPORTS(double, f64)
+
+// The argument types of every export, read off the functions themselves ('p' pointer, 'q' 64-bit integer,
+// 'i' int): the loader (gatedgcn/ops/_native.py) checks its one declaration of the interface against them.
+namespace {
+
+template <class T>
+constexpr char code() {
+  return std::is_pointer<T>::value ? 'p' : (sizeof(T) == 8 ? 'q' : 'i');
+}
+
+template <class... A>
+const char* signature_of(void (*)(A...)) {
+  static const char s[] = {code<A>()..., '\0'};
+  return s;
+}
+
+struct Export {
+  const char* name;
+  const char* signature;
+};
+
+#define GATED_SIGNATURES(SUFFIX)                                                           \
+  {"gated_forward_" #SUFFIX, signature_of(&gated_forward_##SUFFIX)},                       \
+      {"gated_norm_" #SUFFIX, signature_of(&gated_norm_##SUFFIX)},                         \
+      {"gated_norm_sums_" #SUFFIX, signature_of(&gated_norm_sums_##SUFFIX)},               \
+      {"gated_backward_receivers_" #SUFFIX, signature_of(&gated_backward_receivers_##SUFFIX)}, \
+      {"gated_backward_senders_" #SUFFIX, signature_of(&gated_backward_senders_##SUFFIX)}
+
+}  // namespace
+
+// The signature of the export ``name``, or null for an unknown name.
+extern "C" const char* gatedgcn_signature(const char* name) {
+  static const Export exports[] = {GATED_SIGNATURES(f32), GATED_SIGNATURES(f64)};
+  for (const Export& x : exports)
+    if (std::strcmp(x.name, name) == 0) return x.signature;
+  return nullptr;
+}
