@@ -10,6 +10,14 @@ only in the weights:
 - gated GCN: ``η_ij = σ(ê_ij) / (Σ_k σ(ê_ik) + ε)`` per channel -> :func:`normalise_gates`
 
 ``index`` always names the segment (the receiver) of each row of ``src``.
+
+These stay composites of torch operators (``index_add``, ``scatter_reduce``, ``bincount``), not
+``torch.library`` ops: torch.compile, torch.func and export see through them as they are, and a custom
+op would only add its per-call cost.  Measured ad hoc (``segment_sum`` forward, float32, one thread,
+2-core machine at load average 20, so only the ratio means anything): ``[4600, 70]`` into 2200
+segments 1.6 ms composite vs 3.8 ms as a custom op; ``[8, 4]`` into 3, 79 µs vs 626 µs.
+The layers' fused steps, which replace a dozen such calls each, are the ops (:mod:`gatedgcn.ops.gated`,
+:mod:`gatedgcn.ops.norm`, :mod:`gatedgcn.ops.edges`).
 """
 
 from __future__ import annotations
