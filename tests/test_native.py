@@ -268,3 +268,19 @@ print("ok")
     run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-2000:]
     assert not list(tmp_path.iterdir())  # nothing was built
+
+
+def test_importing_builds_nothing(tmp_path):
+    """Importing gatedgcn registers its ops with torch and does nothing else: no build, no library loaded."""
+    script = (
+        "import gatedgcn, gatedgcn.nn, gatedgcn.model\n"
+        "from gatedgcn.ops import _native\n"
+        "assert _native._load.cache_info().currsize == 0 and _native.enabled.cache_info().currsize == 0\n"
+        "import torch; assert torch.ops.gatedgcn.gated_edges.default is not None\n"
+        "print('ok')\n"
+    )
+    env = dict(os.environ, GATEDGCN_NATIVE_DIR=str(tmp_path))
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1] / "src"), env.get("PYTHONPATH", "")])
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-2000:]
+    assert not list(tmp_path.iterdir())

@@ -4,10 +4,6 @@ strided upstream gradients, edge_index changed between forward and backward (iss
 from __future__ import annotations
 
 import copy
-import os
-import signal
-import threading
-import time
 
 import pytest
 import torch
@@ -194,43 +190,3 @@ def test_outputs_are_ordinary_tensors():
         h, e_new = layer(x, ei, e)
     for t in (h, e_new):
         assert t.untyped_storage().nbytes() == t.numel() * t.element_size() and t.is_contiguous()
-
-
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
-def test_a_fork_while_another_thread_runs_the_kernels_does_not_hang():
-    """Issue 17: a fork while another thread allocated from the (now removed) memory pool deadlocked the child.
-    The child runs the kernels itself and must finish."""
-    N, E, d = 100, 1000, 8
-    layer = GatedGCNLayer(d)
-    x, e, ei = torch.randn(N, d), torch.randn(E, d, requires_grad=True), torch.randint(0, N, (2, E))
-    stop = threading.Event()
-
-    def work():
-        while not stop.is_set():
-            _, e_new = layer(x, ei, e)
-            e_new.sum().backward()
-
-    with ops.fused_kernels(chunk_rows=256):
-        worker = threading.Thread(target=work)
-        worker.start()
-        try:
-            for _ in range(3):
-                pid = os.fork()
-                if pid == 0:  # the child: run the kernels, then leave at once
-                    code = 1
-                    try:
-                        layer(x, ei, e)[1].sum().backward()
-                        code = 0
-                    finally:
-                        os._exit(code)
-                deadline = time.monotonic() + 120
-                while (status := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                if status[0] == 0:
-                    os.kill(pid, signal.SIGKILL)
-                    os.waitpid(pid, 0)
-                    pytest.fail("the forked child hung")
-                assert os.waitstatus_to_exitcode(status[1]) == 0
-        finally:
-            stop.set()
-            worker.join()

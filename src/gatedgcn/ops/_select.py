@@ -92,7 +92,8 @@ def fused_kernels(*, chunk_rows: int | None = 64, compiled: bool = True) -> Iter
     """Within: every op runs its fused kernels at every size, ``chunk_rows`` rows at a time (None: the usual
     chunks); ``compiled=False``: the PyTorch kernels even where the compiled CPU sweeps could run.
 
-    For tests and measurements: a few hundred edges then cross several chunk boundaries."""
+    For tests and measurements: a few hundred edges then cross several chunk boundaries.  The setting is the
+    process's (every thread sees it), restored on leaving; nest it, do not interleave it across threads."""
     _STATE.stack.append(_STATE.forced)
     _STATE.forced = _Forced(chunk_rows, compiled)
     try:
