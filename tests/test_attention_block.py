@@ -100,7 +100,7 @@ def test_a_branch_below_zero_after_batch_norm_still_gets_gradients_with_elu_only
 def test_attention_activation_is_checked():
     with pytest.raises(ValueError, match="attention_activation must be one of"):
         ModelSpec(layer="graph_attention", attention_activation="gelu")
-    with pytest.raises(ValueError, match="option of the graph_attention layer, not of 'gcn'"):
+    with pytest.raises(ValueError, match="applies to the graph_attention layer, not to model.layer='gcn'"):
         ModelSpec(layer="gcn", attention_activation="elu")
     with pytest.raises(ConfigError, match="model.attention_activation='elu' applies to the graph_attention layer"):
         ModelConfig(layer="gcn", attention_activation="elu").check()

@@ -5,11 +5,11 @@ from __future__ import annotations
 import yaml
 
 from gatedgcn.cli import main
-from gatedgcn.app.config import Config, key_docs
+from gatedgcn.app.config import Config, key_help
 
 
 def test_every_key_has_its_meaning():
-    docs = key_docs()
+    docs = key_help()
     keys = [f"{section}.{key}" for section, values in Config().to_dict().items() for key in values]
     assert sorted(docs) == sorted(keys)
     assert [k for k in keys if not docs[k]] == []
@@ -46,3 +46,37 @@ def test_config_show_names_a_bad_key(tmp_path, capsys):
     (tmp_path / "bad.yaml").write_text("train:\n  epochs: many\n")
     assert main(["config", "show", "--config", str(tmp_path / "bad.yaml")]) == 2
     assert "train.epochs: expected int" in capsys.readouterr().err
+
+
+def test_a_model_option_is_a_key_a_flag_and_a_line_of_config_show(capsys):
+    """Every field of ModelOptions reaches the config, the CLI and ``config show`` with no other edit; shown with
+    ``head_dropout``, an option added to gatedgcn/spec.py (and used in gatedgcn/model.py) alone."""
+    import dataclasses
+
+    from gatedgcn.cli.parser import parse
+    from gatedgcn.spec import ModelOptions
+
+    config = Config().with_overrides(["model.head_dropout=0.25"])
+    assert config.model.head_dropout == 0.25 and Config().model.head_dropout == 0.0
+    assert parse(["train", "--head-dropout", "0.25"]).head_dropout == 0.25
+    assert "model.head_dropout must be in [0, 1)" in _error(["train", "--head-dropout", "1.5"], capsys)
+    for f in dataclasses.fields(ModelOptions):
+        assert f"model.{f.name}" in key_help() and key_help()[f"model.{f.name}"] == f.metadata["help"]
+        flag = f.metadata["flag"] or "--" + f.name.replace("_", "-")
+        assert flag in _help(["train", "--help"], capsys), flag
+    line = next(line for line in Config().describe().splitlines() if line.startswith("  head_dropout:"))
+    assert line.split("#")[0].split() == ["head_dropout:", "0.0"]
+    assert line.endswith("# dropout on the readout's output, the MLP head's input (training only)")
+
+
+def _help(argv, capsys) -> str:
+    import pytest
+
+    with pytest.raises(SystemExit):
+        main(argv)
+    return capsys.readouterr().out
+
+
+def _error(argv, capsys) -> str:
+    assert main(argv) == 2
+    return capsys.readouterr().err

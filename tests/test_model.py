@@ -100,3 +100,30 @@ def test_spec_refuses_bad_values():
         ModelSpec(layer="gin")
     with pytest.raises(ValueError, match="exactly one of in_dim"):
         ModelSpec(in_dim=3, node_vocab=4)
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+@pytest.mark.parametrize("batch_norm", [True, False])
+def test_unused_parameters_are_those_that_get_no_gradient(layer, batch_norm):
+    """What DDP's ``find_unused_parameters`` is set from: exactly the parameters a backward pass leaves alone."""
+    model = GraphNet(spec(layer, batch_norm=batch_norm))
+    model(collate(graphs())).square().sum().backward()
+    untouched = sorted(name for name, p in model.named_parameters() if p.grad is None)
+    assert sorted(model.unused_parameters()) == untouched
+
+
+def test_head_dropout_drops_the_heads_input_in_training_only():
+    model = GraphNet(spec("gcn", head_dropout=0.5))
+    b = collate(graphs())
+    seen = []
+    model.head.register_forward_pre_hook(lambda m, args: seen.append(args[0].detach()))
+    model.head_drop.register_forward_pre_hook(lambda m, args: seen.append(args[0].detach()))
+    torch.manual_seed(0)
+    model.train()(b)
+    pooled, dropped = seen
+    kept = dropped != 0
+    assert 0 < int(kept.sum()) < kept.numel()  # some rows' entries dropped, some kept
+    torch.testing.assert_close(dropped[kept], 2 * pooled[kept])  # the kept ones scaled by 1 / (1 - p)
+    seen.clear()
+    model.eval()(b)
+    torch.testing.assert_close(seen[1], seen[0])  # eval: the readout itself

@@ -80,7 +80,7 @@ def test_edge_features_and_pe_change_the_model_as_the_rows_say():
 
 
 def test_time_budget_stops_after_the_epoch_that_passes_it(tmp_path):
-    from gatedgcn.app.experiment import train
+    from gatedgcn.app.launch import train
 
     config = Config().with_overrides(
         [

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import gatedgcn
-from gatedgcn.app import experiment
+from gatedgcn.app import experiment, launch
 from gatedgcn.app.config import Config
 from gatedgcn.errors import RunDirError
 from tiny_run import TINY, train_tiny
@@ -40,9 +40,9 @@ def test_best_val_reads_the_record_of_the_best_epoch():
         {"epoch": k, "train": {"loss": 1.0}, "val": {"loss": 3.0 - k, "mae": v}}
         for k, v in ((1, 0.9), (2, 0.4), (3, 0.6))
     ]
-    assert experiment.best_val(history, 2) == {"epoch": 2, "loss": 1.0, "mae": 0.4}
-    assert experiment.best_val([{"epoch": 1, "train": {"loss": 1.0}}], 1) is None  # no validation split
-    assert experiment.best_val(history, 0) is None  # no finite validation score in any epoch
+    assert launch.best_val(history, 2) == {"epoch": 2, "loss": 1.0, "mae": 0.4}
+    assert launch.best_val([{"epoch": 1, "train": {"loss": 1.0}}], 1) is None  # no validation split
+    assert launch.best_val(history, 0) is None  # no finite validation score in any epoch
 
 
 def _encoding_changed(monkeypatch, graphs=lambda g: g, **fields):
@@ -81,7 +81,7 @@ def test_a_grown_vocabulary_still_loads_the_run_from_its_stored_spec(run_dir, mo
     _encoding_changed(
         monkeypatch, node_vocab=25
     )  # the encoding now reserves 5 more categories; the graphs are the same
-    assert experiment.evaluate(run_dir) == {split: summary[split] for split in ("train", "val", "test")}
+    assert launch.evaluate(run_dir) == {split: summary[split] for split in ("train", "val", "test")}
     run = gatedgcn.load(run_dir)
     assert run.model.spec.node_vocab == 20 and run.model.embed_h.num_embeddings == 20
     rows = run.predict(run.dataset.splits["test"])
@@ -93,12 +93,12 @@ def test_a_run_without_a_stored_spec_is_rebuilt_from_the_dataset(run_dir, tmp_pa
     summary = json.loads((old / "summary.json").read_text())
     del summary["spec"]  # as written before the spec was stored
     (old / "summary.json").write_text(json.dumps(summary))
-    assert experiment.evaluate(old, splits=("test",))["test"] == summary["test"]
+    assert launch.evaluate(old, splits=("test",))["test"] == summary["test"]
     _encoding_changed(
         monkeypatch, node_vocab=25
     )  # without the spec the model is derived, and its weights no longer fit
     with pytest.raises(RunDirError, match=r"embed_h.weight has shape \[20, 16\], the model expects \[25, 16\]"):
-        experiment.evaluate(old)
+        launch.evaluate(old)
 
 
 @pytest.mark.parametrize(
@@ -124,7 +124,7 @@ def test_a_run_without_a_stored_spec_is_rebuilt_from_the_dataset(run_dir, tmp_pa
 def test_a_dataset_that_does_not_fit_the_stored_spec_is_refused_by_field(run_dir, monkeypatch, fields, graphs, words):
     _encoding_changed(monkeypatch, graphs, **fields)
     with pytest.raises(RunDirError, match=rf"{run_dir}: dataset and config do not fit the stored model spec: {words}"):
-        experiment.evaluate(run_dir)
+        launch.evaluate(run_dir)
     with pytest.raises(RunDirError, match=words):
         gatedgcn.load(run_dir)
 
@@ -137,7 +137,7 @@ def test_a_config_edited_after_the_run_is_refused_naming_the_field(run_dir, tmp_
         RunDirError,
         match=r"edited: dataset and config do not fit the stored model spec: readout: sum in the stored model spec, max from the config",
     ):
-        experiment.evaluate(edited)
+        launch.evaluate(edited)
 
 
 def test_the_config_chooses_the_layer_code_of_a_stored_run(run_dir, tmp_path):
@@ -149,7 +149,7 @@ def test_the_config_chooses_the_layer_code_of_a_stored_run(run_dir, tmp_path):
     model = gatedgcn.load(edited).model
     impls = {layer.impl for layer in model.modules() if hasattr(layer, "impl")}
     assert impls == {"reference"}
-    fast, reference = experiment.evaluate(run_dir), experiment.evaluate(edited)
+    fast, reference = launch.evaluate(run_dir), launch.evaluate(edited)
     assert fast.keys() == reference.keys()
     for split in fast:
         for name, value in fast[split].items():
@@ -162,7 +162,7 @@ def test_a_stored_spec_with_an_unknown_field_is_refused(run_dir, tmp_path):
     summary["spec"]["colour"] = "blue"
     (bad / "summary.json").write_text(json.dumps(summary))
     with pytest.raises(RunDirError, match=r"bad: the stored model spec has the field 'colour'"):
-        experiment.evaluate(bad)
+        launch.evaluate(bad)
 
 
 def test_resume_after_an_encoding_change_rebuilds_the_model_from_the_checkpoints_spec(run_dir, tmp_path, monkeypatch):
@@ -179,6 +179,6 @@ def test_resume_after_an_encoding_change_rebuilds_the_model_from_the_checkpoints
     assert sorted(p.name for p in (cut / "checkpoints").iterdir()) == ["epoch-0004-step-000000.ckpt"]
     _encoding_changed(monkeypatch, node_vocab=25)
     config = Config().with_overrides(TINY + list(EXTRA))
-    summary = experiment.train(config, cut, resume=True, progress=False)
+    summary = launch.train(config, cut, resume=True, progress=False)
     assert summary == json.loads((run_dir / "summary.json").read_text())
     assert summary["spec"]["node_vocab"] == 20

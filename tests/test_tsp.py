@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from gatedgcn.app.config import Config
 from gatedgcn.data.tsp import TSPGraph, knn_edges, lkh_tour
-from gatedgcn.app.experiment import train
+from gatedgcn.app.launch import train
 from gatedgcn.train.metrics import f1_positive
 
 

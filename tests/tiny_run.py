@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from gatedgcn.app import experiment
+from gatedgcn.app import launch
 from gatedgcn.app.config import Config
 
 TINY = [
@@ -21,7 +21,7 @@ TINY = [
 
 def train_tiny(out: Path, *sets: str) -> Path:
     """Train the mini set briefly into ``out`` (extra ``section.key=value`` overrides in ``sets``)."""
-    experiment.train(Config().with_overrides(TINY + list(sets)), out, progress=False)
+    launch.train(Config().with_overrides(TINY + list(sets)), out, progress=False)
     return out
 
 

@@ -1,9 +1,18 @@
-"""gatedgcn: a graph convolution is attention whose attention vector is given by the graph."""
+"""gatedgcn: a graph convolution is attention whose attention vector is given by the graph.
+
+``import gatedgcn`` loads nothing heavy: the names below are imported from their modules on first use.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from gatedgcn.errors import ConfigError, GatedGCNError, GraphError
-from gatedgcn.graph import Batch, Graph, collate, from_networkx, to_networkx
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:
+    from gatedgcn.graph import Batch, Graph, collate, from_networkx, to_networkx
+
 __all__ = [
     "Graph",
     "Batch",
@@ -16,10 +25,23 @@ __all__ = [
     "load",
 ]
 
+_LAZY = {name: "gatedgcn.graph" for name in ("Graph", "Batch", "collate", "from_networkx", "to_networkx")}
 
-def load(run_dir, **options):
+
+def __getattr__(name: str) -> Any:
+    """The lazily imported names, and ``__version__`` (the installed package's, from importlib.metadata)."""
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("gatedgcn")
+    raise AttributeError(f"module 'gatedgcn' has no attribute {name!r}")
+
+
+def load(run_dir: Any, **options: Any) -> Any:
     """A trained run in one call: ``run = gatedgcn.load("runs/default")`` gives ``run.model``, ``run.config``,
     ``run.dataset`` and ``run.predict(graphs)``; options as :func:`gatedgcn.app.predict.load` (``device``, ``batch_size``)."""
-    from gatedgcn.app.predict import load as load_run  # imported on use: ``import gatedgcn`` stays light
+    from gatedgcn.app.predict import load as load_run
 
     return load_run(run_dir, **options)

@@ -19,7 +19,19 @@ from torch import Tensor
 
 from gatedgcn.errors import GraphError
 
-__all__ = ["Graph", "Batch", "collate", "check_layer_inputs", "from_networkx", "to_networkx", "from_pyg", "to_pyg"]
+__all__ = [
+    "Graph",
+    "Batch",
+    "collate",
+    "check_layer_inputs",
+    "from_networkx",
+    "to_networkx",
+    "from_pyg",
+    "to_pyg",
+    "UNLABELLED",
+]
+
+UNLABELLED = -1  # class id y of a row without a label (e.g. a node outside the split's mask)
 
 
 def _check_features(name: str, t: Tensor | None, rows: int, where: str) -> None:

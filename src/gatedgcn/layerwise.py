@@ -104,12 +104,10 @@ def layerwise(model: GraphNet, batch: Batch, chunk: int = DEFAULT_CHUNK) -> Tens
                         [local, mine.expand(2, -1)], dim=1
                     )  # and i -> i for the chunk's receivers: [2, E_c + C]
                 x = tables[-1][nodes]  # [n, d]
-                m = model._propagate(layer.layer, x, local, batch, None)[
-                    mine
-                ]  # the layer's messages to the receivers: [C, d]
+                m = model.messages(l, x, local, batch)[mine]  # the layer's messages to the receivers: [C, d]
                 h_next[a:b] = layer(x[mine], m, None if ns is None else ns[mine])
         tables = [*tables, h_next] if gated else [h_next]
-    return model.head(tables[-1])  # [N, out]
+    return model.head(model.head_drop(tables[-1]))  # [N, out] (head_drop: identity in eval mode)
 
 
 def _weights_state(model: nn.Module) -> tuple[tuple[int, int], ...]:

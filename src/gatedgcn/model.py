@@ -15,9 +15,6 @@ end-node states ``[h_j, h_i]`` concatenated).
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import torch
 from torch import Tensor, nn
 
@@ -25,71 +22,12 @@ from gatedgcn.errors import GraphError
 from gatedgcn.graph import Batch
 from gatedgcn.nn import BatchNorm, GatedGCNLayer, GCNLayer, GraphAttention, MLPLayer, SelfAttention
 from gatedgcn.ops import pad_segments, segment_max, segment_mean, segment_sum
+from gatedgcn.spec import LAYERS, ModelSpec
 
 __all__ = ["LAYERS", "READOUTS", "ModelSpec", "GraphNet", "MLPReadout"]
 
-LAYERS = ("gated_gcn", "gcn", "graph_attention", "attention", "mlp")
-READOUTS = {"mean": segment_mean, "sum": segment_sum, "max": segment_max}
-LEVELS = ("graph", "node", "edge")
-ACTIVATIONS = {"relu": torch.relu, "elu": nn.functional.elu}  # f of a block
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Everything that fixes the architecture (and so the shapes of the weights)."""
-
-    layer: str = "gated_gcn"
-    layers: int = 4
-    hidden: int = 100
-    out_dim: int = 8
-    level: str = "graph"
-    in_dim: int = 1  # float node features (0 if the nodes carry category ids)
-    node_vocab: int = 0  # number of node categories (0 if the features are floats)
-    edge_in_dim: int = 0  # float edge features (0: none, or category ids)
-    edge_vocab: int = 0  # number of edge categories (0: none, or float features)
-    readout: str = "mean"
-    batch_norm: bool = True
-    residual: bool = True
-    dropout: float = 0.0
-    graph_size_norm: bool = False
-    heads: int = 1
-    gcn_norm: str = "mean"
-    pe_dim: int = 0  # width k of the nodes' positional encoding, added to the node embedding (0: none)
-    pe_sign_flip: bool = False  # flip the sign of each PE column per graph at random in training (Laplacian PE)
-    impl: str = "fast"  # layer code: "fast" (gatedgcn.ops picks its kernels) or "reference" (the plain equations)
-    input_dropout: float = 0.0  # dropout on the raw float node features, before the embedding
-    head_layers: int = 2  # halving hidden layers of the MLP head (0: one Linear)
-    self_loops: bool = False  # every node also sends to itself (i -> i added to the edges of gcn / graph_attention)
-    gcn_self_weight: bool = True  # the GCN layer's separate self weight U (False: h = f(V X a d⁻¹) only)
-    attention_activation: str = "relu"  # f of the graph-attention block h = x + f(BN(Σ_j a_ij v_j)): "relu" or "elu"
-
-    def __post_init__(self) -> None:
-        if self.layer not in LAYERS:
-            raise ValueError(f"model layer must be one of {LAYERS}, got {self.layer!r}")
-        if self.level not in LEVELS:
-            raise ValueError(f"model level must be one of {LEVELS}, got {self.level!r}")
-        if self.readout not in READOUTS:
-            raise ValueError(f"readout must be one of {sorted(READOUTS)}, got {self.readout!r}")
-        if (self.in_dim > 0) == (self.node_vocab > 0):
-            raise ValueError("exactly one of in_dim (float node features) and node_vocab (node categories) must be > 0")
-        if self.input_dropout > 0 and self.node_vocab > 0:
-            raise ValueError(
-                "input_dropout applies to float node features; this model's nodes carry category ids (node_vocab > 0)"
-            )
-        if self.head_layers < 0:
-            raise ValueError(f"head_layers must be >= 0, got {self.head_layers}")
-        if self.self_loops and self.layer not in ("gcn", "graph_attention"):
-            raise ValueError(f"self_loops is an option of the gcn and graph_attention layers, not of {self.layer!r}")
-        if not self.gcn_self_weight and self.layer != "gcn":
-            raise ValueError(f"gcn_self_weight=False is an option of the gcn layer, not of {self.layer!r}")
-        if self.attention_activation not in ACTIVATIONS:
-            raise ValueError(
-                f"attention_activation must be one of {sorted(ACTIVATIONS)}, got {self.attention_activation!r}"
-            )
-        if self.attention_activation != "relu" and self.layer != "graph_attention":
-            raise ValueError(
-                f"attention_activation={self.attention_activation!r} is an option of the graph_attention layer, not of {self.layer!r}"
-            )
+READOUTS = {"mean": segment_mean, "sum": segment_sum, "max": segment_max}  # the choices of ModelSpec.readout
+ACTIVATIONS = {"relu": torch.relu, "elu": nn.functional.elu}  # f of a block: the choices of attention_activation
 
 
 def _embedding(dim: int, vocab: int, hidden: int) -> nn.Module:
@@ -182,6 +120,7 @@ class GraphNet(nn.Module):
                         activation=s.attention_activation,
                     )
                 )
+        self.head_drop = nn.Dropout(s.head_dropout)
         self.head = MLPReadout(2 * s.hidden if s.level == "edge" else s.hidden, s.out_dim, halvings=s.head_layers)
 
     def edge_input(self, batch: Batch, edges: Tensor | None = None) -> Tensor:
@@ -227,13 +166,9 @@ class GraphNet(nn.Module):
             if s.self_loops:
                 loops = torch.arange(batch.num_nodes, device=edge_index.device).expand(2, -1)  # i -> i: [2, N]
                 edge_index = torch.cat([edge_index, loops], dim=1)  # [2, E + N]
-            for block in self.layers:
-                h = block(
-                    h,
-                    self._propagate(block.layer, h, edge_index, batch, weights if return_weights else None),
-                    node_scale,
-                )
-        out = self.head(self._readout(h, batch))
+            for l, block in enumerate(self.layers):
+                h = block(h, self.messages(l, h, edge_index, batch, weights if return_weights else None), node_scale)
+        out = self.head(self.head_drop(self._readout(h, batch)))
         return (out, weights) if return_weights else out
 
     def _positions(self, batch: Batch) -> Tensor:
@@ -249,11 +184,14 @@ class GraphNet(nn.Module):
         sign = torch.randint(0, 2, (batch.num_graphs, self.spec.pe_dim), device=batch.pe.device) * 2 - 1  # [B, k]
         return batch.pe * sign[batch.node_graph].to(batch.pe.dtype)  # [N, k]
 
-    def _propagate(
-        self, layer: nn.Module, h: Tensor, edge_index: Tensor, batch: Batch, weights: list[Tensor] | None
+    def messages(
+        self, l: int, h: Tensor, edge_index: Tensor, batch: Batch, weights: list[Tensor] | None = None
     ) -> Tensor:
-        """The layer's messages; its weights are appended to ``weights`` when that list is given
-        (the MLP layer reads no edge and has none)."""
+        """Layer ``l``'s messages ``[N, d]`` to every node of ``h`` ``[N, d]`` along ``edge_index``, before its block
+        (``self.layers[l](x, messages, node_scale)`` adds norm, f and residual): the one step of a layer that is not
+        gated (:mod:`gatedgcn.layerwise` runs it on chunks).  The layer's weights are appended to ``weights`` when
+        that list is given (the MLP layer reads no edge and has none)."""
+        layer = self.layers[l].layer
         want = weights is not None
         if isinstance(layer, MLPLayer):
             return layer(h)  # [N, d]
@@ -276,6 +214,14 @@ class GraphNet(nn.Module):
             j, i = batch.edge_index
             return torch.cat([h[j], h[i]], dim=-1)  # [E, 2d]
         return READOUTS[self.spec.readout](h, batch.node_graph, batch.num_graphs)  # [B, d]
+
+    def unused_parameters(self) -> list[str]:
+        """Names of the parameters that reach no output: the last gated layer's edge batch norm (its edge state
+        e' is read by no later layer nor by any readout).  DDP needs ``find_unused_parameters`` exactly then."""
+        s = self.spec
+        if s.layer != "gated_gcn" or not s.batch_norm:
+            return []
+        return [f"layers.{s.layers - 1}.bn_e.{name}" for name, _ in self.layers[-1].bn_e.named_parameters()]
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)

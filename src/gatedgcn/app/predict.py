@@ -28,7 +28,7 @@ from gatedgcn.app.config import Config
 from gatedgcn.data import Dataset, Task
 from gatedgcn.data.files import node_table_of, read_edgelist, read_jsonl
 from gatedgcn.errors import ConfigError, GatedGCNError, GraphError
-from gatedgcn.app.experiment import Experiment
+from gatedgcn.app.experiment import Experiment, load_run
 from gatedgcn.graph import Batch, Graph, collate
 from gatedgcn.model import GraphNet, ModelSpec
 from gatedgcn.train.run import RunDir
@@ -157,10 +157,8 @@ class Loaded:
 def load(run_dir: str | Path, *, device: str | torch.device = "cpu", batch_size: int | None = None) -> Loaded:
     """Rebuild the model of a run directory (from the spec stored with it; for older runs, the dataset fixes the
     input and output sizes) and load its weights."""
-    run = RunDir.open(run_dir)
-    config = Config.load(run.config_path)
-    exp = Experiment.of_run(run, config)
-    run.load_weights(exp.model)
+    run, exp = load_run(run_dir)
+    config = exp.config
     target = device_of(device)
     model = exp.model.to(target).eval()
     classes = exp.data.info.get("classes")

@@ -21,8 +21,7 @@ from typing import Callable, Iterator, Sequence
 import torch
 from torch import Tensor
 
-from gatedgcn.graph import Batch, Graph, collate
-from gatedgcn.train.metrics import UNLABELLED
+from gatedgcn.graph import UNLABELLED, Batch, Graph, collate
 
 __all__ = ["NeighbourSampler", "by_receiver"]
 

@@ -27,11 +27,10 @@ from typing import Callable, Iterator, Sequence
 
 import torch
 import torch.distributed as dist
-from torch import Tensor, nn
+from torch import Tensor
 from torch.utils.data import Sampler
 
 from gatedgcn.errors import CheckpointError
-from gatedgcn.nn.norm import synchronised
 from gatedgcn.train.trainer import Trainer, rng_state
 
 __all__ = [
@@ -41,7 +40,6 @@ __all__ = [
     "ShardSampler",
     "gather_tally",
     "launch",
-    "sync_batch_norm",
     "EpochSave",
     "rank_rng",
 ]
@@ -118,12 +116,6 @@ def gather_tally(
         [t for p in every for t in p[2]],
         [t for p in every for t in p[3]],
     )
-
-
-def sync_batch_norm(model: nn.Module, device: str) -> nn.Module:
-    """``model`` with its batch norms synchronised across the processes: ``torch.nn.SyncBatchNorm`` on CUDA
-    (nccl), :class:`~gatedgcn.nn.norm.SyncBatchNorm` elsewhere (gloo, where torch's does not run)."""
-    return nn.SyncBatchNorm.convert_sync_batchnorm(model) if device.startswith("cuda") else synchronised(model)
 
 
 class _WithRanksRNG:

@@ -15,6 +15,8 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from gatedgcn.graph import UNLABELLED  # class id of a row without a label
+
 __all__ = [
     "UNLABELLED",
     "labelled",
@@ -25,9 +27,6 @@ __all__ = [
     "METRICS",
     "HIGHER_IS_BETTER",
 ]
-
-
-UNLABELLED = -1  # class id of a row without a label (e.g. a node outside the split's mask)
 
 
 def labelled(out: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
