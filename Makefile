@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CORE := $(VENV)/.installed-core
 TESTS := $(VENV)/.installed-test
 
-.PHONY: run test setup clean pictures
+.PHONY: run test test-fast lint setup clean pictures
 
 # torch is pinned and installed first, from the CPU build on this machine's disk, so that
 # resolving the package never pulls another (CUDA) build of it.
@@ -25,11 +25,22 @@ setup: $(TESTS)
 run: $(CORE)
 	$(BIN)/gatedgcn train --out runs/default --overwrite
 
-test: $(TESTS)
+# the guard rails: lint, format and types of src/ and tests/, then every test
+lint: $(TESTS)
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
+
+test: lint
 	$(BIN)/python -m pytest
+
+# the fast subset (units and the quick integration tests): under a minute on a quiet machine
+test-fast: $(TESTS)
+	$(BIN)/python -m pytest -m "not slow"
 
 # the README's pictures (docs/img): the default run, a GCN whose lr is halved several times, the gates
 pictures: $(CORE)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[plot]'
 	$(BIN)/gatedgcn train --out runs/default --overwrite --quiet
 	$(BIN)/gatedgcn train --model gcn --lr 1e-3 --set train.lr_patience=2 --out runs/gcn-lr1e-3 --overwrite --quiet
 	$(BIN)/gatedgcn plot runs/default runs/gcn-lr1e-3 --out docs/img/learning_curves

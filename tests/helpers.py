@@ -35,7 +35,7 @@ def compare_with_grads(ours, reference, inputs: list[torch.Tensor], params: list
             continue
         x = torch.zeros_like(wrt[k]) if x is None else x
         y = torch.zeros_like(wrt[k]) if y is None else y
-        torch.testing.assert_close(x, y, atol=atol, rtol=1e-8, msg=lambda m: f"gradient {k}: {m}")
+        torch.testing.assert_close(x, y, atol=atol, rtol=1e-8, msg=lambda m, k=k: f"gradient {k}: {m}")
 
 
 # The shared data folder the loaders default to (../shared/data beside the repository, or $GATEDGCN_DATA_DIR).

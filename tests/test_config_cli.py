@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import yaml
 
-from gatedgcn.cli import main
 from gatedgcn.app.config import Config, key_help
+from gatedgcn.cli import main
 
 
 def test_every_key_has_its_meaning():

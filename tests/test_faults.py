@@ -520,7 +520,7 @@ def test_weights_of_another_architecture_are_refused_naming_the_mismatch(tmp_pat
         (["--set", "model.readout=median"], "model.readout"),
         (["--set", "data.name=nosuchset"], "data.name"),
         (["--set", "data.min_nodes=20", "--set", "data.max_nodes=20"], "data.max_nodes"),
-        (["--resume", "RUN", "--epochs", "3"], "--epochs"),
+        (["--resume", "RUN", "--hidden", "8"], "--hidden"),
         (["--resume", "RUN", "--overwrite"], "--overwrite"),
     ],
 )

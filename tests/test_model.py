@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from helpers import random_graph
 from gatedgcn import Graph, collate
 from gatedgcn.model import LAYERS, GraphNet, ModelSpec
+
+from helpers import random_graph
 
 
 def graphs(level="graph", categorical=False):

@@ -25,7 +25,7 @@ __all__ = [
     "load",
 ]
 
-_LAZY = {name: "gatedgcn.graph" for name in ("Graph", "Batch", "collate", "from_networkx", "to_networkx")}
+_LAZY = dict.fromkeys(("Graph", "Batch", "collate", "from_networkx", "to_networkx"), "gatedgcn.graph")
 
 
 def __getattr__(name: str) -> Any:

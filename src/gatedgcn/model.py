@@ -15,6 +15,8 @@ end-node states ``[h_j, h_i]`` concatenated).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -27,7 +29,10 @@ from gatedgcn.spec import LAYERS, ModelSpec
 __all__ = ["LAYERS", "READOUTS", "ModelSpec", "GraphNet", "MLPReadout"]
 
 READOUTS = {"mean": segment_mean, "sum": segment_sum, "max": segment_max}  # the choices of ModelSpec.readout
-ACTIVATIONS = {"relu": torch.relu, "elu": nn.functional.elu}  # f of a block: the choices of attention_activation
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "relu": torch.relu,
+    "elu": nn.functional.elu,
+}  # f of a block: the choices of attention_activation
 
 
 def _embedding(dim: int, vocab: int, hidden: int) -> nn.Module:
@@ -127,9 +132,8 @@ class GraphNet(nn.Module):
         """The gated layers' input edge state e⁰ of the batch's edges, or of the edge ids ``edges`` only: ``[E, hidden]``."""
         if batch.edge_attr is not None and (self.spec.edge_in_dim or self.spec.edge_vocab):
             return self.embed_e(batch.edge_attr if edges is None else batch.edge_attr[edges])  # [E, hidden]
-        return self.embed_e.weight.expand(
-            batch.num_edges if edges is None else len(edges), -1
-        )  # one learned state for every edge: [E, hidden]
+        weight = self.get_parameter("embed_e.weight")  # [1, hidden]
+        return weight.expand(batch.num_edges if edges is None else len(edges), -1)  # the same state, every edge
 
     def node_input(self, batch: Batch) -> Tensor:
         """The input node state h⁰ (embedding, plus the positional encoding's): ``[N, hidden]``."""
@@ -191,7 +195,9 @@ class GraphNet(nn.Module):
         (``self.layers[l](x, messages, node_scale)`` adds norm, f and residual): the one step of a layer that is not
         gated (:mod:`gatedgcn.layerwise` runs it on chunks).  The layer's weights are appended to ``weights`` when
         that list is given (the MLP layer reads no edge and has none)."""
-        layer = self.layers[l].layer
+        block = self.layers[l]
+        assert isinstance(block, _Block), "a gated layer has no separate messages: call it"
+        layer = block.layer
         want = weights is not None
         if isinstance(layer, MLPLayer):
             return layer(h)  # [N, d]
@@ -203,7 +209,7 @@ class GraphNet(nn.Module):
             m, *a = (
                 layer(h, edge_index, return_weights=want) if want else (layer(h, edge_index),)
             )  # GCNLayer, GraphAttention
-        if want:
+        if weights is not None:
             weights.extend(a)  # a [E, H] / [E], or [B, H, T, T] for dense attention
         return m
 
@@ -221,7 +227,8 @@ class GraphNet(nn.Module):
         s = self.spec
         if s.layer != "gated_gcn" or not s.batch_norm:
             return []
-        return [f"layers.{s.layers - 1}.bn_e.{name}" for name, _ in self.layers[-1].bn_e.named_parameters()]
+        last = f"layers.{s.layers - 1}.bn_e"
+        return [f"{last}.{name}" for name, _ in self.get_submodule(last).named_parameters()]
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)

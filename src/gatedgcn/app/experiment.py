@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -92,20 +94,15 @@ def dataset_of(config: Config, *, progress: bool = True) -> Dataset:
 def model_spec(config: Config, data: Dataset) -> ModelSpec:
     """The spec of the model section's options (every field of :class:`ModelOptions`) for ``data``."""
     m = config.model
-    options = {f.name: getattr(m, f.name) for f in dataclasses.fields(ModelOptions)}
-    edges = {"edge_in_dim": data.edge_in_dim, "edge_vocab": data.edge_vocab} if m.edge_features else {}
-    pe = config.data.pe
-    encoding = {"pe_dim": config.data.pe_dim, "pe_sign_flip": pe == "laplacian"} if pe != "none" else {}
+    fields: dict[str, Any] = {f.name: getattr(m, f.name) for f in dataclasses.fields(ModelOptions)}
+    fields |= {"out_dim": data.task.num_outputs, "level": data.task.level, "in_dim": data.in_dim}
+    fields |= {"node_vocab": data.node_vocab}
+    if m.edge_features:
+        fields |= {"edge_in_dim": data.edge_in_dim, "edge_vocab": data.edge_vocab}
+    if config.data.pe != "none":
+        fields |= {"pe_dim": config.data.pe_dim, "pe_sign_flip": config.data.pe == "laplacian"}
     try:
-        return ModelSpec(
-            **options,
-            out_dim=data.task.num_outputs,
-            level=data.task.level,
-            in_dim=data.in_dim,
-            node_vocab=data.node_vocab,
-            **edges,
-            **encoding,
-        )
+        return ModelSpec(**fields)
     except ConfigError as err:
         raise ConfigError(f"{err} (dataset {data.name})") from None
 
@@ -160,12 +157,18 @@ class Experiment:
                     f"{len(graphs)} {split} graph(s), level {self.data.task.level}"
                     + (", and --nproc is set" if world else "")
                 )
-            return NeighbourSampler(
-                graphs[0], [int(f) for f in t.fanout.split(",")], t.batch_size, seed=t.seed, collate_fn=collate_fn
-            )
+            fanouts, layers = [int(f) for f in t.fanout.split(",")], self.model.spec.layers
+            if len(fanouts) < layers:
+                warnings.warn(
+                    f"train.fanout {t.fanout!r} has {len(fanouts)} value(s) for {layers} layers: a sampled subgraph "
+                    f"reaches {len(fanouts)} hop(s) from its seeds, so the last layers see no sender beyond them "
+                    "(give one value per layer)",
+                    stacklevel=2,
+                )
+            return NeighbourSampler(graphs[0], fanouts, t.batch_size, seed=t.seed, collate_fn=collate_fn)
         if world is None:
             return DataLoader(
-                self.data.splits[split],
+                self.data.splits[split],  # type: ignore[arg-type]  # a list is a map-style dataset
                 batch_size=t.batch_size,
                 shuffle=shuffle,
                 collate_fn=collate_fn,
@@ -173,14 +176,14 @@ class Experiment:
             )
         sampler = ShardSampler(len(self.data.splits[split]), world, seed=t.seed, shuffle=shuffle)
         return DataLoader(
-            self.data.splits[split],
+            self.data.splits[split],  # type: ignore[arg-type]  # a list is a map-style dataset
             batch_size=t.batch_size // world.size,
             sampler=sampler,
             collate_fn=collate_fn,
             generator=generator,
         )
 
-    def eval_loaders(self) -> dict[str, DataLoader]:
+    def eval_loaders(self) -> dict[str, DataLoader | NeighbourSampler]:
         return {name: self.loader(name) for name in ("val", "test") if self.data.splits.get(name)}
 
     def trainer(

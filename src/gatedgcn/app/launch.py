@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -26,15 +27,16 @@ from gatedgcn.app.config import Config
 from gatedgcn.app.experiment import Experiment, load_run, seed_everything
 from gatedgcn.app.tensorboard import TensorBoardLogger
 from gatedgcn.errors import CheckpointError, ConfigError, TrainingInterrupted
+from gatedgcn.model import GraphNet
 from gatedgcn.nn.norm import synchronised
-from gatedgcn.train.checkpoint import Checkpointer, config_mismatch
+from gatedgcn.train.checkpoint import LENGTH, Checkpointer, config_mismatch
 from gatedgcn.train.distributed import EpochSave, World, process_group, rank_rng, world_from_env
 from gatedgcn.train.progress import EpochLine
 from gatedgcn.train.run import RunDir
 from gatedgcn.train.signals import stop_on_signals
 from gatedgcn.train.trainer import Trainer
 
-__all__ = ["train", "evaluate", "cross_validate", "best_val", "check_nproc", "sync_batch_norm"]
+__all__ = ["train", "evaluate", "cross_validate", "best_val", "completed_epochs", "check_nproc", "sync_batch_norm"]
 
 
 def check_nproc(config: Config, nproc: int, *, launching: bool = True) -> None:
@@ -51,10 +53,13 @@ def check_nproc(config: Config, nproc: int, *, launching: bool = True) -> None:
         )
 
 
-def sync_batch_norm(model: nn.Module, device: str) -> nn.Module:
+def sync_batch_norm(model: GraphNet, device: str) -> GraphNet:
     """``model`` with its batch norms synchronised across the processes: ``torch.nn.SyncBatchNorm`` on CUDA
-    (nccl), :class:`~gatedgcn.nn.norm.SyncBatchNorm` elsewhere (gloo, where torch's does not run)."""
-    return nn.SyncBatchNorm.convert_sync_batchnorm(model) if device.startswith("cuda") else synchronised(model)
+    (nccl), :class:`~gatedgcn.nn.norm.SyncBatchNorm` elsewhere (gloo, where torch's does not run); the same
+    GraphNet, its batch-norm modules replaced."""
+    synced = nn.SyncBatchNorm.convert_sync_batchnorm(model) if device.startswith("cuda") else synchronised(model)
+    assert synced is model  # the root is no batch norm: converted in place, children replaced
+    return model
 
 
 def train(
@@ -98,11 +103,14 @@ def _open_run(config: Config, out: str | Path, main: bool, *, resume: bool, over
         run.write_config(config.dump())
         return run
     run = RunDir.open(out)
-    diff = config_mismatch(Config.load(run.config_path).to_dict(), config.to_dict())
+    saved = Config.load(run.config_path)
+    diff = [d for d in config_mismatch(saved.to_dict(), config.to_dict()) if not d.startswith(LENGTH)]
     if diff:
         raise CheckpointError(
             f"--resume {run.path}: the config differs from the run's config.yaml: " + "; ".join(diff[:5])
         )
+    if config.train.epochs != saved.train.epochs:  # trained on to more epochs (gatedgcn train --resume --epochs)
+        run.write_config(config.dump())
     run.remove_partial_files()
     return run
 
@@ -133,15 +141,16 @@ def _train(
     tensorboard: bool,
 ) -> dict[str, Any]:
     main = world is None or world.main
-    progress, tensorboard = progress and main, tensorboard and main
+    progress, tensorboard = progress and main, tensorboard and main  # progress: one line per epoch
+    bars = progress and sys.stderr.isatty()  # progress bars on a terminal only, not in a log file
     run = _open_run(config, out, main, resume=resume, overwrite=overwrite)
     if world is not None:
         dist.barrier()  # rank 0 has made (or opened) the run directory
-    checkpoint, exp = _experiment(config, run, world, resume=resume, progress=progress)
+    checkpoint, exp = _experiment(config, run, world, resume=resume, progress=bars)
     seed_everything(config.train.seed)  # the training's random streams (dropout); a resume restores its own
     boards = _boards(exp, run) if tensorboard else ()
     trainer = exp.trainer(
-        progress=progress,
+        progress=bars,
         callbacks=(run.append_metrics, *boards, *_epoch_lines(exp, progress)) if main else (),
         detect_anomaly=detect_anomaly,
         world=world,
@@ -175,7 +184,8 @@ def _fit(exp: Experiment, trainer: Trainer, run: RunDir, world: World | None) ->
     """``trainer.fit`` with a checkpoint after each epoch (under DDP: every rank's RNG in it) and on SIGINT/SIGTERM
     (one process; under torchrun the launcher stops every process at once)."""
     save = exp.checkpointer(run)
-    hook = save if world is None else EpochSave(save if world.main else None)
+    # EpochSave hands the checkpointer a trainer with every rank's RNG states in it, which reads as a Trainer
+    hook = save if world is None else EpochSave(save if world.main else None)  # type: ignore[arg-type]
     signals = stop_on_signals() if world is None else contextlib.nullcontext(lambda: 0)
     try:
         with signals as should_stop:
@@ -199,6 +209,14 @@ def _summary(exp: Experiment, trainer: Trainer, history: list[dict[str, Any]]) -
         "best_val": best_val(history, trainer.position.best_epoch),
         "spec": dataclasses.asdict(exp.model.spec),  # the model as built: eval, predict and resume rebuild it from this
     }
+
+
+def completed_epochs(run_dir: str | Path) -> int | None:
+    """The epochs of a finished run (its summary.json is written last), ``None`` while it is not finished."""
+    path = Path(run_dir)
+    if not (path / RunDir.SUMMARY).is_file():
+        return None
+    return RunDir(path).read_summary().get("epochs")
 
 
 def best_val(history: list[dict[str, Any]], epoch: int) -> dict[str, Any] | None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 
@@ -73,7 +74,7 @@ def run_row(path: str | Path, root: str | Path | None = None) -> dict[str, Any]:
     metric = summary.get("metric") or next((k for r in records[:1] for k in r.get("val", {}) if k != "loss"), None)
     best, epoch = _best(records, metric) if metric else (None, None)
     inside = root is not None and run.path != Path(root) and run.path.is_relative_to(root)
-    name = run.path.relative_to(root) if inside else run.path
+    name = run.path.relative_to(root) if inside and root is not None else run.path
     return {
         "run": str(name),
         "dataset": summary.get("dataset", data.get("name")),

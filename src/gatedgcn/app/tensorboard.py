@@ -41,7 +41,8 @@ class _BatchInput(nn.Module):
         self.model, self.fields = model, fields
 
     def forward(self, *tensors: Tensor) -> Tensor:
-        return self.model(Batch(**{**dict.fromkeys(Batch.__dataclass_fields__), **dict(zip(self.fields, tensors))}))
+        fields: dict[str, Any] = {**dict.fromkeys(Batch.__dataclass_fields__), **dict(zip(self.fields, tensors))}
+        return self.model(Batch(**fields))
 
 
 class TensorBoardLogger:
@@ -51,7 +52,7 @@ class TensorBoardLogger:
         self.writer, self.model, self.batch = writer, model, batch
 
     @classmethod
-    def open(cls, log_dir: str | Path, model: GraphNet, batch: Batch) -> "TensorBoardLogger":
+    def open(cls, log_dir: str | Path, model: GraphNet, batch: Batch) -> TensorBoardLogger:
         """A logger writing event files into ``log_dir``, with the model's graph added."""
         try:
             from torch.utils.tensorboard import SummaryWriter

@@ -10,8 +10,8 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from gatedgcn.app.config import Config
 from gatedgcn.cli.parser import FLAGS, parse
@@ -64,6 +64,11 @@ def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     start = time.perf_counter()
     out = args.resume or args.out or f"runs/{config.data.name}-{config.model.layer}-{time.strftime('%Y%m%d-%H%M%S')}"
     options = {"progress": not args.quiet, "detect_anomaly": args.detect_anomaly, "tensorboard": args.tensorboard}
+    done = launch.completed_epochs(out) if args.resume else None
+    if done is not None and (args.epochs or 0) <= done:
+        more = "" if args.epochs is None else f"; --epochs {args.epochs} is no more than that"
+        print(f"gatedgcn: {out} is complete ({_epochs(done)}){more}; to train it on: --epochs N", file=sys.stderr)
+        return 0
     if args.resume:
         summary = launch.train(config, out, resume=True, **options)
     elif config.data.folds:
@@ -75,11 +80,9 @@ def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.json:
         print(json.dumps(summary))
         return 0
-    epochs = summary["epochs"]
     print(
         f"{summary['model']} on {summary['dataset']}: {summary['parameters']:,} parameters, "
-        f"{epochs} epoch{'' if epochs == 1 else 's'} in {summary.get('seconds', time.perf_counter() - start):.1f} s "
-        f"-> {out}"
+        f"{_epochs(summary['epochs'])} in {summary.get('seconds', time.perf_counter() - start):.1f} s -> {out}"
     )
     print(_table({k: summary[k] for k in ("train", "val", "test") if k in summary}))
     return 0
@@ -88,11 +91,17 @@ def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
 def _config(args: argparse.Namespace) -> Config:
     """The run's config: ``--resume``'s config.yaml, else the defaults (or ``--config``) with ``--set`` and the flags."""
     if args.resume:
-        given = [f"--{flag.replace('_', '-')}" for flag in FLAGS if getattr(args, flag) is not None]
+        given = [
+            f"--{flag.replace('_', '-')}" for flag in FLAGS if getattr(args, flag) is not None and flag != "epochs"
+        ]
         given += [f"--{flag}" for flag in ("config", "set", "out", "overwrite") if getattr(args, flag)]
         if given:
-            raise ConfigError(f"--resume continues the run as its config.yaml says; drop {', '.join(given)}")
+            raise ConfigError(
+                f"--resume continues the run as its config.yaml says (--epochs N: on to N epochs); drop {', '.join(given)}"
+            )
         config = Config.load(Path(args.resume) / "config.yaml")
+        if args.epochs is not None:
+            config = config.with_overrides([f"train.epochs={args.epochs}"])
         if config.data.folds and (Path(args.resume) / "fold-0").is_dir():
             raise ConfigError(
                 f"--resume {args.resume}: a cross-validation folder; resume each fold: --resume {args.resume}/fold-K"
@@ -105,6 +114,10 @@ def _config(args: argparse.Namespace) -> Config:
         if getattr(args, flag) is not None
     ]
     return config.with_overrides(list(args.set) + sets)
+
+
+def _epochs(n: int) -> str:
+    return f"{n} epoch" if n == 1 else f"{n} epochs"
 
 
 def _table(metrics: dict[str, dict[str, float]]) -> str:
@@ -124,9 +137,13 @@ def _without_nproc(argv: Sequence[str]) -> list[str]:
 
 def _run_tool(args: argparse.Namespace) -> None:
     """Parse -> call for the day-to-day commands."""
-    {"predict": _predict, "plot": _plot, "runs": _runs, "explain": _explain, "data": _data, "config": _show}[
-        args.command
-    ](args)
+    command = {"predict": _predict, "plot": _plot, "runs": _runs, "explain": _explain, "data": _data, "config": _show}
+    try:
+        command[args.command](args)
+    except ModuleNotFoundError as err:
+        if err.name != "matplotlib":
+            raise
+        raise ConfigError(f"gatedgcn {args.command} draws with matplotlib: pip install 'gatedgcn[plot]'") from None
 
 
 def _predict(args: argparse.Namespace) -> None:

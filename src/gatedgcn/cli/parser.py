@@ -10,7 +10,8 @@ import argparse
 import dataclasses
 import difflib
 import typing
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from gatedgcn.app.config import DataConfig, ModelConfig, TrainConfig
 
@@ -28,7 +29,7 @@ DATA_TRAIN_FLAGS: dict[str, tuple[str, str | None]] = {
         "stratified k-fold cross-validation: one run per fold in OUT/fold-K and the mean ± std in OUT/summary.json",
     ),
     "data_path": ("data.path", "the user's file for --dataset edgelist / jsonl"),
-    "epochs": ("train.epochs", "epochs (with --resume of a finished run: the new total, to train it on)"),
+    "epochs": ("train.epochs", "epochs (with --resume: trains the run on to this many)"),
     "batch_size": ("train.batch_size", None),
     "lr": ("train.lr", None),
     "seed": ("train.seed", None),
@@ -46,7 +47,7 @@ SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 
 def _model_flags() -> dict[str, tuple[str, str | None]]:
     """Every field of the model section as a flag: ``--<name>`` (or the field's ``flag``)."""
-    flags = {}
+    flags: dict[str, tuple[str, str | None]] = {}
     for f in dataclasses.fields(ModelConfig):
         flag = f.metadata.get("flag") or f"--{f.name.replace('_', '-')}"
         flags[flag[2:].replace("-", "_")] = (f"model.{f.name}", None)
@@ -165,8 +166,8 @@ def _train_parser(sub: Any) -> None:
     r.add_argument(
         "--resume",
         metavar="RUN_DIR",
-        help="continue the run in RUN_DIR from its newest valid checkpoint (same config; no other config flags "
-        "but --epochs, which trains a finished run on to that many epochs)",
+        help="continue the run in RUN_DIR from its newest valid checkpoint (same config; no config flag but --epochs, "
+        "which trains a finished run on)",
     )
     r.add_argument(
         "--tensorboard",

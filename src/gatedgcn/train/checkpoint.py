@@ -26,7 +26,7 @@ from typing import Any, Callable
 import torch
 
 from gatedgcn.errors import CheckpointError
-from gatedgcn.model import ModelSpec
+from gatedgcn.spec import ModelSpec
 from gatedgcn.train.run import atomic_write
 from gatedgcn.train.trainer import Trainer
 
@@ -83,6 +83,9 @@ def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
     if not isinstance(tree, dict):
         return {prefix: tree}
     return {k: v for key, sub in tree.items() for k, v in _flat(sub, f"{prefix}.{key}" if prefix else key).items()}
+
+
+LENGTH = "train.epochs:"  # the config key a resume may change (to train a finished run on)
 
 
 def config_mismatch(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
@@ -168,7 +171,8 @@ class Checkpointer:
             except CheckpointError as err:
                 warnings.warn(f"skipping checkpoint: {err}", CheckpointWarning, stacklevel=2)
                 continue
-            diff = config_mismatch(state["config"], self.config)
+            # train.epochs is when to stop, not part of the state: a finished run can be trained on (--epochs)
+            diff = [d for d in config_mismatch(state["config"], self.config) if not d.startswith(LENGTH)]
             if diff:
                 raise CheckpointError(f"checkpoint {path} belongs to another configuration: " + "; ".join(diff[:5]))
             return {"trainer": state["trainer"], "spec": state["spec"]}

@@ -21,9 +21,9 @@ import math
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Callable, Iterator, Sequence
 
 import torch
 import torch.distributed as dist

@@ -8,7 +8,8 @@ the epoch.  A trainer callback: it reads the epoch record and nothing else.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tqdm.auto import tqdm
 
