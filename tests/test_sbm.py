@@ -166,8 +166,12 @@ def test_one_epoch_smoke_run(tmp_path, name):
 
 
 @pytest.mark.parametrize("quiet", [False, True])
-def test_the_generators_progress_bar_obeys_quiet(tmp_path, capsys, quiet):
+def test_the_generators_progress_bar_obeys_quiet(tmp_path, capsys, monkeypatch, quiet):
+    import sys
+
     from gatedgcn.cli import main
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # a terminal: bars are drawn there only
 
     args = [
         "train",

@@ -214,6 +214,13 @@ def _data_parsers(sub: Any) -> None:
 
 def _tool_parsers(sub: Any) -> None:
     """The day-to-day commands: predict, plot, runs, explain, config show."""
+    _run_tool_parsers(sub)
+    _explain_parser(sub)
+    _config_parser(sub)
+
+
+def _run_tool_parsers(sub: Any) -> None:
+    """predict, plot, runs: what a trained run gives."""
     p = sub.add_parser(
         "predict", help="predict with a trained run: one row per graph, node or edge (CSV or JSON lines)"
     )
@@ -247,6 +254,8 @@ def _tool_parsers(sub: Any) -> None:
     p.add_argument("--all", action="store_true", help="with --compare: every key, differing ones marked *")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
 
+
+def _explain_parser(sub: Any) -> None:
     p = sub.add_parser(
         "explain", help="draw a graph with each edge coloured by its gate η_ij (or attention a_ij) in a layer"
     )
@@ -267,6 +276,8 @@ def _tool_parsers(sub: Any) -> None:
     p.add_argument("--out", metavar="FILE", help="PNG to write (default: in RUN_DIR)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:k] (default: cpu)")
 
+
+def _config_parser(sub: Any) -> None:
     c = sub.add_parser("config", help="the resolved config with the meaning of each key").add_subparsers(
         dest="action", required=True
     )
