@@ -29,7 +29,7 @@ from gatedgcn.app.tensorboard import TensorBoardLogger
 from gatedgcn.errors import CheckpointError, ConfigError, TrainingInterrupted
 from gatedgcn.model import GraphNet
 from gatedgcn.nn.norm import synchronised
-from gatedgcn.train.checkpoint import LENGTH, Checkpointer, config_mismatch
+from gatedgcn.train.checkpoint import LENGTH, Checkpointer, config_mismatch, misfit
 from gatedgcn.train.distributed import EpochSave, World, process_group, rank_rng, world_from_env
 from gatedgcn.train.progress import EpochLine
 from gatedgcn.train.run import RunDir
@@ -91,25 +91,33 @@ def train(
         check_nproc(config, world.size, launching=False)
     options = {"progress": progress, "detect_anomaly": detect_anomaly, "tensorboard": tensorboard}
     with process_group(config.train.device) if world is not None else contextlib.nullcontext():
-        return _train(config, out, world, overwrite=overwrite, resume=resume, **options)
+        return _train_locked(config, out, world, overwrite=overwrite, resume=resume, **options)
 
 
-def _open_run(config: Config, out: str | Path, main: bool, *, resume: bool, overwrite: bool) -> RunDir:
-    """The run directory: rank > 0 only reads it (rank 0's checkpoints on resume), rank 0 opens or creates it."""
-    if not main:
-        return RunDir(out)
-    if not resume:
-        run = RunDir.create(out, overwrite=overwrite)
-        run.write_config(config.dump())
-        return run
-    run = RunDir.open(out)
-    saved = Config.load(run.config_path)
+def _train_locked(
+    config: Config, out: str | Path, world: World | None, *, overwrite: bool, resume: bool, **options: Any
+) -> dict[str, Any]:
+    """:func:`_train` in the run directory, which the main process holds locked from start to end."""
+    if world is not None and not world.main:
+        return _train(config, RunDir(out), world, resume=resume, **options)  # reads rank 0's files; writes nothing
+    run = _open_for_resume(config, out) if resume else RunDir.create(out, overwrite=overwrite)
+    try:
+        if not resume:
+            run.write_config(config.dump())
+        return _train(config, run, world, resume=resume, **options)
+    finally:
+        run.release()
+
+
+def _open_for_resume(config: Config, out: str | Path) -> RunDir:
+    """The run directory to go on with, locked: its config.yaml must be ``config`` but for ``train.epochs``
+    (more epochs train a finished run on: config.yaml then says so)."""
+    saved = Config.load(RunDir.open(out).config_path)
     diff = [d for d in config_mismatch(saved.to_dict(), config.to_dict()) if not d.startswith(LENGTH)]
     if diff:
-        raise CheckpointError(
-            f"--resume {run.path}: the config differs from the run's config.yaml: " + "; ".join(diff[:5])
-        )
-    if config.train.epochs != saved.train.epochs:  # trained on to more epochs (gatedgcn train --resume --epochs)
+        raise CheckpointError(f"--resume {out}: the config differs from the run's config.yaml: " + "; ".join(diff[:5]))
+    run = RunDir.resume(out)  # locked from here to the end of the run
+    if config.train.epochs != saved.train.epochs:
         run.write_config(config.dump())
     run.remove_partial_files()
     return run
@@ -131,10 +139,9 @@ def _experiment(config: Config, run: RunDir, world: World | None, *, resume: boo
 
 def _train(
     config: Config,
-    out: str | Path,
+    run: RunDir,
     world: World | None,
     *,
-    overwrite: bool,
     progress: bool,
     resume: bool,
     detect_anomaly: bool,
@@ -143,19 +150,16 @@ def _train(
     main = world is None or world.main
     progress, tensorboard = progress and main, tensorboard and main  # progress: one line per epoch
     bars = progress and sys.stderr.isatty()  # progress bars on a terminal only, not in a log file
-    run = _open_run(config, out, main, resume=resume, overwrite=overwrite)
     if world is not None:
         dist.barrier()  # rank 0 has made (or opened) the run directory
     checkpoint, exp = _experiment(config, run, world, resume=resume, progress=bars)
     seed_everything(config.train.seed)  # the training's random streams (dropout); a resume restores its own
     boards = _boards(exp, run) if tensorboard else ()
-    trainer = exp.trainer(
-        progress=bars,
-        callbacks=(run.append_metrics, *boards, *_epoch_lines(exp, progress)) if main else (),
-        detect_anomaly=detect_anomaly,
-        world=world,
-    )
+    callbacks = (run.append_metrics, *boards, *_epoch_lines(exp, progress)) if main else ()
+    trainer = exp.trainer(progress=bars, callbacks=callbacks, detect_anomaly=detect_anomaly, world=world)
     if resume:
+        if checkpoint is not None:
+            checkpoint = _fitting_checkpoint(run, config, trainer, checkpoint["spec"])
         if checkpoint is not None:
             trainer.load_state_dict(rank_rng(checkpoint["trainer"], world or World()))  # each process its RNG states
         if main:
@@ -169,6 +173,20 @@ def _train(
     if main:
         run.write_summary(summary)  # no wall-clock time in it: a resumed run writes the same file
     return summary
+
+
+def _fitting_checkpoint(run: RunDir, config: Config, trainer: Trainer, spec: Any) -> dict[str, Any] | None:
+    """The newest checkpoint whose trainer state loads into ``trainer`` (built from the newest one's ``spec``):
+    one of the right checksum but of another structure is skipped with a warning, as a corrupt one is."""
+    template = trainer.state_dict()
+    shapes = [p.shape for group in trainer.optimizer.param_groups for p in group["params"]]
+
+    def fits(state: dict[str, Any]) -> str | None:
+        if state["spec"] != spec:
+            return "its model spec is not the newest checkpoint's"
+        return misfit(template, state["trainer"], shapes)
+
+    return Checkpointer(run.path / "checkpoints", config=config.to_dict()).latest_checkpoint(fits)
 
 
 def _boards(exp: Experiment, run: RunDir) -> tuple[TensorBoardLogger, ...]:
@@ -244,6 +262,13 @@ def cross_validate(
     if folds < 3:
         raise ConfigError(f"cross-validation needs data.folds >= 3 (e.g. --folds 10), got {folds}")
     run = RunDir.create(out, overwrite=overwrite)
+    try:
+        return _cross_validate(config, run, folds, overwrite=overwrite, progress=progress)
+    finally:
+        run.release()
+
+
+def _cross_validate(config: Config, run: RunDir, folds: int, *, overwrite: bool, progress: bool) -> dict[str, Any]:
     run.write_config(config.dump())
     start = time.perf_counter()
     per_fold = [
