@@ -36,7 +36,16 @@ from gatedgcn.train.run import RunDir
 from gatedgcn.train.signals import stop_on_signals
 from gatedgcn.train.trainer import Trainer
 
-__all__ = ["train", "evaluate", "cross_validate", "best_val", "completed_epochs", "check_nproc", "sync_batch_norm"]
+__all__ = [
+    "train",
+    "evaluate",
+    "cross_validate",
+    "best_val",
+    "completed_epochs",
+    "is_finished",
+    "check_nproc",
+    "sync_batch_norm",
+]
 
 
 def check_nproc(config: Config, nproc: int, *, launching: bool = True) -> None:
@@ -97,11 +106,15 @@ def train(
 def _train_locked(
     config: Config, out: str | Path, world: World | None, *, overwrite: bool, resume: bool, **options: Any
 ) -> dict[str, Any]:
-    """:func:`_train` in the run directory, which the main process holds locked from start to end."""
+    """:func:`_train` in the run directory, which the main process holds locked from start to end.  A resume of a
+    finished run that asks for no more epochs trains nothing: the stored summary (every process alike)."""
+    finished = resume and is_finished(config, out)
     if world is not None and not world.main:
-        return _train(config, RunDir(out), world, resume=resume, **options)  # reads rank 0's files; writes nothing
-    run = _open_for_resume(config, out) if resume else RunDir.create(out, overwrite=overwrite)
+        return RunDir(out).read_summary() if finished else _train(config, RunDir(out), world, resume=resume, **options)
+    run = _open_for_resume(config, out, finished=finished) if resume else RunDir.create(out, overwrite=overwrite)
     try:
+        if finished:
+            return run.read_summary()
         if not resume:
             run.write_config(config.dump())
         return _train(config, run, world, resume=resume, **options)
@@ -109,15 +122,19 @@ def _train_locked(
         run.release()
 
 
-def _open_for_resume(config: Config, out: str | Path) -> RunDir:
+def _open_for_resume(config: Config, out: str | Path, *, finished: bool) -> RunDir:
     """The run directory to go on with, locked: its config.yaml must be ``config`` but for ``train.epochs``
-    (more epochs train a finished run on: config.yaml then says so)."""
+    (more epochs train a finished run on: config.yaml then says so; fewer only leave a finished run as it is)."""
     saved = Config.load(RunDir.open(out).config_path)
     diff = [d for d in config_mismatch(saved.to_dict(), config.to_dict()) if not d.startswith(LENGTH)]
     if diff:
         raise CheckpointError(f"--resume {out}: the config differs from the run's config.yaml: " + "; ".join(diff[:5]))
+    if config.train.epochs < saved.train.epochs and not finished:
+        raise ConfigError(
+            f"--resume {out}: --epochs {config.train.epochs} is fewer than the run's {saved.train.epochs}"
+        )
     run = RunDir.resume(out)  # locked from here to the end of the run
-    if config.train.epochs != saved.train.epochs:
+    if config.train.epochs > saved.train.epochs:
         run.write_config(config.dump())
     run.remove_partial_files()
     return run
@@ -235,6 +252,14 @@ def completed_epochs(run_dir: str | Path) -> int | None:
     if not (path / RunDir.SUMMARY).is_file():
         return None
     return RunDir(path).read_summary().get("epochs")
+
+
+def is_finished(config: Config, out: str | Path) -> bool:
+    """Whether the run ``out`` has finished (its summary.json is written last) and ``config`` asks for no more
+    epochs than its config.yaml (more: ``--resume --epochs N`` trains it on)."""
+    if completed_epochs(out) is None:
+        return False
+    return config.train.epochs <= Config.load(Path(out) / RunDir.CONFIG).train.epochs
 
 
 def best_val(history: list[dict[str, Any]], epoch: int) -> dict[str, Any] | None:

@@ -64,11 +64,10 @@ def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     start = time.perf_counter()
     out = args.resume or args.out or f"runs/{config.data.name}-{config.model.layer}-{time.strftime('%Y%m%d-%H%M%S')}"
     options = {"progress": not args.quiet, "detect_anomaly": args.detect_anomaly, "tensorboard": args.tensorboard}
-    done = launch.completed_epochs(out) if args.resume else None
-    if done is not None and (args.epochs or 0) <= done:
+    if args.resume and launch.is_finished(config, out):  # the resume trains nothing (it still takes the lock)
+        done = launch.completed_epochs(out) or 0
         more = "" if args.epochs is None else f"; --epochs {args.epochs} is no more than that"
         print(f"gatedgcn: {out} is complete ({_epochs(done)}){more}; to train it on: --epochs N", file=sys.stderr)
-        return 0
     if args.resume:
         summary = launch.train(config, out, resume=True, **options)
     elif config.data.folds:
