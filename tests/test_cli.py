@@ -136,7 +136,7 @@ def test_one_epoch_is_one_epoch_and_a_finished_run_says_it_is_complete(tmp_path,
     before = (out / "summary.json").read_bytes()
     assert main(["train", "--resume", str(out), "--quiet"]) == 0
     assert f"{out} is complete (1 epoch)" in capsys.readouterr().err
-    assert (out / "summary.json").read_bytes() == before  # nothing trained, nothing rewritten
+    assert (out / "summary.json").read_bytes() == before  # nothing trained: the same summary
 
 
 @needs_shared("planetoid")

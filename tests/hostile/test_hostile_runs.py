@@ -154,7 +154,7 @@ def test_a_second_writer_is_refused_naming_the_holder(trained):
         (["train", "--out", "RUN", *SMALL], ["already exists", "--resume"]),
         (["train", "--out", "RUN/config.yaml", *SMALL], ["config.yaml", "not a directory"]),
         (["train", "--resume", "RUN/nothing-here", "--quiet"], ["nothing-here/config.yaml"]),
-        (["train", "--resume", "RUN", "--epochs", "9"], ["--epochs"]),
+        (["train", "--resume", "RUN", "--hidden", "9"], ["--hidden"]),  # --epochs N trains a finished run on
         (["eval", "RUN/checkpoints"], ["not a run directory"]),
         (["runs", "RUN/no-such-folder"], ["no such folder"]),
         (["explain", "RUN", "--graph", "10000"], ["10000"]),

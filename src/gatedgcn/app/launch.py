@@ -106,15 +106,12 @@ def train(
 def _train_locked(
     config: Config, out: str | Path, world: World | None, *, overwrite: bool, resume: bool, **options: Any
 ) -> dict[str, Any]:
-    """:func:`_train` in the run directory, which the main process holds locked from start to end.  A resume of a
-    finished run that asks for no more epochs trains nothing: the stored summary (every process alike)."""
-    finished = resume and is_finished(config, out)
+    """:func:`_train` in the run directory, which the main process holds locked from start to end."""
     if world is not None and not world.main:
-        return RunDir(out).read_summary() if finished else _train(config, RunDir(out), world, resume=resume, **options)
+        return _train(config, RunDir(out), world, resume=resume, **options)  # reads rank 0's files; writes nothing
+    finished = resume and is_finished(config, out)  # its last checkpoint: no epoch left, scored and written again
     run = _open_for_resume(config, out, finished=finished) if resume else RunDir.create(out, overwrite=overwrite)
     try:
-        if finished:
-            return run.read_summary()
         if not resume:
             run.write_config(config.dump())
         return _train(config, run, world, resume=resume, **options)

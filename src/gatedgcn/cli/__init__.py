@@ -64,10 +64,7 @@ def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     start = time.perf_counter()
     out = args.resume or args.out or f"runs/{config.data.name}-{config.model.layer}-{time.strftime('%Y%m%d-%H%M%S')}"
     options = {"progress": not args.quiet, "detect_anomaly": args.detect_anomaly, "tensorboard": args.tensorboard}
-    if args.resume and launch.is_finished(config, out):  # the resume trains nothing (it still takes the lock)
-        done = launch.completed_epochs(out) or 0
-        more = "" if args.epochs is None else f"; --epochs {args.epochs} is no more than that"
-        print(f"gatedgcn: {out} is complete ({_epochs(done)}){more}; to train it on: --epochs N", file=sys.stderr)
+    finished = bool(args.resume) and launch.is_finished(config, out)  # no epoch left: scored and written again
     if args.resume:
         summary = launch.train(config, out, resume=True, **options)
     elif config.data.folds:
@@ -76,6 +73,10 @@ def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         summary = launch.train(config, out, overwrite=args.overwrite, **options)
     if not (world_from_env() or World()).main:
         return 0
+    if finished:
+        more = "" if args.epochs is None else f"; --epochs {args.epochs} is no more than that"
+        done = _epochs(summary["epochs"])
+        print(f"gatedgcn: {out} is complete ({done}){more}; to train it on: --epochs N", file=sys.stderr)
     if args.json:
         print(json.dumps(summary))
         return 0
