@@ -1,15 +1,20 @@
 """Speed and memory of the family on this machine: ours (fast and reference paths) against PyTorch Geometric.
 
     python benchmarks/bench.py layers     # fwd+bwd times, PATTERN-sized batch, side by side in one process
+    python benchmarks/bench.py molecules  # a whole training step, 4 gated layers, 128 molecule-sized graphs, vs PyG
     python benchmarks/bench.py sizes      # the gated layer from 2^15 to 2^21 edge elements: where the fast paths pay
     python benchmarks/bench.py memory     # peak RSS of one fwd+bwd, each implementation in its own subprocess
+    python benchmarks/bench.py allocators # pool on / off, glibc malloc / jemalloc / tcmalloc (PATTERN batch, 10M edges)
     python benchmarks/bench.py scale      # one gated layer on a random graph of 1M, 10M, 50M edges (d = 16)
     python benchmarks/bench.py train      # seconds per epoch of `gatedgcn train` (default experiment), both paths
     python benchmarks/bench.py render     # only rewrite docs/performance.md from benchmarks/results/*.json
 
 Every section prints its table, stores its numbers in ``benchmarks/results/<section>.json`` and
 rewrites ``docs/performance.md`` from all stored sections.  Needs the optional ``pyg`` extra for
-``layers`` and ``memory``.  ``--threads`` sets torch's intra-op threads (default 1: the machine is shared).
+``layers`` and ``memory``.  ``--threads`` sets torch's intra-op threads (default 1: the machine is shared;
+several values: one run each, stored apart); ``--contention`` runs the section with one busy-looping process
+beside it.  Results are stored as ``<section>-<threads>t[-contended].json`` (``molecules[-contended].json``
+holds every thread count).
 """
 
 from __future__ import annotations
@@ -34,7 +39,9 @@ RESULTS = ROOT / "benchmarks" / "results"
 DOC = ROOT / "docs" / "performance.md"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import molecules  # noqa: E402  (benchmarks/, on the path above)
+import allocators  # noqa: E402
+import molecules  # noqa: E402
+import thresholds  # noqa: E402  (benchmarks/, on the path above)
 from contention import busy_neighbour, condition, load_average  # noqa: E402
 
 # The PATTERN-sized batch of issue 3: 128 graphs x 117 nodes, 40 random in-edges per node, d = 70.
@@ -95,6 +102,23 @@ def kernel_choice(impl: str):
             os.environ["GATEDGCN_NATIVE"] = saved
 
 
+# The default fast path again, run with one thread within the round robin of a run with more (the contention check).
+ONE_THREAD = "fast-1t"
+
+
+@contextlib.contextmanager
+def running(impl: str):
+    """Within: the kernels of ``impl`` (:func:`kernel_choice`) and, for :data:`ONE_THREAD`, one torch thread."""
+    threads = torch.get_num_threads()
+    if impl == ONE_THREAD:
+        torch.set_num_threads(1)
+    try:
+        with kernel_choice(impl):
+            yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def make_layer(kind: str, impl: str, dim: int) -> torch.nn.Module:
     """``kind`` in gated, gcn, attention; ``impl`` in fast, fast-torch, reference, pyg."""
     from gatedgcn.nn import GatedGCNLayer, GCNLayer, GraphAttention
@@ -105,7 +129,7 @@ def make_layer(kind: str, impl: str, dim: int) -> torch.nn.Module:
         "gcn": lambda i: GCNLayer(dim, dim, activation=None, impl=i),
         "attention": lambda i: GraphAttention(dim, impl=i),
     }[kind]
-    layer = ours({"pyg": "reference", TORCH_KERNELS: "fast"}.get(impl, impl))  # the same weights for every impl
+    layer = ours({"pyg": "reference", TORCH_KERNELS: "fast", ONE_THREAD: "fast"}.get(impl, impl))  # the same weights
     if impl != "pyg":
         return layer
     from pyg_reference import PyGGatedGCN, PyGMeanConv, copy_weights, pyg_attention
@@ -128,12 +152,14 @@ def step(layer: torch.nn.Module, kind: str, x: torch.Tensor, edge_index: torch.T
         (h.sum() + e_new.sum()).backward()
     else:
         layer(x, edge_index).sum().backward()
+    if x.is_cuda:
+        torch.cuda.synchronize(x.device)  # the step's kernels are done: the time is theirs
 
 
-def check_same(kind: str) -> float:
+def check_same(kind: str, device: str = "cpu") -> float:
     """Largest difference of the outputs of ours and the PyG reference (float64, small graph)."""
-    x, edge_index, e = (t.double() if t.is_floating_point() else t for t in random_graph(2000, 8, seed=1))
-    ours, theirs = make_layer(kind, "fast", 8).double(), make_layer(kind, "pyg", 8).double()
+    x, edge_index, e = ((t.double() if t.is_floating_point() else t).to(device) for t in random_graph(2000, 8, seed=1))
+    ours, theirs = make_layer(kind, "fast", 8).double().to(device), make_layer(kind, "pyg", 8).double().to(device)
     args = (x, edge_index, e) if kind == "gated" else (x, edge_index)
     a, b = ours(*args), theirs(*args)
     a, b = (a if isinstance(a, tuple) else (a,)), (b if isinstance(b, tuple) else (b,))
@@ -143,29 +169,44 @@ def check_same(kind: str) -> float:
 # ----------------------------------------------------------------------------- sections
 
 
-def bench_layers(reps: int) -> dict:
+def bench_layers(reps: int, device: str = "cpu") -> dict:
+    """Round robin over ours (fast, its PyTorch kernels, reference; on the CPU with more threads also the fast path
+    with one) and PyG, per layer; on CUDA also the peak memory each one allocates in a step."""
     rows = []
+    cuda = device.startswith("cuda")
     for kind, shuffled in (("gated", False), ("gcn", False), ("attention", False), ("gated", True)):
-        x, edge_index, e = pattern_batch(shuffled=shuffled)
+        x, edge_index, e = (t.to(device) for t in pattern_batch(shuffled=shuffled))
         x.requires_grad_(True)
         e.requires_grad_(True)
-        diff = check_same(kind)
+        diff = check_same(kind, device)
         if diff > 1e-9:
             raise SystemExit(f"{kind}: ours and the PyG reference differ by {diff:.3g}; not timing")
-        impls = ("fast", TORCH_KERNELS, "reference", "pyg") if kind == "gated" else ("fast", "reference", "pyg")
-        layers = {impl: make_layer(kind, impl, DIM) for impl in impls}
+        impls = (
+            ("fast", TORCH_KERNELS, "reference", "pyg")
+            if kind == "gated" and not cuda
+            else ("fast", "reference", "pyg")
+        )
+        if kind == "gated" and torch.get_num_threads() > 1 and not cuda:
+            impls += (ONE_THREAD,)
+        layers = {impl: make_layer(kind, impl, DIM).to(device) for impl in impls}
+        peak = {impl: 0.0 for impl in layers}  # CUDA: MiB allocated at the peak of a step, above the inputs
         for impl, layer in layers.items():  # warm-up
-            with kernel_choice(impl):
+            with running(impl):
                 step(layer, kind, x, edge_index, e)
         times = {impl: [] for impl in layers}  # wall clock
         cpu = {impl: [] for impl in layers}  # CPU time of this process (less sensitive to the other jobs)
         for _ in range(reps):  # round robin, so that the noise of the shared machine hits all alike
             for impl, layer in layers.items():
-                with kernel_choice(impl):
+                with running(impl):
+                    if cuda:
+                        torch.cuda.reset_peak_memory_stats(device)
+                        base = torch.cuda.memory_allocated(device)
                     start, start_cpu = time.perf_counter(), time.process_time()
                     step(layer, kind, x, edge_index, e)
                     times[impl].append(time.perf_counter() - start)
                     cpu[impl].append(time.process_time() - start_cpu)
+                    if cuda:
+                        peak[impl] = max(peak[impl], (torch.cuda.max_memory_allocated(device) - base) / 2**20)
         med = {impl: statistics.median(t) for impl, t in times.items()}
         med_cpu = {impl: statistics.median(t) for impl, t in cpu.items()}
         rows.append(
@@ -176,16 +217,21 @@ def bench_layers(reps: int) -> dict:
                 "median": med,
                 "median_cpu": med_cpu,
                 "max_abs_diff_vs_pyg": diff,
+                **({"peak_mib": peak} if cuda else {}),
             }
         )
         print(
             f"{rows[-1]['layer']:10s} wall "
             + "  ".join(f"{k} {v:.3f} s" for k, v in med.items())
             + f"  pyg/fast {med['pyg'] / med['fast']:.2f}x"
-            f"  | cpu pyg/fast {med_cpu['pyg'] / med_cpu['fast']:.2f}x",
+            f"  | cpu pyg/fast {med_cpu['pyg'] / med_cpu['fast']:.2f}x"
+            + (f"  | fast 1 thread / fast {med[ONE_THREAD] / med['fast']:.2f}x" if ONE_THREAD in med else ""),
             flush=True,
         )
-    return {"nodes": x.shape[0], "edges": edge_index.shape[1], "dim": DIM, "reps": reps, "rows": rows}
+    out = {"nodes": x.shape[0], "edges": edge_index.shape[1], "dim": DIM, "reps": reps, "rows": rows, "device": device}
+    if cuda:
+        out["gpu"] = torch.cuda.get_device_name(device)
+    return out
 
 
 def bench_sizes(reps: int) -> dict:
@@ -248,12 +294,32 @@ def one_run(kind: str, impl: str, workload: str, edges: int, reps: int) -> dict:
         start = time.perf_counter()
         step(layer, kind, x, edge_index, e)
         times.append(time.perf_counter() - start)
-    return {"peak_rss_mib": _peak_rss_mib(), "inputs_rss_mib": before, "times": times}
+    return {
+        "peak_rss_mib": _peak_rss_mib(),
+        "inputs_rss_mib": before,
+        "times": times,
+        "allocators": allocators.mapped_allocators(),
+    }
 
 
-def _subprocess(*args: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, "_one", *args], capture_output=True, text=True, check=True)
+def _subprocess(*args: str, env: dict[str, str] | None = None) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "_one", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=None if env is None else {**os.environ, **env},
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench_allocators(reps: int, rounds: int) -> dict:
+    """Pool on / off, glibc malloc / jemalloc / tcmalloc: see :mod:`allocators`."""
+    return allocators.bench(
+        lambda workload, edges, n, env: _subprocess("gated", "fast", workload, str(edges), str(n), env=env),
+        reps,
+        rounds,
+    )
 
 
 def bench_memory() -> dict:
@@ -402,7 +468,7 @@ def _render_layers(r: dict) -> list[str]:
     out: list[str] = []
     m = r["machine"]
     out += [
-        _title("Layers, forward + backward, PATTERN-sized batch", r),
+        _title("Layers, forward + backward, PATTERN-sized batch" + (f", CUDA: {r['gpu']}" if "gpu" in r else ""), r),
         "",
         f"{r['nodes']:,} nodes (128 graphs × 117), {r['edges']:,} edges (40 random in-edges per node from the same graph), d = {r['dim']}, "
         f"float32, batch norm and residual on, dropout 0, loss `h.sum() + e.sum()`; {r['reps']} repetitions after one warm-up.",
@@ -417,16 +483,18 @@ def _render_layers(r: dict) -> list[str]:
         "",
         "Wall-clock seconds:",
         "",
-        "| layer | ours, fast (s) | fast, PyTorch kernels (s) | ours, reference (s) | PyG (s) | PyG / fast | PyG / fast-torch | max abs diff vs PyG |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| layer | ours, fast (s) | fast, PyTorch kernels (s) | ours, reference (s) | PyG (s) | PyG / fast | PyG / fast-torch "
+        "| ours, fast, 1 thread (s) | max abs diff vs PyG |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in r["rows"]:
         t, md = row["times"], row["median"]
         off = f"{_spread(t[TORCH_KERNELS])} | " if TORCH_KERNELS in t else "same code | "
         off_ratio = f"{md['pyg'] / md[TORCH_KERNELS]:.2f}× | " if TORCH_KERNELS in md else "– | "
+        one = f"{_spread(t[ONE_THREAD])} | " if ONE_THREAD in t else "– | "
         out.append(
             f"| {row['layer']} | {_spread(t['fast'])} | {off}{_spread(t['reference'])} | {_spread(t['pyg'])} | "
-            f"**{md['pyg'] / md['fast']:.2f}×** | {off_ratio}{row['max_abs_diff_vs_pyg']:.1e} |"
+            f"**{md['pyg'] / md['fast']:.2f}×** | {off_ratio}{one}{row['max_abs_diff_vs_pyg']:.1e} |"
         )
     out += [
         "",
@@ -443,6 +511,21 @@ def _render_layers(r: dict) -> list[str]:
             f"| {row['layer']} | {_spread(t['fast'])} | {off}{_spread(t['reference'])} | {_spread(t['pyg'])} | "
             f"**{md['pyg'] / md['fast']:.2f}×** |"
         )
+    if any("peak_mib" in row for row in r["rows"]):
+        out += [
+            "",
+            "Peak CUDA memory allocated during a step, above the inputs (`torch.cuda.max_memory_allocated`, MiB):",
+            "",
+            "| layer | " + " | ".join(r["rows"][0]["peak_mib"]) + " | ours fast / PyG |",
+            "| --- | " + " | ".join("---" for _ in r["rows"][0]["peak_mib"]) + " | --- |",
+        ]
+        for row in r["rows"]:
+            pk = row["peak_mib"]
+            out.append(
+                f"| {row['layer']} | "
+                + " | ".join(f"{v:.0f}" for v in pk.values())
+                + f" | {pk['fast'] / pk['pyg']:.2f} |"
+            )
     out.append("")
     return out
 
@@ -545,11 +628,23 @@ def _render_molecules(r: dict) -> list[str]:
     return molecules.render(r, title, _machine_line(r["machine"], r.get("conditions")))
 
 
+def _render_allocators(r: dict) -> list[str]:
+    title = _title("Memory: the pool on and off, and the system allocator replaced", r)
+    return allocators.render(r, title, _machine_line(r["machine"], r.get("conditions")))
+
+
+def _render_thresholds(r: dict) -> list[str]:
+    title = _title("Thresholds: each fused path against its plain equations, by size", r)
+    return thresholds.render(r, title, _machine_line(r["machine"], r.get("conditions")))
+
+
 RENDERERS = {
+    "thresholds": _render_thresholds,
     "sizes": _render_sizes,
     "layers": _render_layers,
     "molecules": _render_molecules,
     "memory": _render_memory,
+    "allocators": _render_allocators,
     "scale": _render_scale,
     "train": _render_train,
 }
@@ -634,9 +729,11 @@ def _measure(section: str, args: argparse.Namespace, threads: int) -> dict:
     torch.set_num_threads(threads)
     os.environ["BENCH_THREADS"] = str(threads)
     return {
-        "layers": lambda: bench_layers(args.reps),
+        "layers": lambda: bench_layers(args.reps, args.device),
         "sizes": lambda: bench_sizes(args.reps),
         "memory": bench_memory,
+        "allocators": lambda: bench_allocators(args.reps, args.rounds),
+        "thresholds": lambda: thresholds.bench(make_layer, step, args.reps),
         "scale": lambda: bench_scale(args.reps, tuple(args.sizes)),
         "train": lambda: bench_train(args.reps, args.epochs),
     }[section]()
@@ -649,7 +746,10 @@ def main() -> None:
         print(json.dumps(one_run(kind, impl, workload, int(edges), int(reps))))
         return
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("section", choices=("layers", "molecules", "sizes", "memory", "scale", "train", "render"))
+    p.add_argument(
+        "section",
+        choices=("layers", "molecules", "sizes", "thresholds", "memory", "allocators", "scale", "train", "render"),
+    )
     p.add_argument("--reps", type=int, default=5, help="timed repetitions (layers: after one warm-up)")
     p.add_argument(
         "--threads", type=int, nargs="+", default=[1], help="torch intra-op threads; several: one run each (default 1)"
@@ -657,9 +757,12 @@ def main() -> None:
     p.add_argument(
         "--contention", action="store_true", help="run with one busy-looping process beside (started, stopped)"
     )
+    p.add_argument("--device", default="cpu", help="layers: cpu or cuda (default cpu)")
+    p.add_argument("--compile", action="store_true", help="molecules: also our network under torch.compile")
     p.add_argument("--no-save", action="store_true", help="print the tables only (no results/*.json, no docs)")
     p.add_argument("--sizes", type=int, nargs="+", default=list(SCALE_EDGES), help="edge counts of the scaling run")
     p.add_argument("--epochs", type=int, default=5, help="epochs per training run")
+    p.add_argument("--rounds", type=int, default=3, help="allocators: processes per configuration, alternating")
     args = p.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     results = {}
@@ -667,12 +770,13 @@ def main() -> None:
         suffix = "-contended" if args.contention else ""
         with busy_neighbour(args.contention) as conditions:
             if args.section == "molecules":
-                results["molecules" + suffix] = molecules.bench(args.reps, args.threads)
+                results["molecules" + suffix] = molecules.bench(args.reps, args.threads, args.compile)
                 results["molecules" + suffix]["machine"] = machine() | {"threads": args.threads}
             else:
                 for t in args.threads:
-                    results[f"{args.section}-{t}t{suffix}"] = _measure(args.section, args, t)
-                    results[f"{args.section}-{t}t{suffix}"]["machine"] = machine()
+                    name = f"{args.section}-{'cuda' if args.device != 'cpu' else f'{t}t'}{suffix}"
+                    results[name] = _measure(args.section, args, t)
+                    results[name]["machine"] = machine()
         for name, result in results.items():
             result.setdefault("machine", machine())
             result["conditions"] = conditions

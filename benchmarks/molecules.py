@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 MOLECULES, MIN_ATOMS, MAX_ATOMS, ATOM_TYPES, HIDDEN, LAYERS = 128, 10, 24, 65, 70, 4
 IMPLS = ("trainer", "fast", "reference", "pyg")
+COMPILED = "compiled"  # with ``compile``: our default path under torch.compile(model), in the plain loop
 
 
 def molecule_batch(seed: int = 0):
@@ -105,27 +106,30 @@ def _plain_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch) -> No
     optimizer.step()
 
 
-def steps(lr: float = 1e-3) -> dict:
+def steps(lr: float = 1e-3, compile: bool = False) -> dict:
     """One callable per implementation, each a whole training step on its own copy of the network."""
     from gatedgcn.train.objective import Objective
     from gatedgcn.train.trainer import Schedule, Trainer
 
     out = {}
-    for impl in IMPLS:
+    for impl in IMPLS + ((COMPILED,) if compile else ()):
         if impl == "trainer":
             trainer = Trainer(our_network("fast"), Objective("regression", "mae"), Schedule(lr=lr), progress=False)
             trainer.model.train(True)
             out[impl] = lambda b, t=trainer: t._step(b)
             continue
-        model = our_network(impl) if impl != "pyg" else PyGNet(our_network("fast"))
+        model = PyGNet(our_network("fast")) if impl == "pyg" else our_network("fast" if impl == COMPILED else impl)
         model.train(True)
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        if impl == COMPILED:
+            model = torch.compile(model)
         out[impl] = lambda b, m=model, o=optimizer: _plain_step(m, o, b)
     return out
 
 
-def bench(reps: int, threads: list[int]) -> dict:
-    """Median step times per implementation and thread count (round robin within each thread count)."""
+def bench(reps: int, threads: list[int], compile: bool = False) -> dict:
+    """Median step times per implementation and thread count (round robin within each thread count);
+    ``compile``: also our network under ``torch.compile`` (its compilation, in the warm-up, is timed apart)."""
     batch = molecule_batch()
     diff = check_same(batch)
     if diff > 1e-9:
@@ -133,10 +137,14 @@ def bench(reps: int, threads: list[int]) -> dict:
     rows = []
     for t in threads:
         torch.set_num_threads(t)
-        run = steps()
-        for _ in range(min(2, reps)):  # warm-up: first calls, the kernels' build and the optimizers' state
-            for f in run.values():
+        run = steps(compile=compile)
+        first = {}
+        for k in range(min(2, reps)):  # warm-up: first calls, the kernels' build and the optimizers' state
+            for impl, f in run.items():
+                start = time.perf_counter()
                 f(batch)
+                if k == 0:
+                    first[impl] = time.perf_counter() - start
         times = {impl: [] for impl in run}
         for _ in range(reps):
             for impl, f in run.items():
@@ -144,7 +152,7 @@ def bench(reps: int, threads: list[int]) -> dict:
                 f(batch)
                 times[impl].append(time.perf_counter() - start)
         med = {impl: statistics.median(v) for impl, v in times.items()}
-        rows.append({"threads": t, "times": times, "median": med})
+        rows.append({"threads": t, "times": times, "median": med, "first_step": first})
         print(
             f"molecules, {t} thread(s): "
             + "  ".join(f"{k} {1e3 * v:.1f} ms" for k, v in med.items())
@@ -168,11 +176,13 @@ NAMES = {
     "fast": "ours, default path (ms)",
     "reference": "ours, reference path (ms)",
     "pyg": "PyG (ms)",
+    COMPILED: "ours, `torch.compile(model)` (ms)",
 }
 
 
 def render(r: dict, title: str, machine_line: str) -> list[str]:
     """The section of docs/performance.md for one stored run of :func:`bench`."""
+    impls = [k for k in NAMES if k in r["rows"][0]["times"]]
     ms = lambda ts: f"{1e3 * statistics.median(ts):.1f} ({1e3 * min(ts):.1f}–{1e3 * max(ts):.1f})"  # noqa: E731
     out = [
         title,
@@ -189,15 +199,25 @@ def render(r: dict, title: str, machine_line: str) -> list[str]:
         "",
         machine_line,
         "",
-        "| threads | " + " | ".join(NAMES[k] for k in IMPLS) + " | PyG / default path | PyG / `Trainer._step` |",
-        "| --- | " + " | ".join("---" for _ in IMPLS) + " | --- | --- |",
+        "| threads | " + " | ".join(NAMES[k] for k in impls) + " | PyG / default path | PyG / `Trainer._step` |",
+        "| --- | " + " | ".join("---" for _ in impls) + " | --- | --- |",
     ]
     for row in r["rows"]:
         md, t = row["median"], row["times"]
         out.append(
             f"| {row['threads']} | "
-            + " | ".join(ms(t[k]) for k in IMPLS)
+            + " | ".join(ms(t[k]) for k in impls)
             + f" | **{md['pyg'] / md['fast']:.2f}×** | {md['pyg'] / md['trainer']:.2f}× |"
         )
+    if COMPILED in impls:
+        out += [
+            "",
+            "First step of each (in the warm-up; for `torch.compile` it includes the compilation), seconds: "
+            + "; ".join(
+                f"{row['threads']} thread(s): compiled {row['first_step'][COMPILED]:.1f}, eager {row['first_step']['fast']:.2f}"
+                for row in r["rows"]
+            )
+            + ".",
+        ]
     out.append("")
     return out
