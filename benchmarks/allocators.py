@@ -10,12 +10,13 @@ each process reports the allocator libraries it has mapped, so that a column nam
 from __future__ import annotations
 
 import ctypes.util
+import importlib.util
 import statistics
 from pathlib import Path
 
 LIBRARIES = {"jemalloc": "libjemalloc.so.2", "tcmalloc": "libtcmalloc_minimal.so.4"}
 SEARCH = (Path("/usr/lib/x86_64-linux-gnu"), Path("/usr/lib/aarch64-linux-gnu"), Path("/usr/lib64"), Path("/usr/lib"))
-POOL_OFF = {"GATEDGCN_POOL": "0"}  # the pool's switch (gatedgcn.ops._memory)
+POOL_OFF = {"GATEDGCN_POOL": "0"}  # the pool's switch, where the code has one (gatedgcn.ops._memory, before issue 13)
 WORKLOADS = (("pattern", 0), ("scale", 10_000_000))
 
 
@@ -27,12 +28,21 @@ def find(name: str) -> str | None:
     return ctypes.util.find_library(name)
 
 
+def has_pool() -> bool:
+    """Whether this code has the kernels' memory pool (``gatedgcn.ops._memory``, switched off by ``GATEDGCN_POOL=0``)."""
+    return importlib.util.find_spec("gatedgcn.ops._memory") is not None
+
+
 def configurations() -> dict[str, dict[str, str] | None]:
-    """Column name -> environment of the process (None: the allocator is not installed here)."""
-    out: dict[str, dict[str, str] | None] = {"pool on, glibc malloc": {}, "pool off, glibc malloc": dict(POOL_OFF)}
+    """Column name -> environment of the process (None: the allocator is not installed here).  With the pool:
+    pool on and off with glibc's malloc, and off with each preloaded allocator; without it, the allocators only."""
+    pool = has_pool()
+    off = dict(POOL_OFF) if pool else {}
+    out: dict[str, dict[str, str] | None] = {"pool on, glibc malloc": {}} if pool else {}
+    out[("pool off, " if pool else "") + "glibc malloc"] = off
     for name in LIBRARIES:
         path = find(name)
-        out[f"pool off, {name}"] = None if path is None else {**POOL_OFF, "LD_PRELOAD": path}
+        out[("pool off, " if pool else "") + name] = None if path is None else {**off, "LD_PRELOAD": path}
     return out
 
 

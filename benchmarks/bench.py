@@ -2,7 +2,7 @@
 
     python benchmarks/bench.py layers     # fwd+bwd times, PATTERN-sized batch, side by side in one process
     python benchmarks/bench.py molecules  # a whole training step, 4 gated layers, 128 molecule-sized graphs, vs PyG
-    python benchmarks/bench.py sizes      # the gated layer from 2^15 to 2^21 edge elements: where the fast paths pay
+    python benchmarks/bench.py thresholds # every fused path against its plain equations, 2^14 to 2^22 edge elements
     python benchmarks/bench.py memory     # peak RSS of one fwd+bwd, each implementation in its own subprocess
     python benchmarks/bench.py allocators # pool on / off, glibc malloc / jemalloc / tcmalloc (PATTERN batch, 10M edges)
     python benchmarks/bench.py scale      # one gated layer on a random graph of 1M, 10M, 50M edges (d = 16)
@@ -84,22 +84,17 @@ def random_graph(edges: int, dim: int, seed: int = 0) -> tuple[torch.Tensor, tor
     )
 
 
-# The gated layer's fast path twice: with its compiled kernels (the default) and with its PyTorch kernels (GATEDGCN_NATIVE=0).
+# The gated layer's fast path twice: with its compiled kernels (the default) and with its PyTorch kernels.
 TORCH_KERNELS = "fast-torch"
 
 
-@contextlib.contextmanager
 def kernel_choice(impl: str):
-    """Within: the compiled kernels (gatedgcn.ops._native) are off when ``impl`` is :data:`TORCH_KERNELS`, on otherwise."""
-    saved = os.environ.get("GATEDGCN_NATIVE")
-    os.environ["GATEDGCN_NATIVE"] = "0" if impl == TORCH_KERNELS else "1"
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("GATEDGCN_NATIVE")
-        else:
-            os.environ["GATEDGCN_NATIVE"] = saved
+    """Within: for :data:`TORCH_KERNELS` the fused PyTorch kernels (not the compiled sweeps); else the defaults."""
+    if impl != TORCH_KERNELS:
+        return contextlib.nullcontext()
+    from gatedgcn.ops import fused_kernels
+
+    return fused_kernels(chunk_rows=None, compiled=False)
 
 
 # The default fast path again, run with one thread within the round robin of a run with more (the contention check).
@@ -234,45 +229,6 @@ def bench_layers(reps: int, device: str = "cpu") -> dict:
     return out
 
 
-def bench_sizes(reps: int) -> dict:
-    """The gated layer from 2^15 to 2^21 edge elements: reference against the fast path with either kernels."""
-    from gatedgcn.ops import _fused as kernels
-
-    d, degree, group = 70, 20, 30
-    saved = kernels.COMPILED_MIN_ELEMENTS, kernels.FUSED_MIN_ELEMENTS
-    kernels.COMPILED_MIN_ELEMENTS = kernels.FUSED_MIN_ELEMENTS = 0  # the fast path at every size
-    rows = []
-    try:
-        for p in range(15, 22):
-            E = (1 << p) // d
-            N = max(group, E // degree)
-            g = torch.Generator().manual_seed(p)
-            i = torch.randint(0, N, (E,), generator=g)  # receivers
-            j = ((i // group) * group + torch.randint(0, group, (E,), generator=g)).clamp_(max=N - 1)  # senders nearby
-            x, e = (
-                torch.randn(N, d, generator=g).requires_grad_(True),
-                torch.randn(E, d, generator=g).requires_grad_(True),
-            )
-            layers = {impl: make_layer("gated", impl, d) for impl in ("reference", "fast", TORCH_KERNELS)}
-            times = {impl: [] for impl in layers}
-            for k in range(reps + 1):
-                for impl, layer in layers.items():
-                    with kernel_choice(impl):
-                        start = time.perf_counter()
-                        step(layer, "gated", x, torch.stack([j, i]), e)
-                        if k:  # the first round is the warm-up
-                            times[impl].append(time.perf_counter() - start)
-            med = {impl: statistics.median(t) for impl, t in times.items()}
-            rows.append({"log2_elements": p, "edges": E, "nodes": N, "times": times, "median": med})
-            print(
-                f"2^{p} elements ({E:,} edges): " + "  ".join(f"{k} {1e3 * v:.2f} ms" for k, v in med.items()),
-                flush=True,
-            )
-    finally:
-        kernels.COMPILED_MIN_ELEMENTS, kernels.FUSED_MIN_ELEMENTS = saved
-    return {"dim": d, "degree": degree, "reps": reps, "rows": rows}
-
-
 def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
@@ -284,16 +240,16 @@ def one_run(kind: str, impl: str, workload: str, edges: int, reps: int) -> dict:
     else:
         x, edge_index, e = random_graph(edges, SCALE_DIM)
     dim = x.shape[1]
-    os.environ["GATEDGCN_NATIVE"] = "0" if impl == TORCH_KERNELS else "1"
     layer = make_layer(kind, impl, dim)
     x.requires_grad_(True)
     e.requires_grad_(True)
     before = _peak_rss_mib()
     times = []
     for _ in range(reps):
-        start = time.perf_counter()
-        step(layer, kind, x, edge_index, e)
-        times.append(time.perf_counter() - start)
+        with kernel_choice(impl):
+            start = time.perf_counter()
+            step(layer, kind, x, edge_index, e)
+            times.append(time.perf_counter() - start)
     return {
         "peak_rss_mib": _peak_rss_mib(),
         "inputs_rss_mib": before,
@@ -409,6 +365,16 @@ def bench_train(rounds: int, epochs: int) -> dict:
 # ----------------------------------------------------------------------------- the document
 
 
+def _commit() -> str:
+    """The checkout's commit (with ``+`` when the tree has changes), or ``unknown``."""
+    try:
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "src"], capture_output=True, text=True)
+    except OSError:
+        return "unknown"
+    return head.stdout.strip() + ("+" if dirty.stdout.strip() else "") if head.returncode == 0 else "unknown"
+
+
 def machine() -> dict:
     cpu = next(
         (
@@ -434,34 +400,12 @@ def machine() -> dict:
         "threads": torch.get_num_threads(),
         "load_average": load_average(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "commit": _commit(),
     }
 
 
 def _spread(ts: list[float]) -> str:
     return f"{statistics.median(ts):.3f} ({min(ts):.3f}–{max(ts):.3f})"
-
-
-def _render_sizes(r: dict) -> list[str]:
-    out: list[str] = []
-    out += [
-        _title("Gated layer by size: where the fast paths start to pay", r),
-        "",
-        f"One gated layer, d = {r['dim']}, a random graph of {r['degree']} in-edges per node from groups of 30 nodes, "
-        f"forward + backward, median of {r['reps']} round-robin repetitions after a warm-up. `fast` forced on at every size.",
-        "",
-        _machine_line(r["machine"], r.get("conditions")),
-        "",
-        "| elements (E·d) | edges | reference (ms) | fast, compiled (ms) | fast-torch (ms) | reference / compiled | reference / fast-torch |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for row in r["rows"]:
-        md = row["median"]
-        out.append(
-            f"| 2^{row['log2_elements']} | {row['edges']:,} | {1e3 * md['reference']:.2f} | {1e3 * md['fast']:.2f} | "
-            f"{1e3 * md[TORCH_KERNELS]:.2f} | {md['reference'] / md['fast']:.2f}× | {md['reference'] / md[TORCH_KERNELS]:.2f}× |"
-        )
-    out.append("")
-    return out
 
 
 def _render_layers(r: dict) -> list[str]:
@@ -640,7 +584,6 @@ def _render_thresholds(r: dict) -> list[str]:
 
 RENDERERS = {
     "thresholds": _render_thresholds,
-    "sizes": _render_sizes,
     "layers": _render_layers,
     "molecules": _render_molecules,
     "memory": _render_memory,
@@ -715,13 +658,14 @@ def _machine_line(m: dict, conditions: dict | None = None) -> str:
     before = "" if conditions is None else f"load average {conditions['load_average_before']} before, "
     added = "" if conditions is None else f" {condition(conditions).capitalize()}."
     t = m["threads"]
+    code = f", code at {m['commit']}" if "commit" in m else ""
     threads = (
         f"{t} torch thread(s)" if isinstance(t, int) else f"{' and '.join(map(str, t))} torch threads (one row each)"
     )
     return (
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; Python {m['python']}, torch {m['torch']}, "
         f"PyG {m['torch_geometric']}; {threads}; {before}load average {m['load_average']} at the end, "
-        f"{m['date']}.{added}"
+        f"{m['date']}{code}.{added}"
     )
 
 
@@ -730,7 +674,6 @@ def _measure(section: str, args: argparse.Namespace, threads: int) -> dict:
     os.environ["BENCH_THREADS"] = str(threads)
     return {
         "layers": lambda: bench_layers(args.reps, args.device),
-        "sizes": lambda: bench_sizes(args.reps),
         "memory": bench_memory,
         "allocators": lambda: bench_allocators(args.reps, args.rounds),
         "thresholds": lambda: thresholds.bench(make_layer, step, args.reps),
@@ -748,7 +691,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
         "section",
-        choices=("layers", "molecules", "sizes", "thresholds", "memory", "allocators", "scale", "train", "render"),
+        choices=("layers", "molecules", "thresholds", "memory", "allocators", "scale", "train", "render"),
     )
     p.add_argument("--reps", type=int, default=5, help="timed repetitions (layers: after one warm-up)")
     p.add_argument(
@@ -774,7 +717,8 @@ def main() -> None:
                 results["molecules" + suffix]["machine"] = machine() | {"threads": args.threads}
             else:
                 for t in args.threads:
-                    name = f"{args.section}-{'cuda' if args.device != 'cpu' else f'{t}t'}{suffix}"
+                    pool = "-pool" if args.section == "allocators" and allocators.has_pool() else ""
+                    name = f"{args.section}{pool}-{'cuda' if args.device != 'cpu' else f'{t}t'}{suffix}"
                     results[name] = _measure(args.section, args, t)
                     results[name]["machine"] = machine()
         for name, result in results.items():

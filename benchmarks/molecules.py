@@ -10,6 +10,8 @@ A batch as AQSOL's: 128 graphs of 10–24 atoms, each a random tree of bonds plu
 - ``fast`` / ``reference``: our network (default path / plain equations) in a plain loop;
 - ``pyg``: the same network with PyG ``MessagePassing`` layers (:class:`pyg_reference.PyGGatedGCN`), the same weights,
   in the same plain loop.
+
+The plain loops use the Adam the trainer uses (:data:`ADAM`), so that ours and PyG differ only in the network.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from torch import Tensor, nn
 
 MOLECULES, MIN_ATOMS, MAX_ATOMS, ATOM_TYPES, HIDDEN, LAYERS = 128, 10, 24, 65, 70, 4
 IMPLS = ("trainer", "fast", "reference", "pyg")
+ADAM = {"fused": True}  # the plain loops' Adam, for ours and PyG alike: as Trainer builds it
 COMPILED = "compiled"  # with ``compile``: our default path under torch.compile(model), in the plain loop
 
 
@@ -120,7 +123,7 @@ def steps(lr: float = 1e-3, compile: bool = False) -> dict:
             continue
         model = PyGNet(our_network("fast")) if impl == "pyg" else our_network("fast" if impl == COMPILED else impl)
         model.train(True)
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr, **ADAM)
         if impl == COMPILED:
             model = torch.compile(model)
         out[impl] = lambda b, m=model, o=optimizer: _plain_step(m, o, b)
@@ -194,7 +197,7 @@ def render(r: dict, title: str, machine_line: str) -> list[str]:
         "Medians of "
         f"{r['reps']} round-robin repetitions after two warm-up steps (one with `--reps 1`), range in brackets. `Trainer._step` is what `gatedgcn train` "
         "runs per batch (our default path, plus its batch-norm buffer copies, finite checks and running sums); the other "
-        "columns run the same plain loop. PyG: the same network with `MessagePassing` layers "
+        "columns run the same plain loop (with fused Adam, as the trainer). PyG: the same network with `MessagePassing` layers "
         f"(`benchmarks/pyg_reference.py`), the same weights (outputs checked equal in float64: {r['max_abs_diff_vs_pyg']:.1e}).",
         "",
         machine_line,
