@@ -611,31 +611,15 @@ def render() -> str:
         "",
         "## How the fast path works",
         "",
-        '`impl="fast"` (the default; `model.impl` in the config) runs the kernels of `src/gatedgcn/kernels.py`, '
-        '`impl="reference"` the plain code of the layers (same equations, tested equal in `tests/test_fast_path.py`).',
-        "On this CPU the plain code is bound by fresh `[E, d]` tensors: each is page-faulted in before it is written "
-        "(a fresh 168 MB tensor costs ~5× a pass over a reused one), and by one pass over memory per elementwise step.",
-        "- **Gated GCN**: the whole edge side of the layer — `C e`, the gathers of `D x_j`, `E x_i`, `B x_j`, σ, the sums of "
-        "σ and σ ⊙ B x_j per receiver, and the edge batch norm, ReLU and residual — is one autograd Function that walks the "
-        "edges in cache-sized chunks: each chunk's matmul (`torch.addmm`), then the rest of the chunk while it is in cache. "
-        "It saves only e and ê and recomputes σ, η and the gathers in backward "
-        "(∂ê_ij = g_i ι_i ⊙ (B x_j − m_i) ⊙ σ(1 − σ) needs no segment sum).",
-        "- **Compiled kernels** (the default on CPU; `src/gatedgcn/csrc/gated_edges.cpp` through `gated_native.py`, off with "
-        "`GATEDGCN_NATIVE=0`): the per-edge part of each chunk is one C++ sweep (two forward, three backward) instead of a dozen "
-        "torch operations, with a vectorised polynomial e^x. The sweeps run on torch's own OpenMP threads (the library links "
-        "libgomp, which torch has loaded); each thread owns blocks of 8 node ids and handles the edges of its receivers (senders), "
-        "so there are no atomics, the sums do not depend on scheduling, and a chunk from one small graph keeps both threads busy. "
-        "Built on first use by the system's compiler (~3 s) and cached under `~/.cache/gatedgcn/native`; without a compiler, "
-        "one warning and the PyTorch kernels (column `fast-torch`).",
-        "- **Reused memory** (`src/gatedgcn/memory.py`): the large outputs (ê, e', ∂e, node tables) come from a pool of blocks "
-        "that are given out again once no tensor uses them, so from the second step on nothing is page-faulted; new blocks "
-        "ask Linux for 2 MiB pages. The first backward writes ∂e over ê (ê is not needed once its chunk is done): one `[E, d]` "
-        "tensor less at the peak; a second backward of the same graph (`retain_graph=True`) recomputes ê.",
-        "- compute A x, B x, D x, E x in one matmul with the stacked weight, and gather `[D x | B x]` side by side;",
-        "- aggregate GCN and graph-attention messages with a chunked gather-multiply-scatter and edge dot product (no `[E, H, d]` tensor).",
-        "Below `COMPILED_MIN_ELEMENTS` = 2^16 elements per edge tensor (compiled gated kernels) and `FUSED_MIN_ELEMENTS` = 2^22 "
-        '(the PyTorch kernels, and GCN / attention) `impl="fast"` runs the plain code (see the size sweep below).',
-        "No `torch.compile`; the compiled kernels are CPU-only, float32 and float64.",
+        "Every layer calls the ops of `src/gatedgcn/ops/` (`torch.library` custom ops: `gatedgcn::gated_edges`, "
+        "`norm_relu_residual`, `gather_scatter`, `edge_dot`), and each op picks its kernel by device and size "
+        "(`ops/_select.py`): the plain equations below its threshold `MIN_ELEMENTS[op]` (edge-tensor elements E·d) "
+        'or with `impl="reference"`; above it the fused kernels, which stream the edges in cache-sized chunks and keep '
+        "only e, ê and `[N, ·]` tables for backward (η is never stored). For the gated op on the CPU the fused kernels "
+        "are the compiled sweeps of `ops/csrc/gated_edges.cpp` (`ops/_gated_native.py`; built on first use, off with the "
+        "documented `GATEDGCN_NATIVE=0`), elsewhere the PyTorch chunked kernels (`ops/_gated_torch.py`, column `fast-torch`). "
+        "The thresholds come from the sweep in the next section. The memory pool of the earlier code is gone "
+        "(the allocators section measures it against glibc's malloc, jemalloc and tcmalloc).",
         "",
     ]
     for name, draw in RENDERERS.items():
@@ -650,6 +634,9 @@ def _title(what: str, r: dict) -> str:
     how = [f"{threads} thread(s)"] if isinstance(threads, int) else []
     if "conditions" in r:
         how.append("under contention" if r["conditions"]["contended"] else "no added load")
+        load = r["conditions"]["load_average_before"][0]
+        if load > (os.cpu_count() or 1):
+            how.append(f"machine loaded by other jobs: load average {load:.0f}")
     return f"## {what}" + (f" ({', '.join(how)})" if how else "")
 
 
