@@ -17,37 +17,55 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gatedgcn.errors import GraphError
 from gatedgcn.graph import check_layer_inputs
 from gatedgcn.ops import IMPLS, edge_dot, gather_scatter, segment_softmax
 
-__all__ = ["GraphAttention", "SelfAttention"]
+__all__ = ["HEADS_JOINS", "SCORES", "GraphAttention", "SelfAttention"]
+
+
+SCORES = ("dot", "additive")  # β k_j·q_i, or Veličković's LeakyReLU(aᵀ[W x_i ‖ W x_j])
+HEADS_JOINS = ("linear", "concat", "mean")  # W_h over the heads' outputs, their concatenation, or their mean
 
 
 class _QKV(nn.Module):
-    """The maps ``W_q, W_k, W_v`` (and ``W_h`` for several heads) shared by both attentions."""
+    """The maps ``W_q, W_k, W_v`` (each ``dim -> H · d_h``) and the join of the heads shared by both attentions.
 
-    def __init__(self, dim: int, heads: int) -> None:
+    ``heads_join``: ``linear`` (``W_h: R^{H·d} -> R^d``, the identity for one head; ``d_h = dim``), ``concat``
+    (``d_h = dim / H``, the heads side by side) or ``mean`` (``d_h = dim``, the heads averaged).
+    ``query_key=False``: no ``W_q, W_k`` (a score that reads only ``v``)."""
+
+    def __init__(self, dim: int, heads: int, *, heads_join: str = "linear", query_key: bool = True) -> None:
         super().__init__()
         if dim < 1 or heads < 1:
             raise ValueError(f"dim and heads must be >= 1, got dim={dim}, heads={heads}")
-        self.dim, self.heads = dim, heads
-        self.beta = 1.0 / math.sqrt(dim)
-        self.W_q = nn.Linear(dim, heads * dim, bias=False)
-        self.W_k = nn.Linear(dim, heads * dim, bias=False)
-        self.W_v = nn.Linear(dim, heads * dim, bias=False)
-        self.W_h = nn.Linear(heads * dim, dim, bias=False) if heads > 1 else None
+        if heads_join not in HEADS_JOINS:
+            raise ValueError(f"heads_join must be one of {HEADS_JOINS}, got {heads_join!r}")
+        if heads_join == "concat" and dim % heads:
+            raise ValueError(f"heads_join='concat' needs dim divisible by heads, got dim={dim}, heads={heads}")
+        self.dim, self.heads, self.heads_join = dim, heads, heads_join
+        self.head_dim = d_h = dim // heads if heads_join == "concat" else dim
+        self.beta = 1.0 / math.sqrt(d_h)
+        self.W_q = nn.Linear(dim, heads * d_h, bias=False) if query_key else None
+        self.W_k = nn.Linear(dim, heads * d_h, bias=False) if query_key else None
+        self.W_v = nn.Linear(dim, heads * d_h, bias=False)
+        self.W_h = nn.Linear(heads * d_h, dim, bias=False) if heads > 1 and heads_join == "linear" else None
 
-    def split(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """``[..., dim]`` -> q, k, v each ``[..., H, d]``."""
-        shape = (*x.shape[:-1], self.heads, self.dim)
-        return self.W_q(x).view(shape), self.W_k(x).view(shape), self.W_v(x).view(shape)
+    def split(self, x: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor]:
+        """``[..., dim]`` -> q, k, v each ``[..., H, d_h]`` (q, k: ``None`` without ``W_q, W_k``)."""
+        shape = (*x.shape[:-1], self.heads, self.head_dim)
+        q = None if self.W_q is None else self.W_q(x).view(shape)
+        k = None if self.W_k is None else self.W_k(x).view(shape)
+        return q, k, self.W_v(x).view(shape)
 
     def join(self, h: Tensor) -> Tensor:
-        """``[..., H, d]`` -> ``[..., dim]`` through ``W_h`` (the identity for one head)."""
-        h = h.reshape(*h.shape[:-2], self.heads * self.dim)  # [..., H·d]
+        """``[..., H, d_h]`` -> ``[..., dim]``: the mean of the heads, or their concatenation (through ``W_h``)."""
+        if self.heads_join == "mean":
+            return h.mean(-2)  # [..., d]
+        h = h.reshape(*h.shape[:-2], self.heads * self.head_dim)  # [..., H·d_h]
         return h if self.W_h is None else self.W_h(h)
 
 
@@ -59,8 +77,8 @@ class SelfAttention(_QKV):
     A query whose keys are all padding gets ``a = 0`` and ``h = 0``.
     """
 
-    def __init__(self, dim: int, *, heads: int = 1, hard: bool = False) -> None:
-        super().__init__(dim, heads)
+    def __init__(self, dim: int, *, heads: int = 1, hard: bool = False, heads_join: str = "linear") -> None:
+        super().__init__(dim, heads, heads_join=heads_join)
         self.hard = hard
 
     def forward(self, x: Tensor, key_padding_mask: Tensor | None = None, *, return_weights: bool = False):
@@ -91,25 +109,54 @@ class SelfAttention(_QKV):
 
 
 class GraphAttention(_QKV):
-    """Attention restricted to the graph: ``h_i = Σ_{j→i} a_ij v_j``, ``a_ij = softmax_{j→i}(β k_j·q_i)``.
+    """Attention restricted to the graph: ``h_i = Σ_{j→i} a_ij v_j`` with, by ``score``,
+
+        dot:       a_ij = softmax_{j→i}(β k_j·q_i)                             (today's default)
+        additive:  a_ij = softmax_{j→i}(LeakyReLU(a_iᵀ W x_i + a_jᵀ W x_j))     (Veličković et al.: aᵀ[W x_i ‖ W x_j])
+
+    per head; with ``additive`` the values are ``v = W x`` (``W = W_v``; no ``W_q, W_k``), the negative slope 0.2.
+    ``attention_dropout`` drops weights ``a_ij`` in training (the kept ones scaled by ``1/(1-p)``).
 
     Shapes: x ``[N, dim]``, edge_index ``[2, E]`` -> h ``[N, dim]``; with ``return_weights``
-    also a ``[E, H]``.  A node with no sender gets ``h = 0``.
+    also a ``[E, H]`` (before dropout).  A node with no sender gets ``h = 0``.
     """
 
-    def __init__(self, dim: int, *, heads: int = 1, impl: str = "fast") -> None:
-        super().__init__(dim, heads)
+    def __init__(
+        self,
+        dim: int,
+        *,
+        heads: int = 1,
+        impl: str = "fast",
+        score: str = "dot",
+        heads_join: str = "linear",
+        attention_dropout: float = 0.0,
+    ) -> None:
+        if score not in SCORES:
+            raise ValueError(f"GraphAttention: score must be one of {SCORES}, got {score!r}")
+        super().__init__(dim, heads, heads_join=heads_join, query_key=score == "dot")
         if impl not in IMPLS:
             raise ValueError(f"GraphAttention: impl must be one of {IMPLS}, got {impl!r}")
-        self.impl = impl
+        self.impl, self.score = impl, score
+        if score == "additive":
+            self.a_i = nn.Parameter(torch.empty(heads, self.head_dim))  # receiver half of a: [H, d_h]
+            self.a_j = nn.Parameter(torch.empty(heads, self.head_dim))  # sender half of a: [H, d_h]
+            bound = math.sqrt(6.0 / (2 * self.head_dim + 1))  # Glorot over a's 2·d_h inputs and 1 output
+            nn.init.uniform_(self.a_i, -bound, bound)
+            nn.init.uniform_(self.a_j, -bound, bound)
+        self.attention_drop = nn.Dropout(attention_dropout)
 
     def forward(self, x: Tensor, edge_index: Tensor, *, return_weights: bool = False):
         check_layer_inputs("GraphAttention", x, edge_index, dim=self.dim)
         i = edge_index[1]  # receivers: [E]
         N = x.shape[0]
-        q, k, v = self.split(x)  # each [N, H, d]
-        scores = self.beta * edge_dot(q, k, edge_index, impl=self.impl)  # β k_j·q_i: [E, H]
+        q, k, v = self.split(x)  # each [N, H, d_h] (q, k: None with the additive score)
+        if q is None:
+            j = edge_index[0]  # senders: [E]
+            s_i, s_j = (v * self.a_i).sum(-1), (v * self.a_j).sum(-1)  # a_iᵀ W x_i, a_jᵀ W x_j: [N, H]
+            scores = F.leaky_relu(s_i[i] + s_j[j], 0.2)  # [E, H]
+        else:
+            scores = self.beta * edge_dot(q, k, edge_index, impl=self.impl)  # β k_j·q_i: [E, H]
         a = segment_softmax(scores, i, N)  # [E, H]
-        m = gather_scatter(a, v, edge_index, N, impl=self.impl)  # Σ_j a_ij v_j: [N, H, d]
+        m = gather_scatter(self.attention_drop(a), v, edge_index, N, impl=self.impl)  # Σ_j a_ij v_j: [N, H, d_h]
         h = self.join(m)  # [N, dim]
         return (h, a) if return_weights else h

@@ -36,6 +36,7 @@ class GPSLayer(nn.Module):
         dim: int,
         *,
         heads: int = 1,
+        heads_join: str = "linear",
         dropout: float = 0.0,
         activation: str = "relu",
         ffn_factor: int = 2,
@@ -44,7 +45,7 @@ class GPSLayer(nn.Module):
     ) -> None:
         super().__init__()
         self.local = GatedGCNLayer(dim, batch_norm=batch_norm, residual=True, dropout=dropout, impl=impl)
-        self.attention = SelfAttention(dim, heads=heads)
+        self.attention = SelfAttention(dim, heads=heads, heads_join=heads_join)
         self.drop_attention = nn.Dropout(dropout)
         self.bn_local = BatchNorm(dim) if batch_norm else nn.Identity()
         self.bn_attention = BatchNorm(dim) if batch_norm else nn.Identity()
