@@ -1,5 +1,5 @@
 """The graph-attention network (``model.layer: graph_attention``) against a dense float64 forward written out here:
-embedding -> L x (h + f(BN(Σ_j a_ij v_j))), f = ELU or ReLU (``attention_activation``) -> mean readout by an
+embedding -> L x (h + f(BN(Σ_j a_ij v_j))), f = ELU or ReLU (``activation``) -> mean readout by an
 assignment matrix -> halving head; values and gradients.  And what sets ELU apart from ReLU: a branch whose batch
 norm puts every entry below zero still passes gradients to the layer."""
 
@@ -11,7 +11,8 @@ import torch
 import dense
 from helpers import compare_with_grads, random_graph
 from gatedgcn import Graph, collate
-from gatedgcn.app.config import ModelConfig
+from gatedgcn.app.compat import spec_from_fields
+from gatedgcn.app.config import Config, ModelConfig
 from gatedgcn.errors import ConfigError
 from gatedgcn.model import GraphNet, ModelSpec
 
@@ -37,7 +38,7 @@ def model(heads: int, self_loops: bool, activation: str) -> GraphNet:
         readout="mean",
         self_loops=self_loops,
         impl="reference",
-        attention_activation=activation,
+        activation=activation,
     )
     net = GraphNet(spec).double()
     for block in net.layers:  # batch norm with a non-trivial affine map, so that a wrong use shows
@@ -56,7 +57,7 @@ def dense_network(net: GraphNet, batch) -> torch.Tensor:
     h = dense.linear(batch.x, net.embed_h)  # [N, d]
     for block in net.layers:
         m = dense.batch_norm(dense.graph_attention(h, edges, block.layer), block.bn)
-        negative = torch.exp(m) - 1.0 if net.spec.attention_activation == "elu" else torch.zeros_like(m)
+        negative = torch.exp(m) - 1.0 if net.spec.activation == "elu" else torch.zeros_like(m)
         h = h + torch.where(m > 0, m, negative)
     P = torch.zeros(batch.num_graphs, N, dtype=torch.float64)
     P[batch.node_graph, torch.arange(N)] = 1.0
@@ -85,7 +86,7 @@ def test_a_branch_below_zero_after_batch_norm_still_gets_gradients_with_elu_only
             in_dim=2,
             heads=1,
             head_layers=0,  # a linear head
-            attention_activation=activation,
+            activation=activation,
         )
         net = GraphNet(spec).double().train()
         for block in net.layers:
@@ -97,12 +98,13 @@ def test_a_branch_below_zero_after_batch_norm_still_gets_gradients_with_elu_only
         assert (grad is not None and grad.abs().max() > 1e-8) == alive, activation
 
 
-def test_attention_activation_is_checked():
-    with pytest.raises(ValueError, match="attention_activation must be one of"):
-        ModelSpec(layer="graph_attention", attention_activation="gelu")
-    with pytest.raises(ValueError, match="applies to the graph_attention layer, not to model.layer='gcn'"):
-        ModelSpec(layer="gcn", attention_activation="elu")
-    with pytest.raises(ConfigError, match="model.attention_activation='elu' applies to the graph_attention layer"):
-        ModelConfig(layer="gcn", attention_activation="elu").check()
-    with pytest.raises(ConfigError, match="model.attention_activation"):
-        ModelConfig(layer="graph_attention", attention_activation="tanh").check()
+def test_activation_is_checked_and_the_old_option_name_still_loads(tmp_path):
+    with pytest.raises(ValueError, match="model.activation must be one of relu, gelu, elu"):
+        ModelSpec(layer="graph_attention", activation="tanh")
+    with pytest.raises(ConfigError, match="the gated layer's own f is ReLU"):
+        ModelConfig(layer="gated_gcn", activation="elu")
+    old = tmp_path / "old.yaml"  # a config written before model.activation replaced model.attention_activation
+    old.write_text("model:\n  layer: graph_attention\n  attention_activation: elu\n")
+    assert Config.load(old).model.activation == "elu"
+    stored = {f: getattr(ModelSpec(layer="graph_attention"), f) for f in ("layer", "hidden")}
+    assert spec_from_fields(stored | {"attention_activation": "elu"}).activation == "elu"  # a stored run's spec

@@ -48,10 +48,12 @@ def check_layerwise(model: GraphNet) -> None:
     s = model.spec
     if s.level != "node":
         raise GatedGCNError(f"layer-wise inference computes node outputs; this model's task is at the {s.level} level")
-    if s.layer == "attention":
+    if s.layer in ("attention", "gps"):
         raise GatedGCNError(
-            "layer-wise inference needs a graph layer: the dense attention layer reads every node for each receiver"
+            f"layer-wise inference needs a graph layer: the dense attention of the {s.layer} layer reads every node for each receiver"
         )
+    if s.ffn:
+        raise GatedGCNError("layer-wise inference does not run the FFN blocks (model.ffn): evaluate the whole graph")
     if s.layer == "gcn" and s.gcn_norm == "symmetric":
         raise GatedGCNError(
             "layer-wise inference of the gcn layer needs gcn_norm=mean: the symmetric weight 1/√(d_i d_j) "

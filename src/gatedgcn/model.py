@@ -4,40 +4,72 @@ The layer is chosen by name; the rest is shared, so that models of the family di
 in the attention vector ``a`` their layers use.  The gated layer carries its own batch norm,
 residual and edge state; every other layer is wrapped in the same block
 
-    h = x + dropout(f(BN(layer(x))))
+    h = dropout(x + f(BN(layer(x))))          (the dropout after the residual, as in the gated layer)
 
-with f = ReLU; around graph attention f may be ELU (``attention_activation``, the benchmark's GAT
-block: with ReLU our graph attention stays at chance on PATTERN, docs/results.md), so the comparison
-varies the layer (and, for graph attention, f).  The ``mlp`` layer (``a = 0``: the graph is never read) is the
+with f = ReLU, or ``activation`` (relu, gelu, elu; ELU is the benchmark's GAT block: with ReLU our graph
+attention stays at chance on PATTERN, docs/results.md), so the comparison varies the layer.  With ``ffn``
+each layer is followed by the FFN block ``h = BN(h + Drop(W₂ Drop(f(W₁ h))))`` (:mod:`gatedgcn.nn.ffn`);
+the ``gps`` layer (:mod:`gatedgcn.nn.gps`) is our gated layer plus self-attention over each graph's nodes,
+its own FFN after the sum, its edge state carried like the gated layer's.  The nodes' encoding (``pe_dim``)
+is embedded by a Linear (after a batch norm with ``pe_encoder=bn_linear``) and added to the node embedding
+or concatenated with it (``pe_combine``).  The ``mlp`` layer (``a = 0``: the graph is never read) is the
 benchmark's MLP baseline.  Tasks: ``graph`` (mean / sum / max readout), ``node``, ``edge`` (the
 end-node states ``[h_j, h_i]`` concatenated).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
 from gatedgcn.errors import GraphError
 from gatedgcn.graph import Batch
-from gatedgcn.nn import BatchNorm, GatedGCNLayer, GCNLayer, GraphAttention, MLPLayer, SelfAttention
+from gatedgcn.nn import (
+    BatchNorm,
+    FeedForward,
+    GatedGCNLayer,
+    GCNLayer,
+    GPSLayer,
+    GraphAttention,
+    MLPLayer,
+    SelfAttention,
+)
+from gatedgcn.nn.ffn import ACTIVATIONS
 from gatedgcn.ops import pad_segments, segment_max, segment_mean, segment_sum
 from gatedgcn.spec import LAYERS, ModelSpec
 
 __all__ = ["LAYERS", "READOUTS", "ModelSpec", "GraphNet", "MLPReadout"]
 
 READOUTS = {"mean": segment_mean, "sum": segment_sum, "max": segment_max}  # the choices of ModelSpec.readout
-ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
-    "relu": torch.relu,
-    "elu": nn.functional.elu,
-}  # f of a block: the choices of attention_activation
+EDGE_STATE = ("gated_gcn", "gps")  # the layers that carry an edge state from layer to layer
 
 
 def _embedding(dim: int, vocab: int, hidden: int) -> nn.Module:
     """Float features ``[R, dim]`` through a linear map, or category ids ``[R]`` through an embedding."""
     return nn.Embedding(vocab, hidden) if vocab > 0 else nn.Linear(dim, hidden)
+
+
+def _encoding_embedding(s: ModelSpec, width: int) -> nn.Module:
+    """The nodes' encoding ``[N, k]`` -> ``[N, width]``: a Linear, after a batch norm of the raw encoding (bn_linear)."""
+    linear = nn.Linear(s.pe_dim, width)
+    return nn.Sequential(BatchNorm(s.pe_dim), linear) if s.pe_encoder == "bn_linear" else linear
+
+
+def _edge_layer(s: ModelSpec) -> nn.Module:
+    """A layer that carries the edge state: our gated GCN, or the GPS layer around it."""
+    if s.layer == "gps":
+        return GPSLayer(
+            s.hidden,
+            heads=s.heads,
+            heads_join=s.heads_join,
+            dropout=s.dropout,
+            activation=s.activation,
+            ffn_factor=s.ffn_factor,
+            batch_norm=s.batch_norm,
+            impl=s.impl,
+        )
+    return GatedGCNLayer(s.hidden, batch_norm=s.batch_norm, residual=s.residual, dropout=s.dropout, impl=s.impl)
 
 
 class MLPReadout(nn.Module):
@@ -57,7 +89,8 @@ class MLPReadout(nn.Module):
 
 
 class _Block(nn.Module):
-    """``h = x + dropout(f(BN(s · layer(x))))`` around a layer without its own normalisation (f: one of :data:`ACTIVATIONS`)."""
+    """``h = dropout(x + f(BN(s · layer(x))))`` around a layer without its own normalisation (f: one of
+    :data:`ACTIVATIONS`; ``residual=False``: ``dropout(f(BN(s · layer(x))))``)."""
 
     def __init__(
         self,
@@ -90,28 +123,41 @@ class GraphNet(nn.Module):
         super().__init__()
         self.spec = s = spec
         self.input_drop = nn.Dropout(s.input_dropout)
-        self.embed_h = _embedding(s.in_dim, s.node_vocab, s.hidden)
-        self.embed_pe = nn.Linear(s.pe_dim, s.hidden) if s.pe_dim > 0 else None
+        beside = s.pe_hidden if s.pe_dim > 0 and s.pe_combine == "concat" else 0  # channels of the encoding
+        self.embed_h = _embedding(s.in_dim, s.node_vocab, s.hidden - beside)
+        self.embed_pe = _encoding_embedding(s, beside or s.hidden) if s.pe_dim > 0 else None
         self.layers = nn.ModuleList()
-        if s.layer == "gated_gcn":
+        self.ffns = (
+            nn.ModuleList(
+                FeedForward(
+                    s.hidden, factor=s.ffn_factor, activation=s.activation, dropout=s.dropout, batch_norm=s.batch_norm
+                )
+                for _ in range(s.layers)
+            )
+            if s.ffn
+            else None
+        )
+        if s.layer in EDGE_STATE:
             self.embed_e = (
                 _embedding(s.edge_in_dim, s.edge_vocab, s.hidden)
                 if (s.edge_in_dim or s.edge_vocab)
                 else nn.Embedding(1, s.hidden)
             )
-            for _ in range(s.layers):
-                self.layers.append(
-                    GatedGCNLayer(
-                        s.hidden, batch_norm=s.batch_norm, residual=s.residual, dropout=s.dropout, impl=s.impl
-                    )
-                )
+            self.layers.extend(_edge_layer(s) for _ in range(s.layers))
         else:
             make = {
                 "gcn": lambda: GCNLayer(
                     s.hidden, s.hidden, activation=None, norm=s.gcn_norm, impl=s.impl, self_weight=s.gcn_self_weight
                 ),
-                "graph_attention": lambda: GraphAttention(s.hidden, heads=s.heads, impl=s.impl),
-                "attention": lambda: SelfAttention(s.hidden, heads=s.heads),
+                "graph_attention": lambda: GraphAttention(
+                    s.hidden,
+                    heads=s.heads,
+                    impl=s.impl,
+                    score=s.score,
+                    heads_join=s.heads_join,
+                    attention_dropout=s.attention_dropout,
+                ),
+                "attention": lambda: SelfAttention(s.hidden, heads=s.heads, heads_join=s.heads_join),
                 "mlp": lambda: MLPLayer(s.hidden, s.hidden),
             }[s.layer]
             for _ in range(s.layers):
@@ -122,7 +168,7 @@ class GraphNet(nn.Module):
                         batch_norm=s.batch_norm,
                         residual=s.residual,
                         dropout=s.dropout,
-                        activation=s.attention_activation,
+                        activation=s.activation,
                     )
                 )
         self.head_drop = nn.Dropout(s.head_dropout)
@@ -137,10 +183,11 @@ class GraphNet(nn.Module):
 
     def node_input(self, batch: Batch) -> Tensor:
         """The input node state h⁰ (embedding, plus the positional encoding's): ``[N, hidden]``."""
-        h = self.embed_h(self.input_drop(batch.x))  # [N, hidden]
-        if self.embed_pe is not None:
-            h = h + self.embed_pe(self._positions(batch))  # [N, hidden]
-        return h
+        h = self.embed_h(self.input_drop(batch.x))  # [N, hidden] (concat: [N, hidden - pe_hidden])
+        if self.embed_pe is None:
+            return h
+        p = self.embed_pe(self._positions(batch))  # [N, hidden] (concat: [N, pe_hidden])
+        return torch.cat([h, p], dim=-1) if self.spec.pe_combine == "concat" else h + p  # [N, hidden]
 
     def size_scales(self, batch: Batch, dtype: torch.dtype) -> tuple[Tensor | None, Tensor | None]:
         """``1/√|V|`` per node ``[N]`` and ``1/√|E|`` per edge ``[E]`` of their graph with ``graph_size_norm``, else ``None``."""
@@ -152,19 +199,29 @@ class GraphNet(nn.Module):
 
     def forward(self, batch: Batch, *, return_weights: bool = False):
         """With ``return_weights`` also the list of per-layer edge weights: η ``[E, d]`` or a ``[E, H]``
-        (with ``self_loops``: ``[E + N, ...]``, the batch's edges, then the loop ``i -> i`` of each node)."""
+        (with ``self_loops``: ``[E + N, ...]``, the batch's edges, then the loop ``i -> i`` of each node);
+        of a gps layer the pair (η ``[E, d]``, a ``[B, H, T, T]``)."""
         s = self.spec
         h = self.node_input(batch)  # [N, hidden]
         node_scale, edge_scale = self.size_scales(batch, h.dtype)  # [N], [E] or None
         weights: list[Tensor] = []
-        if s.layer == "gated_gcn":
+        if s.layer in EDGE_STATE:
             e = self.edge_input(batch)  # [E, hidden]
-            for layer in self.layers:
-                # η only when asked for: the fast path never stores it otherwise
-                h, e, *eta = layer(
-                    h, batch.edge_index, e, node_scale=node_scale, edge_scale=edge_scale, return_weights=return_weights
+            sets = (batch.nodes_per_graph,) if s.layer == "gps" else ()  # the attention's sets: each graph's nodes
+            for l, layer in enumerate(self.layers):
+                # η (and a) only when asked for: the fast path never stores it otherwise
+                h, e, *w = layer(
+                    h,
+                    batch.edge_index,
+                    e,
+                    *sets,
+                    node_scale=node_scale,
+                    edge_scale=edge_scale,
+                    return_weights=return_weights,
                 )
-                weights.extend(eta)
+                h = h if self.ffns is None else self.ffns[l](h)  # [N, d]
+                if w:
+                    weights.append(w[0] if len(w) == 1 else tuple(w))  # η [E, d], or (η, a [B, H, T, T]) of gps
         else:
             edge_index = batch.edge_index  # [2, E]
             if s.self_loops:
@@ -172,6 +229,7 @@ class GraphNet(nn.Module):
                 edge_index = torch.cat([edge_index, loops], dim=1)  # [2, E + N]
             for l, block in enumerate(self.layers):
                 h = block(h, self.messages(l, h, edge_index, batch, weights if return_weights else None), node_scale)
+                h = h if self.ffns is None else self.ffns[l](h)  # [N, d]
         out = self.head(self.head_drop(self._readout(h, batch)))
         return (out, weights) if return_weights else out
 
@@ -225,9 +283,9 @@ class GraphNet(nn.Module):
         """Names of the parameters that reach no output: the last gated layer's edge batch norm (its edge state
         e' is read by no later layer nor by any readout).  DDP needs ``find_unused_parameters`` exactly then."""
         s = self.spec
-        if s.layer != "gated_gcn" or not s.batch_norm:
+        if s.layer not in EDGE_STATE or not s.batch_norm:
             return []
-        last = f"layers.{s.layers - 1}.bn_e"
+        last = f"layers.{s.layers - 1}.{'local.' if s.layer == 'gps' else ''}bn_e"
         return [f"{last}.{name}" for name, _ in self.get_submodule(last).named_parameters()]
 
     def num_parameters(self) -> int:

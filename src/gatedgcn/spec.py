@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from gatedgcn.errors import ConfigError
 from gatedgcn.options import check_options, option
 
-__all__ = ["LAYERS", "LEVELS", "ModelOptions", "ModelSpec"]
+__all__ = ["LAYERS", "LEVELS", "RENAMED", "ModelOptions", "ModelSpec", "renamed"]
 
-LAYERS = ("gated_gcn", "gcn", "graph_attention", "attention", "mlp")
+LAYERS = ("gated_gcn", "gcn", "graph_attention", "attention", "mlp", "gps")
 LEVELS = ("graph", "node", "edge")
 READOUT_NAMES = ("mean", "sum", "max")  # gatedgcn.model.READOUTS maps each to its segment reduction
-ACTIVATION_NAMES = ("relu", "elu")  # f of a block: gatedgcn.model.ACTIVATIONS
+ACTIVATION_NAMES = ("relu", "gelu", "elu")  # f of a block and of the FFN: gatedgcn.nn.ffn.ACTIVATIONS
+RENAMED = {"attention_activation": "activation"}  # old option -> the option that replaced it (same values)
 IMPL_NAMES = ("fast", "reference")  # gatedgcn.ops.IMPLS
 
 
@@ -64,10 +65,44 @@ class ModelOptions:
     gcn_self_weight: bool = option(
         True, "GCN layer with its separate self weight U x (false: h = f(V X a d^-1) only, as Kipf & Welling)"
     )
-    attention_activation: str = option(
+    activation: str = option(
         "relu",
-        "f of the graph-attention block h = x + f(BN(attention)): relu, or elu (the benchmark's GAT block)",
+        "f of the blocks h = x + f(BN(layer(x))) and of the FFN: relu, gelu or elu (elu: the benchmark's GAT block); "
+        "the gated layer's own f is ReLU, so with gated_gcn it needs ffn (replaces attention_activation)",
         choices=ACTIVATION_NAMES,
+    )
+    ffn: bool = option(
+        False, "a feed-forward block h = BN(h + Drop(W2 Drop(f(W1 h)))) after each layer (GraphGPS, GNN+; not gps)"
+    )
+    ffn_factor: int = option(
+        2, "width of the FFN's hidden layer W1: ffn_factor x hidden (also the gps layer's FFN)", low=1
+    )
+    score: str = option(
+        "dot",
+        "graph-attention score: dot (beta k_j.q_i) or additive (Velickovic's GAT: LeakyReLU(a^T [W x_i || W x_j]))",
+        choices=("dot", "additive"),
+    )
+    heads_join: str = option(
+        "linear",
+        "attention heads (graph_attention, attention, gps): linear (W_h over H full-width heads), "
+        "concat (H heads of hidden/H side by side) or mean",
+        choices=("linear", "concat", "mean"),
+    )
+    attention_dropout: float = option(
+        0.0, "dropout on the graph-attention weights a_ij (training only)", low=0.0, below=1.0
+    )
+    pe_encoder: str = option(
+        "linear",
+        "encoder of data.pe: linear, or bn_linear (batch norm of the raw encoding, then linear: GraphGPS's RWSE)",
+        choices=("linear", "bn_linear"),
+    )
+    pe_combine: str = option(
+        "add",
+        "the encoding's embedding added to the node embedding, or concat: pe_hidden of the hidden channels beside it",
+        choices=("add", "concat"),
+    )
+    pe_hidden: int = option(
+        16, "with pe_combine=concat: channels of the encoding (the node embedding gets the rest)", low=1
     )
 
     def __post_init__(self) -> None:
@@ -75,7 +110,9 @@ class ModelOptions:
         only = {
             "self_loops": ("gcn", "graph_attention"),
             "gcn_self_weight": ("gcn",),
-            "attention_activation": ("graph_attention",),
+            "score": ("graph_attention",),
+            "attention_dropout": ("graph_attention",),
+            "heads_join": ("graph_attention", "attention", "gps"),
         }
         for name, layers in only.items():
             value, default = getattr(self, name), type(self).__dataclass_fields__[name].default
@@ -84,6 +121,21 @@ class ModelOptions:
                     f"model.{name}={value!r} applies to the {' and '.join(layers)} layer"
                     f"{'s' if len(layers) > 1 else ''}, not to model.layer={self.layer!r}"
                 )
+        self._check_blocks()
+
+    def _check_blocks(self) -> None:
+        """The block options that depend on each other: the FFN, f, the heads' join."""
+        if self.ffn and self.layer == "gps":
+            raise ConfigError("model.ffn: the gps layer carries its own FFN (model.ffn applies to the other layers)")
+        if self.activation != "relu" and self.layer == "gated_gcn" and not self.ffn:
+            raise ConfigError(
+                f"model.activation={self.activation!r}: the gated layer's own f is ReLU (its equation); "
+                "activation applies to the FFN (set model.ffn) and to the blocks of the other layers"
+            )
+        if self.heads_join == "concat" and self.hidden % self.heads:
+            raise ConfigError(
+                f"model.heads_join=concat needs model.hidden divisible by model.heads, got {self.hidden} and {self.heads}"
+            )
 
 
 @dataclass(frozen=True)
@@ -109,3 +161,19 @@ class ModelSpec(ModelOptions):
             raise ConfigError(
                 "model.input_dropout drops float node features; this model's nodes carry category ids (node_vocab > 0)"
             )
+        if self.pe_dim > 0 and self.pe_combine == "concat" and not self.pe_hidden < self.hidden:
+            raise ConfigError(
+                f"model.pe_hidden must be < model.hidden ({self.hidden}) with pe_combine=concat, got {self.pe_hidden}"
+            )
+
+
+def renamed(fields: dict) -> dict:
+    """Model fields as an older config or stored spec wrote them, with each :data:`RENAMED` option under its new name
+    (``attention_activation: elu`` -> ``activation: elu``; an explicit new option wins over the old one's default)."""
+    out = dict(fields)
+    for old, new in RENAMED.items():
+        if old in out:
+            value = out.pop(old)
+            if out.get(new, "relu") == "relu":
+                out[new] = value
+    return out

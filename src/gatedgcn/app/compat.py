@@ -12,7 +12,7 @@ from typing import Any
 
 from gatedgcn.data import Dataset
 from gatedgcn.errors import RunDirError
-from gatedgcn.spec import ModelSpec
+from gatedgcn.spec import ModelSpec, renamed
 
 __all__ = ["DATA_FIELDS", "CODE_FIELDS", "spec_from_fields", "spec_misfits", "fitted_spec"]
 
@@ -21,7 +21,9 @@ CODE_FIELDS = ("impl",)  # fields that choose code, not weights or equations: th
 
 
 def spec_from_fields(fields: dict[str, Any]) -> ModelSpec:
-    """The :class:`ModelSpec` stored as its fields (a field added to ModelSpec since takes its default)."""
+    """The :class:`ModelSpec` stored as its fields (a field added to ModelSpec since takes its default; a renamed one,
+    :data:`~gatedgcn.spec.RENAMED`, is read under its new name)."""
+    fields = renamed(fields)
     unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(ModelSpec)})
     if unknown:
         raise RunDirError(f"the stored model spec has the field {unknown[0]!r}, which ModelSpec does not know")

@@ -27,7 +27,7 @@ from gatedgcn.app.limits import check_limits
 from gatedgcn.app.yamlfile import load_yaml, read_yaml_file
 from gatedgcn.errors import ConfigError
 from gatedgcn.options import check_options, help_of, option
-from gatedgcn.spec import ModelOptions
+from gatedgcn.spec import ModelOptions, renamed
 
 __all__ = ["DataConfig", "ModelConfig", "TrainConfig", "Config", "DATA_DIR_ENV", "key_help"]
 
@@ -146,6 +146,21 @@ class TrainConfig:
     sync_batch_norm: bool = option(
         False, "with several processes: batch statistics of the rows of all of them (SyncBatchNorm)"
     )
+    optimizer: str = option(
+        "adam", "adam (weight_decay as L2 in the gradient) or adamw (decoupled weight decay)", choices=("adam", "adamw")
+    )
+    schedule: str = option(
+        "plateau",
+        "lr schedule: plateau (lr_factor after lr_patience epochs; stop below min_lr) or cosine (per epoch, "
+        "after warmup_epochs of linear warm-up, to 0 at epochs)",
+        choices=("plateau", "cosine"),
+    )
+    warmup_epochs: int = option(
+        0, "with schedule=cosine: epochs of linear warm-up, lr (t+1)/(w+1) of train.lr in epoch t", low=0
+    )
+    clip_grad_norm: float = option(
+        0.0, "scale the gradients to this total 2-norm at most before each update (0: no clipping)", low=0.0
+    )
     class_weights: str = option(
         "auto",
         "cross-entropy class weights: auto (the dataset's rule: batch for SBM, none otherwise), "
@@ -172,6 +187,10 @@ class TrainConfig:
             raise ConfigError("train.weight_decay and train.min_lr must be >= 0")
         if not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ConfigError(f"train.device must be 'cpu' or 'cuda[:k]', got {self.device!r}")
+        if self.schedule == "cosine" and self.warmup_epochs >= self.epochs:
+            raise ConfigError(
+                f"train.warmup_epochs must be < train.epochs ({self.epochs}) with schedule=cosine, got {self.warmup_epochs}"
+            )
 
 
 @dataclass
@@ -201,6 +220,8 @@ class Config:
         unknown = set(raw) - set(sections)
         if unknown:
             raise ConfigError(f"{where}: unknown section {sorted(unknown)[0]!r}; sections are {', '.join(sections)}")
+        if isinstance(raw.get("model"), dict):  # an older config's option names (spec.RENAMED) still load
+            raw = raw | {"model": renamed(raw["model"])}
         built = {
             name: _section(section, {} if raw.get(name) is None else raw[name], f"{where}: {name}")
             for name, section in sections.items()

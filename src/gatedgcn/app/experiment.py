@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from gatedgcn.app.compat import fitted_spec, spec_from_fields
 from gatedgcn.app.config import Config
 from gatedgcn.data import Dataset, load_dataset
-from gatedgcn.data.encodings import add_encoding
+from gatedgcn.data.encodings import encode_splits
 from gatedgcn.data.sampling import NeighbourSampler
 from gatedgcn.errors import ConfigError, GatedGCNError, RunDirError
 from gatedgcn.graph import Batch, Graph, collate
@@ -87,7 +87,7 @@ def dataset_of(config: Config, *, progress: bool = True) -> Dataset:
         progress=progress,
     )
     if d.pe != "none":
-        data.splits = {split: add_encoding(graphs, d.pe, d.pe_dim) for split, graphs in data.splits.items()}
+        data.splits = encode_splits(data.splits, d.pe, d.pe_dim, d.resolved_cache_dir(), name=data.name)
     return data
 
 
@@ -193,7 +193,19 @@ class Experiment:
         experiment of the synchronised model first); with ``world``, the model is wrapped in
         ``DistributedDataParallel`` and the epoch's metrics join all processes."""
         t = self.config.train
-        schedule = Schedule(t.epochs, t.lr, t.weight_decay, t.lr_factor, t.lr_patience, t.min_lr, t.time_budget_s)
+        schedule = Schedule(
+            t.epochs,
+            t.lr,
+            t.weight_decay,
+            t.lr_factor,
+            t.lr_patience,
+            t.min_lr,
+            t.time_budget_s,
+            optimizer=t.optimizer,
+            schedule=t.schedule,
+            warmup_epochs=t.warmup_epochs,
+            clip_grad_norm=t.clip_grad_norm,
+        )
         unused = bool(self.model.unused_parameters())  # True only where a parameter is unused: else torch warns
         model = self.model if world is None else DistributedDataParallel(self.model, find_unused_parameters=unused)
         return Trainer(
