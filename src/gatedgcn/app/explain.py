@@ -4,6 +4,8 @@
     graph attention:  the mean over the heads of a_ij = softmax_{j→i}(β k_j·q_i)
     GCN:              a_ij / d_i (or 1/√(d_i d_j)), fixed by the graph
     self-attention:   the mean over the heads of a_ij, read on the graph's edges only
+    GPS:              both: the gates η_ij of its gated GCN (``part="gates"``) and the mean over the heads of its
+                      attention's a_ij read on the graph's edges (``part="attention"``); ``explain_run`` draws both
 
 The weights are those the model returns with ``return_weights=True`` for a batch holding the
 one graph, in eval mode.  An edge ``j -> i`` is drawn as an arrow from the sender to the
@@ -50,6 +52,7 @@ CMAP = "viridis"  # weights from 0 up
 CMAP_RELATIVE = "coolwarm"  # d_i times the weight: blue below the GCN's 1/d_i, red above
 MAX_DRAWN_NODES = 400  # a larger graph is a hairball: ask for a node's neighbourhood instead
 SYMBOL = {"gated_gcn": "mean η_ij", "graph_attention": "mean a_ij", "gcn": "a_ij / d_i", "attention": "mean a_ij"}
+GPS_PARTS = {"gates": "GPS gates: mean η_ij", "attention": "GPS attention: mean a_ij"}  # a gps layer's two weights
 
 
 @dataclass(frozen=True)
@@ -78,13 +81,16 @@ def edge_weights(weights: Tensor, edge_index: Tensor) -> Tensor:
     return weights.mean(-1) if weights.dim() == 2 else weights  # [E]
 
 
-def explain(model: GraphNet, graph: Graph, layer: int = -1, *, relative: bool = False) -> Explanation:
-    """The weights of layer ``layer`` (negative: from the last) of ``model`` on ``graph``, in eval mode.
+def explain(
+    model: GraphNet, graph: Graph, layer: int = -1, *, relative: bool = False, part: str = "gates"
+) -> Explanation:
+    """The weights of layer ``layer`` (negative: from the last) of ``model`` on ``graph``, in eval mode; of a gps
+    layer those of ``part``: ``gates`` (η of its gated GCN) or ``attention`` (a of its self-attention).
 
     With ``relative`` each weight is multiplied by the in-degree ``d_i`` of its receiver: 1 where the
     layer weighs the senders as the GCN does (``1/d_i``), above 1 where it listens more to that sender.
     """
-    if model.spec.layer not in SYMBOL:
+    if model.spec.layer not in SYMBOL and model.spec.layer != "gps":
         raise GatedGCNError(f"the {model.spec.layer!r} layer reads no edge: it has no weights to explain")
     L = len(model.layers)
     if not -L <= layer < L:
@@ -93,11 +99,16 @@ def explain(model: GraphNet, graph: Graph, layer: int = -1, *, relative: bool = 
     device = next(model.parameters()).device
     with torch.no_grad():
         out, weights = model(collate([graph]).to(device), return_weights=True)
-    raw = weights[layer].double().cpu()
+    raw = weights[layer]
+    if model.spec.layer == "gps":
+        if part not in GPS_PARTS:
+            raise GatedGCNError(f"part {part!r}: a gps layer has the parts {', '.join(GPS_PARTS)}")
+        raw = raw[list(GPS_PARTS).index(part)]  # η [E, d] or a [1, H, T, T]
+    raw = raw.double().cpu()
     if raw.dim() <= 2:  # per edge; with model.self_loops the loops i -> i follow the graph's E edges
         raw = raw[: graph.num_edges]
     w = edge_weights(raw, graph.edge_index)  # [E]
-    symbol = SYMBOL[model.spec.layer]
+    symbol = GPS_PARTS[part] if model.spec.layer == "gps" else SYMBOL[model.spec.layer]
     if relative:
         d = graph.in_degree().double()  # d_i: [N]
         w, symbol = w * d[graph.edge_index[1]], f"d_i · {symbol} (1: the GCN's 1/d_i)"  # [E]
@@ -269,18 +280,27 @@ def explain_run(
         return save_figure(gallery(examples, names), out or run.run.path / stem, formats=("png",))
     if not 0 <= graph < len(graphs):
         raise GatedGCNError(f"--graph {graph}: the {split} split has graphs 0..{len(graphs) - 1}")
-    x = explain(run.model, graphs[graph], layer, relative=relative)
-    if node is not None:
-        x = neighbourhood(x, node, min(2, len(run.model.layers)) if hops is None else hops)
-    if x.graph.num_nodes > MAX_DRAWN_NODES:
-        raise GatedGCNError(
-            f"{x.graph.name} has {x.graph.num_nodes:,} nodes, too many to draw (at most {MAX_DRAWN_NODES}); "
-            "draw a node's neighbourhood: --node V --hops 1"
+    parts = list(GPS_PARTS) if run.model.spec.layer == "gps" else [""]  # a gps layer: its gates and its attention
+    paths: list[Path] = []
+    for part in parts:
+        x = explain(run.model, graphs[graph], layer, relative=relative, part=part or "gates")
+        if node is not None:
+            x = neighbourhood(x, node, min(2, len(run.model.layers)) if hops is None else hops)
+        if x.graph.num_nodes > MAX_DRAWN_NODES:
+            raise GatedGCNError(
+                f"{x.graph.name} has {x.graph.num_nodes:,} nodes, too many to draw (at most {MAX_DRAWN_NODES}); "
+                "draw a node's neighbourhood: --node V --hops 1"
+            )
+        name = (
+            f"explain-{split}{graph}"
+            + (f"-node{node}" if node is not None else "")
+            + f"-layer{x.layer}"
+            + (f"-{part}" if part else "")
+            + ("-relative" if relative else "")
         )
-    name = (
-        f"explain-{split}{graph}"
-        + (f"-node{node}" if node is not None else "")
-        + f"-layer{x.layer}"
-        + ("-relative" if relative else "")
-    )
-    return save_figure(figure(x), out or run.run.path / name, formats=("png",))
+        target = run.run.path / name if out is None else Path(out)
+        if out is not None and part:  # one file per part beside the name asked for
+            target = target.with_suffix("") if target.suffix.lower() in (".png", ".svg") else target
+            target = target.with_name(f"{target.name}-{part}")
+        paths += save_figure(figure(x), target, formats=("png",))
+    return paths
