@@ -156,3 +156,41 @@ def test_sigterm_mid_step_writes_a_checkpoint_and_says_how_to_resume(tmp_path, r
     assert len(steps) == k  # the step under way was finished, no other begun
     assert _resume_here(run) == 0
     _assert_same(run, reference, (seed, k))
+
+
+RECIPE = {  # the tuned recipe's options, each stopped by SIGTERM in a random step and resumed
+    "adamw-cosine-clip-ffn-rwse": [
+        *("--set", "train.optimizer=adamw", "--set", "train.weight_decay=0.01", "--set", "train.schedule=cosine"),
+        *("--set", "train.warmup_epochs=2", "--set", "train.clip_grad_norm=0.5", "--set", "model.ffn=true"),
+        *("--set", "model.activation=gelu", "--set", "data.pe=random_walk", "--set", "data.pe_dim=4"),
+        *("--set", "model.pe_encoder=bn_linear", "--set", "model.pe_combine=concat", "--set", "model.pe_hidden=2"),
+    ],
+    "gps": ["--model", "gps", "--set", "model.heads=2", "--set", "model.heads_join=concat"],
+    "additive-gat": [
+        *("--model", "graph_attention", "--set", "model.score=additive", "--set", "model.heads=2"),
+        *("--set", "model.attention_dropout=0.2", "--set", "model.heads_join=mean"),
+    ],
+}
+
+
+@pytest.mark.parametrize("name", list(RECIPE))
+def test_each_recipe_option_resumes_bit_for_bit_after_sigterm(tmp_path, monkeypatch, name):
+    options = [*TINY, *RECIPE[name]]
+    reference = tmp_path / "reference"
+    assert _here("train", "--out", str(reference), *options) == 0
+    seed = random.SystemRandom().randrange(10**6)
+    k = random.Random(seed).randrange(1, 20)
+    real, steps = Trainer._step, []
+
+    def step(self, batch):
+        steps.append(1)
+        if len(steps) == k:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(self, batch)
+
+    monkeypatch.setattr(Trainer, "_step", step)
+    run = tmp_path / "stopped"
+    assert _here("train", "--out", str(run), *options) == 128 + signal.SIGTERM
+    monkeypatch.setattr(Trainer, "_step", real)
+    assert _resume_here(run) == 0
+    _assert_same(run, reference, (name, seed, k))

@@ -14,6 +14,7 @@ import contextlib
 import math
 import random
 import time
+import warnings
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Iterable, Mapping
 
@@ -318,7 +319,9 @@ class Trainer:
         """After an epoch: the plateau schedule reads the monitored loss, the cosine one only counts the epoch."""
         if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             self.scheduler.step(monitored_loss)
-        else:
+            return
+        with warnings.catch_warnings():  # a run resumed after the last step of an epoch steps the schedule first
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
             self.scheduler.step()
 
     def _save_or_stop(self, save: SaveHook | None, reason: str, should_stop: Callable[[], int]) -> None:
