@@ -11,6 +11,7 @@ import torch
 
 import dense
 from gatedgcn import Graph, collate
+from gatedgcn.errors import ConfigError
 from gatedgcn.model import GraphNet, ModelSpec
 from helpers import compare_with_grads, random_graph
 from masks import FixedMask, bernoulli_mask
@@ -165,13 +166,13 @@ def test_the_gps_network_is_the_dense_gps_layers_in_sequence():
     [
         (dict(layer="gated_gcn", activation="gelu"), "the gated layer's own f is ReLU"),
         (dict(layer="gps", ffn=True), "carries its own FFN"),
-        (dict(layer="gcn", score="additive"), "options of the graph_attention layer"),
-        (dict(layer="gcn", heads_join="concat"), "attention layers"),
+        (dict(layer="gcn", score="additive"), "applies to the graph_attention layer"),
+        (dict(layer="gcn", heads_join="concat"), "applies to the graph_attention and attention and gps layers"),
         (dict(layer="graph_attention", heads=4, heads_join="concat"), "divisible"),
-        (dict(layer="gcn", activation="tanh"), "activation must be one of"),
+        (dict(layer="gcn", activation="tanh"), "model.activation must be one of"),
         (dict(layer="gcn", pe_dim=4, pe_combine="concat", pe_hidden=6), "pe_hidden"),
     ],
 )
 def test_recipe_options_are_checked(options, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ConfigError, match=message):
         _spec(in_dim=3, **options)
