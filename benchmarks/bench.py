@@ -164,12 +164,15 @@ def check_same(kind: str, device: str = "cpu") -> float:
 # ----------------------------------------------------------------------------- sections
 
 
-def bench_layers(reps: int, device: str = "cpu") -> dict:
+LAYER_ROWS = (("gated", False), ("gcn", False), ("attention", False), ("gated", True))
+
+
+def bench_layers(reps: int, device: str = "cpu", kinds: tuple[str, ...] = ("gated", "gcn", "attention")) -> dict:
     """Round robin over ours (fast, its PyTorch kernels, reference; on the CPU with more threads also the fast path
     with one) and PyG, per layer; on CUDA also the peak memory each one allocates in a step."""
     rows = []
     cuda = device.startswith("cuda")
-    for kind, shuffled in (("gated", False), ("gcn", False), ("attention", False), ("gated", True)):
+    for kind, shuffled in (row for row in LAYER_ROWS if row[0] in kinds):
         x, edge_index, e = (t.to(device) for t in pattern_batch(shuffled=shuffled))
         x.requires_grad_(True)
         e.requires_grad_(True)
@@ -660,7 +663,7 @@ def _measure(section: str, args: argparse.Namespace, threads: int) -> dict:
     torch.set_num_threads(threads)
     os.environ["BENCH_THREADS"] = str(threads)
     return {
-        "layers": lambda: bench_layers(args.reps, args.device),
+        "layers": lambda: bench_layers(args.reps, args.device, tuple(args.kinds)),
         "memory": bench_memory,
         "allocators": lambda: bench_allocators(args.reps, args.rounds),
         "thresholds": lambda: thresholds.bench(make_layer, step, args.reps),
@@ -689,6 +692,7 @@ def main() -> None:
     )
     p.add_argument("--device", default="cpu", help="layers: cpu or cuda (default cpu)")
     p.add_argument("--compile", action="store_true", help="molecules: also our network under torch.compile")
+    p.add_argument("--kinds", nargs="+", default=["gated", "gcn", "attention"], help="layers: which layers to time")
     p.add_argument("--no-save", action="store_true", help="print the tables only (no results/*.json, no docs)")
     p.add_argument("--sizes", type=int, nargs="+", default=list(SCALE_EDGES), help="edge counts of the scaling run")
     p.add_argument("--epochs", type=int, default=5, help="epochs per training run")
