@@ -35,7 +35,8 @@ UNLABELLED = -1  # class id y of a row without a label (e.g. a node outside the 
 
 
 def _check_features(name: str, t: Tensor | None, rows: int, where: str) -> None:
-    """Features are ``[rows, F]`` floats or ``[rows]`` integer category ids, all finite."""
+    """Features are ``[rows, F]`` floats, or integer category ids: ``[rows]`` (one per row) or ``[rows, K]``
+    (K per row, ids of one shared table whose embedding rows are summed, as OGB's atom encoder); all finite."""
     if t is None:
         return
     if not isinstance(t, Tensor):
@@ -51,8 +52,6 @@ def _check_features(name: str, t: Tensor | None, rows: int, where: str) -> None:
             raise GraphError(f"{where}: {name} has a non-finite value (NaN or inf) in row {row}")
     elif t.dtype == torch.bool or t.is_complex():
         raise GraphError(f"{where}: {name} must be float or integer, got {t.dtype}")
-    elif t.dim() == 2:
-        raise GraphError(f"{where}: integer {name} must be one category id per row, shape [{rows}]")
     elif t.numel() and int(t.min()) < 0:
         raise GraphError(f"{where}: {name} has a negative category id in row {int((t < 0).nonzero()[0, 0])}")
 
@@ -106,8 +105,8 @@ def _check_target(y: Tensor | None, where: str) -> None:
         return
     if not isinstance(y, Tensor):
         raise GraphError(f"{where}: y must be a torch.Tensor, got {type(y).__name__}")
-    if y.is_floating_point() and not torch.isfinite(y).all():
-        raise GraphError(f"{where}: y has a non-finite value (NaN or inf)")
+    if y.is_floating_point() and torch.isinf(y).any():  # NaN is a missing label (masked out of loss and metrics)
+        raise GraphError(f"{where}: y has an infinite value (a missing label is NaN)")
 
 
 class _Sizes:
@@ -130,10 +129,12 @@ class Graph(_Sizes):
     """One graph.
 
     Shapes:
-        x: ``[N, F]`` float features, or ``[N]`` integer category ids (embedded by the model)
+        x: ``[N, F]`` float features, or ``[N]`` / ``[N, K]`` integer category ids (embedded by the model; K ids
+            of one table per node, their embeddings summed)
         edge_index: ``[2, E]`` long, row 0 sender ``j``, row 1 receiver ``i``
         edge_attr: ``[E, F_e]`` float or ``[E]`` integer ids, or ``None``
-        y: graph target ``[]`` (or ``[1, k]``), node targets ``[N]`` / ``[N, k]``, or edge targets ``[E]``
+        y: graph target ``[]`` (or ``[1, k]``), node targets ``[N]`` / ``[N, k]``, or edge targets ``[E]``;
+            a float NaN is a missing label (e.g. an empty cell of a multi-task file), an integer class -1 likewise
         pe: ``[N, k]`` float positional encoding of the nodes (see :mod:`gatedgcn.data.encodings`), or ``None``
     """
 

@@ -72,6 +72,12 @@ def _edge_layer(s: ModelSpec) -> nn.Module:
     return GatedGCNLayer(s.hidden, batch_norm=s.batch_norm, residual=s.residual, dropout=s.dropout, impl=s.impl)
 
 
+def _embed(module: nn.Module, t: Tensor) -> Tensor:
+    """``module(t)``; K category ids per row (``[R, K]`` integers, e.g. OGB's 9 atom features) sum their rows."""
+    out = module(t)  # [R, hidden] or [R, K, hidden]
+    return out.sum(-2) if not t.is_floating_point() and t.dim() == 2 else out  # [R, hidden]
+
+
 class MLPReadout(nn.Module):
     """``hidden -> hidden/2 -> ... -> hidden/2^halvings -> out`` with ReLU between (the benchmark's readout: 2 halvings;
     0 halvings: one Linear)."""
@@ -177,13 +183,13 @@ class GraphNet(nn.Module):
     def edge_input(self, batch: Batch, edges: Tensor | None = None) -> Tensor:
         """The gated layers' input edge state e⁰ of the batch's edges, or of the edge ids ``edges`` only: ``[E, hidden]``."""
         if batch.edge_attr is not None and (self.spec.edge_in_dim or self.spec.edge_vocab):
-            return self.embed_e(batch.edge_attr if edges is None else batch.edge_attr[edges])  # [E, hidden]
+            return _embed(self.embed_e, batch.edge_attr if edges is None else batch.edge_attr[edges])  # [E, hidden]
         weight = self.get_parameter("embed_e.weight")  # [1, hidden]
         return weight.expand(batch.num_edges if edges is None else len(edges), -1)  # the same state, every edge
 
     def node_input(self, batch: Batch) -> Tensor:
         """The input node state h⁰ (embedding, plus the positional encoding's): ``[N, hidden]``."""
-        h = self.embed_h(self.input_drop(batch.x))  # [N, hidden] (concat: [N, hidden - pe_hidden])
+        h = _embed(self.embed_h, self.input_drop(batch.x))  # [N, hidden] (concat: [N, hidden - pe_hidden])
         if self.embed_pe is None:
             return h
         p = self.embed_pe(self._positions(batch))  # [N, hidden] (concat: [N, pe_hidden])
