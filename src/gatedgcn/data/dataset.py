@@ -8,15 +8,15 @@ from gatedgcn.graph import Graph
 
 __all__ = ["Task", "Dataset"]
 
-KINDS = ("classification", "regression")
+KINDS = ("classification", "multilabel", "regression")
 
 
 @dataclass(frozen=True)
 class Task:
     """What is predicted, where, and how it is scored.
 
-    level: ``graph`` | ``node`` | ``edge``; kind: ``classification`` | ``regression``;
-    num_outputs: classes or regression targets; metric: a name of :data:`gatedgcn.train.metrics.METRICS`;
+    level: ``graph`` | ``node`` | ``edge``; kind: ``classification`` | ``multilabel`` (binary tasks, one logit
+    each) | ``regression``; num_outputs: classes, tasks or regression targets; metric: a name of :data:`gatedgcn.train.metrics.METRICS`;
     balance_classes: weight the cross-entropy of each batch by its class sizes (the SBM benchmarks).
     """
 

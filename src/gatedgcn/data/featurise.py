@@ -38,6 +38,8 @@ __all__ = [
     "ATOM_FEATURE_DIMS",
     "BOND_FEATURE_DIMS",
     "BOND_TYPES",
+    "ELEMENT_VOCAB",
+    "BOND_VOCAB",
     "parse_smiles",
     "ogb_atom_features",
     "ogb_bond_features",
@@ -69,6 +71,8 @@ BOND_FEATURES: tuple[tuple[str, tuple[Any, ...]], ...] = (
 ATOM_FEATURE_DIMS = tuple(len(values) for _, values in ATOM_FEATURES)  # (119, 5, 12, 12, 10, 6, 6, 2, 2)
 BOND_FEATURE_DIMS = tuple(len(values) for _, values in BOND_FEATURES)  # (5, 6, 2)
 BOND_TYPES = ("SINGLE", "DOUBLE", "TRIPLE", "AROMATIC")  # element featurisation: anything else is category 4
+ELEMENT_VOCAB = ATOM_FEATURE_DIMS[0]  # element featurisation without a file's vocabulary: atomic number 1..118, misc
+BOND_VOCAB = len(BOND_TYPES) + 1
 
 
 def _index(values: tuple[Any, ...], value: Any) -> int:
@@ -135,7 +139,8 @@ def mol_to_graph(
     name: str = "molecule",
 ) -> Graph:
     """The graph of an RDKit molecule.  ``ogb``: x ``[N, 9]``, edge_attr ``[E, 3]`` (shared ids);
-    ``element``: x ``[N]`` ids of ``vocab`` (symbol -> id; an unknown symbol is refused), edge_attr ``[E]``."""
+    ``element``: x ``[N]`` the ids of ``vocab`` (symbol -> id; an unknown symbol is refused), without one the
+    atomic number - 1 (:data:`ELEMENT_VOCAB` categories); edge_attr ``[E]`` the bond type (:data:`BOND_VOCAB`)."""
     senders, receivers, bond_rows = [], [], []
     for bond in mol.GetBonds():
         a, b = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
@@ -148,9 +153,10 @@ def mol_to_graph(
         atoms = torch.tensor([ogb_atom_features(atom) for atom in mol.GetAtoms()], dtype=torch.long)  # [N, 9]
         x = shared_ids(atoms, ATOM_FEATURE_DIMS)  # [N, 9]
         edge_attr = shared_ids(torch.tensor(bond_rows, dtype=torch.long).reshape(-1, 3), BOND_FEATURE_DIMS)  # [E, 3]
+    elif featurisation == "element" and vocab is None:  # the atomic number: OGB's first atom feature
+        x = torch.tensor([_index(ATOM_FEATURES[0][1], a.GetAtomicNum()) for a in mol.GetAtoms()], dtype=torch.long)
+        edge_attr = torch.tensor(bond_rows, dtype=torch.long).reshape(-1)  # [E] bond type ids
     elif featurisation == "element":
-        if vocab is None:
-            raise ValueError("the element featurisation needs the vocabulary of element symbols")
         unknown = [a.GetSymbol() for a in mol.GetAtoms() if a.GetSymbol() not in vocab]
         if unknown:
             raise DataError(

@@ -11,9 +11,21 @@ from torch import Tensor
 from gatedgcn.errors import ConfigError
 from gatedgcn.train.metrics import HIGHER_IS_BETTER, METRICS, UNLABELLED, labelled
 
-__all__ = ["CLASS_WEIGHTS", "Objective", "batch_class_weights", "balances_batches"]
+__all__ = ["CLASS_WEIGHTS", "KIND_METRICS", "Objective", "batch_class_weights", "balances_batches", "check_metric"]
 
 CLASS_WEIGHTS = ("auto", "batch", "none")  # values of train.class_weights
+# task kind -> the metrics that score it (the first: its default)
+KIND_METRICS = {
+    "classification": ("accuracy", "weighted_accuracy", "f1", "rocauc", "ap"),
+    "multilabel": ("rocauc", "ap", "accuracy"),
+    "regression": ("mae", "rmse"),
+}
+
+
+def check_metric(kind: str, metric: str, key: str = "train.metric") -> None:
+    """Refuse a metric that does not score a task of ``kind`` (:class:`ConfigError` naming ``key``)."""
+    if metric not in KIND_METRICS.get(kind, ()):
+        raise ConfigError(f"{key}={metric!r} does not score a {kind} task; use one of {', '.join(KIND_METRICS[kind])}")
 
 
 def batch_class_weights(y: Tensor, num_classes: int) -> Tensor:
@@ -42,7 +54,9 @@ def balances_batches(class_weights: str, kind: str, dataset_rule: bool) -> bool:
 
 @dataclass(frozen=True)
 class Objective:
-    """``kind``: classification (cross-entropy, optional class weights) or regression (L1).
+    """``kind``: classification (cross-entropy, optional class weights; class -1 ignored), multilabel (binary
+    cross-entropy of each task's logit, over the labelled entries only) or regression (L1 over the labelled entries).
+    A missing label (NaN target, or class -1) adds nothing to the loss: a row with one label of twelve trains one task.
 
     ``balance_batches``: the cross-entropy of each batch weights class ``c`` by ``(R - R_c) / R``
     (``R`` labelled rows, ``R_c`` of class ``c``; 0 for a class absent from the batch), as the
@@ -64,7 +78,14 @@ class Objective:
             if self.balance_batches:
                 w = batch_class_weights(y, out.shape[-1]).to(out.dtype)  # [C]
             return F.cross_entropy(out, y.long(), weight=w, ignore_index=UNLABELLED)  # y = -1: no label
-        return F.l1_loss(out.reshape(y.shape), y.to(out.dtype))
+        out = out.reshape(y.shape)
+        seen = ~torch.isnan(y)  # labelled entries: [R] / [R, k]
+        if not seen.any():
+            return out.sum() * 0.0  # nothing labelled in this batch: no gradient, a finite loss
+        y = y.to(out.dtype)
+        if self.kind == "multilabel":
+            return F.binary_cross_entropy_with_logits(out[seen], y[seen])
+        return F.l1_loss(out[seen], y[seen])
 
     def score(self, out: Tensor, y: Tensor) -> float:
         if self.kind == "classification":
