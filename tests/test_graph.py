@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from gatedgcn import Graph, GraphError, collate, from_networkx, to_networkx
-from gatedgcn.graph import to_pyg
+from gatedgcn.interop import to_pyg
 
 
 def graph(n=3, ei=((0, 1), (1, 2)), **kw):
@@ -96,7 +96,7 @@ def test_networkx_round_trip():
 
 def test_pyg_round_trip():
     pytest.importorskip("torch_geometric")
-    from gatedgcn.graph import from_pyg
+    from gatedgcn.interop import from_pyg
 
     g = graph(edge_attr=torch.ones(2, 3), y=torch.tensor(1))
     back = from_pyg(to_pyg(g))

@@ -8,7 +8,7 @@ import torch
 
 from gatedgcn.data import load_dataset
 from gatedgcn.data.mini import CLASSES, mini_graph
-from gatedgcn.graph import to_networkx
+from gatedgcn.interop import to_networkx
 
 
 def simple(g):

@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gatedgcn.data import load_dataset
-from gatedgcn.data.planetoid import read_planetoid
+from gatedgcn.data import is_dataset, load_dataset
+from gatedgcn.data.planetoid import has_planetoid, read_planetoid
 from gatedgcn.data.safepickle import safe_load_pickle
 from gatedgcn.errors import DataError
 from gatedgcn.train.objective import Objective
@@ -78,7 +78,14 @@ def test_cora_dataset_masks_labels_outside_each_split():
 
 
 def write_planetoid(
-    folder: Path, *, test_index: list[int], n_train: int = 3, n_all: int = 505, features: int = 4, classes: int = 3
+    folder: Path,
+    *,
+    test_index: list[int],
+    n_train: int = 3,
+    n_all: int = 505,
+    features: int = 4,
+    classes: int = 3,
+    name: str = "toy",
 ) -> Path:
     """A Planetoid-style set: ``n_all`` non-test nodes, test ids as given (gaps allowed), a ring graph."""
     rng = np.random.default_rng(0)
@@ -91,10 +98,42 @@ def write_planetoid(
     graph = defaultdict(list, {v: [(v + 1) % N] for v in range(N)})
     parts = {"x": allx[:n_train], "y": ally[:n_train], "allx": allx, "ally": ally, "tx": tx, "ty": ty, "graph": graph}
     folder.mkdir(parents=True, exist_ok=True)
-    for name, value in parts.items():
-        (folder / f"ind.toy.{name}").write_bytes(pickle.dumps(value, protocol=2))
-    (folder / "ind.toy.test.index").write_text("\n".join(map(str, test_index)) + "\n")
+    for part, value in parts.items():
+        (folder / f"ind.{name}.{part}").write_bytes(pickle.dumps(value, protocol=2))
+    (folder / f"ind.{name}.test.index").write_text("\n".join(map(str, test_index)) + "\n")
     return folder
+
+
+def test_citeseer_by_name_loads_with_its_published_shape(tmp_path):
+    """``--dataset citeseer``: the shared files if present, else a synthetic set of CiteSeer's layout (2,312 non-test
+    nodes, 1,000 test ids spread over [2312, 3327) so that 15 ids are missing and padded, as in Kipf & Welling)."""
+    if has_planetoid(SHARED / "planetoid", "citeseer"):
+        data_dir = SHARED
+    else:
+        rng = np.random.default_rng(1)
+        missing = set(rng.choice(np.arange(2313, 3326), 15, replace=False).tolist())  # interior ids without a row
+        test_index = rng.permutation([v for v in range(2312, 3327) if v not in missing]).tolist()  # 1,000, unsorted
+        write_planetoid(
+            tmp_path / "planetoid",
+            test_index=test_index,
+            n_train=120,
+            n_all=2312,
+            features=3703,
+            classes=6,
+            name="citeseer",
+        )
+        data_dir = tmp_path
+    assert is_dataset("citeseer", data_dir)
+    d = load_dataset("citeseer", data_dir=data_dir)
+    g = d.splits["train"][0]
+    assert g.num_nodes == 3327 and d.in_dim == 3703 and d.task.num_outputs == 6
+    assert {k: int((v[0].y >= 0).sum()) for k, v in d.splits.items()} == {"train": 120, "val": 500, "test": 1000}
+
+
+def test_any_planetoid_name_whose_files_are_present(tmp_path):
+    write_planetoid(tmp_path / "planetoid", test_index=[505, 506, 507], name="mycites")
+    assert is_dataset("mycites", tmp_path) and not is_dataset("othercites", tmp_path)
+    assert load_dataset("mycites", data_dir=tmp_path).splits["test"][0].num_nodes == 508
 
 
 def test_missing_test_ids_are_padded_with_empty_unlabelled_nodes(tmp_path):

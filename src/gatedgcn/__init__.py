@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 from gatedgcn.errors import ConfigError, GatedGCNError, GraphError
 
 if TYPE_CHECKING:
-    from gatedgcn.graph import Batch, Graph, collate, from_networkx, to_networkx
+    from gatedgcn.graph import Batch, Graph, collate
+    from gatedgcn.interop import from_networkx, from_pyg, to_networkx, to_pyg
 
 __all__ = [
     "Graph",
@@ -19,13 +20,17 @@ __all__ = [
     "collate",
     "from_networkx",
     "to_networkx",
+    "from_pyg",
+    "to_pyg",
     "GatedGCNError",
     "GraphError",
     "ConfigError",
     "load",
 ]
 
-_LAZY = dict.fromkeys(("Graph", "Batch", "collate", "from_networkx", "to_networkx"), "gatedgcn.graph")
+_LAZY = dict.fromkeys(("Graph", "Batch", "collate"), "gatedgcn.graph") | dict.fromkeys(
+    ("from_networkx", "to_networkx", "from_pyg", "to_pyg"), "gatedgcn.interop"
+)
 
 
 def __getattr__(name: str) -> Any:

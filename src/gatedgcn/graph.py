@@ -7,29 +7,20 @@ A :class:`Graph` is validated when it is built, so that a malformed input fails 
 with the field and the index named, instead of deep inside a layer.  A :class:`Batch`
 is the block-diagonal union of graphs with a node -> graph index; :func:`collate`
 builds one and can be passed to ``torch.utils.data.DataLoader(collate_fn=collate)``.
+Conversions to and from networkx and PyTorch Geometric are in :mod:`gatedgcn.interop`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import Tensor
 
 from gatedgcn.errors import GraphError
 
-__all__ = [
-    "Graph",
-    "Batch",
-    "collate",
-    "check_layer_inputs",
-    "from_networkx",
-    "to_networkx",
-    "from_pyg",
-    "to_pyg",
-    "UNLABELLED",
-]
+__all__ = ["Graph", "Batch", "collate", "check_layer_inputs", "UNLABELLED"]
 
 UNLABELLED = -1  # class id y of a row without a label (e.g. a node outside the split's mask)
 
@@ -136,6 +127,8 @@ class Graph(_Sizes):
         y: graph target ``[]`` (or ``[1, k]``), node targets ``[N]`` / ``[N, k]``, or edge targets ``[E]``;
             a float NaN is a missing label (e.g. an empty cell of a multi-task file), an integer class -1 likewise
         pe: ``[N, k]`` float positional encoding of the nodes (see :mod:`gatedgcn.data.encodings`), or ``None``
+        extra: other named tensors carried along and never read by the model (e.g. a PyG graph's ``train_mask``);
+            :func:`collate` leaves them out
     """
 
     x: Tensor
@@ -144,9 +137,13 @@ class Graph(_Sizes):
     y: Tensor | None = None
     name: str = field(default="graph", compare=False)
     pe: Tensor | None = None
+    extra: Mapping[str, Tensor] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         where = self.name
+        for key, value in self.extra.items():
+            if not isinstance(value, Tensor):
+                raise GraphError(f"{where}: extra[{key!r}] must be a torch.Tensor, got {type(value).__name__}")
         if not isinstance(self.x, Tensor):
             raise GraphError(f"{where}: x must be a torch.Tensor, got {type(self.x).__name__}")
         if self.x.dim() not in (1, 2):
@@ -262,72 +259,3 @@ def collate(graphs: Sequence[Graph]) -> Batch:
         edges_per_graph=m,
         pe=_cat_optional("pe", [g.pe for g in graphs], graphs),
     )
-
-
-# ----------------------------------------------------------------------------- conversions
-
-
-def from_networkx(
-    G: Any, *, node_attr: str | None = None, edge_attr: str | None = None, y: Tensor | None = None
-) -> Graph:
-    """A :class:`Graph` from a networkx graph; an undirected edge becomes two directed ones.
-
-    Nodes are numbered in ``G.nodes`` order.  ``node_attr`` / ``edge_attr`` name a numeric
-    attribute (scalar or sequence) to use as features; without ``node_attr`` the graph
-    gets no features but a constant ``[N, 1]`` one.
-    """
-    import networkx as nx
-
-    index = {v: k for k, v in enumerate(G.nodes)}
-    pairs, feats = [], []
-    for u, v, data in G.edges(data=True):
-        both = [(index[u], index[v])] if G.is_directed() or u == v else [(index[u], index[v]), (index[v], index[u])]
-        for p in both:
-            pairs.append(p)
-            if edge_attr is not None:
-                if edge_attr not in data:
-                    raise GraphError(f"from_networkx: edge ({u}, {v}) has no attribute {edge_attr!r}")
-                feats.append(data[edge_attr])
-    edge_index = torch.tensor(pairs, dtype=torch.long).reshape(-1, 2).t().contiguous()  # [2, E]
-    if node_attr is None:
-        x = torch.ones(G.number_of_nodes(), 1)
-    else:
-        values = nx.get_node_attributes(G, node_attr)
-        missing = [v for v in G.nodes if v not in values]
-        if missing:
-            raise GraphError(f"from_networkx: node {missing[0]!r} has no attribute {node_attr!r}")
-        x = torch.tensor([values[v] for v in G.nodes], dtype=torch.float32)
-        x = x[:, None] if x.dim() == 1 else x
-    e = None
-    if edge_attr is not None:
-        e = torch.tensor(feats, dtype=torch.float32).reshape(len(pairs), -1)
-    return Graph(x=x, edge_index=edge_index, edge_attr=e, y=y)
-
-
-def to_networkx(g: Graph) -> Any:
-    """A ``networkx.DiGraph`` with one edge per column of ``edge_index`` (``x`` and ``edge_attr`` as attributes)."""
-    import networkx as nx
-
-    G = nx.DiGraph()
-    for v in range(g.num_nodes):
-        G.add_node(v, x=g.x[v].tolist())
-    for k, (j, i) in enumerate(g.edge_index.t().tolist()):
-        attrs = {} if g.edge_attr is None else {"edge_attr": g.edge_attr[k].tolist()}
-        G.add_edge(j, i, **attrs)
-    return G
-
-
-def from_pyg(data: Any) -> Graph:
-    """A :class:`Graph` from a ``torch_geometric.data.Data`` (same sender/receiver convention)."""
-    return Graph(
-        x=data.x, edge_index=data.edge_index, edge_attr=getattr(data, "edge_attr", None), y=getattr(data, "y", None)
-    )
-
-
-def to_pyg(g: Graph) -> Any:
-    """A ``torch_geometric.data.Data``; needs the optional PyTorch Geometric package."""
-    try:
-        from torch_geometric.data import Data
-    except ImportError as err:
-        raise ImportError("to_pyg needs PyTorch Geometric: pip install torch_geometric") from err
-    return Data(x=g.x, edge_index=g.edge_index, edge_attr=g.edge_attr, y=g.y, num_nodes=g.num_nodes)

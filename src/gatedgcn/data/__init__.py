@@ -13,7 +13,8 @@ from gatedgcn.data.mini import build_mini
 from gatedgcn.data.molecules import build_aqsol, build_esol
 from gatedgcn.data.sbm import build_cluster, build_pattern
 from gatedgcn.data.tsp import build_tsp
-from gatedgcn.data.planetoid import build_planetoid
+from gatedgcn.data.planetoid import build_planetoid, has_planetoid
+from gatedgcn.data.smiles import build_smiles
 from gatedgcn.data.tu import build_tu
 from gatedgcn.errors import ConfigError
 
@@ -30,20 +31,36 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
     "AQSOL": build_aqsol,  # data_dir/molecules/aqsoldb
     "ESOL": build_esol,  # data_dir/molecules/esol
     **{name: partial(build_tu, name) for name in ("MUTAG", "ENZYMES", "PROTEINS_full", "NCI1")},  # data_dir/TU/NAME
-    "cora": partial(build_planetoid, "cora"),  # data_dir/planetoid/ind.cora.*
+    **{
+        name: partial(build_planetoid, name) for name in ("cora", "citeseer", "pubmed")
+    },  # data_dir/planetoid/ind.NAME.*
+    "smiles": build_smiles,  # the user's CSV of SMILES (data.path)
     "edgelist": build_edgelist,  # the user's edge list (data.path) with nodes.csv beside it
     "jsonl": build_jsonl,  # the user's JSON lines of graphs (data.path)
 }
 
 
+def _file_kind(name: str, data_dir: Path | None) -> str | None:
+    """``TU`` for a folder ``data_dir/TU/NAME``, ``planetoid`` for files ``data_dir/planetoid/ind.NAME.*``, else None."""
+    if data_dir is None or name in DATASETS or not name or "/" in name or name.startswith("."):
+        return None
+    if (Path(data_dir) / "TU" / name).is_dir():
+        return "TU"
+    return "planetoid" if has_planetoid(Path(data_dir) / "planetoid", name) else None
+
+
 def is_dataset(name: str, data_dir: Path | None) -> bool:
-    """A registered name, or any other folder of the TU collection under ``data_dir/TU``."""
-    return name in DATASETS or (data_dir is not None and (Path(data_dir) / "TU" / name).is_dir())
+    """A registered name, any other folder of the TU collection under ``data_dir/TU``, or any other Planetoid set
+    whose files lie in ``data_dir/planetoid``."""
+    return name in DATASETS or _file_kind(name, data_dir) is not None
 
 
 def load_dataset(name: str, **options: object) -> Dataset:
-    if name not in DATASETS and is_dataset(name, options.get("data_dir")):
+    kind = _file_kind(name, options.get("data_dir"))  # type: ignore[arg-type]
+    if kind == "TU":
         return build_tu(name, **options)  # any other folder of the TU collection
+    if kind == "planetoid":
+        return build_planetoid(name, **options)  # type: ignore[arg-type]
     if name not in DATASETS:
         raise ConfigError(f"data.name: unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}")
     return DATASETS[name](**options)

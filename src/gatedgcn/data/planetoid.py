@@ -33,7 +33,7 @@ from gatedgcn.data.textfile import dataset_folder, read_table
 from gatedgcn.errors import DataError
 from gatedgcn.graph import Graph
 
-__all__ = ["read_planetoid", "build_planetoid"]
+__all__ = ["read_planetoid", "build_planetoid", "has_planetoid"]
 
 NUM_VAL = 500
 PARTS = ("x", "y", "tx", "ty", "allx", "ally", "graph")
@@ -65,6 +65,11 @@ def _edges(adjacency: Any, path: Path, num_nodes: int) -> np.ndarray:
         raise DataError(f"{path}: edge {ends[bad[0]].tolist()} names a node outside [0, {num_nodes})")
     both = np.concatenate([ends, ends[:, ::-1]])  # [2P, 2]
     return np.unique(both, axis=0).T.copy()  # [2, E] sorted, no duplicates
+
+
+def has_planetoid(folder: Path, name: str) -> bool:
+    """Whether ``folder`` holds the files of the Planetoid set ``name``."""
+    return all((folder / f"ind.{name}.{part}").is_file() for part in (*PARTS, "test.index"))
 
 
 def read_planetoid(folder: str | Path, name: str) -> tuple[Graph, dict[str, np.ndarray]]:
