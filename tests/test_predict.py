@@ -188,3 +188,41 @@ def test_a_progress_bar_on_request_and_none_for_small_inputs(run_dir, capsys):
     run.predict(graphs, progress=True)
     err = capsys.readouterr().err
     assert "predict: 100%" in err and "4/4" in err  # 16 graphs in batches of 4
+
+
+def _both_ways(pairs):
+    return [a for a, b in pairs] + [b for a, b in pairs], [b for a, b in pairs] + [a for a, b in pairs]
+
+
+def test_readme_predict_lines_work_on_the_default_run(run_dir, tmp_path, capsys):
+    """``gatedgcn predict runs/default graphs.jsonl`` and ``... edges.csv --nodes nodes.csv``: the user's bare graphs
+    get the mini set's encoding (self-loops, in-degree categories), so a cycle scores as the mini set's own cycle."""
+    import numpy as np
+
+    from gatedgcn.data.mini import mini_graph
+
+    run = load(run_dir)
+    cycle = mini_graph(0, 12, np.random.default_rng(0))  # the generator's own cycle of 12 nodes
+    star = mini_graph(1, 6, np.random.default_rng(0))  # and its star of 6 nodes
+    j, i = _both_ways([(v, (v + 1) % 12) for v in range(12)])
+    lines = [json.dumps({"num_nodes": 12, "edge_index": [j, i]}), json.dumps({"edge_index": [j, i], "x": [[0.5]] * 12})]
+    (tmp_path / "graphs.jsonl").write_text("\n".join(lines) + "\n")
+    assert main(["predict", str(run_dir), str(tmp_path / "graphs.jsonl"), "--out", str(tmp_path / "p.jsonl")]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    expected = torch.softmax(_alone(run.model, cycle)[0].double(), -1)
+    for row in rows:  # the same graph twice: num_nodes given, or inferred from x (whose values are not read)
+        assert [row[f"p_{c}"] for c in run.predict.classes] == pytest.approx(expected.tolist(), abs=1e-5)
+    (tmp_path / "edges.csv").write_text("source,target\n" + "".join(f"0,{v}\n{v},0\n" for v in range(1, 6)))
+    (tmp_path / "nodes.csv").write_text("id,f\n" + "".join(f"{v},1.0\n" for v in range(6)))
+    capsys.readouterr()
+    assert main(["predict", str(run_dir), str(tmp_path / "edges.csv"), "--nodes", str(tmp_path / "nodes.csv")]) == 0
+    (out,) = list(csv.DictReader(capsys.readouterr().out.splitlines()))
+    p = torch.softmax(_alone(run.model, star)[0].double(), -1)
+    assert [float(out[f"p_{c}"]) for c in run.predict.classes] == pytest.approx(p.tolist(), abs=1e-5)
+
+
+def test_a_degree_beyond_the_runs_categories_is_refused(run_dir, tmp_path, capsys):
+    j, i = _both_ways([(0, v) for v in range(1, 40)])  # a star of 40 nodes: degree 40 > the mini set's 20 nodes
+    (tmp_path / "big.jsonl").write_text(json.dumps({"num_nodes": 40, "edge_index": [j, i]}) + "\n")
+    assert main(["predict", str(run_dir), str(tmp_path / "big.jsonl")]) == 1
+    assert "node 0 has in-degree 40 (self-loop included)" in capsys.readouterr().err

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from gatedgcn.app.config import Config
 from gatedgcn.data import Dataset, Task
 from gatedgcn.data.files import node_table_of, read_edgelist, read_jsonl
+from gatedgcn.data.inputs import prepare, read_smiles_inputs
 from gatedgcn.errors import ConfigError, GatedGCNError, GraphError
 from gatedgcn.app.experiment import Experiment, load_run
 from gatedgcn.graph import Batch, Graph, collate
@@ -81,6 +82,7 @@ class Predictor:
     classes: tuple[str, ...] | None = None
     batch_size: int = 64
     device: torch.device = torch.device("cpu")
+    targets: tuple[str, ...] | None = None  # names of the regression targets / multilabel tasks
 
     def outputs(self, graphs: Sequence[Graph], *, progress: bool | None = None) -> list[tuple[Batch, Tensor]]:
         """Each batch (on the CPU) with the model's raw output for it."""
@@ -111,7 +113,13 @@ class Predictor:
         """One row's prediction from its output ``[C]`` (logits) or ``[k]`` (values)."""
         if self.task.kind == "regression":
             values = out.double().reshape(-1).tolist()
+            if self.targets and len(self.targets) == len(values):
+                return dict(zip(self.targets, values))
             return {"value": values[0]} if len(values) == 1 else {f"value_{k}": v for k, v in enumerate(values)}
+        if self.task.kind == "multilabel":  # one sigmoid per task
+            p = torch.sigmoid(out.double().reshape(-1)).tolist()
+            names = self.targets if self.targets and len(self.targets) == len(p) else tuple(map(str, range(len(p))))
+            return {f"p_{name}": v for name, v in zip(names, p)}
         p = torch.softmax(out.double(), dim=-1)  # [C]
         pred = int(p.argmax())
         names = self.classes or tuple(str(c) for c in range(p.shape[0]))
@@ -140,7 +148,9 @@ def _target(y: Tensor | None, row: int) -> dict[str, Any]:
     if y is None or y.dim() != 1:
         return {}
     value = y[row]
-    return {"target": float(value) if value.is_floating_point() else int(value)}
+    if value.is_floating_point():
+        return {} if bool(torch.isnan(value)) else {"target": float(value)}
+    return {} if int(value) < 0 else {"target": int(value)}
 
 
 @dataclass
@@ -161,9 +171,14 @@ def load(run_dir: str | Path, *, device: str | torch.device = "cpu", batch_size:
     config = exp.config
     target = device_of(device)
     model = exp.model.to(target).eval()
-    classes = exp.data.info.get("classes")
+    classes, targets = exp.data.info.get("classes"), exp.data.info.get("targets")
     predictor = Predictor(
-        model, exp.data.task, tuple(classes) if classes else None, batch_size or config.train.batch_size, target
+        model,
+        exp.data.task,
+        tuple(classes) if classes else None,
+        batch_size or config.train.batch_size,
+        target,
+        tuple(targets) if targets else None,
     )
     return Loaded(model, config, exp.data, predictor, run)
 
@@ -191,15 +206,21 @@ def write_rows(rows: Sequence[dict[str, Any]], path: str | Path | None = None) -
         raise GatedGCNError(f"cannot write predictions to {path}: {err.strerror}") from None
 
 
-def input_graphs(run: Loaded, source: str, *, nodes: str | Path | None = None) -> list[Graph]:
-    """The graphs named by ``source``: a JSON-lines file of graphs (``.jsonl``), an edge list (``.csv`` / ``.tsv``,
+def input_graphs(
+    run: Loaded, source: str, *, nodes: str | Path | None = None
+) -> tuple[list[Graph], list[dict[str, Any]] | None]:
+    """The graphs named by ``source``, encoded as the run's dataset encoded its own (:mod:`gatedgcn.data.inputs`):
+    a CSV of SMILES (a molecule run), a JSON-lines file of graphs (``.jsonl``), an edge list (``.csv`` / ``.tsv``,
     with the node table ``nodes`` or the ``nodes.csv`` beside it), or ``SPLIT`` / ``NAME:SPLIT`` of a dataset
-    (NAME built with the run's data options)."""
+    (NAME built with the run's data options).  With them, the input cells each prediction row carries (or None)."""
+    featurisation = run.dataset.info.get("featurisation")
     path = Path(source)
     if path.is_file():
+        if (featurisation or {}).get("kind") == "smiles":
+            return read_smiles_inputs(path, featurisation)
         if path.suffix.lower() in (".jsonl", ".json"):
-            return read_jsonl(path)
-        return [read_edgelist(path, nodes=nodes or node_table_of(path))]
+            return prepare(read_jsonl(path), featurisation), None
+        return prepare([read_edgelist(path, nodes=nodes or node_table_of(path))], featurisation), None
     name, _, split = source.rpartition(":")
     data = run.dataset
     if name and name != run.config.data.name:
@@ -209,7 +230,7 @@ def input_graphs(run: Loaded, source: str, *, nodes: str | Path | None = None) -
         raise GatedGCNError(
             f"INPUT {source!r}: not a file, and dataset {data.name} has the splits {', '.join(data.splits)}"
         )
-    return list(data.splits[split])
+    return list(data.splits[split]), None
 
 
 def predict_run(
@@ -222,8 +243,12 @@ def predict_run(
     batch_size: int | None = None,
     progress: bool | None = None,
 ) -> list[dict[str, Any]]:
-    """``gatedgcn predict``: predictions of the run for ``source``, written to ``out`` (CSV on standard output without)."""
+    """``gatedgcn predict``: predictions of the run for ``source``, written to ``out`` (CSV on standard output without);
+    a row of a SMILES file carries the input's cells (ids, SMILES) before its prediction."""
     run = load(run_dir, device=device, batch_size=batch_size)
-    rows = run.predict(input_graphs(run, source, nodes=nodes), progress=progress)
+    graphs, cells = input_graphs(run, source, nodes=nodes)
+    rows = run.predict(graphs, progress=progress)
+    if cells is not None:
+        rows = [{**cell, **{k: v for k, v in row.items() if k != "graph"}} for cell, row in zip(cells, rows)]
     write_rows(rows, out)
     return rows

@@ -14,7 +14,8 @@ from gatedgcn.data.molecules import build_aqsol, build_esol
 from gatedgcn.data.sbm import build_cluster, build_pattern
 from gatedgcn.data.tsp import build_tsp
 from gatedgcn.data.planetoid import build_planetoid, has_planetoid
-from gatedgcn.data.smiles import build_smiles
+from gatedgcn.data.names import MOLECULENET
+from gatedgcn.data.smiles import build_moleculenet, build_smiles
 from gatedgcn.data.tu import build_tu
 from gatedgcn.errors import ConfigError
 
@@ -35,6 +36,7 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
         name: partial(build_planetoid, name) for name in ("cora", "citeseer", "pubmed")
     },  # data_dir/planetoid/ind.NAME.*
     "smiles": build_smiles,  # the user's CSV of SMILES (data.path)
+    **{name: partial(build_moleculenet, name) for name in MOLECULENET},  # data_dir/molecules/moleculenet/NAME.csv
     "edgelist": build_edgelist,  # the user's edge list (data.path) with nodes.csv beside it
     "jsonl": build_jsonl,  # the user's JSON lines of graphs (data.path)
 }

@@ -20,7 +20,8 @@ JSON lines, one graph per line::
 
     {"num_nodes": 3, "edge_index": [[0, 1], [1, 2]], "x": [[0.5], [1], [2]], "edge_attr": [[1], [1]], "y": 1}
 
-``edge_index`` is ``[senders, receivers]``; ``x`` (``[N, F]`` floats, default a column of ones),
+``edge_index`` is ``[senders, receivers]``; ``num_nodes`` may be left out when ``x`` is given (one row per node);
+``x`` (``[N, F]`` floats, or a flat list of integers: one category id per node; default a column of ones),
 ``edge_attr`` (``[E, F_e]`` floats) and ``y`` are optional.  ``y`` is an integer class for
 graph classification, or a number / list of numbers for graph regression.
 """
@@ -198,6 +199,17 @@ def _matrix(value: Any, rows: int, field: str, where: str) -> torch.Tensor:
     return t
 
 
+def _node_features(value: Any, rows: int, where: str) -> torch.Tensor:
+    """A flat list of JSON integers is one category id per node ``[N]`` (long); anything else float rows ``[N, F]``."""
+    if isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        if len(value) != rows:
+            raise DataError(f"{where}: x must have {rows} rows, got {len(value)}")
+        if min(value) < 0:
+            raise DataError(f"{where}: x holds category ids, which must be >= 0; got {min(value)}")
+        return torch.tensor(value, dtype=torch.long)  # [N] category ids
+    return _matrix(value, rows, "x", where)
+
+
 def _graph_from_json(obj: Any, where: str) -> Graph:
     if not isinstance(obj, dict):
         raise DataError(f"{where}: expected a JSON object, got {type(obj).__name__}")
@@ -205,6 +217,8 @@ def _graph_from_json(obj: Any, where: str) -> Graph:
     if unknown:
         raise DataError(f"{where}: unknown field {sorted(unknown)[0]!r}")
     n, ei = obj.get("num_nodes"), obj.get("edge_index")
+    if n is None and isinstance(obj.get("x"), list):
+        n = len(obj["x"])  # one row of x per node
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise DataError(f"{where}: num_nodes must be a positive integer, got {n!r}")
     if (
@@ -221,7 +235,7 @@ def _graph_from_json(obj: Any, where: str) -> Graph:
         raise DataError(f"{where}: edge_index holds an id too large for 64 bits") from None
     if obj.get("x") is None:
         _check_node_count(n, edge_index.shape[1], f"{where}: num_nodes {n:,}")
-    x = torch.ones(n, 1) if obj.get("x") is None else _matrix(obj["x"], n, "x", where)
+    x = torch.ones(n, 1) if obj.get("x") is None else _node_features(obj["x"], n, where)
     e = None if obj.get("edge_attr") is None else _matrix(obj["edge_attr"], edge_index.shape[1], "edge_attr", where)
     y = obj.get("y")
     if y is not None:
@@ -289,34 +303,55 @@ def build_edgelist(*, path: str | Path | None, seed: int = 0, folds: int = 0, fo
     )
 
 
-def build_jsonl(*, path: str | Path | None, seed: int = 0, folds: int = 0, fold: int = 0, **_: object) -> Dataset:
-    """Graph classification (integer ``y``) or regression (float ``y``) on the graphs of a JSON-lines file."""
+def build_jsonl(
+    *, path: str | Path | None, seed: int = 0, folds: int = 0, fold: int = 0, task: str = "auto", **_: object
+) -> Dataset:
+    """Graph classification (integer ``y``) or regression (float ``y``; ``task`` overrides the guess) on the graphs
+    of a JSON-lines file; integer ``x`` are node category ids."""
     source = _user_path(path, "jsonl")
     graphs = read_jsonl(source)
     if any(g.y is None for g in graphs):
         k = next(k for k, g in enumerate(graphs) if g.y is None)
         raise DataError(f"{graphs[k].name}: training needs a target y on every graph")
     widths = {
-        (g.x.shape[1], 0 if g.edge_attr is None else g.edge_attr.shape[1], tuple(g.y.shape), g.y.is_floating_point())
+        (
+            g.x.shape[1] if g.x.is_floating_point() else 0,
+            0 if g.edge_attr is None else g.edge_attr.shape[1],
+            tuple(g.y.shape),
+            g.y.is_floating_point(),
+        )
         for g in graphs
     }
     if len(widths) != 1:
-        raise DataError(f"{source}: the graphs differ in x / edge_attr width or in the kind of y")
+        raise DataError(
+            f"{source}: the graphs differ in x / edge_attr width, in float x or category ids, or in the kind of y"
+        )
     in_dim, edge_in_dim, y_shape, regression = widths.pop()
-    if regression:
-        task = Task(level="graph", kind="regression", num_outputs=y_shape[-1], metric="mae")
+    kind = ("regression" if regression else "classification") if task == "auto" else task
+    if kind == "regression":
+        graphs = [g if g.y.is_floating_point() else g.replace(y=g.y.float().reshape(1, -1)) for g in graphs]
+        task_ = Task(level="graph", kind="regression", num_outputs=int(graphs[0].y.numel()), metric="mae")
         labels = np.zeros(len(graphs), dtype=np.int64)  # no classes to stratify
-    else:
+    elif kind == "classification":
+        bad = next((g for g in graphs if g.y.numel() != 1 or float(g.y) != int(g.y) or float(g.y) < 0), None)
+        if bad is not None:
+            raise DataError(
+                f"{bad.name}: data.task=classification needs y to be one class 0, 1, 2, ...; got {bad.y.tolist()}"
+            )
+        graphs = [g if not g.y.is_floating_point() else g.replace(y=torch.tensor(int(g.y))) for g in graphs]
         labels = np.array([int(g.y) for g in graphs])
-        task = Task(level="graph", kind="classification", num_outputs=int(labels.max()) + 1, metric="accuracy")
+        task_ = Task(level="graph", kind="classification", num_outputs=int(labels.max()) + 1, metric="accuracy")
+    else:
+        raise ConfigError(f"data.task for a JSON-lines file must be auto, classification or regression; got {task!r}")
     if len(graphs) < 3:
         raise DataError(f"{source}: needs at least 3 graphs (one per split), got {len(graphs)}")
     split = choose_split(labels, folds=folds, fold=fold, seed=seed)
     return Dataset(
         name=source.name,
-        task=task,
+        task=task_,
         splits={part: [graphs[k] for k in index.tolist()] for part, index in split.items()},
         in_dim=in_dim,
+        node_vocab=0 if in_dim else 1 + max(int(g.x.max()) for g in graphs if g.x.numel()),
         edge_in_dim=edge_in_dim,
         info={"graphs": len(graphs)},
     )

@@ -49,7 +49,16 @@ from gatedgcn.data.featurise import (
 from gatedgcn.errors import ConfigError, DataError
 from gatedgcn.graph import Graph
 
-__all__ = ["SmilesTable", "read_smiles_table", "scaffolds_of", "split_rows", "build_smiles", "TASKS", "SPLITS"]
+__all__ = [
+    "SPLITS",
+    "TASKS",
+    "SmilesTable",
+    "build_moleculenet",
+    "build_smiles",
+    "read_smiles_table",
+    "scaffolds_of",
+    "split_rows",
+]
 
 TASKS = ("auto", "regression", "classification", "multilabel")
 SPLITS = ("scaffold", "random")  # or a column name
@@ -285,11 +294,16 @@ def build_smiles(
     featurisation: str = "ogb",
     seed: int = 0,
     cache_dir: Path | None = None,
+    data_dir: Path | None = None,
     **_: object,
 ) -> Dataset:
-    """Graph regression or (multilabel) classification on the molecules of a SMILES CSV file."""
+    """Graph regression or (multilabel) classification on the molecules of a SMILES CSV file (``path``; a relative
+    path that is not there is looked for in the data folder)."""
     if path is None:
         raise ConfigError("dataset 'smiles' reads the user's CSV of SMILES: give it with --data-path FILE.csv")
+    path = Path(path)
+    if not path.is_absolute() and not path.exists() and data_dir is not None and (Path(data_dir) / path).is_file():
+        path = Path(data_dir) / path  # a relative path inside the data folder (the presets' molecules/...)
     if task not in TASKS:
         raise ConfigError(f"data.task must be one of {', '.join(TASKS)}; got {task!r}")
     if featurisation not in FEATURISATIONS:
@@ -328,3 +342,14 @@ def build_smiles(
             **({"classes": [str(c) for c in range(num_outputs)]} if kind == "classification" else {}),
         },
     )
+
+
+def build_moleculenet(name: str, *, data_dir: Path | None = None, **options: object) -> Dataset:
+    """A MoleculeNet file of the data folder (``molecules/moleculenet/NAME.csv``) read as the smiles dataset."""
+    from gatedgcn.data.textfile import dataset_folder
+
+    path = dataset_folder(data_dir, name, "molecules", "moleculenet") / f"{name}.csv"
+    options.pop("path", None)
+    data = build_smiles(path=path, data_dir=data_dir, **options)  # type: ignore[arg-type]
+    data.name = name
+    return data
