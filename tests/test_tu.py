@@ -331,3 +331,40 @@ def test_file_datasets_without_a_data_folder_say_how_to_give_one():
     with pytest.raises(ConfigError, match="--data-dir"):
         load_dataset("MUTAG", data_dir=None)
     assert issubclass(DataError, GatedGCNError)
+
+
+def test_new_graphs_are_encoded_with_the_trained_vocabulary(tmp_path):
+    """A second folder whose labels are a subset (3 and 9, no 7) is one-hot over the first one's labels 3, 7, 9, and
+    its attributes standardised by the first one's mean and std, not its own."""
+    trained = read_tu(write_tu(tmp_path / "TINY"), "TINY")
+    assert trained.encoding["node_labels"] == [[3, 7, 9]] and trained.encoding["edge_labels"] == [[0, 2]]
+    new_files = dict(TINY, node_labels="3\n3\n9\n3\n9\n", node_attributes="0.5, 1\n0.5, 1\n0.5, 1\n0.5, 1\n0.5, 1\n")
+    new = read_tu(write_tu(tmp_path / "NEW", "NEW", new_files), "NEW", trained.encoding)
+    x = torch.cat([g.x for g in new.graphs])  # [5, 2 attributes + 3 labels]
+    attr = np.array([[0.5, 1], [1.5, 2], [2.5, 3], [3.5, 4], [4.5, 5]])
+    standard = (np.array([0.5, 1.0]) - attr.mean(0)) / attr.std(0)  # by the trained statistics
+    assert np.allclose(x[:, :2].numpy(), standard[None].repeat(5, 0), atol=1e-6)
+    assert x[:, 2:].tolist() == [[1, 0, 0], [1, 0, 0], [0, 0, 1], [1, 0, 0], [0, 0, 1]]  # columns: 3, 7, 9
+    with pytest.raises(DataError, match="row 2 has label 5 in column 1, which the run was not trained with"):
+        read_tu(write_tu(tmp_path / "BAD", "BAD", dict(TINY, node_labels="3\n5\n9\n3\n9\n")), "BAD", trained.encoding)
+
+
+def test_predict_on_a_tu_folder_of_ones_own(tmp_path, capsys):
+    from gatedgcn.cli import main
+
+    data_dir = _twelve_graphs(tmp_path)
+    write_tu(
+        data_dir / "TU" / "MINE",
+        "MINE",
+        {
+            f: (data_dir / "TU" / "TWELVE" / f"TWELVE_{f}.txt").read_text()
+            for f in ("A", "graph_indicator", "graph_labels")
+        },
+    )
+    run = tmp_path / "run"
+    sets = ["data.name=TWELVE", f"data.data_dir={data_dir}", "model.layers=1", "model.hidden=8", "train.epochs=1"]
+    assert main(["train", "--quiet", "--out", str(run), *sum((["--set", s] for s in sets), [])]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(run), "MINE:all", "--quiet"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[0].startswith("graph,pred,class,p_1,p_2") and len(rows) == 1 + 12

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from gatedgcn.app.config import Config
 from gatedgcn.data import Dataset, Task
 from gatedgcn.data.files import node_table_of, read_edgelist, read_jsonl
-from gatedgcn.data.inputs import prepare, read_smiles_inputs
+from gatedgcn.data.inputs import prepare, read_smiles_inputs, read_tu_inputs
 from gatedgcn.errors import ConfigError, GatedGCNError, GraphError
 from gatedgcn.app.experiment import Experiment, load_run
 from gatedgcn.graph import Batch, Graph, collate
@@ -212,7 +212,8 @@ def input_graphs(
     """The graphs named by ``source``, encoded as the run's dataset encoded its own (:mod:`gatedgcn.data.inputs`):
     a CSV of SMILES (a molecule run), a JSON-lines file of graphs (``.jsonl``), an edge list (``.csv`` / ``.tsv``,
     with the node table ``nodes`` or the ``nodes.csv`` beside it), or ``SPLIT`` / ``NAME:SPLIT`` of a dataset
-    (NAME built with the run's data options).  With them, the input cells each prediction row carries (or None)."""
+    (NAME built with the run's data options), or ``NAME:all`` / ``FOLDER:all``: every graph of a TU folder.  With
+    them, the input cells each prediction row carries (or None)."""
     featurisation = run.dataset.info.get("featurisation")
     path = Path(source)
     if path.is_file():
@@ -222,6 +223,11 @@ def input_graphs(
             return prepare(read_jsonl(path), featurisation), None
         return prepare([read_edgelist(path, nodes=nodes or node_table_of(path))], featurisation), None
     name, _, split = source.rpartition(":")
+    if (
+        split == "all" and (featurisation or {}).get("kind") == "tu"
+    ):  # a TU folder: a path, or a name in the data folder
+        folder = Path(name) if Path(name).is_dir() else Path(run.config.data.resolved_data_dir() or ".") / "TU" / name
+        return read_tu_inputs(folder, featurisation), None
     data = run.dataset
     if name and name != run.config.data.name:
         config = replace(run.config, data=replace(run.config.data, name=name))

@@ -7,6 +7,9 @@ What a dataset does to raw graphs is recorded in ``Dataset.info["featurisation"]
                                       loop (a category id < V), edge_attr = 1; the input's own x is not read
     {"kind": "smiles", "encoding": "ogb" | "element", "smiles_column": C}
                                       molecules, from a CSV of SMILES (:func:`read_smiles_inputs`)
+    {"kind": "tu", "node_labels": ..., ...}
+                                      a TU folder, its labels one-hot over the run's vocabularies and its attributes
+                                      standardised by the run's statistics (:func:`read_tu_inputs`)
     no record                         the graphs are taken as they are (their x must fit the model)
 """
 
@@ -24,7 +27,7 @@ from gatedgcn.data.featurise import mol_to_graph, parse_smiles
 from gatedgcn.errors import DataError, GraphError
 from gatedgcn.graph import Graph
 
-__all__ = ["prepare", "degree_features", "read_smiles_inputs"]
+__all__ = ["prepare", "degree_features", "read_smiles_inputs", "read_tu_inputs"]
 
 
 def degree_features(g: Graph, vocab: int) -> Graph:
@@ -85,3 +88,12 @@ def read_smiles_inputs(path: str | Path, featurisation: dict[str, Any]) -> tuple
     if bad:
         warnings.warn(f"{path}: skipped {len(bad)} SMILES RDKit cannot read: {', '.join(bad[:5])}", stacklevel=2)
     return graphs, cells
+
+
+def read_tu_inputs(folder: str | Path, featurisation: dict[str, Any]) -> list[Graph]:
+    """Every graph of the TU folder ``folder`` (named as the folder), in file order, encoded as the run's data."""
+    from gatedgcn.data.tu import read_tu
+
+    folder = Path(folder)
+    encoding = {k: v for k, v in featurisation.items() if k != "kind"}
+    return read_tu(folder, folder.name, encoding).graphs

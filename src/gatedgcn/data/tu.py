@@ -29,7 +29,7 @@ from gatedgcn.data.textfile import dataset_folder, read_table
 from gatedgcn.errors import DataError
 from gatedgcn.graph import Graph
 
-__all__ = ["TUCollection", "read_tu", "one_hot_columns", "standardise", "build_tu"]
+__all__ = ["TUCollection", "read_tu", "one_hot_columns", "label_vocab", "standardise", "build_tu"]
 
 
 @dataclass(frozen=True)
@@ -45,18 +45,32 @@ class TUCollection:
     classes: np.ndarray
     in_dim: int
     edge_in_dim: int
+    encoding: dict | None = None  # label vocabularies and attribute statistics, to encode new graphs alike
 
 
-def one_hot_columns(values: np.ndarray) -> np.ndarray:
-    """Each integer column one-hot over its sorted distinct values, the columns side by side.
+def one_hot_columns(values: np.ndarray, vocab: list[list[int]] | None = None, where: str = "") -> np.ndarray:
+    """Each integer column one-hot over its sorted distinct values (or over ``vocab[c]``, a trained run's), the
+    columns side by side; a value outside a given vocabulary is refused naming ``where`` and the row.
 
     Shapes: values ``[R, C]`` -> ``[R, Σ_c distinct(c)]`` float.
     """
     blocks = []
-    for column in values.T:
-        vocab, codes = np.unique(column, return_inverse=True)  # [K], [R]
-        blocks.append(np.eye(len(vocab), dtype=np.float32)[codes])  # [R, K]
+    for c, column in enumerate(values.T):
+        known = np.unique(column) if vocab is None else np.asarray(vocab[c])  # [K] sorted
+        codes = np.searchsorted(known, column)  # [R]
+        bad = np.flatnonzero((codes >= len(known)) | (known[np.minimum(codes, len(known) - 1)] != column))
+        if len(bad):
+            raise DataError(
+                f"{where}: row {int(bad[0]) + 1} has label {int(column[bad[0]])} in column {c + 1}, which the run was "
+                f"not trained with (labels {known.tolist()})"
+            )
+        blocks.append(np.eye(len(known), dtype=np.float32)[codes])  # [R, K]
     return np.concatenate(blocks, axis=1)
+
+
+def label_vocab(values: np.ndarray | None) -> list[list[int]] | None:
+    """The sorted distinct values of each integer column: what :func:`one_hot_columns` encodes."""
+    return None if values is None else [np.unique(column).tolist() for column in values.T]
 
 
 def _optional(folder: Path, name: str, suffix: str, kind: type, rows: int, what: str) -> np.ndarray | None:
@@ -99,14 +113,21 @@ def _graph_of_nodes(path: Path) -> tuple[np.ndarray, int]:
     return g - 1, int(g[-1])
 
 
-def standardise(values: np.ndarray) -> np.ndarray:
-    """Each column to mean 0 and (population) standard deviation 1; a constant column to 0.  Shapes: ``[R, C]``."""
-    std = values.std(0)  # [C]
-    return (values - values.mean(0)) / np.where(std > 0, std, 1.0)
+def standardise(values: np.ndarray, stats: dict[str, list[float]] | None = None) -> np.ndarray:
+    """Each column to mean 0 and (population) standard deviation 1, a constant column to 0; with ``stats``
+    (``mean``, ``std`` of a trained run's data) by those instead.  Shapes: ``[R, C]``."""
+    mean = values.mean(0) if stats is None else np.asarray(stats["mean"])  # [C]
+    std = values.std(0) if stats is None else np.asarray(stats["std"])  # [C]
+    return (values - mean) / np.where(std > 0, std, 1.0)
 
 
-def read_tu(folder: str | Path, name: str) -> TUCollection:
-    """Read dataset ``name`` from ``folder`` (which holds ``name_A.txt`` etc.)."""
+def _stats(values: np.ndarray | None) -> dict[str, list[float]] | None:
+    return None if values is None else {"mean": values.mean(0).tolist(), "std": values.std(0).tolist()}
+
+
+def read_tu(folder: str | Path, name: str, encoding: dict | None = None) -> TUCollection:
+    """Read dataset ``name`` from ``folder`` (which holds ``name_A.txt`` etc.); ``encoding``: a trained run's label
+    vocabularies and attribute statistics (``TUCollection.encoding``) to encode new graphs as its own."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: TU dataset folder not found")
@@ -133,19 +154,25 @@ def read_tu(folder: str | Path, name: str) -> TUCollection:
     classes, labels = np.unique(raw_labels[:, 0], return_inverse=True)  # [C], [G]
 
     node_attr = _optional(folder, name, "node_attributes", float, N, "node")
-    node_attr = None if node_attr is None else standardise(node_attr)
     node_lab = _optional(folder, name, "node_labels", int, N, "node")
     edge_attr = _optional(folder, name, "edge_attributes", float, E, "edge")
-    edge_attr = None if edge_attr is None else standardise(edge_attr)
     edge_lab = _optional(folder, name, "edge_labels", int, E, "edge")
     _check_one_hot(node_lab, folder / f"{name}_node_labels.txt")
     _check_one_hot(edge_lab, folder / f"{name}_edge_labels.txt")
-    x_parts = [a for a in (node_attr, None if node_lab is None else one_hot_columns(node_lab)) if a is not None]
+    found = {"node_labels": label_vocab(node_lab), "edge_labels": label_vocab(edge_lab)}
+    found |= {"node_attributes": _stats(node_attr), "edge_attributes": _stats(edge_attr)}
+    enc = found if encoding is None else encoding
+    _check_encoding(enc, found, folder / name)
+    node_attr = None if node_attr is None else standardise(node_attr, enc["node_attributes"])
+    edge_attr = None if edge_attr is None else standardise(edge_attr, enc["edge_attributes"])
+    node_hot = None if node_lab is None else one_hot_columns(node_lab, enc["node_labels"], f"{name}_node_labels.txt")
+    x_parts = [a for a in (node_attr, node_hot) if a is not None]
     if x_parts:
         x_all = np.concatenate(x_parts, axis=1).astype(np.float32)  # [N, F]
     else:
         x_all = np.bincount(edges[:, 1], minlength=N).astype(np.float32)[:, None]  # in-degree: [N, 1]
-    e_parts = [a for a in (edge_attr, None if edge_lab is None else one_hot_columns(edge_lab)) if a is not None]
+    edge_hot = None if edge_lab is None else one_hot_columns(edge_lab, enc["edge_labels"], f"{name}_edge_labels.txt")
+    e_parts = [a for a in (edge_attr, edge_hot) if a is not None]
     e_all = np.concatenate(e_parts, axis=1).astype(np.float32) if e_parts else None  # [E, F_e]
 
     node_start = np.searchsorted(node_graph, np.arange(G + 1))  # [G+1]
@@ -169,8 +196,16 @@ def read_tu(folder: str | Path, name: str) -> TUCollection:
             )
         )
     return TUCollection(
-        name, graphs, labels.astype(np.int64), classes, x_all.shape[1], 0 if e_all is None else e_all.shape[1]
+        name, graphs, labels.astype(np.int64), classes, x_all.shape[1], 0 if e_all is None else e_all.shape[1], enc
     )
+
+
+def _check_encoding(encoding: dict, found: dict, where: Path) -> None:
+    """New graphs must carry the files (labels, attributes) a trained run's encoding expects, and no others."""
+    for key in ("node_labels", "edge_labels", "node_attributes", "edge_attributes"):
+        if (encoding.get(key) is None) != (found[key] is None):
+            has = "has" if found[key] is not None else "has no"
+            raise DataError(f"{where}_{key}.txt: this collection {has} {key.replace('_', ' ')}, the run's data did not")
 
 
 def build_tu(name: str, *, data_dir: Path | None, seed: int = 0, folds: int = 0, fold: int = 0, **_: object) -> Dataset:
@@ -183,5 +218,11 @@ def build_tu(name: str, *, data_dir: Path | None, seed: int = 0, folds: int = 0,
         splits={part: [tu.graphs[k] for k in index.tolist()] for part, index in split.items()},
         in_dim=tu.in_dim,
         edge_in_dim=tu.edge_in_dim,
-        info={"classes": tu.classes.tolist(), "graphs": len(tu.graphs), "folds": folds, "fold": fold},
+        info={
+            "classes": tu.classes.tolist(),
+            "graphs": len(tu.graphs),
+            "folds": folds,
+            "fold": fold,
+            "featurisation": {"kind": "tu", **(tu.encoding or {})},
+        },
     )
