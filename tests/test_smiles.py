@@ -116,3 +116,26 @@ def test_hiv_scaffold_split_is_ogbg_molhiv():
     assert all(m is not None for m in mols)  # a few only through the unsanitised fallback
     parts = split_rows(table, list(range(len(mols))), mols, "scaffold", 0)
     assert {k: len(v) for k, v in parts.items()} == {"train": 32901, "val": 4113, "test": 4113}
+
+
+def test_a_missing_rdkit_is_named_before_any_work(monkeypatch, tmp_path):
+    import importlib.util
+
+    from gatedgcn.data import load_dataset
+    from gatedgcn.errors import ConfigError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "rdkit" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"dataset smiles needs RDKit: pip install 'gatedgcn\[chem\]'"):
+        load_dataset("smiles", path=tmp_path / "absent.csv")  # refused before the file is looked for
+    with pytest.raises(ConfigError, match=r"dataset tox21 needs RDKit"):
+        load_dataset("tox21", data_dir=tmp_path)
+
+
+def test_counts_of_a_dataset(tmp_path):
+    data = build_smiles(path=_regression_file(tmp_path, n=10), split="random")
+    c = data.counts()
+    # 10 molecules: 3 CCO (3 atoms, 2 bonds) ... counted by hand from MOLECULES: atoms 3+6+4+2+6+3+6+6+4+10, bonds x2
+    assert c["graphs"] == 10 and c["nodes"] == 50 and c["edges"] == 2 * (2 + 6 + 3 + 1 + 6 + 2 + 6 + 6 + 3 + 11)
+    assert c["splits"] == {"train": 8, "val": 1, "test": 1} and c["outputs"] == 2
+    assert data.summary_line().startswith("mine.csv: 10 graphs, 50 nodes")

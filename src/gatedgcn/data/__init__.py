@@ -14,7 +14,7 @@ from gatedgcn.data.molecules import build_aqsol, build_esol
 from gatedgcn.data.sbm import build_cluster, build_pattern
 from gatedgcn.data.tsp import build_tsp
 from gatedgcn.data.planetoid import build_planetoid, has_planetoid
-from gatedgcn.data.names import MOLECULENET
+from gatedgcn.data.names import MOLECULENET, info_of, require
 from gatedgcn.data.smiles import build_moleculenet, build_smiles
 from gatedgcn.data.tu import build_tu
 from gatedgcn.errors import ConfigError
@@ -58,6 +58,9 @@ def is_dataset(name: str, data_dir: Path | None) -> bool:
 
 
 def load_dataset(name: str, **options: object) -> Dataset:
+    """The dataset ``name`` built with ``options`` (the data config); an optional package it needs and that is not
+    installed is named first (:func:`gatedgcn.data.names.require`), before any file is read or graph generated."""
+    require(info_of(name).needs, f"dataset {name}")
     kind = _file_kind(name, options.get("data_dir"))  # type: ignore[arg-type]
     if kind == "TU":
         return build_tu(name, **options)  # any other folder of the TU collection

@@ -47,3 +47,34 @@ class Dataset:
     edge_in_dim: int = 0
     edge_vocab: int = 0
     info: dict = field(default_factory=dict)
+
+    def counts(self) -> dict:
+        """What ``train`` prints and ``summary.json`` stores: graphs, nodes and edges of the distinct graphs, the
+        outputs (classes, tasks or targets) and the size of each split (graphs, or labelled nodes / edges of one
+        big graph)."""
+        distinct = {id(g): g for graphs in self.splits.values() for g in graphs}.values()
+        sizes = {}
+        for split, graphs in self.splits.items():
+            if self.task.level == "graph" or len(graphs) != 1 or graphs[0].y is None:
+                sizes[split] = len(graphs)
+            else:  # one big graph, its labels outside the split set to -1
+                y = graphs[0].y
+                sizes[split] = int((y >= 0).sum()) if not y.is_floating_point() else int((~y.isnan()).sum())
+        return {
+            "graphs": len(distinct),
+            "nodes": sum(g.num_nodes for g in distinct),
+            "edges": sum(g.num_edges for g in distinct),
+            "task": f"{self.task.level} {self.task.kind}",
+            "outputs": self.task.num_outputs,
+            "splits": sizes,
+        }
+
+    def summary_line(self) -> str:
+        """:meth:`counts` in one line, e.g. ``cora: 1 graph, 2,708 nodes, 10,556 edges; node classification, 7 outputs;
+        train 140 / val 500 / test 1,000``."""
+        c = self.counts()
+        splits = " / ".join(f"{name} {n:,}" for name, n in c["splits"].items())
+        return (
+            f"{self.name}: {c['graphs']:,} graph{'s' if c['graphs'] != 1 else ''}, {c['nodes']:,} nodes, "
+            f"{c['edges']:,} edges; {c['task']}, {c['outputs']} outputs; {splits}"
+        )
