@@ -226,3 +226,27 @@ def test_a_degree_beyond_the_runs_categories_is_refused(run_dir, tmp_path, capsy
     (tmp_path / "big.jsonl").write_text(json.dumps({"num_nodes": 40, "edge_index": [j, i]}) + "\n")
     assert main(["predict", str(run_dir), str(tmp_path / "big.jsonl")]) == 1
     assert "node 0 has in-degree 40 (self-loop included)" in capsys.readouterr().err
+
+
+RINGS = "C1CC1 C1CCC1 C1CCCC1 C1CCCCC1 C1CCCCCC1 c1ccccc1 c1ccc2ccccc2c1 c1ccncc1 c1cc[nH]c1 c1ccoc1 c1ccsc1".split()
+RINGS += "c1c[nH]cn1 c1ccc2[nH]ccc2c1 c1ccc2ncccc2c1 C1CCNCC1 C1COCCN1 C1COC1 C1CNC1 C1CCOC1 c1ccncn1".split()
+
+
+def test_a_chemists_csv_trains_and_predicts_with_ids_carried_through(tmp_path, capsys):
+    pytest.importorskip("rdkit")
+    from gatedgcn.data.featurise import smiles_to_graph
+
+    rows = [f"m{k},{ring}{'C' * (k % 3)},{k * 0.1:.1f}" for k, ring in enumerate(RINGS * 2)]
+    (tmp_path / "mine.csv").write_text("compound,SMILES,logS\n" + "\n".join(rows) + "\n")
+    (tmp_path / "new.csv").write_text("compound,SMILES\nnew-1,CCO\nbad,C1CC\nnew-2,c1ccccc1O\n")
+    run = tmp_path / "run"
+    args = ["train", "--dataset", "smiles", "--data-path", str(tmp_path / "mine.csv"), "--quiet", "--out", str(run)]
+    assert main(args + ["--epochs", "1", "--layers", "1", "--hidden", "8"]) == 0
+    capsys.readouterr()
+    with pytest.warns(UserWarning, match=r"skipped 1 SMILES RDKit cannot read: line 3 \('C1CC'\)"):
+        assert main(["predict", str(run), str(tmp_path / "new.csv"), "--out", str(tmp_path / "p.csv"), "--quiet"]) == 0
+    out = list(csv.DictReader((tmp_path / "p.csv").read_text().splitlines()))
+    assert [(r["compound"], r["SMILES"]) for r in out] == [("new-1", "CCO"), ("new-2", "c1ccccc1O")]
+    model = load(run).model
+    for r in out:
+        assert float(r["logS"]) == pytest.approx(float(_alone(model, smiles_to_graph(r["SMILES"]))), abs=1e-5)
