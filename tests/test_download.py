@@ -221,5 +221,6 @@ def test_fetch_mutag_end_to_end_from_a_local_mirror_of_the_shared_folder(tmp_pat
     assert main(["data", "info", "MUTAG", "--data-dir", str(tmp_path)]) == 0
     assert "measured:  188 graphs, 3371 nodes" in capsys.readouterr().out
     assert main(["data", "list", "--data-dir", str(tmp_path)]) == 0
-    status = {line.split()[0]: line.split("MB")[-1].strip() for line in capsys.readouterr().out.splitlines()[1:]}
+    listed = [line for line in capsys.readouterr().out.splitlines()[1:] if "MB" in line]  # the pinned datasets
+    status = {line.split()[0]: line.split("MB")[-1].strip().split("  ")[0] for line in listed}
     assert status["MUTAG"] == "here" and status["cora"] == "not here"
