@@ -26,6 +26,7 @@ INPUTS = {
     "TSP": dict(task=Task("edge", "classification", 2, "f1"), in_dim=2, edge_in_dim=1),
     "AQSOL": dict(task=Task("graph", "regression", 1, "mae"), node_vocab=65, edge_vocab=5),
     "CSL": dict(task=Task("graph", "classification", 10, "accuracy"), node_vocab=1),
+    "smiles": dict(task=Task("graph", "multilabel", 1, "rocauc"), node_vocab=174, edge_vocab=13),  # OGB features
 }
 
 # Parameter counts of Dwivedi et al. (JMLR 2023) for the rows of the presets.

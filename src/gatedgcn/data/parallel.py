@@ -28,7 +28,7 @@ from gatedgcn.graph import Graph
 __all__ = ["generate", "SPLIT_IDS"]
 
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
-_TENSORS = tuple(f.name for f in dataclasses.fields(Graph) if f.name != "name")
+_TENSORS = tuple(f.name for f in dataclasses.fields(Graph) if f.name not in ("name", "extra"))  # extra: PyG interop
 
 
 def _one(make: Callable[[int, np.random.Generator], Graph], seed: int, split_id: int, k: int) -> Graph:
