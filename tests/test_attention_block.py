@@ -8,13 +8,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-import dense
-from helpers import compare_with_grads, random_graph
 from gatedgcn import Graph, collate
 from gatedgcn.app.compat import spec_from_fields
 from gatedgcn.app.config import Config, ModelConfig
 from gatedgcn.errors import ConfigError
 from gatedgcn.model import GraphNet, ModelSpec
+
+import dense
+from helpers import compare_with_grads, random_graph
 
 D = 6
 

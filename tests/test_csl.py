@@ -4,7 +4,6 @@ import json
 
 import networkx as nx
 import numpy as np
-import pytest
 import torch
 
 from gatedgcn.app.config import Config

@@ -26,8 +26,8 @@ from safetensors.torch import load_file
 
 from gatedgcn.cli import main
 from gatedgcn.errors import CheckpointError
-from gatedgcn.train.distributed import World, rank_rng
 from gatedgcn.train.checkpoint import read_checkpoint
+from gatedgcn.train.distributed import World, rank_rng
 
 TINY = [
     "--quiet",

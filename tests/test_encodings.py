@@ -7,7 +7,7 @@ import torch
 
 from gatedgcn.data.encodings import add_encoding, laplacian_pe, random_walk_pe
 from gatedgcn.errors import ConfigError, GraphError
-from gatedgcn.graph import Graph, collate
+from gatedgcn.graph import Batch, Graph, collate
 from gatedgcn.model import GraphNet, ModelSpec
 
 
@@ -67,7 +67,7 @@ def test_add_encoding_sets_pe_and_rejects_unknown_kind():
         add_encoding([g], "eigen", 2)
 
 
-def _pe_batch(k: int) -> "Batch":
+def _pe_batch(k: int) -> Batch:
     graphs = []
     for n in (5, 6):
         G = nx.cycle_graph(n)

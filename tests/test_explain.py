@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
@@ -10,13 +9,14 @@ from matplotlib import colormaps
 from matplotlib.colors import Normalize
 
 from gatedgcn import Graph
+from gatedgcn.app.explain import CMAP, CMAP_RELATIVE, Explanation, colour_scale, draw, explain, figure, neighbourhood
+from gatedgcn.app.predict import load
 from gatedgcn.cli import main
 from gatedgcn.errors import GatedGCNError, GraphError
-from gatedgcn.app.explain import CMAP, CMAP_RELATIVE, Explanation, colour_scale, draw, explain, figure, neighbourhood
 from gatedgcn.model import GraphNet, ModelSpec
-from gatedgcn.app.predict import load
-from tiny_run import png_size, train_tiny
+
 from dense import adjacency, linear
+from tiny_run import png_size, train_tiny
 
 
 @pytest.fixture(scope="module")

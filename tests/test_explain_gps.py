@@ -10,15 +10,14 @@ from gatedgcn.app.explain import explain
 from gatedgcn.app.predict import load
 from gatedgcn.cli import main
 from gatedgcn.errors import GatedGCNError
+
 from dense import adjacency
+from tiny_run import png_size, train_tiny
 
 
 def linear(t: torch.Tensor, lin: torch.nn.Linear) -> torch.Tensor:
     """``W t + b`` in float64 from the float32 weights of the run."""
     return t @ lin.weight.double().t() + lin.bias.double()
-
-
-from tiny_run import png_size, train_tiny
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ from gatedgcn.graph import Batch
 from gatedgcn.model import GraphNet, ModelSpec
 from gatedgcn.nn import BatchNorm, GatedGCNLayer, GCNLayer, GraphAttention
 from gatedgcn.ops import _native
+
 from helpers import compare_with_grads, random_graph
 
 D = 5
@@ -98,7 +99,7 @@ def test_gated_gcn_fast_equals_reference(batch_norm, residual, training, scaled,
     ref.impl = "reference"
     fast(x, ei, e, **scales), ref(x, ei, e, **scales)
     for (name, a), b in zip(fast.named_buffers(), ref.buffers()):
-        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-10, msg=lambda s: f"{name}: {s}")
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-10, msg=lambda s, name=name: f"{name}: {s}")
 
 
 def test_gated_gcn_fast_returns_the_reference_gates_and_their_gradients(gated_backend):
@@ -124,7 +125,7 @@ def test_gated_gcn_fast_on_empty_graphs(n, m, training, gated_backend):
     randomise_bn(layer)
     x, e = leaf(n, D, seed=1), leaf(m, D, seed=2)
     fast, ref = both(layer, x, torch.zeros(2, 0, dtype=torch.long), e)
-    (h_f, e_f), (h_r, e_r) = fast(), ref()
+    (h_f, e_f), (h_r, _) = fast(), ref()
     torch.testing.assert_close(h_f, h_r)
     assert e_f.shape == (0, D) and h_f.shape == (n, D)
     (h_f.sum() + e_f.sum()).backward()

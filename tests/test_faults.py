@@ -19,20 +19,21 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-import dense
-from gatedgcn.cli import main
 from gatedgcn.app.config import Config
 from gatedgcn.app.experiment import Experiment
+from gatedgcn.cli import main
 from gatedgcn.errors import CheckpointError, RunDirError, TrainingError
 from gatedgcn.graph import Graph, collate
 from gatedgcn.model import LAYERS, READOUTS, GraphNet, ModelSpec
 from gatedgcn.nn import GatedGCNLayer, GCNLayer, GraphAttention
 from gatedgcn.train import checkpoint as checkpoint_module
 from gatedgcn.train.checkpoint import MAGIC, Checkpointer, CheckpointWarning, decode, encode, read_checkpoint
-from gatedgcn.train.objective import Objective
 from gatedgcn.train.lock import RunLock
+from gatedgcn.train.objective import Objective
 from gatedgcn.train.run import RunDir
 from gatedgcn.train.trainer import Schedule, Trainer
+
+import dense
 from helpers import compare_with_grads
 
 TINY = [

@@ -8,10 +8,11 @@ import math
 import pytest
 import torch
 
-import dense
 from gatedgcn.nn.ffn import FeedForward
-from helpers import compare_with_grads
 from masks import FixedMask, bernoulli_mask
+
+import dense
+from helpers import compare_with_grads
 
 
 def _f(name: str, t: torch.Tensor) -> torch.Tensor:

@@ -8,10 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import dense
 from gatedgcn.nn import GraphAttention
-from helpers import compare_with_grads, random_graph
 from masks import FixedMask, bernoulli_mask
+
+import dense
+from helpers import compare_with_grads, random_graph
 
 
 def _dense_gat(x, edge_index, layer, *, mask=None, p=0.0):

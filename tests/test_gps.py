@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-import dense
 from gatedgcn.nn.gps import GPSLayer
+
+import dense
 from helpers import compare_with_grads, random_graph
 
 SIZES = (5, 8, 3)  # nodes of the batch's graphs, consecutive

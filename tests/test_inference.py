@@ -13,6 +13,7 @@ from gatedgcn.errors import GatedGCNError
 from gatedgcn.layerwise import layerwise
 from gatedgcn.model import GraphNet, ModelSpec
 from gatedgcn.nn import BatchNorm
+
 from helpers import needs_shared, random_graph
 
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from gatedgcn import Graph, collate
+from gatedgcn.nn import GatedGCNLayer, GCNLayer, GraphAttention, SelfAttention
+
 import dense
 from helpers import compare_with_grads, random_graph
-from gatedgcn import collate, Graph
-from gatedgcn.nn import GatedGCNLayer, GCNLayer, GraphAttention, SelfAttention
 
 D = 6
 

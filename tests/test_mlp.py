@@ -7,13 +7,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-import dense
-from helpers import compare_with_grads, random_graph
 from gatedgcn import Graph, collate
-from gatedgcn.errors import GatedGCNError, GraphError
 from gatedgcn.app.explain import explain
+from gatedgcn.errors import GatedGCNError, GraphError
 from gatedgcn.model import GraphNet, ModelSpec
 from gatedgcn.nn import MLPLayer
+
+import dense
+from helpers import compare_with_grads, random_graph
 
 VOCAB, D = 5, 8
 

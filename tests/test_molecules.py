@@ -5,13 +5,12 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
 
 from gatedgcn.app.config import Config
+from gatedgcn.app.launch import train
 from gatedgcn.data import load_dataset
 from gatedgcn.data.molecules import BOND_TYPES, SOURCES, read_molecules, scaffold_split
 from gatedgcn.errors import DataError
-from gatedgcn.app.launch import train
 
 SHARED = Path(os.environ.get("GATEDGCN_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
 needs_shared = pytest.mark.skipif(not (SHARED / "molecules").is_dir(), reason=f"no shared data folder at {SHARED}")

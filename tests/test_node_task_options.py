@@ -10,15 +10,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from dense import adjacency, linear
-from helpers import compare_with_grads, random_graph
 from gatedgcn import Graph, collate
 from gatedgcn.app.config import Config
+from gatedgcn.app.experiment import model_spec
 from gatedgcn.data.dataset import Dataset, Task
 from gatedgcn.errors import ConfigError
-from gatedgcn.app.experiment import model_spec
 from gatedgcn.model import GraphNet, ModelSpec
 from gatedgcn.nn import GCNLayer
+
+from dense import adjacency, linear
+from helpers import compare_with_grads, random_graph
 
 CORA_PRESETS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("cora_*.yaml"))
 

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from gatedgcn.app.config import Config
-from gatedgcn.errors import ConfigError
 from gatedgcn.app.experiment import Experiment
+from gatedgcn.errors import ConfigError
 from gatedgcn.train.objective import balances_batches
 
 

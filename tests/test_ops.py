@@ -19,7 +19,7 @@ S = 5
 
 
 def members(s):
-    return (INDEX == s).nonzero().flatten().tolist()
+    return (s == INDEX).nonzero().flatten().tolist()
 
 
 def src(*shape, seed=0):

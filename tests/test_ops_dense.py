@@ -11,11 +11,12 @@ import copy
 import pytest
 import torch
 
-import dense
-from helpers import compare_with_grads, random_graph
 from gatedgcn import ops
 from gatedgcn.nn import GatedGCNLayer, GCNLayer, GraphAttention
 from gatedgcn.ops import _native
+
+import dense
+from helpers import compare_with_grads, random_graph
 
 D = 6
 KERNELS = ["torch", "compiled"]

@@ -7,6 +7,7 @@ import torch
 from gatedgcn import ops
 from gatedgcn.nn import GatedGCNLayer
 from gatedgcn.ops import _select
+
 from helpers import random_graph
 
 D = 5

@@ -93,7 +93,7 @@ def kernel_choice(case, elements: int):
     """The kernels of the case: forced on (PyTorch or compiled), or the thresholds set around ``elements``."""
     if case["kernels"] == "thresholds":
         around = max(0, elements + case["threshold_shift"])
-        return mock.patch.dict(_select.MIN_ELEMENTS, {k: around for k in _select.MIN_ELEMENTS})
+        return mock.patch.dict(_select.MIN_ELEMENTS, dict.fromkeys(_select.MIN_ELEMENTS, around))
     compiled = case["kernels"] == "compiled" and _native.library() is not None
     return ops.fused_kernels(chunk_rows=case["chunk_rows"], compiled=compiled)
 
@@ -134,6 +134,6 @@ def test_default_path_equals_reference(case):
     for k, (a, b) in enumerate(zip(got, want)):
         a = torch.zeros_like(wrt_fast[k]) if a is None else a
         b = torch.zeros_like(wrt_ref[k]) if b is None else b
-        torch.testing.assert_close(a, b, atol=atol * 10, rtol=rtol * 10, msg=lambda s: f"gradient {k}: {s}")
+        torch.testing.assert_close(a, b, atol=atol * 10, rtol=rtol * 10, msg=lambda s, k=k: f"gradient {k}: {s}")
     for a, b in zip(fast.buffers(), ref.buffers()):  # running statistics updated alike
         torch.testing.assert_close(a, b, atol=atol, rtol=rtol)

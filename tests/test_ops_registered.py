@@ -12,6 +12,7 @@ from gatedgcn import ops
 from gatedgcn.errors import GraphError
 from gatedgcn.nn import GatedGCNLayer
 from gatedgcn.ops import _native
+
 from helpers import random_graph
 
 compiled_kernels = pytest.mark.parametrize(

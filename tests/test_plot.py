@@ -7,9 +7,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from gatedgcn.app.plot import lr_changes, plot_curves, plot_runs, read_curves
 from gatedgcn.cli import main
 from gatedgcn.errors import RunDirError
-from gatedgcn.app.plot import lr_changes, plot_curves, plot_runs, read_curves
+
 from tiny_run import png_size, train_tiny
 
 # five epochs by hand; the lr halves after epoch 3 and again after epoch 4

@@ -10,11 +10,12 @@ import torch
 from safetensors.torch import load_file
 
 from gatedgcn import Graph, collate
+from gatedgcn.app.predict import Predictor, device_of, load, write_rows
 from gatedgcn.cli import main
 from gatedgcn.data import Task
 from gatedgcn.errors import ConfigError, GatedGCNError, GraphError
 from gatedgcn.model import GraphNet, ModelSpec
-from gatedgcn.app.predict import Predictor, device_of, load, write_rows
+
 from tiny_run import train_tiny
 
 
@@ -228,8 +229,30 @@ def test_a_degree_beyond_the_runs_categories_is_refused(run_dir, tmp_path, capsy
     assert "node 0 has in-degree 40 (self-loop included)" in capsys.readouterr().err
 
 
-RINGS = "C1CC1 C1CCC1 C1CCCC1 C1CCCCC1 C1CCCCCC1 c1ccccc1 c1ccc2ccccc2c1 c1ccncc1 c1cc[nH]c1 c1ccoc1 c1ccsc1".split()
-RINGS += "c1c[nH]cn1 c1ccc2[nH]ccc2c1 c1ccc2ncccc2c1 C1CCNCC1 C1COCCN1 C1COC1 C1CNC1 C1CCOC1 c1ccncn1".split()
+RINGS = [
+    "C1CC1",
+    "C1CCC1",
+    "C1CCCC1",
+    "C1CCCCC1",
+    "C1CCCCCC1",
+    "c1ccccc1",
+    "c1ccc2ccccc2c1",
+    "c1ccncc1",
+    "c1cc[nH]c1",
+    "c1ccoc1",
+    "c1ccsc1",
+]
+RINGS += [
+    "c1c[nH]cn1",
+    "c1ccc2[nH]ccc2c1",
+    "c1ccc2ncccc2c1",
+    "C1CCNCC1",
+    "C1COCCN1",
+    "C1COC1",
+    "C1CNC1",
+    "C1CCOC1",
+    "c1ccncn1",
+]
 
 
 def test_a_chemists_csv_trains_and_predicts_with_ids_carried_through(tmp_path, capsys):

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from gatedgcn.app.config import Config
-from gatedgcn.data.dataset import Dataset, Task
 from gatedgcn.app.experiment import model_spec
+from gatedgcn.data.dataset import Dataset, Task
 from gatedgcn.model import GraphNet
 
 # the benchmark rows; the Cora presets (configs/cora_*.yaml) are checked in test_node_task_options.py

@@ -9,13 +9,14 @@ import math
 import pytest
 import torch
 
-import dense
 from gatedgcn import Graph, collate
 from gatedgcn.errors import ConfigError
 from gatedgcn.model import GraphNet, ModelSpec
-from helpers import compare_with_grads, random_graph
 from masks import FixedMask, bernoulli_mask
 from test_gps import SIZES, _attention
+
+import dense
+from helpers import compare_with_grads, random_graph
 
 D = 6
 

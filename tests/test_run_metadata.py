@@ -15,6 +15,7 @@ import gatedgcn
 from gatedgcn.app import experiment, launch
 from gatedgcn.app.config import Config
 from gatedgcn.errors import RunDirError
+
 from tiny_run import TINY, train_tiny
 
 EXTRA = ("train.epochs=4", "train.lr=0.01")

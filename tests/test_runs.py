@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from gatedgcn.app.runs import compare_configs, find_runs, format_table, run_row, runs_table
 from gatedgcn.cli import main
 from gatedgcn.errors import GatedGCNError, RunDirError
-from gatedgcn.app.runs import compare_configs, find_runs, format_table, run_row, runs_table
 
 
 def _run(path, *, layer, hidden, val, test=None, metric="accuracy", seconds=(1.5, 2.5)):

@@ -10,6 +10,7 @@ from gatedgcn.data.sampling import NeighbourSampler
 from gatedgcn.graph import Graph, collate
 from gatedgcn.model import GraphNet, ModelSpec
 from gatedgcn.train.metrics import UNLABELLED
+
 from helpers import needs_shared, random_graph
 
 

@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 
 from gatedgcn.app.config import Config
+from gatedgcn.app.launch import train
 from gatedgcn.data import load_dataset
 from gatedgcn.data.sbm import CLUSTER, PATTERN, PATTERN_P, PATTERN_Q, make_patterns
-from gatedgcn.app.launch import train
 from gatedgcn.train.metrics import weighted_accuracy
 from gatedgcn.train.objective import Objective, batch_class_weights
 

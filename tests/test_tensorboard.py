@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from gatedgcn import collate
+from gatedgcn.app.tensorboard import TensorBoardLogger, scalars
 from gatedgcn.cli import main
 from gatedgcn.data.mini import mini_graphs
 from gatedgcn.model import GraphNet, ModelSpec
-from gatedgcn.app.tensorboard import TensorBoardLogger, scalars
+
 from tiny_run import TINY
 
 

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from gatedgcn.app.config import Config
-from gatedgcn.data.tsp import TSPGraph, knn_edges, lkh_tour
 from gatedgcn.app.launch import train
+from gatedgcn.data.tsp import TSPGraph, knn_edges, lkh_tour
 from gatedgcn.train.metrics import f1_positive
 
 

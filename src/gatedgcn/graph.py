@@ -12,8 +12,9 @@ Conversions to and from networkx and PyTorch Geometric are in :mod:`gatedgcn.int
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -164,7 +165,7 @@ class Graph(_Sizes):
         """``d_i`` = number of senders of each receiver ``i``: ``[N]`` long."""
         return torch.bincount(self.edge_index[1], minlength=self.num_nodes)
 
-    def replace(self, **changes: Any) -> "Graph":
+    def replace(self, **changes: Any) -> Graph:
         """A copy with some fields changed, validated again."""
         return replace(self, **changes)
 
@@ -198,7 +199,7 @@ class Batch(_Sizes):
         """Graph id of each edge: ``[E]``."""
         return torch.repeat_interleave(torch.arange(self.num_graphs, device=self.x.device), self.edges_per_graph)
 
-    def to(self, device: torch.device | str) -> "Batch":
+    def to(self, device: torch.device | str) -> Batch:
         move = lambda t: None if t is None else t.to(device)  # noqa: E731
         return Batch(*(move(getattr(self, f)) for f in self.__dataclass_fields__))
 

@@ -94,7 +94,7 @@ def to_networkx(g: Graph) -> Any:
 def _extras(data: Any) -> dict[str, Tensor]:
     """The tensors of a PyG object beyond the fields a :class:`Graph` has; a non-tensor attribute is refused."""
     extra = {}
-    for key in data.keys():
+    for key in data:
         if key in PYG_FIELDS or key == "num_nodes":
             continue
         value = data[key]

@@ -19,7 +19,6 @@ end-node states ``[h_j, h_i]`` concatenated).
 
 from __future__ import annotations
 
-
 import torch
 from torch import Tensor, nn
 

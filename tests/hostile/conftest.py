@@ -6,9 +6,9 @@ import shutil
 
 import pytest
 import torch
+from harness import Sandbox
 
 from gatedgcn.cli import main
-from harness import Sandbox
 
 TINY = [
     "--quiet",

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from harness import refused
 
 from gatedgcn.data.catalog import entry
-from harness import refused
 
 
 @pytest.mark.parametrize("target", ["victim", "new-file"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from harness import SMALL, refused, run_cli
 
 N = 12  # a ring of 12 nodes, labels 0, 1, 2 in turn

@@ -9,7 +9,6 @@ from collections import defaultdict
 import numpy as np
 import pytest
 import scipy.sparse as sp
-
 from harness import SMALL, refused, run_cli
 
 N_ALL, TEST, FEATURES, CLASSES = 505, [505, 506, 507], 4, 3

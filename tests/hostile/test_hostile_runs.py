@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from harness import SMALL, refused, run_cli, snapshot
 from safetensors.torch import load_file, save
 
 from gatedgcn.train.checkpoint import CheckpointWarning, encode
 from gatedgcn.train.lock import RunLock
-from harness import SMALL, refused, run_cli, snapshot
 
 WEIGHTS = "model.safetensors"
 
@@ -37,7 +37,7 @@ def _reshaped(run: Path) -> bytes:
 
 def _without_one(run: Path) -> bytes:
     t = _tensors(run)
-    return save({k: v for k, v in list(t.items())[1:]})
+    return save(dict(list(t.items())[1:]))
 
 
 def _with_extra(run: Path) -> bytes:

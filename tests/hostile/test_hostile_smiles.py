@@ -5,9 +5,9 @@ from __future__ import annotations
 import gzip
 
 import pytest
+from harness import SMALL, refused
 
 from gatedgcn.data import DATASETS
-from harness import SMALL, refused
 
 pytest.importorskip("rdkit")
 if "smiles" not in DATASETS:

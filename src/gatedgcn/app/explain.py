@@ -15,9 +15,9 @@ its node.  Drawn with networkx on a matplotlib Figure (Agg canvas, no pyplot).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import networkx as nx
 import torch
@@ -28,11 +28,11 @@ from matplotlib.colors import Normalize, TwoSlopeNorm
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from gatedgcn.app.plot import save_figure
+from gatedgcn.app.predict import load
 from gatedgcn.errors import GatedGCNError, GraphError
 from gatedgcn.graph import Graph, collate
 from gatedgcn.model import GraphNet
-from gatedgcn.app.plot import save_figure
-from gatedgcn.app.predict import load
 
 __all__ = [
     "CMAP",

@@ -16,20 +16,21 @@ import csv
 import io
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
 from gatedgcn.app.config import Config
+from gatedgcn.app.experiment import Experiment, load_run
 from gatedgcn.data import Dataset, Task
 from gatedgcn.data.files import node_table_of, read_edgelist, read_jsonl
 from gatedgcn.data.inputs import prepare, read_smiles_inputs, read_tu_inputs
 from gatedgcn.errors import ConfigError, GatedGCNError, GraphError
-from gatedgcn.app.experiment import Experiment, load_run
 from gatedgcn.graph import Batch, Graph, collate
 from gatedgcn.model import GraphNet, ModelSpec
 from gatedgcn.train.run import RunDir

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Callable
 
-from gatedgcn.data.dataset import Dataset, Task
 from gatedgcn.data.csl import build_csl, build_csl_rp
+from gatedgcn.data.dataset import Dataset, Task
 from gatedgcn.data.files import build_edgelist, build_jsonl
 from gatedgcn.data.mini import build_mini
 from gatedgcn.data.molecules import build_aqsol, build_esol
-from gatedgcn.data.sbm import build_cluster, build_pattern
-from gatedgcn.data.tsp import build_tsp
-from gatedgcn.data.planetoid import build_planetoid, has_planetoid
 from gatedgcn.data.names import MOLECULENET, info_of, require
+from gatedgcn.data.planetoid import build_planetoid, has_planetoid
+from gatedgcn.data.sbm import build_cluster, build_pattern
 from gatedgcn.data.smiles import build_moleculenet, build_smiles
+from gatedgcn.data.tsp import build_tsp
 from gatedgcn.data.tu import build_tu
 from gatedgcn.errors import ConfigError
 

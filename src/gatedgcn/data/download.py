@@ -29,10 +29,10 @@ import stat
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.client import HTTPException
 from pathlib import Path
-from typing import Callable
 
 from gatedgcn.data.catalog import RemoteFile, entry
 from gatedgcn.errors import DataError

@@ -24,7 +24,8 @@ reads them).  In a :class:`Graph` the ids of feature ``k`` are shifted by the si
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 import csv
 import io
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -72,7 +73,7 @@ def read_smiles_inputs(path: str | Path, featurisation: dict[str, Any]) -> tuple
 
     path = Path(path)
     reader = csv.DictReader(io.StringIO(_text(path)))
-    columns = [c for c in (reader.fieldnames or [])]
+    columns = list(reader.fieldnames or [])
     column = _smiles_column(path, columns, featurisation.get("smiles_column"))
     graphs, cells, bad = [], [], []
     for row in reader:

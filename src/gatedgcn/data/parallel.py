@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch

@@ -16,7 +16,7 @@ Shapes: graph with ``N`` nodes and ``E`` edges; a batch has ``n ≤ B (1 + f_1 +
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor

@@ -46,7 +46,7 @@ class RunLock:
         self.folder, self._fd = folder, fd
 
     @classmethod
-    def acquire(cls, folder: Path) -> "RunLock":
+    def acquire(cls, folder: Path) -> RunLock:
         """Lock ``folder`` (which must exist) or raise :class:`RunDirError` naming the holder's pid."""
         fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         try:

@@ -15,7 +15,7 @@ two-class classification is scored by ``logit_1 - logit_0`` (the order of the so
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch

@@ -80,7 +80,7 @@ class RunDir:
         self.lock = lock
 
     @classmethod
-    def create(cls, path: str | Path, *, overwrite: bool = False) -> "RunDir":
+    def create(cls, path: str | Path, *, overwrite: bool = False) -> RunDir:
         """A new, empty run directory, locked; an existing non-empty one needs ``overwrite``, and one that
         another live run holds is refused naming its pid (before anything in it is touched)."""
         path = Path(path)
@@ -108,7 +108,7 @@ class RunDir:
         return cls(path, lock)
 
     @classmethod
-    def open(cls, path: str | Path) -> "RunDir":
+    def open(cls, path: str | Path) -> RunDir:
         """An existing run directory, to read."""
         run = cls(path)
         if not (run.path / cls.CONFIG).is_file():
@@ -116,7 +116,7 @@ class RunDir:
         return run
 
     @classmethod
-    def resume(cls, path: str | Path) -> "RunDir":
+    def resume(cls, path: str | Path) -> RunDir:
         """An existing run directory, locked to go on writing it (refused while another run holds it)."""
         run = cls.open(path)
         try:
