@@ -114,7 +114,6 @@ def test_a_hostile_json_lines_file_is_refused_naming_the_line(box, case):
     "name, content, names",
     [
         ("graphs.jsonl", _lines(_graph(10**12)), ["graphs.jsonl:1", "GiB"]),
-        ("graphs.jsonl", _lines(_graph(x=[[1.0, 2.0]] * 3)), ["graphs.jsonl", "features"]),
         ("edges.csv", "0,1\n1,1000000000000\n", ["edges.csv:2", "GiB"]),
         ("edges.tsv", b"0\t1\n\xff\t2\n", ["edges.tsv", "UTF-8"]),
     ],
