@@ -80,11 +80,19 @@ class SmilesTable:
     lines: list[int]  # the line of each row in the file
 
 
+MAX_TEXT = 1 << 28  # bytes of CSV text (unpacked) a SMILES file may hold: 256 MiB, ~5x the largest MoleculeNet file
+
+
 def _text(path: Path) -> str:
     try:
-        data = path.read_bytes()
         if path.suffix.lower() == ".gz":
-            data = gzip.decompress(data)
+            with gzip.open(path, "rb") as f:
+                data = f.read(MAX_TEXT + 1)  # bounded: a small .gz may unpack to gigabytes
+        else:
+            with path.open("rb") as f:
+                data = f.read(MAX_TEXT + 1)
+        if len(data) > MAX_TEXT:
+            raise DataError(f"{path}: more than {MAX_TEXT >> 20} MiB of CSV text (unpacked); split the file")
         return data.decode("utf-8-sig")
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
