@@ -94,7 +94,7 @@ def to_networkx(g: Graph) -> Any:
 def _extras(data: Any) -> dict[str, Tensor]:
     """The tensors of a PyG object beyond the fields a :class:`Graph` has; a non-tensor attribute is refused."""
     extra = {}
-    for key in data:
+    for key in data.keys():  # noqa: SIM118 (iterating a PyG Data gives (key, value) pairs)
         if key in PYG_FIELDS or key == "num_nodes":
             continue
         value = data[key]
