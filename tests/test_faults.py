@@ -459,7 +459,7 @@ def test_a_checkpoint_with_a_valid_checksum_but_the_wrong_structure_is_skipped_a
         run / "summary.json"
     ).unlink()  # not finished: the resume goes back to the checkpoints (a finished one trains nothing)
     newest = Checkpointer(run / "checkpoints", config={}).positions()[-1][1]
-    newest.write_bytes(encode(_restructured(torch.load(io.BytesIO(newest.read_bytes().partition(b"\n")[2])), damage)))
+    newest.write_bytes(encode(_restructured(read_checkpoint(newest), damage)))
     with pytest.warns(CheckpointWarning, match=f"skipping checkpoint: .*{newest.name}"):
         assert main(["train", "--resume", str(run), "--quiet"]) == 0
     after = _files(run)

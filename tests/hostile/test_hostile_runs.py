@@ -14,7 +14,7 @@ import torch
 from harness import SMALL, refused, run_cli, snapshot
 from safetensors.torch import load_file, save
 
-from gatedgcn.train.checkpoint import CheckpointWarning, encode
+from gatedgcn.train.checkpoint import CheckpointWarning, encode, read_checkpoint
 from gatedgcn.train.lock import RunLock
 
 WEIGHTS = "model.safetensors"
@@ -171,7 +171,7 @@ def _checkpoints(run: Path) -> list[Path]:
 
 
 def _with_config(path: Path, **train) -> bytes:
-    state = torch.load(io.BytesIO(path.read_bytes().partition(b"\n")[2]))
+    state = read_checkpoint(path)
     config = json.loads(state["config"])
     return encode(state | {"config": json.dumps(config | {"train": config["train"] | train})})
 
@@ -203,7 +203,7 @@ RECOVERED = {
 
 
 def _restructure(path: Path, drop: str) -> bytes:
-    state = torch.load(io.BytesIO(path.read_bytes().partition(b"\n")[2]))
+    state = read_checkpoint(path)
     return encode(state | {"trainer": {k: v for k, v in state["trainer"].items() if k != drop}})
 
 
