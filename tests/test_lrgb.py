@@ -14,6 +14,7 @@ import torch
 
 from gatedgcn.data import lrgb
 from gatedgcn.errors import DataError
+
 from helpers import SHARED, needs_shared
 
 PEPTIDES = "lrgb/peptides-functional"

@@ -105,11 +105,11 @@ class _Block(nn.Module):
         batch_norm: bool,
         residual: bool,
         dropout: float,
-        activation: str = "relu",
+        activation: str | None = "relu",
     ) -> None:
         super().__init__()
         self.layer = layer
-        self.f = ACTIVATIONS[activation]
+        self.f = ACTIVATIONS[activation] if activation is not None else nn.Identity()  # None: the output layer
         self.bn = BatchNorm(hidden) if batch_norm else nn.Identity()
         self.residual = residual
         self.drop = nn.Dropout(dropout)
@@ -129,7 +129,7 @@ class GraphNet(nn.Module):
         self.spec = s = spec
         self.input_drop = nn.Dropout(s.input_dropout)
         beside = s.pe_hidden if s.pe_dim > 0 and s.pe_combine == "concat" else 0  # channels of the encoding
-        self.embed_h = _embedding(s.in_dim, s.node_vocab, s.hidden - beside)
+        self.embed_h = _embedding(s.in_dim, s.node_vocab, s.hidden - beside) if s.embed else None
         self.embed_pe = _encoding_embedding(s, beside or s.hidden) if s.pe_dim > 0 else None
         self.layers = nn.ModuleList()
         self.ffns = (
@@ -150,11 +150,18 @@ class GraphNet(nn.Module):
             )
             self.layers.extend(_edge_layer(s) for _ in range(s.layers))
         else:
+            widths = [s.hidden if s.embed else s.in_dim] + [s.hidden] * (s.layers - 1)  # each layer's input
+            widths.append(s.out_dim if s.head == "none" else s.hidden)  # the last layer's output
             make = {
-                "gcn": lambda: GCNLayer(
-                    s.hidden, s.hidden, activation=None, norm=s.gcn_norm, impl=s.impl, self_weight=s.gcn_self_weight
+                "gcn": lambda k: GCNLayer(
+                    widths[k],
+                    widths[k + 1],
+                    activation=None,
+                    norm=s.gcn_norm,
+                    impl=s.impl,
+                    self_weight=s.gcn_self_weight,
                 ),
-                "graph_attention": lambda: GraphAttention(
+                "graph_attention": lambda k: GraphAttention(
                     s.hidden,
                     heads=s.heads,
                     impl=s.impl,
@@ -162,22 +169,28 @@ class GraphNet(nn.Module):
                     heads_join=s.heads_join,
                     attention_dropout=s.attention_dropout,
                 ),
-                "attention": lambda: SelfAttention(s.hidden, heads=s.heads, heads_join=s.heads_join),
-                "mlp": lambda: MLPLayer(s.hidden, s.hidden),
+                "attention": lambda k: SelfAttention(s.hidden, heads=s.heads, heads_join=s.heads_join),
+                "mlp": lambda k: MLPLayer(s.hidden, s.hidden),
             }[s.layer]
-            for _ in range(s.layers):
+            for k in range(s.layers):
+                last = s.head == "none" and k == s.layers - 1  # the output layer: no norm, f or dropout after it
                 self.layers.append(
                     _Block(
-                        make(),
-                        s.hidden,
-                        batch_norm=s.batch_norm,
+                        make(k),
+                        widths[k + 1],
+                        batch_norm=s.batch_norm and not last,
                         residual=s.residual,
-                        dropout=s.dropout,
-                        activation=s.activation,
+                        dropout=0.0 if last else s.dropout,
+                        activation=None if last else s.activation,
                     )
                 )
         self.head_drop = nn.Dropout(s.head_dropout)
-        self.head = MLPReadout(2 * s.hidden if s.level == "edge" else s.hidden, s.out_dim, halvings=s.head_layers)
+        width = s.out_dim if s.head == "none" else s.hidden
+        self.head = (
+            MLPReadout(2 * width if s.level == "edge" else width, s.out_dim, halvings=s.head_layers)
+            if s.head == "mlp"
+            else nn.Identity()
+        )
 
     def edge_input(self, batch: Batch, edges: Tensor | None = None) -> Tensor:
         """The gated layers' input edge state e⁰ of the batch's edges, or of the edge ids ``edges`` only: ``[E, hidden]``."""
@@ -188,7 +201,9 @@ class GraphNet(nn.Module):
 
     def node_input(self, batch: Batch) -> Tensor:
         """The input node state h⁰ (embedding, plus the positional encoding's): ``[N, hidden]``."""
-        h = _embed(self.embed_h, self.input_drop(batch.x))  # [N, hidden] (concat: [N, hidden - pe_hidden])
+        h = self.input_drop(batch.x)  # [N, F]
+        if self.embed_h is not None:
+            h = _embed(self.embed_h, h)  # [N, hidden] (concat: [N, hidden - pe_hidden])
         if self.embed_pe is None:
             return h
         p = self.embed_pe(self._positions(batch))  # [N, hidden] (concat: [N, pe_hidden])
@@ -283,6 +298,11 @@ class GraphNet(nn.Module):
             j, i = batch.edge_index
             return torch.cat([h[j], h[i]], dim=-1)  # [E, 2d]
         return READOUTS[self.spec.readout](h, batch.node_graph, batch.num_graphs)  # [B, d]
+
+    def first_layer_parameters(self) -> list[nn.Parameter]:
+        """The input embedding's weights and the first layer's (where ``train.weight_decay_layers=first`` decays)."""
+        first = [*self.layers[0].parameters()]
+        return first + ([*self.embed_h.parameters()] if self.embed_h is not None else [])
 
     def unused_parameters(self) -> list[str]:
         """Names of the parameters that reach no output: the last gated layer's edge batch norm (its edge state

@@ -105,8 +105,25 @@ class ModelOptions:
         16, "with pe_combine=concat: channels of the encoding (the node embedding gets the rest)", low=1
     )
 
+    embed: bool = option(
+        True,
+        "map the inputs to the hidden width before the first layer (false: the first gcn layer reads the raw "
+        "features, as Kipf & Welling)",
+    )
+    head: str = option(
+        "mlp",
+        "mlp: readout and MLP head; none: the last gcn layer outputs the classes itself (no norm, activation or "
+        "dropout after it; Kipf & Welling's second layer)",
+        choices=("mlp", "none"),
+    )
+
     def __post_init__(self) -> None:
         check_options(self, "model")
+        if (not self.embed or self.head == "none") and (self.layer != "gcn" or self.residual):
+            raise ConfigError(
+                "model.embed=false and model.head=none change the width inside the stack (Kipf & Welling's frame): "
+                f"they need model.layer=gcn and model.residual=false, not {self.layer} with residual={self.residual}"
+            )
         only = {
             "self_loops": ("gcn", "graph_attention"),
             "gcn_self_weight": ("gcn",),
@@ -157,6 +174,10 @@ class ModelSpec(ModelOptions):
             raise ConfigError(
                 "exactly one of in_dim (float node features) and node_vocab (node categories) must be > 0"
             )
+        if self.head == "none" and self.level == "edge":
+            raise ConfigError("model.head=none gives node outputs; an edge task needs the MLP head over [h_j, h_i]")
+        if (not self.embed) and (self.node_vocab > 0 or self.pe_dim > 0):
+            raise ConfigError("model.embed=false reads float node features, without positional encodings")
         if self.input_dropout > 0 and self.node_vocab > 0:
             raise ConfigError(
                 "model.input_dropout drops float node features; this model's nodes carry category ids (node_vocab > 0)"

@@ -59,7 +59,27 @@ class DataConfig:
     pe_dim: int = option(8, "k: Laplacian eigenvectors, or random-walk steps", low=1)
     folds: int = option(0, "k-fold cross-validation of a labelled collection (0: one fixed 8/1/1 split)", low=0)
     fold: int = option(0, "which fold is the test part, in [0, folds)")
-    path: str | None = option(None, "the user's file for the edgelist and jsonl datasets")
+    path: str | None = option(
+        None, "the user's file for the edgelist, jsonl and smiles datasets (relative, not found: in the data folder)"
+    )
+    smiles_column: str | None = option(None, "smiles dataset: the SMILES column (default: the one named smiles)")
+    targets: str | None = option(None, "smiles dataset: target columns, comma-separated (default: every numeric one)")
+    task: str = option(
+        "auto",
+        "auto (binary targets: multilabel; numbers: regression; jsonl: the type of y), regression, classification "
+        "or multilabel",
+        choices=("auto", "regression", "classification", "multilabel"),
+    )
+    split: str = option(
+        "scaffold",
+        "smiles dataset: scaffold (Bemis-Murcko, as OGB), random (seeded by data.seed, 80/10/10) or a column naming "
+        "each row's split (train / val / test)",
+    )
+    featurisation: str = option(
+        "ogb",
+        "smiles dataset: ogb (9 atom, 3 bond categories) or element (atomic number, bond type)",
+        choices=("ogb", "element"),
+    )
 
     def check(self) -> None:
         from gatedgcn.data import DATASETS, is_dataset  # the catalog: imported once a config is checked in full
@@ -166,6 +186,17 @@ class TrainConfig:
         "cross-entropy class weights: auto (the dataset's rule: batch for SBM, none otherwise), "
         "batch ((R - R_c)/R of each batch), none",
         choices=CLASS_WEIGHTS,
+    )
+    metric: str = option(
+        "auto",
+        "the metric that picks the best epoch: auto (the dataset's), mae, rmse, accuracy, weighted_accuracy, f1, "
+        "rocauc or ap",
+        choices=("auto", "mae", "rmse", "accuracy", "weighted_accuracy", "f1", "rocauc", "ap"),
+    )
+    weight_decay_layers: str = option(
+        "all",
+        "which weights train.weight_decay applies to: all, or first (the first layer's, as Kipf & Welling)",
+        choices=("all", "first"),
     )
 
     def check(self) -> None:

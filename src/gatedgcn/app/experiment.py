@@ -33,7 +33,7 @@ from gatedgcn.model import GraphNet
 from gatedgcn.spec import ModelOptions, ModelSpec
 from gatedgcn.train.checkpoint import Checkpointer
 from gatedgcn.train.distributed import ShardSampler, World, gather_tally
-from gatedgcn.train.objective import Objective, balances_batches
+from gatedgcn.train.objective import Objective, balances_batches, check_metric
 from gatedgcn.train.run import RunDir
 from gatedgcn.train.trainer import Schedule, Trainer
 
@@ -84,6 +84,11 @@ def dataset_of(config: Config, *, progress: bool = True) -> Dataset:
         folds=d.folds,
         fold=d.fold,
         path=d.path,
+        smiles_column=d.smiles_column,
+        targets=d.targets,
+        task=d.task,
+        split=d.split,
+        featurisation=d.featurisation,
         progress=progress,
     )
     if d.pe != "none":
@@ -127,7 +132,9 @@ class Experiment:
         data = dataset_of(config, progress=progress)
         model = init_model(fitted_spec(spec, model_spec(config, data), data), config.train.seed)
         balance = balances_batches(config.train.class_weights, data.task.kind, data.task.balance_classes)
-        objective = Objective(data.task.kind, data.task.metric, balance_batches=balance)
+        metric = data.task.metric if config.train.metric == "auto" else config.train.metric
+        check_metric(data.task.kind, metric)
+        objective = Objective(data.task.kind, metric, balance_batches=balance)
         return cls(config, data, model.to(DTYPES[config.train.dtype]), objective)
 
     @classmethod
@@ -219,7 +226,19 @@ class Experiment:
             detect_anomaly=detect_anomaly,
             gather=None if world is None else gather_tally,
             predict=self.layerwise_predict(),
+            params=self.parameter_groups(),
         )
+
+    def parameter_groups(self) -> list[dict] | None:
+        """``train.weight_decay_layers=first``: weight decay on the first layer's weights only (Kipf & Welling)."""
+        if self.config.train.weight_decay_layers == "all":
+            return None
+        first = {id(p) for p in self.model.first_layer_parameters()}
+        rest = [p for p in self.model.parameters() if id(p) not in first]
+        return [
+            {"params": self.model.first_layer_parameters(), "weight_decay": self.config.train.weight_decay},
+            {"params": rest, "weight_decay": 0.0},
+        ]
 
     def layerwise_predict(self):
         """Evaluation of a node task layer by layer in chunks (:mod:`gatedgcn.layerwise`) with ``train.inference_chunk``,

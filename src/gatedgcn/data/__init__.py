@@ -9,6 +9,7 @@ from pathlib import Path
 from gatedgcn.data.csl import build_csl, build_csl_rp
 from gatedgcn.data.dataset import Dataset, Task
 from gatedgcn.data.files import build_edgelist, build_jsonl
+from gatedgcn.data.lrgb import build_peptides_func
 from gatedgcn.data.mini import build_mini
 from gatedgcn.data.molecules import build_aqsol, build_esol
 from gatedgcn.data.names import MOLECULENET, info_of, require
@@ -31,6 +32,7 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
     "CSL_RP": build_csl_rp,
     "AQSOL": build_aqsol,  # data_dir/molecules/aqsoldb
     "ESOL": build_esol,  # data_dir/molecules/esol
+    "peptides-func": build_peptides_func,  # data_dir/lrgb/peptides-functional (LRGB)
     **{name: partial(build_tu, name) for name in ("MUTAG", "ENZYMES", "PROTEINS_full", "NCI1")},  # data_dir/TU/NAME
     **{
         name: partial(build_planetoid, name) for name in ("cora", "citeseer", "pubmed")

@@ -5,6 +5,7 @@
                    smiles: the user's CSV (--data-path FILE); all need RDKit (gatedgcn[chem])
     Planetoid      cora, citeseer, pubmed, and any NAME with DATA/planetoid/ind.NAME.{x,y,tx,ty,allx,ally,graph,test.index}
     TU             MUTAG, ENZYMES, PROTEINS_full, NCI1, and any folder DATA/TU/NAME holding NAME_A.txt, ...
+    LRGB           peptides-func: DATA/lrgb/peptides-functional/ (the CSV of SMILES and the split pickle; needs RDKit)
     user files     edgelist (--data-path edges.csv, nodes.csv beside it), jsonl (--data-path graphs.jsonl)
 
 ``DATA`` is the data folder: ``--data-dir``, else ``$GATEDGCN_DATA_DIR``, else ``../shared/data`` beside the
@@ -53,7 +54,7 @@ def info_of(name: str) -> NameInfo:
     if name in USER_FILES:
         return NameInfo(name, "user file", f"--data-path FILE.{'jsonl' if name == 'jsonl' else 'csv'}")
     if name.lower().startswith("peptides") or name.lower().startswith("lrgb"):
-        return NameInfo(name, "LRGB", "lrgb/...", "rdkit")
+        return NameInfo(name, "LRGB", "lrgb/peptides-functional/", "rdkit")
     if name in ("cora", "citeseer", "pubmed"):
         return NameInfo(name, "Planetoid", f"planetoid/ind.{name}.*")
     return NameInfo(name, "TU", f"TU/{name}/")

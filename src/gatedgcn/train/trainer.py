@@ -179,10 +179,12 @@ class Trainer:
         detect_anomaly: bool = False,
         gather: Gather | None = None,
         predict: Callable[[nn.Module, Any], Tensor] | None = None,
+        params: Iterable[Any] | None = None,
     ) -> None:
         """``model`` may be wrapped in ``DistributedDataParallel``; then ``gather`` joins the training rows of
         all processes for the epoch's metrics, and states and evaluation use the wrapped module.
-        ``predict(module, batch)`` computes evaluation outputs (default: ``module(batch)``), e.g. layer by layer."""
+        ``predict(module, batch)`` computes evaluation outputs (default: ``module(batch)``), e.g. layer by layer.
+        ``params``: the optimiser's parameter groups (default: every parameter, at the schedule's weight decay)."""
         self.model = model.to(device)
         self.module = model.module if isinstance(model, DistributedDataParallel) else model
         self.gather = gather
@@ -198,7 +200,7 @@ class Trainer:
         # fused: one kernel per parameter for the whole update (the for-loop form costs ~10 small ops per parameter,
         # about a tenth of a training step on a batch of molecules, docs/performance.md)
         self.optimizer = OPTIMIZERS[schedule.optimizer](
-            model.parameters(), lr=schedule.lr, weight_decay=schedule.weight_decay, fused=True
+            model.parameters() if params is None else params, lr=schedule.lr, weight_decay=schedule.weight_decay, fused=True
         )
         self.scheduler: torch.optim.lr_scheduler.LRScheduler | torch.optim.lr_scheduler.ReduceLROnPlateau = (
             torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule.cosine_factor)
