@@ -151,3 +151,47 @@ def test_cora_presets_load_and_use_the_node_options(path):
     model = GraphNet(model_spec(config, data))
     if path.stem == "cora_gcn":  # embedding 1433 -> 64, two layers V only (64 -> 64), one Linear head 64 -> 7
         assert model.num_parameters() == (1433 * 64 + 64) + 2 * (64 * 64 + 64) + (64 * 7 + 7)
+
+
+def test_kipf_frame_is_two_gcn_layers_from_the_raw_features_to_the_classes():
+    """embed=False, head='none': h1 = relu(Â (X V1 + b1)), out = Â (h1 V2 + b2) (Â = D^-1/2 (A + I) D^-1/2; our GCN layer
+    applies V before aggregating), against a dense float64 computation; Kipf & Welling's parameter count."""
+    import torch
+
+    from gatedgcn import Graph, collate
+    from gatedgcn.model import GraphNet, ModelSpec
+
+    torch.manual_seed(0)
+    N, F, C = 6, 5, 3
+    ei = torch.tensor([[0, 1, 1, 2, 3, 4, 4, 5], [1, 0, 2, 1, 4, 3, 5, 4]])
+    g = Graph(x=torch.rand(N, F, dtype=torch.float64), edge_index=ei)
+    spec = ModelSpec(
+        layer="gcn",
+        layers=2,
+        hidden=4,
+        out_dim=C,
+        level="node",
+        in_dim=F,
+        embed=False,
+        head="none",
+        batch_norm=False,
+        residual=False,
+        gcn_norm="symmetric",
+        self_loops=True,
+        gcn_self_weight=False,
+        impl="reference",
+    )
+    model = GraphNet(spec).double().eval()
+    assert model.num_parameters() == F * 4 + 4 + 4 * C + C
+    A = torch.eye(N, dtype=torch.float64)
+    A[ei[1], ei[0]] = 1.0
+    d = A.sum(1)
+    A_hat = A / torch.sqrt(d[:, None] * d[None, :])
+    (l1, l2) = (b.layer for b in model.layers)
+    W = [dict(layer.named_parameters()) for layer in (l1, l2)]
+    lin = lambda p, h: (
+        h @ next(v for k, v in p.items() if "weight" in k).T + next(v for k, v in p.items() if "bias" in k)
+    )  # noqa: E731
+    h1 = torch.relu(A_hat @ lin(W[0], g.x))
+    out = A_hat @ lin(W[1], h1)
+    torch.testing.assert_close(model(collate([g])), out)
