@@ -27,6 +27,7 @@ INPUTS = {
     "AQSOL": dict(task=Task("graph", "regression", 1, "mae"), node_vocab=65, edge_vocab=5),
     "CSL": dict(task=Task("graph", "classification", 10, "accuracy"), node_vocab=1),
     "smiles": dict(task=Task("graph", "multilabel", 1, "rocauc"), node_vocab=174, edge_vocab=13),  # OGB features
+    "peptides-func": dict(task=Task("graph", "multilabel", 10, "ap"), node_vocab=174, edge_vocab=13),
 }
 
 # Parameter counts of Dwivedi et al. (JMLR 2023) for the rows of the presets.
@@ -59,10 +60,15 @@ def test_there_is_a_preset_for_every_row():
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_preset_parameter_count_within_2_percent_of_the_paper(path):
+    text = path.read_text()
+    if "published parameter count: not in our sources" in text:
+        pytest.skip(f"{path.stem}: no published parameter count to hold it against")
     count = _count(path)
-    stated = re.search(r"paper parameter count: ([\d,]+)", path.read_text())
+    stated = re.search(r"paper parameter count: ([\d,]+)", text)
     paper = PAPER.get(path.stem) or (int(stated.group(1).replace(",", "")) if stated else None)
-    if paper is None:
+    if re.search(r"parameter budget ≈ 500k|≈ 500k parameters", text):
+        assert 450_000 <= count <= 500_000, count  # LRGB's budget: at most 500k
+    elif paper is None:
         assert 90_000 < count < 110_000  # a 100k-budget row quoted for its accuracy only
     else:
         assert abs(count - paper) <= 0.02 * paper, (count, paper)
