@@ -200,7 +200,10 @@ class Trainer:
         # fused: one kernel per parameter for the whole update (the for-loop form costs ~10 small ops per parameter,
         # about a tenth of a training step on a batch of molecules, docs/performance.md)
         self.optimizer = OPTIMIZERS[schedule.optimizer](
-            model.parameters() if params is None else params, lr=schedule.lr, weight_decay=schedule.weight_decay, fused=True
+            model.parameters() if params is None else params,
+            lr=schedule.lr,
+            weight_decay=schedule.weight_decay,
+            fused=True,
         )
         self.scheduler: torch.optim.lr_scheduler.LRScheduler | torch.optim.lr_scheduler.ReduceLROnPlateau = (
             torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule.cosine_factor)
