@@ -198,13 +198,13 @@ def _explain(args: argparse.Namespace) -> None:
 
 def _data(args: argparse.Namespace) -> None:
     from gatedgcn.app.config import DataConfig
-    from gatedgcn.data import catalog, download
+    from gatedgcn.data import download, listing
 
     data_dir = DataConfig(data_dir=args.data_dir).resolved_data_dir()
     if args.action == "list":
-        print(catalog.listing(data_dir))
+        print(listing.listing(data_dir))
     elif args.action == "info":
-        print(catalog.describe(args.name, data_dir))
+        print(listing.describe(args.name, data_dir))
     else:
         if data_dir is None:
             raise ConfigError("data fetch: name the data folder with --data-dir or $GATEDGCN_DATA_DIR")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -132,35 +133,57 @@ def read_tu(folder: str | Path, name: str, encoding: dict | None = None) -> TUCo
     if not folder.is_dir():
         raise DataError(f"{folder}: TU dataset folder not found")
     node_graph, G = _graph_of_nodes(folder / f"{name}_graph_indicator.txt")  # [N]
+    edges = _edges(folder / f"{name}_A.txt", node_graph)  # [E, 2]
+    raw_labels = _optional(folder, name, "graph_labels", int, G, "graph in the graph indicator")
+    if raw_labels is None:
+        raise DataError(f"{folder / f'{name}_graph_labels.txt'}: file not found")
+    classes, labels = np.unique(raw_labels[:, 0], return_inverse=True)  # [C], [G]
+    x_all, e_all, enc = _features(folder, name, edges, len(node_graph), encoding)  # [N, F], [E, F_e] or None
+    graphs = _per_graph(name, node_graph, edges, x_all, e_all, labels)
+    return TUCollection(
+        name, graphs, labels.astype(np.int64), classes, x_all.shape[1], 0 if e_all is None else e_all.shape[1], enc
+    )
+
+
+def _edges(path: Path, node_graph: np.ndarray) -> np.ndarray:
+    """The 0-based global ``(j, i)`` of each edge of ``NAME_A.txt``; ids in range, both ends in one graph.
+
+    Shapes: node_graph ``[N]`` -> ``[E, 2]``.
+    """
     N = len(node_graph)
-    edges_path = folder / f"{name}_A.txt"
-    edges, edge_lines = read_table(edges_path, int, columns=2)  # [E, 2], [E]
+    edges, edge_lines = read_table(path, int, columns=2)  # [E, 2], [E]
     outside = np.flatnonzero((edges < 1).any(1) | (edges > N).any(1))
     if len(outside):
         k = int(outside[0])
-        raise DataError(f"{edges_path}:{edge_lines[k]}: node id out of range [1, {N}]: {edges[k].tolist()}")
+        raise DataError(f"{path}:{edge_lines[k]}: node id out of range [1, {N}]: {edges[k].tolist()}")
     edges = edges - 1  # 0-based global ids
     across = np.flatnonzero(node_graph[edges[:, 0]] != node_graph[edges[:, 1]])
     if len(across):
         k = int(across[0])
         raise DataError(
-            f"{edges_path}:{edge_lines[k]}: edge joins nodes of two graphs ({node_graph[edges[k, 0]] + 1} and {node_graph[edges[k, 1]] + 1})"
+            f"{path}:{edge_lines[k]}: edge joins nodes of two graphs ({node_graph[edges[k, 0]] + 1} and {node_graph[edges[k, 1]] + 1})"
         )
+    return edges
+
+
+def _features(
+    folder: Path, name: str, edges: np.ndarray, N: int, encoding: dict | None
+) -> tuple[np.ndarray, np.ndarray | None, dict]:
+    """Node features ``[N, F]`` (attributes, one-hot labels; else the in-degree), edge features ``[E, F_e]`` (or
+    None), and the encoding used: ``encoding`` if given, else the one found in the files."""
     E = len(edges)
-
-    raw_labels = _optional(folder, name, "graph_labels", int, G, "graph in the graph indicator")
-    if raw_labels is None:
-        raise DataError(f"{folder / f'{name}_graph_labels.txt'}: file not found")
-    classes, labels = np.unique(raw_labels[:, 0], return_inverse=True)  # [C], [G]
-
     node_attr = _optional(folder, name, "node_attributes", float, N, "node")
     node_lab = _optional(folder, name, "node_labels", int, N, "node")
     edge_attr = _optional(folder, name, "edge_attributes", float, E, "edge")
     edge_lab = _optional(folder, name, "edge_labels", int, E, "edge")
     _check_one_hot(node_lab, folder / f"{name}_node_labels.txt")
     _check_one_hot(edge_lab, folder / f"{name}_edge_labels.txt")
-    found = {"node_labels": label_vocab(node_lab), "edge_labels": label_vocab(edge_lab)}
-    found |= {"node_attributes": _stats(node_attr), "edge_attributes": _stats(edge_attr)}
+    found: dict[str, Any] = {  # the JSON record of the encoding (Dataset.info's featurisation)
+        "node_labels": label_vocab(node_lab),
+        "edge_labels": label_vocab(edge_lab),
+        "node_attributes": _stats(node_attr),
+        "edge_attributes": _stats(edge_attr),
+    }
     enc = found if encoding is None else encoding
     _check_encoding(enc, found, folder / name)
     node_attr = None if node_attr is None else standardise(node_attr, enc["node_attributes"])
@@ -174,7 +197,17 @@ def read_tu(folder: str | Path, name: str, encoding: dict | None = None) -> TUCo
     edge_hot = None if edge_lab is None else one_hot_columns(edge_lab, enc["edge_labels"], f"{name}_edge_labels.txt")
     e_parts = [a for a in (edge_attr, edge_hot) if a is not None]
     e_all = np.concatenate(e_parts, axis=1).astype(np.float32) if e_parts else None  # [E, F_e]
+    return x_all, e_all, enc
 
+
+def _per_graph(
+    name: str, node_graph: np.ndarray, edges: np.ndarray, x_all: np.ndarray, e_all: np.ndarray | None, labels
+) -> list[Graph]:
+    """The collection cut into its graphs, local node ids, each graph's edges in file order.
+
+    Shapes: node_graph ``[N]``, edges ``[E, 2]`` global ids, x_all ``[N, F]``, e_all ``[E, F_e]``, labels ``[G]``.
+    """
+    G = len(labels)
     node_start = np.searchsorted(node_graph, np.arange(G + 1))  # [G+1]
     edge_graph = node_graph[edges[:, 0]]  # [E]
     order = np.argsort(edge_graph, kind="stable")  # edges grouped by graph, file order kept
@@ -195,9 +228,7 @@ def read_tu(folder: str | Path, name: str, encoding: dict | None = None) -> TUCo
                 name=f"{name}[{g}]",
             )
         )
-    return TUCollection(
-        name, graphs, labels.astype(np.int64), classes, x_all.shape[1], 0 if e_all is None else e_all.shape[1], enc
-    )
+    return graphs
 
 
 def _check_encoding(encoding: dict, found: dict, where: Path) -> None:
