@@ -1,7 +1,9 @@
-"""Shared test helpers: random graphs and a values-and-gradients comparison."""
+"""Shared test helpers: random graphs, a values-and-gradients comparison, the shared data folder, and a run's test
+scores counted by hand from its predictions."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -45,3 +47,24 @@ SHARED = Path(os.environ.get("GATEDGCN_DATA_DIR") or Path(__file__).resolve().pa
 def needs_shared(folder: str):
     """Skip a test that reads ``folder`` of the shared data where this checkout has no such folder."""
     return pytest.mark.skipif(not (SHARED / folder).is_dir(), reason=f"no shared data folder at {SHARED / folder}")
+
+
+def scores_by_hand(run_dir: Path, out: Path) -> dict[str, float]:
+    """The test split's accuracy, class-balanced accuracy (the mean recall of the classes present) and F1 of class 1
+    (``2 tp / (2 tp + fp + fn)``), counted here from the rows ``gatedgcn predict RUN test`` writes to ``out`` (one per
+    labelled graph, node or edge): what the run's ``summary.json`` must report for its test split."""
+    from gatedgcn.cli import main
+
+    assert main(["predict", str(run_dir), "test", "--out", str(out), "--quiet"]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    pairs = [(row["pred"], row["target"]) for row in rows if "target" in row]
+    assert pairs, f"{out}: no labelled row"
+    classes = sorted({t for _, t in pairs})
+    recall = [sum(p == c for p, t in pairs if t == c) / sum(t == c for _, t in pairs) for c in classes]
+    tp = sum(p == 1 and t == 1 for p, t in pairs)
+    wrong = sum((p == 1) != (t == 1) for p, t in pairs)  # false positives and false negatives
+    return {
+        "accuracy": sum(p == t for p, t in pairs) / len(pairs),
+        "weighted_accuracy": sum(recall) / len(recall),
+        "f1": 2 * tp / (2 * tp + wrong) if tp + wrong else 0.0,
+    }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 import time
 from contextlib import contextmanager
@@ -17,8 +16,7 @@ from gatedgcn.data.download import Fetcher, fetch_dataset
 from gatedgcn.data.tu import read_tu
 from gatedgcn.errors import DataError
 
-SHARED = Path(os.environ.get("GATEDGCN_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
-needs_shared = pytest.mark.skipif(not (SHARED / "TU").is_dir(), reason=f"no shared data folder at {SHARED}")
+from helpers import SHARED, needs_shared
 
 PAYLOAD = bytes(range(256)) * 40  # 10,240 bytes
 
@@ -196,7 +194,7 @@ def test_a_link_planted_at_the_partial_file_is_refused_and_nothing_is_written_th
     assert not (data / remote.path).exists()
 
 
-@needs_shared
+@needs_shared("TU")
 def test_the_pins_match_the_shared_files():
     for e in CATALOG.values():
         for f in e.files:
@@ -204,7 +202,7 @@ def test_the_pins_match_the_shared_files():
             assert (len(data), hashlib.sha256(data).hexdigest()) == (f.size, f.sha256), f.path
 
 
-@needs_shared
+@needs_shared("TU")
 def test_fetch_mutag_end_to_end_from_a_local_mirror_of_the_shared_folder(tmp_path, capsys):
     from gatedgcn.cli import main
 

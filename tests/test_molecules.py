@@ -1,7 +1,6 @@
 """Molecules: SMILES -> graphs (hand-checked), the scaffold split rule on a hand-computed case and on AqSolDB
 (the benchmark's 7,985 / 998 / 999), ESOL, errors naming the file, and a one-epoch run."""
 
-import os
 from pathlib import Path
 
 import pytest
@@ -12,8 +11,7 @@ from gatedgcn.data import load_dataset
 from gatedgcn.data.molecules import BOND_TYPES, SOURCES, read_molecules, scaffold_split
 from gatedgcn.errors import DataError
 
-SHARED = Path(os.environ.get("GATEDGCN_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
-needs_shared = pytest.mark.skipif(not (SHARED / "molecules").is_dir(), reason=f"no shared data folder at {SHARED}")
+from helpers import SHARED, needs_shared
 
 ROWS = [
     ("CCO", -0.5),
@@ -73,7 +71,7 @@ def test_bad_files_raise_data_errors_naming_the_file(tmp_path):
         load_dataset("AQSOL", data_dir=tmp_path / "c", cache_dir=None)
 
 
-@needs_shared
+@needs_shared("molecules")
 def test_aqsol_scaffold_split_has_the_benchmarks_sizes():
     folder, file, smiles_column, target_column = SOURCES["AQSOL"]
     mols, targets, scaffolds = read_molecules(SHARED / folder / file, smiles_column, target_column)
@@ -85,7 +83,7 @@ def test_aqsol_scaffold_split_has_the_benchmarks_sizes():
     assert 17.0 < sum(m.GetNumAtoms() for m in mols) / 9982 < 18.0
 
 
-@needs_shared
+@needs_shared("molecules")
 def test_esol_reads_the_rows_with_trailing_spaces():
     d = load_dataset("ESOL", data_dir=SHARED, cache_dir=None)
     sizes = {k: len(v) for k, v in d.splits.items()}

@@ -22,11 +22,10 @@ from gatedgcn.data.safepickle import safe_load_pickle
 from gatedgcn.errors import DataError
 from gatedgcn.train.objective import Objective
 
-SHARED = Path(os.environ.get("GATEDGCN_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
-needs_shared = pytest.mark.skipif(not (SHARED / "planetoid").is_dir(), reason=f"no shared data folder at {SHARED}")
+from helpers import SHARED, needs_shared
 
 
-@needs_shared
+@needs_shared("planetoid")
 def test_cora_has_the_published_statistics_and_public_split():
     graph, split = read_planetoid(SHARED / "planetoid", "cora")
     assert graph.num_nodes == 2708 and graph.x.shape == (2708, 1433)
@@ -39,7 +38,7 @@ def test_cora_has_the_published_statistics_and_public_split():
     assert torch.allclose(graph.x.sum(1), torch.ones(2708))  # row-normalised
 
 
-@needs_shared
+@needs_shared("planetoid")
 def test_cora_node_order_matches_a_trusted_reading_of_the_pickles():
     folder = SHARED / "planetoid"
 
@@ -65,7 +64,7 @@ def test_cora_node_order_matches_a_trusted_reading_of_the_pickles():
     }
 
 
-@needs_shared
+@needs_shared("planetoid")
 def test_cora_dataset_masks_labels_outside_each_split():
     d = load_dataset("cora", data_dir=SHARED)
     assert d.task.level == "node" and d.task.num_outputs == 7 and d.in_dim == 1433

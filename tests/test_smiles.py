@@ -2,7 +2,6 @@
 the HIV scaffold split of ogbg-molhiv (32,901 / 4,113 / 4,113), and every bad input named with file and line."""
 
 import gzip
-import os
 import warnings
 from pathlib import Path
 
@@ -16,7 +15,8 @@ from gatedgcn.data.featurise import parse_smiles  # noqa: E402
 from gatedgcn.data.smiles import build_smiles, read_smiles_table, split_rows  # noqa: E402
 from gatedgcn.errors import DataError  # noqa: E402
 
-SHARED = Path(os.environ.get("GATEDGCN_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
+from helpers import SHARED
+
 HIV = SHARED / "molecules" / "moleculenet" / "hiv.csv"
 
 MOLECULES = ["CCO", "c1ccccc1", "CC(=O)O", "C#N", "c1ccncc1", "CCN", "C1CCCCC1", "OC1CCCC1", "CC(C)O", "c1ccc2ccccc2c1"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +16,7 @@ from gatedgcn.data.splits import choose_split, fixed_split, kfold_split, stratif
 from gatedgcn.data.tu import read_tu
 from gatedgcn.errors import ConfigError, DataError, GatedGCNError
 
-SHARED = Path(os.environ.get("GATEDGCN_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
-needs_shared = pytest.mark.skipif(not (SHARED / "TU").is_dir(), reason=f"no shared data folder at {SHARED}")
+from helpers import SHARED, needs_shared
 
 # Two graphs: graph 1 = nodes 1,2,3 (path 1-2-3, both directions), graph 2 = nodes 4,5 (one edge 5 -> 4).
 TINY = {
@@ -73,7 +71,7 @@ def test_without_node_labels_or_attributes_the_feature_is_the_in_degree(tmp_path
     assert tu.graphs[0].edge_attr is None
 
 
-@needs_shared
+@needs_shared("TU")
 @pytest.mark.parametrize(
     "name, graphs, nodes, classes",
     [
@@ -91,7 +89,7 @@ def test_shared_tu_datasets_have_the_published_counts(name, graphs, nodes, class
     assert np.bincount(tu.labels).sum() == graphs
 
 
-@needs_shared
+@needs_shared("TU")
 def test_mutag_matches_an_independent_reading_of_its_files():
     folder = SHARED / "TU" / "MUTAG"
     edges = np.loadtxt(folder / "MUTAG_A.txt", delimiter=",", dtype=np.int64) - 1  # [E, 2]
