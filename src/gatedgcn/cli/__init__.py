@@ -113,7 +113,29 @@ def _config(args: argparse.Namespace) -> Config:
         for flag, (key, _) in FLAGS.items()
         if getattr(args, flag) is not None
     ]
-    return config.with_overrides(list(args.set) + sets)
+    assignments = list(args.set) + sets
+    chosen = config.with_overrides(assignments)
+    frame = None if args.config else _node_frame(chosen)
+    if frame is None:
+        return chosen
+    print(
+        f"{chosen.data.name}: the node-task frame of {chosen.model.layer} (gatedgcn.app.node_frame); "
+        "flags and --set override it, --config starts elsewhere",
+        file=sys.stderr,
+    )
+    return Config().with_overrides(frame + assignments)
+
+
+def _node_frame(config: Config) -> list[str] | None:
+    """The node-task frame's assignments when ``config`` trains on a Planetoid set (cora, citeseer, pubmed, or one
+    found in the data folder), else None."""
+    from gatedgcn.app.node_frame import frame_overrides
+    from gatedgcn.data.names import info_of
+    from gatedgcn.data.planetoid import has_planetoid
+
+    name, data_dir = config.data.name, config.data.resolved_data_dir()
+    found = data_dir is not None and has_planetoid(data_dir / "planetoid", name)
+    return frame_overrides(config.model.layer) if info_of(name).kind == "Planetoid" or found else None
 
 
 def _epochs(n: int) -> str:
