@@ -264,7 +264,9 @@ def test_a_chemists_csv_trains_and_predicts_with_ids_carried_through(tmp_path, c
     (tmp_path / "new.csv").write_text("compound,SMILES\nnew-1,CCO\nbad,C1CC\nnew-2,c1ccccc1O\n")
     run = tmp_path / "run"
     args = ["train", "--dataset", "smiles", "--data-path", str(tmp_path / "mine.csv"), "--quiet", "--out", str(run)]
+    args += ["--set", "data.split=random"]  # the chemist's own split choice (the default is the scaffold split)
     assert main(args + ["--epochs", "1", "--layers", "1", "--hidden", "8"]) == 0
+    assert "split: random" in (run / "config.yaml").read_text()
     capsys.readouterr()
     with pytest.warns(UserWarning, match=r"skipped 1 SMILES RDKit cannot read: line 3 \('C1CC'\)"):
         assert main(["predict", str(run), str(tmp_path / "new.csv"), "--out", str(tmp_path / "p.csv"), "--quiet"]) == 0
