@@ -32,26 +32,31 @@ HEADS_JOINS = ("linear", "concat", "mean")  # W_h over the heads' outputs, their
 
 
 class _QKV(nn.Module):
-    """The maps ``W_q, W_k, W_v`` (each ``dim -> H · d_h``) and the join of the heads shared by both attentions.
+    """The maps ``W_q, W_k, W_v`` (each ``in_dim -> H · d_h``; ``in_dim`` is ``dim`` unless given) and the join of
+    the heads shared by both attentions.
 
     ``heads_join``: ``linear`` (``W_h: R^{H·d} -> R^d``, the identity for one head; ``d_h = dim``), ``concat``
     (``d_h = dim / H``, the heads side by side) or ``mean`` (``d_h = dim``, the heads averaged).
     ``query_key=False``: no ``W_q, W_k`` (a score that reads only ``v``)."""
 
-    def __init__(self, dim: int, heads: int, *, heads_join: str = "linear", query_key: bool = True) -> None:
+    def __init__(
+        self, dim: int, heads: int, *, heads_join: str = "linear", query_key: bool = True, in_dim: int | None = None
+    ) -> None:
         super().__init__()
-        if dim < 1 or heads < 1:
-            raise ValueError(f"dim and heads must be >= 1, got dim={dim}, heads={heads}")
+        in_dim = dim if in_dim is None else in_dim
+        if min(dim, in_dim, heads) < 1:
+            raise ValueError(f"dims and heads must be >= 1, got in_dim={in_dim}, dim={dim}, heads={heads}")
         if heads_join not in HEADS_JOINS:
             raise ValueError(f"heads_join must be one of {HEADS_JOINS}, got {heads_join!r}")
         if heads_join == "concat" and dim % heads:
             raise ValueError(f"heads_join='concat' needs dim divisible by heads, got dim={dim}, heads={heads}")
         self.dim, self.heads, self.heads_join = dim, heads, heads_join
+        self.in_channels, self.out_channels = in_dim, dim
         self.head_dim = d_h = dim // heads if heads_join == "concat" else dim
         self.beta = 1.0 / math.sqrt(d_h)
-        self.W_q = nn.Linear(dim, heads * d_h, bias=False) if query_key else None
-        self.W_k = nn.Linear(dim, heads * d_h, bias=False) if query_key else None
-        self.W_v = nn.Linear(dim, heads * d_h, bias=False)
+        self.W_q = nn.Linear(in_dim, heads * d_h, bias=False) if query_key else None
+        self.W_k = nn.Linear(in_dim, heads * d_h, bias=False) if query_key else None
+        self.W_v = nn.Linear(in_dim, heads * d_h, bias=False)
         self.W_h = nn.Linear(heads * d_h, dim, bias=False) if heads > 1 and heads_join == "linear" else None
 
     def split(self, x: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor]:
@@ -67,6 +72,12 @@ class _QKV(nn.Module):
             return h.mean(-2)  # [..., d]
         h = h.reshape(*h.shape[:-2], self.heads * self.head_dim)  # [..., H·d_h]
         return h if self.W_h is None else self.W_h(h)
+
+    def reset_parameters(self) -> None:
+        """Every map as at construction (``nn.Linear``'s default initialisation)."""
+        for linear in (self.W_q, self.W_k, self.W_v, self.W_h):
+            if linear is not None:
+                linear.reset_parameters()
 
 
 class SelfAttention(_QKV):
@@ -116,14 +127,16 @@ class GraphAttention(_QKV):
 
     per head; with ``additive`` the values are ``v = W x`` (``W = W_v``; no ``W_q, W_k``), the negative slope 0.2.
     ``attention_dropout`` drops weights ``a_ij`` in training (the kept ones scaled by ``1/(1-p)``).
+    Includes none of norm, activation and residual (the model's block adds them).
 
-    Shapes: x ``[N, dim]``, edge_index ``[2, E]`` -> h ``[N, dim]``; with ``return_weights``
-    also a ``[E, H]`` (before dropout).  A node with no sender gets ``h = 0``.
+    Shapes: x ``[N, in_dim]``, edge_index ``[2, E]`` -> h ``[N, out_dim]`` (``out_dim`` is ``in_dim`` unless given);
+    with ``return_weights`` also a ``[E, H]`` (before dropout).  A node with no sender gets ``h = 0``.
     """
 
     def __init__(
         self,
-        dim: int,
+        in_dim: int,
+        out_dim: int | None = None,
         *,
         heads: int = 1,
         impl: str = "fast",
@@ -133,20 +146,31 @@ class GraphAttention(_QKV):
     ) -> None:
         if score not in SCORES:
             raise ValueError(f"GraphAttention: score must be one of {SCORES}, got {score!r}")
-        super().__init__(dim, heads, heads_join=heads_join, query_key=score == "dot")
+        dim = in_dim if out_dim is None else out_dim
+        super().__init__(dim, heads, heads_join=heads_join, query_key=score == "dot", in_dim=in_dim)
         if impl not in IMPLS:
             raise ValueError(f"GraphAttention: impl must be one of {IMPLS}, got {impl!r}")
         self.impl, self.score = impl, score
+        self.a_i = self.a_j = None
         if score == "additive":
             self.a_i = nn.Parameter(torch.empty(heads, self.head_dim))  # receiver half of a: [H, d_h]
             self.a_j = nn.Parameter(torch.empty(heads, self.head_dim))  # sender half of a: [H, d_h]
-            bound = math.sqrt(6.0 / (2 * self.head_dim + 1))  # Glorot over a's 2·d_h inputs and 1 output
-            nn.init.uniform_(self.a_i, -bound, bound)
-            nn.init.uniform_(self.a_j, -bound, bound)
+            self._reset_a()
         self.attention_drop = nn.Dropout(attention_dropout)
 
+    def _reset_a(self) -> None:
+        bound = math.sqrt(6.0 / (2 * self.head_dim + 1))  # Glorot over a's 2·d_h inputs and 1 output
+        nn.init.uniform_(self.a_i, -bound, bound)
+        nn.init.uniform_(self.a_j, -bound, bound)
+
+    def reset_parameters(self) -> None:
+        """Every weight as at construction (the maps' default initialisation, ``a`` Glorot-uniform)."""
+        super().reset_parameters()
+        if self.a_i is not None:
+            self._reset_a()
+
     def forward(self, x: Tensor, edge_index: Tensor, *, return_weights: bool = False):
-        check_layer_inputs("GraphAttention", x, edge_index, dim=self.dim)
+        check_layer_inputs("GraphAttention", x, edge_index, dim=self.in_channels)
         i = edge_index[1]  # receivers: [E]
         N = x.shape[0]
         q, k, v = self.split(x)  # each [N, H, d_h] (q, k: None with the additive score)

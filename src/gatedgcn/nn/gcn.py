@@ -6,7 +6,9 @@ The weight of each sender is fixed by the graph (mean over the in-neighbours); a
 with no sender gets ``f(U x_i)``.  ``norm="symmetric"`` gives instead the weight
 ``1/√(d_i d_j)`` of Kipf & Welling (degrees counted on the given edges, no self-loops added).
 ``self_weight=False`` drops ``U`` (``h_i = f(V Σ_j a_ij x_j / d_i)``: with self-loops and the symmetric
-weights, Kipf & Welling's layer ``f(D^-1/2 (A + I) D^-1/2 X W)``).
+weights, Kipf & Welling's layer ``f(D^-1/2 (A + I) D^-1/2 X W)``).  ``edge_weight`` (PyG's name) gives
+``a_ij = w_ij`` instead of 1, and the degrees are the weighted ones, ``d_i = Σ_j w_ij``; a degree of 0
+counts as 1 (a node without senders, or a sender that receives nothing, in the symmetric weights).
 The weighted sum is :func:`gatedgcn.ops.gather_scatter`, which picks its kernel by size (no ``[E, d]``
 tensor on large graphs); ``impl="reference"`` makes it run the plain gather-multiply-sum.
 """
@@ -18,8 +20,9 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from gatedgcn.errors import GraphError
 from gatedgcn.graph import check_layer_inputs
-from gatedgcn.ops import IMPLS, gather_scatter, segment_count
+from gatedgcn.ops import IMPLS, gather_scatter, segment_count, segment_sum
 
 __all__ = ["ACTIVATIONS", "GCNLayer"]
 
@@ -32,7 +35,8 @@ ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
 class GCNLayer(nn.Module):
     """``h = f(U x + V X a d⁻¹)``.
 
-    Shapes: x ``[N, in_dim]``, edge_index ``[2, E]`` -> h ``[N, out_dim]``.
+    Includes the activation ``f`` only: no norm, no residual (the model's block adds them).
+    Shapes: x ``[N, in_dim]``, edge_index ``[2, E]``, optional edge_weight ``[E]`` (finite, >= 0) -> h ``[N, out_dim]``.
     ``activation`` is ``"relu"`` or ``"identity"`` (or ``None``, the same); ``self_weight=False``: no ``U x`` term.
     """
 
@@ -57,17 +61,45 @@ class GCNLayer(nn.Module):
         self.impl = impl
         self.f = ACTIVATIONS[activation]
         self.norm = norm
+        self.in_channels, self.out_channels = in_dim, out_dim
         self.U = nn.Linear(in_dim, out_dim) if self_weight else None
         self.V = nn.Linear(in_dim, out_dim)
 
-    def forward(self, x: Tensor, edge_index: Tensor, *, return_weights: bool = False):
-        check_layer_inputs("GCNLayer", x, edge_index, dim=self.V.in_features)
-        """With ``return_weights`` also the sender weights ``a_ij / d_i`` (or ``1/√(d_i d_j)``): ``[E]``."""
+    def reset_parameters(self) -> None:
+        """``U`` and ``V`` as at construction (``nn.Linear``'s default initialisation)."""
+        for linear in (self.U, self.V):
+            if linear is not None:
+                linear.reset_parameters()
+
+    def forward(
+        self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None, *, return_weights: bool = False
+    ):
+        """With ``return_weights`` also the sender weights ``a_ij / d_i`` (or ``a_ij/√(d_i d_j)``): ``[E]``."""
+        check_layer_inputs("GCNLayer", x, edge_index, dim=self.in_channels)
         j, i = edge_index  # senders, receivers: [E]
         N = x.shape[0]
-        d = segment_count(i, N, x.dtype).clamp(min=1)  # in-degree d_i: [N]
+        if edge_weight is None:
+            a = None
+            d = segment_count(i, N, x.dtype).clamp(min=1)  # in-degree d_i: [N]
+        else:
+            a = _check_weight(edge_weight, edge_index.shape[1]).to(x.dtype)  # a_ij: [E]
+            d = segment_sum(a, i, N)  # weighted in-degree: [N]
+            d = torch.where(d > 0, d, torch.ones_like(d))  # [N]
         w = 1.0 / d[i] if self.norm == "mean" else torch.rsqrt(d[i] * d[j])  # [E]
+        w = w if a is None else a * w  # [E]
         # V before aggregating, so that a node with no sender gets no bias from V.
         m = gather_scatter(w, self.V(x), edge_index, N, impl=self.impl)  # Σ_j a_ij V x_j / d_i: [N, out]
         h = self.f(m if self.U is None else self.U(x) + m)  # [N, out]
         return (h, w) if return_weights else h
+
+
+def _check_weight(edge_weight: Tensor, E: int) -> Tensor:
+    """``edge_weight`` as given, if it is a finite, non-negative ``[E]`` tensor; else :class:`GraphError`."""
+    if not isinstance(edge_weight, Tensor) or edge_weight.shape != (E,) or not edge_weight.is_floating_point():
+        shape = list(edge_weight.shape) if isinstance(edge_weight, Tensor) else type(edge_weight).__name__
+        raise GraphError(f"GCNLayer: edge_weight must be a float [{E}] tensor (one weight per edge), got {shape}")
+    if E and not (torch.isfinite(edge_weight).all() and (edge_weight >= 0).all()):
+        raise GraphError(
+            "GCNLayer: edge_weight must be finite and >= 0 (a negative weighted degree has no square root)"
+        )
+    return edge_weight

@@ -14,7 +14,7 @@ model does; a node attends only to the nodes of its own graph.
 
 Shapes: x ``[N, dim]``, edge_index ``[2, E]``, e ``[E, dim]``, nodes_per_graph ``[B]`` (the batch's nodes are
 graph by graph), optional node_scale ``[N]`` / edge_scale ``[E]`` (of the gated part) -> h ``[N, dim]``,
-e' ``[E, dim]``; with ``return_weights`` also η ``[E, dim]`` and a ``[B, H, T, T]``.
+e' ``[E, dim]`` (None with ``edge_update=False``); with ``return_weights`` also η ``[E, dim]`` and a ``[B, H, T, T]``.
 """
 
 from __future__ import annotations
@@ -42,9 +42,11 @@ class GPSLayer(nn.Module):
         ffn_factor: int = 2,
         batch_norm: bool = True,
         impl: str = "fast",
+        edge_update: bool = True,
     ) -> None:
+        """``edge_update=False``: the gated part computes no e' (a last layer; forward returns e' None)."""
         super().__init__()
-        self.local = GatedGCNLayer(dim, batch_norm=batch_norm, residual=True, dropout=dropout, impl=impl)
+        self.local = GatedGCNLayer(dim, edge_update=edge_update, batch_norm=batch_norm, dropout=dropout, impl=impl)
         self.attention = SelfAttention(dim, heads=heads, heads_join=heads_join)
         self.drop_attention = nn.Dropout(dropout)
         self.bn_local = BatchNorm(dim) if batch_norm else nn.Identity()

@@ -57,8 +57,10 @@ def _fn(name: str, dtype: torch.dtype):
     return getattr(_native.library(), f"{name}_{_SUFFIX[dtype]}")
 
 
-def forward(e, C_w, C_b, Dx, Ex, Bx, j, i, scale, gamma, beta, mean, var, eps, batch_stats, bn_eps, residual, step):
-    """-> e', m, ê, eta_norm, and the μ, var of the edge BN used."""
+def forward(
+    e, C_w, C_b, Dx, Ex, Bx, j, i, scale, gamma, beta, mean, var, eps, batch_stats, bn_eps, residual, step, edge_update
+):  # fmt: skip
+    """-> e' (``[0, d]`` without ``edge_update``), m, ê, eta_norm, and the μ, var of the edge BN used."""
     E, d = e.shape
     N = Ex.shape[0]
     check_ids(j, i, N)
@@ -76,6 +78,8 @@ def forward(e, C_w, C_b, Dx, Ex, Bx, j, i, scale, gamma, beta, mean, var, eps, b
     eta_norm = sigma_sum.add_(eps).reciprocal_()  # 1 / (Σ_j σ_ij + ε): [N, d]
     eta_norm.masked_fill_(eta_norm.isinf(), 0.0)  # a receiver without senders (with ε = 0) gets m = 0
     m = gated_sum.mul_(eta_norm)  # [N, d]
+    if not edge_update:
+        return e.new_empty((0, d)), m, e_hat, eta_norm, mean.clone(), var.clone()
     if batch_stats:
         s = moments.sum(0)  # [2, d]
         mean_d = s[0] / E

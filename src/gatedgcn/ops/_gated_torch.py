@@ -17,8 +17,10 @@ from gatedgcn.ops._batchnorm import ChunkedNorm, row_chunks
 __all__ = ["backward", "forward"]
 
 
-def forward(e, C_w, C_b, Dx, Ex, Bx, j, i, scale, gamma, beta, mean, var, eps, batch_stats, bn_eps, residual, step):
-    """-> e', m, ê, eta_norm, and the μ, var of the edge BN used."""
+def forward(
+    e, C_w, C_b, Dx, Ex, Bx, j, i, scale, gamma, beta, mean, var, eps, batch_stats, bn_eps, residual, step, edge_update
+):  # fmt: skip
+    """-> e' (``[0, d]`` without ``edge_update``), m, ê, eta_norm, and the μ, var of the edge BN used."""
     E, d = e.shape
     N = Ex.shape[0]
     DBx = torch.cat([Dx, Bx], dim=1)  # [D x | B x]: one gather moves both, [N, 2d]
@@ -39,6 +41,8 @@ def forward(e, C_w, C_b, Dx, Ex, Bx, j, i, scale, gamma, beta, mean, var, eps, b
     eta_norm = sigma_sum.add_(eps).reciprocal_()  # 1 / (Σ_j σ_ij + ε): [N, d]
     eta_norm.masked_fill_(eta_norm.isinf(), 0.0)  # a receiver without senders (with ε = 0) gets m = 0
     m = gated_sum.mul_(eta_norm)  # Σ_j η_ij ⊙ B x_j: [N, d]
+    if not edge_update:
+        return e.new_empty((0, d)), m, e_hat, eta_norm, mean.clone(), var.clone()
     norm = ChunkedNorm(e_hat, scale, gamma, beta, mean, var, batch_stats, bn_eps, step)
     e_new = norm.forward(e if residual else None)  # [E, d]
     return e_new, m, e_hat, eta_norm, norm.mean.clone(), norm.var.clone()

@@ -3,7 +3,7 @@
     ê_ij  = C e_ij + D x_j + E x_i                    (j the sender, i the receiver)
     η_ij  = σ(ê_ij) / (Σ_{k→i} σ(ê_ik) + ε) = σ_ij ⊙ eta_norm_i        per channel
     m_i   = Σ_{j→i} η_ij ⊙ B x_j
-    e'_ij = [e_ij +] ReLU(BN(s_ij ê_ij))
+    e'_ij = [e_ij +] ReLU(BN(s_ij ê_ij))            (not computed with ``edge_update=False``: e' is None)
 
 The op picks its kernel (:mod:`gatedgcn.ops._select`): the compiled CPU sweeps
 (:mod:`gatedgcn.ops._gated_native`) where they are built and pay, else the PyTorch chunked kernels
@@ -40,23 +40,25 @@ def _ids(edge_index: Tensor) -> tuple[Tensor, Tensor]:
 def _gated(
     e: Tensor, C_w: Tensor, C_b: Tensor, Dx: Tensor, Ex: Tensor, Bx: Tensor, edge_index: Tensor, scale: Tensor | None,
     gamma: Tensor, beta: Tensor, mean: Tensor, var: Tensor, eps: float, batch_stats: bool, bn_eps: float,
-    residual: bool,
+    residual: bool, edge_update: bool = True,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:  # fmt: skip
-    """-> e' ``[E, d]``, m ``[N, d]``, ê ``[E, d]``, eta_norm ``[N, d]``, and the edge BN's μ, var used ``[d]``."""
+    """-> e' ``[E, d]`` (``[0, d]`` without ``edge_update``), m ``[N, d]``, ê ``[E, d]``, eta_norm ``[N, d]``, and the
+    edge BN's μ, var used ``[d]``."""
     e, C_w, C_b, Dx, Ex, Bx = (t.contiguous() for t in (e, C_w, C_b, Dx, Ex, Bx))
     scale = None if scale is None else scale.to(e.dtype).contiguous()
     j, i = _ids(edge_index)
     step = _select.chunk_rows(2 * e.shape[1], e.device)
     kernels = _kernels(e, C_w, Dx, Ex, Bx, gamma)
     return kernels.forward(e, C_w, C_b, Dx, Ex, Bx, j, i, scale, gamma, beta, mean, var, eps, batch_stats, bn_eps,
-                           residual, step)  # fmt: skip
+                           residual, step, edge_update)  # fmt: skip
 
 
 @_gated.register_fake
-def _(e, C_w, C_b, Dx, Ex, Bx, edge_index, scale, gamma, beta, mean, var, eps, batch_stats, bn_eps, residual):
+def _(e, C_w, C_b, Dx, Ex, Bx, edge_index, scale, gamma, beta, mean, var, eps, batch_stats, bn_eps, residual,
+      edge_update=True):  # fmt: skip
     N, d = Ex.shape
     return (
-        e.new_empty(e.shape),
+        e.new_empty(e.shape if edge_update else (0, d)),
         e.new_empty((N, d)),
         e.new_empty(e.shape),
         e.new_empty((N, d)),
@@ -97,7 +99,7 @@ def _(g_e_new, g_m, g_e_hat, e, e_hat, C_w, Bx, edge_index, eta_norm, m, scale, 
 
 
 def _setup(ctx, inputs, output):
-    e, C_w, _, _, _, Bx, edge_index, scale, gamma, beta, _, _, _, batch_stats, bn_eps, residual = inputs
+    e, C_w, _, _, _, Bx, edge_index, scale, gamma, beta, _, _, _, batch_stats, bn_eps, residual, *_ = inputs
     _, m, e_hat, eta_norm, mean, var = output
     ctx.flags = (batch_stats, bn_eps, residual)
     ctx.set_materialize_grads(False)
@@ -113,18 +115,20 @@ def _backward(ctx, g_e_new, g_m, g_e_hat, _g_eta_norm, _g_mean, _g_var):
         g_e_new, g_m, g_e_hat, e, e_hat, C_w, Bx, edge_index, eta_norm, m, scale, gamma, beta, mean, var,
         *ctx.flags, need_de,
     )  # fmt: skip
-    return (de if need_de else None, dC_w, dC_b, dDx, dEx, dBx, None, None, d_gamma, d_beta, *([None] * 6))
+    return (de if need_de else None, dC_w, dC_b, dDx, dEx, dBx, None, None, d_gamma, d_beta, *([None] * 7))
 
 
 _gated.register_autograd(_backward, setup_context=_setup)
 
 
-def reference(e, C_w, C_b, Dx, Ex, Bx, edge_index, eps, bn=None, scale=None, residual=False):
-    """The plain equations (module docstring) with ``bn`` itself: -> e', m, ê."""
+def reference(e, C_w, C_b, Dx, Ex, Bx, edge_index, eps, bn=None, scale=None, residual=False, edge_update=True):
+    """The plain equations (module docstring) with ``bn`` itself: -> e' (None without ``edge_update``), m, ê."""
     j, i = edge_index  # senders, receivers: [E]
     e_hat = torch.nn.functional.linear(e, C_w, C_b) + Dx[j] + Ex[i]  # [E, d]
     eta = normalise_gates(torch.sigmoid(e_hat), i, Ex.shape[0], eps)  # [E, d]
     m = segment_sum(eta * Bx[j], i, Ex.shape[0])  # [N, d]
+    if not edge_update:
+        return None, m, e_hat
     z = e_hat if scale is None else e_hat * scale.unsqueeze(-1)  # [E, d]
     e_new = torch.relu(z if bn is None else bn(z))  # [E, d]
     return (e + e_new if residual else e_new), m, e_hat
@@ -144,19 +148,24 @@ def gated_edges(
     residual: bool = False,
     *,
     impl: str = "fast",
-) -> tuple[Tensor, Tensor, Tensor]:
+    edge_update: bool = True,
+) -> tuple[Tensor | None, Tensor, Tensor]:
     """The gated GCN's edge step (module docstring): -> e' ``[E, d]``, m ``[N, d]``, ê ``[E, d]``.
 
     ``bn`` as in :func:`~gatedgcn.ops.norm.norm_relu_residual` (None: no BN); ``scale`` (per edge) as the
-    layer's ``edge_scale``.  Shapes: e ``[E, d]``, C_w ``[d, d]``, C_b ``[d]``, Dx, Ex, Bx ``[N, d]``,
+    layer's ``edge_scale``.  ``edge_update=False``: e' is neither computed nor returned (None; ``bn``, ``scale`` and
+    ``residual`` then play no part), for a last layer whose edge state nothing reads.  Shapes: e ``[E, d]``, C_w ``[d, d]``, C_b ``[d]``, Dx, Ex, Bx ``[N, d]``,
     edge_index ``[2, E]`` (int32 or int64).
     """
     plain = impl == "reference" or not fusable(bn) or (scale is not None and scale.requires_grad)
     if plain or not _select.fused("gated_edges", e.numel(), e, C_w, Dx, Ex, Bx):
-        return reference(e, C_w, C_b, Dx, Ex, Bx, edge_index, eps, bn, scale, residual)
+        return reference(e, C_w, C_b, Dx, Ex, Bx, edge_index, eps, bn, scale, residual, edge_update)
+    if not edge_update:
+        bn, scale, residual = None, None, False
     gamma, beta, mean, var, batch_stats, bn_eps = norm_arguments(bn, e)
     e_new, m, e_hat, _, mean_b, var_b = torch.ops.gatedgcn.gated_edges(
-        e, C_w, C_b, Dx, Ex, Bx, edge_index, scale, gamma, beta, mean, var, eps, batch_stats, bn_eps, residual
-    )
+        e, C_w, C_b, Dx, Ex, Bx, edge_index, scale, gamma, beta, mean, var, eps, batch_stats, bn_eps, residual,
+        edge_update,
+    )  # fmt: skip
     update_running(bn, batch_stats, mean_b, var_b, e.shape[0])
-    return e_new, m, e_hat
+    return (e_new if edge_update else None), m, e_hat
