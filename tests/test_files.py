@@ -45,15 +45,19 @@ def test_tsv_without_header_or_node_table(tmp_path):
 
 
 def test_node_table_without_labels_or_features(tmp_path):
-    x, y = read_node_table(write(tmp_path / "n.csv", "1\n0\n2\n"))
-    assert x.tolist() == [[1.0], [1.0], [1.0]] and y is None
+    table = read_node_table(write(tmp_path / "n.csv", "1\n0\n2\n"))
+    x, y = table.x, table.y
+    assert table.names is None and x.tolist() == [[1.0], [1.0], [1.0]] and y is None
 
 
 @pytest.mark.parametrize(
     "edges, nodes, message",
     [
         ("0,1\n1,2,3\n", None, "e.csv:2: expected 2 columns, got 3"),
-        ("0,1\n1,x\n", None, "e.csv:2: column 2: expected an integer, got 'x'"),
+        ("0,1\n1,x\n", "0\n1\n2\n", "e.csv:2: column 2 (target): node id 'x' is not in"),
+        ("a,b\nb,\n", None, "e.csv:2: column 2 (target): the node id is empty"),
+        ("a,b\n", "id\na\nb\na\n", "n.csv:4: node id 'a' already given on line 2"),
+        ("a,b\nb,c\n", "a\nb\n", "e.csv:2: column 2 (target): node id 'c' is not in"),
         ("0,1\n-1,2\n", None, "e.csv:2: node ids must be >= 0"),
         ("0,1\n1,4\n", "0\n1\n2\n", "e.csv:2: node id 4 is not in the node table"),
         ("", None, "e.csv: file is empty"),

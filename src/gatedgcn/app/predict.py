@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from gatedgcn.app.config import Config
 from gatedgcn.app.experiment import Experiment, load_run
 from gatedgcn.data import Dataset, Task
-from gatedgcn.data.files import node_table_of, read_edgelist, read_jsonl
+from gatedgcn.data.files import node_table_of, read_edge_file, read_jsonl
 from gatedgcn.data.inputs import prepare, read_smiles_inputs, read_tu_inputs
 from gatedgcn.errors import ConfigError, GatedGCNError, GraphError
 from gatedgcn.graph import Batch, Graph, collate
@@ -209,26 +209,29 @@ def write_rows(rows: Sequence[dict[str, Any]], path: str | Path | None = None) -
 
 def input_graphs(
     run: Loaded, source: str, *, nodes: str | Path | None = None
-) -> tuple[list[Graph], list[dict[str, Any]] | None]:
+) -> tuple[list[Graph], list[dict[str, Any]] | None, list[str] | None]:
     """The graphs named by ``source``, encoded as the run's dataset encoded its own (:mod:`gatedgcn.data.inputs`):
     a CSV of SMILES (a molecule run), a JSON-lines file of graphs (``.jsonl``), an edge list (``.csv`` / ``.tsv``,
     with the node table ``nodes`` or the ``nodes.csv`` beside it), or ``SPLIT`` / ``NAME:SPLIT`` of a dataset
     (NAME built with the run's data options), or ``NAME:all`` / ``FOLDER:all``: every graph of a TU folder.  With
-    them, the input cells each prediction row carries (or None)."""
+    them, the input cells each prediction row carries (or None), and the node ids of an edge list of string ids
+    (or None)."""
     featurisation = run.dataset.info.get("featurisation")
     path = Path(source)
     if path.is_file():
         if (featurisation or {}).get("kind") == "smiles":
-            return read_smiles_inputs(path, featurisation)
+            return (*read_smiles_inputs(path, featurisation), None)
         if path.suffix.lower() in (".jsonl", ".json"):
-            return prepare(read_jsonl(path), featurisation), None
-        return prepare([read_edgelist(path, nodes=nodes or node_table_of(path))], featurisation), None
+            return prepare(read_jsonl(path), featurisation), None, None
+        classes = run.dataset.info.get("classes") if run.dataset.info.get("class_names") else None
+        read = read_edge_file(path, nodes=nodes or node_table_of(path), classes=classes)
+        return prepare([read.graph], featurisation), None, read.names
     name, _, split = source.rpartition(":")
     if (
         split == "all" and (featurisation or {}).get("kind") == "tu"
     ):  # a TU folder: a path, or a name in the data folder
         folder = Path(name) if Path(name).is_dir() else Path(run.config.data.resolved_data_dir() or ".") / "TU" / name
-        return read_tu_inputs(folder, featurisation), None
+        return read_tu_inputs(folder, featurisation), None, None
     data = run.dataset
     if name and name != run.config.data.name:
         config = replace(run.config, data=replace(run.config.data, name=name))
@@ -237,7 +240,17 @@ def input_graphs(
         raise GatedGCNError(
             f"INPUT {source!r}: not a file, and dataset {data.name} has the splits {', '.join(data.splits)}"
         )
-    return list(data.splits[split]), None
+    return list(data.splits[split]), None, None
+
+
+def _named(rows: list[dict[str, Any]], nodes: list[str] | None, classes: Sequence[str] | None) -> None:
+    """The user's names written back in place: node ids (``node``, ``sender``, ``receiver``) and class targets."""
+    for row in rows:
+        for key in ("node", "sender", "receiver"):
+            if nodes is not None and key in row:
+                row[key] = nodes[row[key]]
+        if classes is not None and isinstance(row.get("target"), int):
+            row["target"] = classes[row["target"]]
 
 
 def predict_run(
@@ -253,9 +266,10 @@ def predict_run(
     """``gatedgcn predict``: predictions of the run for ``source``, written to ``out`` (CSV on standard output without);
     a row of a SMILES file carries the input's cells (ids, SMILES) before its prediction."""
     run = load(run_dir, device=device, batch_size=batch_size)
-    graphs, cells = input_graphs(run, source, nodes=nodes)
+    graphs, cells, names = input_graphs(run, source, nodes=nodes)
     rows = run.predict(graphs, progress=progress)
     if cells is not None:
         rows = [{**cell, **{k: v for k, v in row.items() if k != "graph"}} for cell, row in zip(cells, rows)]
+    _named(rows, names, run.predict.classes if run.dataset.info.get("class_names") else None)
     write_rows(rows, out)
     return rows
