@@ -167,6 +167,8 @@ def _train(
     if world is not None:
         dist.barrier()  # rank 0 has made (or opened) the run directory
     checkpoint, exp = _experiment(config, run, world, resume=resume, progress=bars)
+    if progress:
+        print(exp.data.summary_line(), flush=True)  # graphs, nodes, edges, outputs, split sizes: before any epoch
     seed_everything(config.train.seed)  # the training's random streams (dropout); a resume restores its own
     boards = _boards(exp, run) if tensorboard else ()
     callbacks = (run.append_metrics, *boards, *_epoch_lines(exp, progress)) if main else ()
@@ -237,6 +239,7 @@ def _summary(exp: Experiment, trainer: Trainer, history: list[dict[str, Any]]) -
         "parameters": exp.model.num_parameters(),
         "epochs": len(history),
         "metric": exp.objective.metric,
+        "data": exp.data.counts(),  # graphs, nodes, edges, task, outputs and the size of each split
         **final,
         "best_val": best_val(history, trainer.position.best_epoch),
         "spec": dataclasses.asdict(exp.model.spec),  # the model as built: eval, predict and resume rebuild it from this

@@ -52,7 +52,8 @@ class Dataset:
         """What ``train`` prints and ``summary.json`` stores: graphs, nodes and edges of the distinct graphs, the
         outputs (classes, tasks or targets) and the size of each split (graphs, or labelled nodes / edges of one
         big graph)."""
-        distinct = {id(g): g for graphs in self.splits.values() for g in graphs}.values()
+        # one graph per split with the other splits' labels masked (a node task) is one graph: its edges are shared
+        distinct = {id(g.edge_index): g for graphs in self.splits.values() for g in graphs}.values()
         sizes = {}
         for split, graphs in self.splits.items():
             if self.task.level == "graph" or len(graphs) != 1 or graphs[0].y is None:
