@@ -17,7 +17,11 @@ INTEGRATION = {
     "test_config_cli",
     "test_csl",
     "test_explain",
-    "test_faults",
+    "test_faults_checkpoints",
+    "test_faults_flags",
+    "test_faults_graphs",
+    "test_faults_rundir",
+    "test_faults_steps",
     "test_files",
     "test_inference",
     "test_molecules",
@@ -35,7 +39,17 @@ INTEGRATION = {
     "test_tu",
 }
 DISTRIBUTED = {"test_distributed", "test_distributed_sync"}
-SLOW = DISTRIBUTED | {"test_cli", "test_faults", "test_presets", "test_resume", "test_run_metadata", "test_sbm"}
+SLOW = DISTRIBUTED | {
+    "test_cli",
+    "test_faults_checkpoints",
+    "test_faults_graphs",
+    "test_faults_rundir",
+    "test_faults_steps",
+    "test_presets",
+    "test_resume",
+    "test_run_metadata",
+    "test_sbm",
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -50,3 +64,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test (runs end to end: 2 cores are shared by everything the machine runs)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -68,3 +70,33 @@ def scores_by_hand(run_dir: Path, out: Path) -> dict[str, float]:
         "weighted_accuracy": sum(recall) / len(recall),
         "f1": 2 * tp / (2 * tp + wrong) if tp + wrong else 0.0,
     }
+
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def subprocess_env(tmp: Path) -> dict[str, str]:
+    """The environment of a command run in a child process: this checkout's package, one thread, its own cache."""
+    return os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(SRC), "GATEDGCN_CACHE_DIR": str(tmp / "cache")}
+
+
+def torchrun(script: Path, args: list[str], tmp: Path, *, nproc: int = 2, timeout: int = 300):
+    """``script args`` in ``nproc`` processes under torchrun on this machine; a hang fails at ``timeout`` seconds."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc), str(script)]
+    return subprocess.run([*cmd, *args], env=subprocess_env(tmp), capture_output=True, text=True, timeout=timeout)
+
+
+def gatedgcn(args: list[str], tmp: Path, *, timeout: int = 300):
+    """``python -m gatedgcn args`` in a child process."""
+    return subprocess.run(
+        [sys.executable, "-m", "gatedgcn", *args],
+        env=subprocess_env(tmp),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (its path relative to ``folder``) with its bytes: a run directory to compare."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}

@@ -13,24 +13,9 @@ from gatedgcn.cli import main
 from gatedgcn.model import LAYERS
 
 from helpers import needs_shared
+from tiny_run import SMALL, argv
 
-TINY = [
-    "--epochs",
-    "2",
-    "--hidden",
-    "16",
-    "--layers",
-    "2",
-    "--quiet",
-    "--set",
-    "data.num_train=16",
-    "--set",
-    "data.num_val=8",
-    "--set",
-    "data.num_test=8",
-    "--batch-size",
-    "8",
-]
+TINY = argv(epochs=2, hidden=16, layers=2, quiet=True, sets=SMALL, batch_size=8)
 
 
 @pytest.mark.parametrize("model", LAYERS)

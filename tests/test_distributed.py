@@ -1,45 +1,20 @@
-"""Data-parallel training: the sharded order, and a failing rank that must stop the whole job (2 processes
+"""Data-parallel training: the sharded order, and a failing or killed rank that must stop the whole job (2 processes
 against 1 in float64, with synchronised batch norm: tests/test_distributed_sync.py)."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
+from gatedgcn.cli import main
 from gatedgcn.train.distributed import ShardSampler, World
+from gatedgcn.train.lock import RunLock
 
-TINY = [
-    "--quiet",
-    "--hidden",
-    "8",
-    "--layers",
-    "2",
-    "--epochs",
-    "1",
-    "--batch-size",
-    "8",
-    "--lr",
-    "0.01",
-    "--set",
-    "data.num_train=32",
-    "--set",
-    "data.num_val=8",
-    "--set",
-    "data.num_test=8",
-    "--set",
-    "model.batch_norm=false",
-    "--set",
-    "train.dtype=float64",
-]
+from helpers import torchrun
+from tiny_run import DDP_SETS, DDP_TINY, FAULT_TINY, argv
 
-
-def _env(tmp_path: Path) -> dict[str, str]:
-    src = str(Path(__file__).resolve().parents[1] / "src")
-    return os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": src, "GATEDGCN_CACHE_DIR": str(tmp_path / "cache")}
+TINY = argv(**DDP_TINY, epochs=1, sets=DDP_SETS | {"model.batch_norm": "false"})
 
 
 def test_the_shards_of_an_epoch_make_the_global_batches_of_one_process():
@@ -81,24 +56,8 @@ sys.exit(main(sys.argv[1:]))
 def test_a_nan_on_one_rank_is_skipped_by_all_and_a_failing_rank_stops_the_job(tmp_path):
     driver = tmp_path / "driver_fails.py"
     driver.write_text(textwrap.dedent(DRIVER))
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc-per-node",
-        "2",
-        str(driver),
-        "train",
-        "--out",
-        str(tmp_path / "run"),
-        *TINY,
-        "--epochs",
-        "3",
-        "--set",
-        "model.batch_norm=true",
-    ]
-    done = subprocess.run(cmd, env=_env(tmp_path), capture_output=True, text=True, timeout=600)  # a hang would time out
+    args = ["train", "--out", str(tmp_path / "run"), *TINY, *argv(epochs=3, sets={"model.batch_norm": "true"})]
+    done = torchrun(driver, args, tmp_path, timeout=600)  # a hang would time out
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["skipped"] for r in records] == [1]  # rank 0's step 1 was skipped too (else the weights would differ)
     assert done.returncode != 0
@@ -106,3 +65,31 @@ def test_a_nan_on_one_rank_is_skipped_by_all_and_a_failing_rank_stops_the_job(tm
     left = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert str(driver) not in left  # no process is left behind
     assert not (tmp_path / "run" / "summary.json").exists()
+
+
+KILLED_RANK = """
+import os, signal, sys
+from gatedgcn.train.trainer import Trainer
+real_step = Trainer._step
+def step(self, batch, calls=[]):
+    calls.append(1)
+    if os.environ["RANK"] == "1" and len(calls) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer would
+    return real_step(self, batch)
+Trainer._step = step
+from gatedgcn.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_rank_killed_during_ddp_stops_the_job_leaves_no_process_and_no_lock(tmp_path):
+    driver, run = tmp_path / "driver_killed.py", tmp_path / "run"
+    driver.write_text(KILLED_RANK)
+    flags = argv(epochs=1, sets={"data.num_train": 32, "train.dtype": "float64"})
+    done = torchrun(driver, ["train", "--out", str(run), *FAULT_TINY, *flags], tmp_path, timeout=600)  # a hang: timeout
+    assert done.returncode != 0 and "Signal 9 (SIGKILL)" in done.stderr, done.stderr[-2000:]
+    left = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert str(driver) not in left  # no rank is left behind
+    assert not (run / "summary.json").exists()
+    RunLock.check_free(run)  # rank 0's lock went with it
+    assert main(["train", "--out", str(run), "--overwrite", *FAULT_TINY]) == 0

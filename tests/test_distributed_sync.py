@@ -12,10 +12,7 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -29,40 +26,16 @@ from gatedgcn.errors import CheckpointError
 from gatedgcn.train.checkpoint import read_checkpoint
 from gatedgcn.train.distributed import World, rank_rng
 
-TINY = [
-    "--quiet",
-    "--hidden",
-    "8",
-    "--layers",
-    "2",
-    "--epochs",
-    "2",
-    "--batch-size",
-    "8",
-    "--lr",
-    "0.01",
-    "--set",
-    "data.num_train=32",
-    "--set",
-    "data.num_val=8",
-    "--set",
-    "data.num_test=8",
-    "--set",
-    "train.dtype=float64",
-    "--set",
-    "model.impl=reference",
-]
+from helpers import gatedgcn, torchrun
+from tiny_run import DDP_SETS, DDP_TINY, argv
+
+TINY = argv(**DDP_TINY, epochs=2, sets=DDP_SETS | {"model.impl": "reference"})
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _env(tmp: Path) -> dict[str, str]:
-    src = str(Path(__file__).resolve().parents[1] / "src")
-    return os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": src, "GATEDGCN_CACHE_DIR": str(tmp / "cache")}
 
 
 CASES = ([3, 0], [2, 3], [1, 0])  # rows of rank 0 and rank 1
@@ -170,13 +143,7 @@ sys.exit(main(sys.argv[1:]))
 def two_processes(tmp_path_factory) -> Path:
     """An uninterrupted 2-epoch run of 2 processes with synchronised batch norm."""
     tmp = tmp_path_factory.mktemp("ddp")
-    done = subprocess.run(
-        [sys.executable, "-m", "gatedgcn", "train", "--nproc", "2", "--sync-bn", "--out", str(tmp / "run"), *TINY],
-        env=_env(tmp),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = gatedgcn(["train", "--nproc", "2", "--sync-bn", "--out", str(tmp / "run"), *TINY], tmp)
     assert done.returncode == 0, done.stderr[-3000:]
     return tmp / "run"
 
@@ -221,35 +188,10 @@ def test_a_two_process_run_stopped_after_epoch_1_and_resumed_ends_as_the_uninter
     driver = tmp_path / "stop_after_epoch_1.py"
     driver.write_text(textwrap.dedent(STOP_AFTER_EPOCH_1))
     run = tmp_path / "run"
-    stopped = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc-per-node",
-            "2",
-            str(driver),
-            "train",
-            "--sync-bn",
-            "--out",
-            str(run),
-            *TINY,
-        ],
-        env=_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    stopped = torchrun(driver, ["train", "--sync-bn", "--out", str(run), *TINY], tmp_path)
     assert stopped.returncode != 0 and not (run / "summary.json").exists()
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
-    resumed = subprocess.run(
-        [sys.executable, "-m", "gatedgcn", "train", "--nproc", "2", "--resume", str(run), "--quiet"],
-        env=_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    resumed = gatedgcn(["train", "--nproc", "2", "--resume", str(run), "--quiet"], tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     a, b = load_file(two_processes / "model.safetensors"), load_file(run / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # bit for bit

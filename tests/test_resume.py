@@ -18,29 +18,20 @@ import torch
 from gatedgcn.cli import main
 from gatedgcn.train.trainer import Trainer
 
-TINY = [
-    "--quiet",
-    "--hidden",
-    "8",
-    "--layers",
-    "2",
-    "--epochs",
-    "5",
-    "--batch-size",
-    "8",
-    "--lr",
-    "0.01",
-    "--dropout",
-    "0.1",
-    "--set",
-    "data.num_train=32",
-    "--set",
-    "data.num_val=16",
-    "--set",
-    "data.num_test=16",
-    "--checkpoint-minutes",
-    "0",
-]
+from helpers import subprocess_env
+from tiny_run import argv
+
+TINY = argv(
+    quiet=True,
+    hidden=8,
+    layers=2,
+    epochs=5,
+    batch_size=8,
+    lr=0.01,
+    dropout=0.1,
+    sets={"data.num_train": 32, "data.num_val": 16, "data.num_test": 16},
+    checkpoint_minutes=0,
+)
 
 # Runs the CLI, but the K-th checkpoint write dies (SIGKILL) after half of its bytes reached the temporary file.
 DIE_IN_WRITE = """
@@ -59,11 +50,6 @@ checkpoint.atomic_write = write
 from gatedgcn.cli import main
 sys.exit(main(sys.argv[2:]))
 """
-
-
-def _env(tmp_path: Path) -> dict[str, str]:
-    src = str(Path(__file__).resolve().parents[1] / "src")
-    return os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": src, "GATEDGCN_CACHE_DIR": str(tmp_path / "cache")}
 
 
 def _cli(*args: str) -> list[str]:
@@ -117,7 +103,7 @@ def _assert_same(run: Path, reference: Path, why: object) -> None:
 
 
 def test_sigkill_during_a_checkpoint_write_and_at_a_random_moment(tmp_path, reference):
-    env = _env(tmp_path)
+    env = subprocess_env(tmp_path)
     seed = random.SystemRandom().randrange(10**6)  # not the seeded global generator
     rng = random.Random(seed)
     run = tmp_path / "killed"

@@ -12,6 +12,7 @@ from gatedgcn.model import GraphNet, ModelSpec
 from gatedgcn.train.metrics import UNLABELLED
 
 from helpers import needs_shared, random_graph
+from tiny_run import argv
 
 
 def _graph(n: int = 60, m: int = 400, seed: int = 0) -> Graph:
@@ -90,20 +91,7 @@ def test_with_full_fanouts_the_seeds_get_the_outputs_of_the_whole_graph(layer, g
 def test_train_with_fanout_on_one_big_graph_and_refused_on_a_set_of_graphs(tmp_path, capsys):
     from gatedgcn.cli import main
 
-    common = [
-        "--quiet",
-        "--hidden",
-        "8",
-        "--layers",
-        "2",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "256",
-        "--fanout",
-        "5,3",
-        "--no-graph-size-norm",
-    ]
+    common = argv(quiet=True, hidden=8, layers=2, epochs=1, batch_size=256, fanout="5,3", no_graph_size_norm=True)
     assert main(["train", "--dataset", "cora", "--model", "gcn", "--out", str(tmp_path / "cora"), *common]) == 0
     summary = (tmp_path / "cora" / "summary.json").read_text()
     assert '"test"' in summary and '"accuracy"' in summary

@@ -18,6 +18,7 @@ from gatedgcn.train.metrics import weighted_accuracy
 from gatedgcn.train.objective import Objective, batch_class_weights
 
 from helpers import scores_by_hand
+from tiny_run import CLUSTER_TINY
 
 SAMPLE = 150  # graphs: the tolerance below is 4 standard errors of the sample mean
 
@@ -176,29 +177,7 @@ def test_the_generators_progress_bar_obeys_quiet(tmp_path, capsys, monkeypatch, 
 
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # a terminal: bars are drawn there only
 
-    args = [
-        "train",
-        "--dataset",
-        "SBM_CLUSTER",
-        "--layers",
-        "1",
-        "--hidden",
-        "8",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "4",
-        "--out",
-        str(tmp_path / "run"),
-        "--set",
-        "data.num_train=4",
-        "--set",
-        "data.num_val=2",
-        "--set",
-        "data.num_test=2",
-        "--set",
-        f"data.cache_dir={tmp_path / 'cache'}",
-    ]
+    args = ["train", *CLUSTER_TINY, "--out", str(tmp_path / "run"), "--set", f"data.cache_dir={tmp_path / 'cache'}"]
     assert main(args + ["--quiet"] * quiet) == 0
     err = capsys.readouterr().err
     assert ("SBM_CLUSTER" in err) is not quiet  # the bar is named after the dataset; --quiet: no bar at all

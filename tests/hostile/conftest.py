@@ -5,30 +5,11 @@ from __future__ import annotations
 import shutil
 
 import pytest
-import torch
 from harness import Sandbox
 
 from gatedgcn.cli import main
 
-TINY = [
-    "--quiet",
-    "--hidden",
-    "8",
-    "--layers",
-    "1",
-    "--epochs",
-    "2",
-    "--batch-size",
-    "8",
-    "--set",
-    "data.num_train=16",
-    "--set",
-    "data.num_val=8",
-    "--set",
-    "data.num_test=8",
-    "--checkpoint-minutes",
-    "0",
-]
+from tiny_run import FAULT_TINY
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -49,7 +30,7 @@ def matplotlib_dir(tmp_path_factory):
 
 
 @pytest.fixture
-def box(tmp_path, monkeypatch, matplotlib_dir) -> Sandbox:
+def box(tmp_path, monkeypatch, matplotlib_dir, one_thread) -> Sandbox:
     sandbox = Sandbox(tmp_path)
     for folder in ("data", "cache", "home", "cwd", "outside"):
         (tmp_path / folder).mkdir()
@@ -59,20 +40,17 @@ def box(tmp_path, monkeypatch, matplotlib_dir) -> Sandbox:
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("MPLCONFIGDIR", str(matplotlib_dir))
     monkeypatch.chdir(tmp_path / "cwd")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield sandbox
-    torch.set_num_threads(threads)
+    return sandbox
 
 
 @pytest.fixture(scope="session")
 def finished(tmp_path_factory):
-    """A finished TINY run of the mini set (a checkpoint after every step); copy it, never change it."""
+    """A finished FAULT_TINY run of the mini set (a checkpoint after every step); copy it, never change it."""
     root = tmp_path_factory.mktemp("hostile-template")
     env = pytest.MonkeyPatch()
     env.setenv("GATEDGCN_CACHE_DIR", str(root / "cache"))
     try:
-        assert main(["train", "--out", str(root / "run"), *TINY]) == 0  # set-up: not bounded as the cases are
+        assert main(["train", "--out", str(root / "run"), *FAULT_TINY]) == 0  # set-up: not bounded as the cases are
     finally:
         env.undo()
     return root / "run"
