@@ -110,13 +110,27 @@ def _train_locked(
     if world is not None and not world.main:
         return _train(config, RunDir(out), world, resume=resume, **options)  # reads rank 0's files; writes nothing
     finished = resume and is_finished(config, out)  # its last checkpoint: no epoch left, scored and written again
+    existed = Path(out).exists()
     run = _open_for_resume(config, out, finished=finished) if resume else RunDir.create(out, overwrite=overwrite)
-    try:
+    with _discarded_if_unstarted(run, existed, keep=resume):
         if not resume:
             run.write_config(config.dump())
         return _train(config, run, world, resume=resume, **options)
-    finally:
-        run.release()
+
+
+@contextlib.contextmanager
+def _discarded_if_unstarted(run: RunDir, existed: bool, *, keep: bool):
+    """Within: the run; after, its lock dropped, and, on an error before the first epoch of a new run (``keep``
+    False), the run directory removed if this command made it (else emptied): nothing is left to resume."""
+    try:
+        yield run
+    except BaseException:
+        if keep or run.started():
+            run.release()
+        else:
+            run.discard(created=not existed)
+        raise
+    run.release()
 
 
 def _open_for_resume(config: Config, out: str | Path, *, finished: bool) -> RunDir:
@@ -286,11 +300,10 @@ def cross_validate(
     folds = config.data.folds
     if folds < 3:
         raise ConfigError(f"cross-validation needs data.folds >= 3 (e.g. --folds 10), got {folds}")
+    existed = Path(out).exists()
     run = RunDir.create(out, overwrite=overwrite)
-    try:
+    with _discarded_if_unstarted(run, existed, keep=False):
         return _cross_validate(config, run, folds, overwrite=overwrite, progress=progress)
-    finally:
-        run.release()
 
 
 def _cross_validate(config: Config, run: RunDir, folds: int, *, overwrite: bool, progress: bool) -> dict[str, Any]:

@@ -16,6 +16,7 @@ holds the folder's lock (:meth:`RunDir.create`, :meth:`RunDir.resume`) until :me
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -131,6 +132,28 @@ class RunDir:
         """Drop the lock (the end of the process drops it too)."""
         if self.lock is not None:
             self.lock.release()
+
+    def started(self) -> bool:
+        """Whether training left anything to go on from: an epoch's record, a checkpoint, or a fold's run."""
+        metrics, checkpoints = self.path / self.METRICS, self.path / "checkpoints"
+        if metrics.is_file() and metrics.stat().st_size > 0:
+            return True
+        if checkpoints.is_dir() and any(checkpoints.iterdir()):
+            return True
+        return any(p.is_dir() and p.name.startswith("fold-") for p in self.path.iterdir())
+
+    def discard(self, *, created: bool) -> None:
+        """Undo a run that failed before its first epoch, so that no ``--resume`` is offered for it: the folder
+        removed if this command ``created`` it, else emptied (a folder that was there before stays); the lock
+        dropped."""
+        try:
+            _empty(self.path)
+        finally:
+            self.release()
+        (self.path / LOCK_NAME).unlink(missing_ok=True)
+        if created:
+            with contextlib.suppress(OSError):  # another process made something in it meanwhile: leave it
+                self.path.rmdir()
 
     @property
     def config_path(self) -> Path:
