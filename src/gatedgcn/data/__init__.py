@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from gatedgcn.data.csl import build_csl, build_csl_rp
 from gatedgcn.data.dataset import Dataset, Task
@@ -59,15 +60,15 @@ def is_dataset(name: str, data_dir: Path | None) -> bool:
     return name in DATASETS or _file_kind(name, data_dir) is not None
 
 
-def load_dataset(name: str, **options: object) -> Dataset:
+def load_dataset(name: str, **options: Any) -> Dataset:
     """The dataset ``name`` built with ``options`` (the data config); an optional package it needs and that is not
     installed is named first (:func:`gatedgcn.data.names.require`), before any file is read or graph generated."""
     require(info_of(name).needs, f"dataset {name}")
-    kind = _file_kind(name, options.get("data_dir"))  # type: ignore[arg-type]
+    kind = _file_kind(name, options.get("data_dir"))
     if kind == "TU":
         return build_tu(name, **options)  # any other folder of the TU collection
     if kind == "planetoid":
-        return build_planetoid(name, **options)  # type: ignore[arg-type]
+        return build_planetoid(name, **options)
     if name not in DATASETS:
         raise ConfigError(f"data.name: unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}")
     return DATASETS[name](**options)

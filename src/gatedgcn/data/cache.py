@@ -91,7 +91,7 @@ def unpack(tensors: dict[str, Tensor], layout: dict[str, Any]) -> Splits:
             columns[field] = torch.split(tensors[f"{split}.{field}"], rows)
         graphs = []
         for k in range(info["graphs"]):
-            f = {field: columns[field][k] for field in columns}
+            f: dict[str, Any] = {field: columns[field][k] for field in columns}  # Graph's tensor fields
             if "edge_index" in f:
                 f["edge_index"] = f["edge_index"].t().contiguous()  # [2, E]
             if info["scalar_y"] and "y" in f:
@@ -129,7 +129,7 @@ def _read(tensor_path: Path, meta_path: Path, kind: str, params: dict[str, Any])
         return None
 
 
-def _write_atomic(path: Path, write: Callable[[str], None]) -> None:
+def _write_atomic(path: Path, write: Callable[[str], object]) -> None:
     tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
     os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666))  # the umask applies
     try:

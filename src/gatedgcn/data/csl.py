@@ -18,6 +18,7 @@ relabelling, the eigenvectors of each repeated eigenvalue come out in an arbitra
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 import torch
@@ -55,9 +56,10 @@ def lexicographic_relabellings(label: int, count: int = PER_CLASS, nodes: int = 
     """The identity, then the permutations of ``itertools.permutations(range(nodes))`` in order that give
     an adjacency not seen yet, until there are ``count`` (Murphy et al.'s deterministic permutations)."""
     pairs = _circulant_pairs(label, nodes)
-    seen, perms = set(), []
-    for perm in itertools.permutations(range(nodes)):
-        perm = np.array(perm)
+    seen: set[frozenset] = set()
+    perms: list[np.ndarray] = []
+    for order in itertools.permutations(range(nodes)):
+        perm = np.array(order)
         relabelled = np.sort(perm[pairs], axis=0)  # [2, 2n] each pair as (min, max)
         key = frozenset(map(tuple, relabelled.T.tolist()))
         if key not in seen:
@@ -89,14 +91,15 @@ def build_csl(*, seed: int = 0, folds: int = 0, fold: int = 0, relabel: str = "r
         raise ValueError(f"CSL: relabel must be one of {RELABEL}, got {relabel!r}")
     rng = np.random.default_rng([seed, 41])
     if relabel == "random":
-        graphs = [csl_graph(label, rng) for label in range(len(SKIPS)) for _ in range(PER_CLASS)]
+        labelled = [(label, csl_graph(label, rng)) for label in range(len(SKIPS)) for _ in range(PER_CLASS)]
     else:
-        graphs = [
-            csl_graph(label, rng, perm=perm)
+        labelled = [
+            (label, csl_graph(label, rng, perm=perm))
             for label in range(len(SKIPS))
             for perm in lexicographic_relabellings(label)
         ]
-    labels = np.array([int(g.y) for g in graphs])
+    graphs = [g for _, g in labelled]
+    labels = np.array([label for label, _ in labelled])  # [150]
     ids = kfold_split(labels, folds or FOLDS, fold, seed)
     return Dataset(
         name="CSL" if relabel == "random" else "CSL_RP",
@@ -107,6 +110,6 @@ def build_csl(*, seed: int = 0, folds: int = 0, fold: int = 0, relabel: str = "r
     )
 
 
-def build_csl_rp(**options: object) -> Dataset:
+def build_csl_rp(**options: Any) -> Dataset:
     """CSL relabelled as in the file the benchmark loads (``relabel="lexicographic"``)."""
     return build_csl(**(options | {"relabel": "lexicographic"}))

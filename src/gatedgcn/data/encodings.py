@@ -39,7 +39,7 @@ import torch
 from torch import Tensor
 
 from gatedgcn.data.cache import cached
-from gatedgcn.errors import ConfigError
+from gatedgcn.errors import ConfigError, GraphError
 from gatedgcn.graph import Graph
 
 __all__ = ["ENCODINGS", "add_encoding", "encode_splits", "laplacian_pe", "random_walk_pe"]
@@ -166,6 +166,12 @@ def _carriers(splits: dict[str, list[Graph]], kind: str, k: int) -> dict[str, li
     """What the cache stores: per graph, its encoding as the features of an edgeless graph (``x`` = pe ``[N, k]``)."""
     empty = torch.zeros(2, 0, dtype=torch.long)
     return {
-        split: [Graph(x=g.pe, edge_index=empty, name=g.name) for g in add_encoding(graphs, kind, k)]
+        split: [Graph(x=_pe(g), edge_index=empty, name=g.name) for g in add_encoding(graphs, kind, k)]
         for split, graphs in splits.items()
     }
+
+
+def _pe(graph: Graph) -> Tensor:
+    if graph.pe is None:
+        raise GraphError(f"{graph.name}: no positional encoding to store")
+    return graph.pe  # [N, k]

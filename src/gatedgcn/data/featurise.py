@@ -157,7 +157,7 @@ def mol_to_graph(
     elif featurisation == "element" and vocab is None:  # the atomic number: OGB's first atom feature
         x = torch.tensor([_index(ATOM_FEATURES[0][1], a.GetAtomicNum()) for a in mol.GetAtoms()], dtype=torch.long)
         edge_attr = torch.tensor(bond_rows, dtype=torch.long).reshape(-1)  # [E] bond type ids
-    elif featurisation == "element":
+    elif featurisation == "element" and vocab is not None:  # a file's element vocabulary
         unknown = [a.GetSymbol() for a in mol.GetAtoms() if a.GetSymbol() not in vocab]
         if unknown:
             raise DataError(

@@ -42,7 +42,7 @@ def _as_arrays(g: Graph) -> dict[str, Any]:
 
 
 def _from_arrays(fields: dict[str, Any]) -> Graph:
-    tensors = {f: None if (a := fields[f]) is None else torch.from_numpy(a) for f in _TENSORS}
+    tensors: dict[str, Any] = {f: None if (a := fields[f]) is None else torch.from_numpy(a) for f in _TENSORS}
     return Graph(name=fields["name"], **tensors)
 
 

@@ -48,7 +48,7 @@ def _edges(adjacency: Any, path: Path, num_nodes: int) -> np.ndarray:
     """Both directions of every neighbour pair, duplicates removed.  Shapes: -> ``[2, E]``."""
     if not isinstance(adjacency, dict):
         raise DataError(f"{path}: expected a dict of neighbour lists, got {type(adjacency).__name__}")
-    pairs = []
+    pairs: list[tuple[int, int]] = []
     for node, neighbours in adjacency.items():
         if (
             not isinstance(node, int)
@@ -127,6 +127,7 @@ def read_planetoid(folder: str | Path, name: str) -> tuple[Graph, dict[str, np.n
 def build_planetoid(name: str, *, data_dir: Path | None, **_: object) -> Dataset:
     """Full-graph node classification on the public split of ``name`` (read from ``data_dir/planetoid``)."""
     graph, split = read_planetoid(dataset_folder(data_dir, name, "planetoid"), name)
+    assert graph.y is not None  # read_planetoid sets the classes
     num_classes = int(graph.y.max()) + 1
     return Dataset(
         name=name,

@@ -143,7 +143,8 @@ class _Resolver:
     each shared object once, within :data:`MAX_OBJECTS` and :data:`MAX_DEPTH`."""
 
     def __init__(self, where: str) -> None:
-        self.where, self.done, self.count = where, {}, 0
+        self.where, self.count = where, 0
+        self.done: dict[int, Any] = {}  # id of a record -> its resolved value
 
     def __call__(self, obj: Any, depth: int = 0) -> Any:
         if not isinstance(obj, (ArrayRecord, SparseRecord, dict, list, tuple, _DTypeRecord)):

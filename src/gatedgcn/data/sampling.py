@@ -65,8 +65,11 @@ class NeighbourSampler:
         )
         self.order, self.indptr = by_receiver(graph.edge_index, graph.num_nodes)  # [E], [N + 1]
         self.senders = graph.edge_index[0] if self.order is None else graph.edge_index[0, self.order]  # [E]
-        labelled = graph.y is not None and graph.y.dim() == 1
-        self.seeds = (graph.y != UNLABELLED).nonzero().flatten() if labelled else torch.arange(graph.num_nodes)  # [S]
+        y = graph.y
+        labelled = y is not None and y.dim() == 1
+        self.seeds = (
+            (y != UNLABELLED).nonzero().flatten() if y is not None and labelled else torch.arange(graph.num_nodes)
+        )  # [S]
         self.generator = torch.Generator().manual_seed(seed)
 
     def __len__(self) -> int:

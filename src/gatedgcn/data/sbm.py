@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -147,20 +148,20 @@ class ClusterGraph:
 
 def _build(
     name: str,
-    make,
+    make: PatternGraph | ClusterGraph,
     classes: int,
     vocab: int,
-    *,
-    num_train: int,
-    num_val: int,
-    num_test: int,
+    counts: dict[str, int],
     seed: int,
-    cache_dir: Path | None,
-    workers: int,
-    params: dict,
-    progress: bool,
+    params: dict[str, Any],
+    *,
+    cache_dir: Path | None = None,
+    workers: int = 1,
+    progress: bool = True,
+    **_: object,
 ) -> Dataset:
-    counts = {"train": num_train, "val": num_val, "test": num_test}
+    """The ``counts`` graphs per split of ``make`` (generated in ``workers`` processes, cached by their ``params``)
+    as a class-balanced node classification into ``classes``."""
     params = params | {"counts": counts, "seed": seed}
     splits = cached(
         name.lower(),
@@ -179,66 +180,30 @@ def _build(
     )
 
 
-def _check_counts(name: str, *counts: int) -> None:
-    if min(counts) < 0 or counts[0] < 1:
-        raise ConfigError(f"data: {name} needs num_train >= 1 and num_val, num_test >= 0, got {counts}")
+def _counts(name: str, num_train: int, num_val: int, num_test: int) -> dict[str, int]:
+    if min(num_train, num_val, num_test) < 0 or num_train < 1:
+        raise ConfigError(
+            f"data: {name} needs num_train >= 1 and num_val, num_test >= 0, got {(num_train, num_val, num_test)}"
+        )
+    return {"train": num_train, "val": num_val, "test": num_test}
 
 
 def build_pattern(
-    *,
-    num_train: int = 10_000,
-    num_val: int = 2_000,
-    num_test: int = 2_000,
-    seed: int = 0,
-    cache_dir: Path | None = None,
-    workers: int = 1,
-    progress: bool = True,
-    **_: object,
+    *, num_train: int = 10_000, num_val: int = 2_000, num_test: int = 2_000, seed: int = 0, **options: Any
 ) -> Dataset:
     """SBM PATTERN (benchmark sizes 10,000 / 2,000 / 2,000: 100 / 20 / 20 graphs per pattern); ``progress``: a bar while generating."""
-    _check_counts("SBM_PATTERN", num_train, num_val, num_test)
+    counts = _counts("SBM_PATTERN", num_train, num_val, num_test)
     make = PatternGraph(tuple(make_patterns(seed)))
     params = {"sbm": vars(PATTERN), "patterns": PATTERN_COUNT, "p_pattern": PATTERN_P, "q_pattern": PATTERN_Q}
-    return _build(
-        "SBM_PATTERN",
-        make,
-        2,
-        VOCAB,
-        num_train=num_train,
-        num_val=num_val,
-        num_test=num_test,
-        seed=seed,
-        cache_dir=cache_dir,
-        workers=workers,
-        params=params,
-        progress=progress,
-    )
+    return _build("SBM_PATTERN", make, 2, VOCAB, counts, seed, params, **options)
 
 
 def build_cluster(
-    *,
-    num_train: int = 10_000,
-    num_val: int = 1_000,
-    num_test: int = 1_000,
-    seed: int = 0,
-    cache_dir: Path | None = None,
-    workers: int = 1,
-    progress: bool = True,
-    **_: object,
+    *, num_train: int = 10_000, num_val: int = 1_000, num_test: int = 1_000, seed: int = 0, **options: Any
 ) -> Dataset:
     """SBM CLUSTER (benchmark sizes 10,000 / 1,000 / 1,000); ``progress``: a bar while generating."""
-    _check_counts("SBM_CLUSTER", num_train, num_val, num_test)
+    counts = _counts("SBM_CLUSTER", num_train, num_val, num_test)
+    params = {"sbm": vars(CLUSTER)}
     return _build(
-        "SBM_CLUSTER",
-        ClusterGraph(),
-        CLUSTER.communities,
-        CLUSTER.communities + 1,
-        num_train=num_train,
-        num_val=num_val,
-        num_test=num_test,
-        seed=seed,
-        cache_dir=cache_dir,
-        workers=workers,
-        params={"sbm": vars(CLUSTER)},
-        progress=progress,
+        "SBM_CLUSTER", ClusterGraph(), CLUSTER.communities, CLUSTER.communities + 1, counts, seed, params, **options
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gatedgcn.errors import ConfigError
+from gatedgcn.errors import ConfigError, GraphError
 from gatedgcn.graph import Graph
 
 __all__ = ["stratified_parts", "kfold_split", "fixed_split", "choose_split", "mask_labels"]
@@ -88,6 +88,8 @@ def choose_split(labels: np.ndarray, *, folds: int, fold: int, seed: int) -> dic
 
 def mask_labels(graph: Graph, keep: np.ndarray) -> Graph:
     """The same graph with the node labels ``y`` set to -1 (no label) outside the nodes ``keep``."""
+    if graph.y is None:
+        raise GraphError(f"{graph.name}: no node labels y to keep or mask")
     y = torch.full_like(graph.y, -1)  # [N]
     index = torch.from_numpy(np.asarray(keep, dtype=np.int64))
     y[index] = graph.y[index]
