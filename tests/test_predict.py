@@ -208,7 +208,9 @@ def test_readme_predict_lines_work_on_the_default_run(run_dir, tmp_path, capsys)
     j, i = _both_ways([(v, (v + 1) % 12) for v in range(12)])
     lines = [json.dumps({"num_nodes": 12, "edge_index": [j, i]}), json.dumps({"edge_index": [j, i], "x": [[0.5]] * 12})]
     (tmp_path / "graphs.jsonl").write_text("\n".join(lines) + "\n")
-    assert main(["predict", str(run_dir), str(tmp_path / "graphs.jsonl"), "--out", str(tmp_path / "p.jsonl")]) == 0
+    unread = r"graphs.jsonl:2: the run's featurisation computes x from the in-degrees .* own x is not read$"
+    with pytest.warns(UserWarning, match=unread):  # the second line's x is not read, and predict says so
+        assert main(["predict", str(run_dir), str(tmp_path / "graphs.jsonl"), "--out", str(tmp_path / "p.jsonl")]) == 0
     rows = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
     expected = torch.softmax(_alone(run.model, cycle)[0].double(), -1)
     for row in rows:  # the same graph twice: num_nodes given, or inferred from x (whose values are not read)
@@ -220,6 +222,23 @@ def test_readme_predict_lines_work_on_the_default_run(run_dir, tmp_path, capsys)
     (out,) = list(csv.DictReader(capsys.readouterr().out.splitlines()))
     p = torch.softmax(_alone(run.model, star)[0].double(), -1)
     assert [float(out[f"p_{c}"]) for c in run.predict.classes] == pytest.approx(p.tolist(), abs=1e-5)
+
+
+def test_predict_names_every_input_whose_own_features_the_run_does_not_read(run_dir, tmp_path, recwarn):
+    j, i = _both_ways([(0, 1), (1, 2)])
+    lines = [{"edge_index": [j, i], "x": [[1.0]] * 3}]  # ones: what a reader gives anyway, nothing lost
+    lines += [{"edge_index": [j, i], "x": [[0.1 * k]] * 3} for k in range(6)]
+    lines.append({"num_nodes": 3, "edge_index": [j, i], "edge_attr": [[2.0]] * 4})
+    (tmp_path / "g.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert main(["predict", str(run_dir), str(tmp_path / "g.jsonl"), "--out", str(tmp_path / "p.csv")]) == 0
+    (warning,) = [str(w.message) for w in recwarn if "not read" in str(w.message)]
+    assert warning.startswith(f"{tmp_path / 'g.jsonl'}:2: ") and "own x is not read; so do 6 more: " in warning
+    assert all(f"g.jsonl:{n}" in warning for n in (3, 4, 5, 6)) and warning.endswith(" ...")
+    recwarn.clear()
+    (tmp_path / "edges.csv").write_text("0,1\n1,0\n")
+    (tmp_path / "nodes.csv").write_text("id,f\n0,3.0\n1,1.0\n")
+    assert main(["predict", str(run_dir), str(tmp_path / "edges.csv"), "--out", str(tmp_path / "q.csv")]) == 0
+    assert [str(w.message).split(":")[0] for w in recwarn if "not read" in str(w.message)] == ["edges.csv"]
 
 
 def test_a_degree_beyond_the_runs_categories_is_refused(run_dir, tmp_path, capsys):

@@ -4,7 +4,8 @@ What a dataset does to raw graphs is recorded in ``Dataset.info["featurisation"]
 ``summary.json``), and :func:`prepare` does it again to the graphs a user hands to ``gatedgcn predict``:
 
     {"kind": "degree", "vocab": V}    the mini set: a self-loop on every node (where missing), x = in-degree with the
-                                      loop (a category id < V), edge_attr = 1; the input's own x is not read
+                                      loop (a category id < V), edge_attr = 1; the input's own x is not read (a
+                                      warning names each graph, file:line, that has one)
     {"kind": "smiles", "encoding": "ogb" | "element", "smiles_column": C}
                                       molecules, from a CSV of SMILES (:func:`read_smiles_inputs`)
     {"kind": "tu", "node_labels": ..., ...}
@@ -49,10 +50,36 @@ def degree_features(g: Graph, vocab: int) -> Graph:
     return g.replace(x=degree, edge_index=edge_index, edge_attr=torch.ones(edge_index.shape[1], 1))
 
 
+def _own_features(g: Graph) -> list[str]:
+    """The fields of ``g`` a degree encoding replaces that hold more than the readers' default (ones)."""
+    fields = []
+    if not (g.x.is_floating_point() and g.x.dim() == 2 and g.x.shape[1] == 1 and bool((g.x == 1).all())):
+        fields.append("x")
+    if g.edge_attr is not None and not bool((g.edge_attr == 1).all()):
+        fields.append("edge_attr")
+    return fields
+
+
+def warn_unread(graphs: Sequence[Graph]) -> None:
+    """One warning naming the graphs (file:line) whose own x / edge_attr a degree encoding does not read."""
+    unread = [(g.name, fields) for g in graphs if (fields := _own_features(g))]
+    if not unread:
+        return
+    (first, fields), more = unread[0], [name for name, _ in unread[1:]]
+    rest = f"; so do {len(more)} more: {', '.join(more[:4])}{' ...' if len(more) > 4 else ''}" if more else ""
+    warnings.warn(
+        f"{first}: the run's featurisation computes x from the in-degrees (its dataset's encoding) and edge_attr = 1; "
+        f"this graph's own {' and '.join(fields)} is not read{rest}",
+        stacklevel=3,
+    )
+
+
 def prepare(graphs: Sequence[Graph], featurisation: dict[str, Any] | None) -> list[Graph]:
-    """``graphs`` encoded as the run's dataset encoded its own (see the module docstring)."""
+    """``graphs`` encoded as the run's dataset encoded its own (see the module docstring); a degree encoding warns
+    first about the graphs whose own features it does not read (:func:`warn_unread`)."""
     kind = (featurisation or {}).get("kind")
     if kind == "degree":
+        warn_unread(graphs)
         return [degree_features(g, int(featurisation["vocab"])) for g in graphs]  # type: ignore[index]
     return list(graphs)
 
