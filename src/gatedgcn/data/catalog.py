@@ -9,6 +9,7 @@ the readers against them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from gatedgcn.errors import ConfigError
 
@@ -120,15 +121,75 @@ _PINS: dict[str, tuple[str, str, str, tuple[tuple[str, int, str], ...]]] = {
             ("ind.cora.y", 4054, "94465c14eb53e04ca262198dcbb2521ee8af60fb3f3d546cd6ca24a511b0e7d1"),
         ),
     ),
+    # the molecule files: sizes and sha256s computed from the copies in the shared data folder (which match its
+    # SOURCES.tsv; the two LRGB files also have the MD5s LRGB's own loader checks, gatedgcn.data.lrgb.MD5)
+    "molecules/aqsoldb": (
+        "mcsorkun/AqSolDB",
+        "8e02b548fd9a",
+        "results",
+        (("data_curated.csv", 3750252, "363a42a4e4ea8e6039758146d34efdd95cde2da81c665316cacc1869e0a805ed"),),
+    ),
+    "molecules/esol": (
+        "deepchem/deepchem",
+        "fbe3b911a94a",
+        "datasets",
+        (("delaney-processed.csv", 96699, "8c06a76f0c6487d29ab0f903e6a7a7139f189ab3c1178f159c8be8964602f189"),),
+    ),
+    "molecules/moleculenet": (
+        "HICAI-ZJU/KANO",
+        "766b478fde81",
+        "data",
+        (
+            ("hiv.csv", 1988198, "3a3c7a4ea9626211fe959ef988394670dd76d556ca3c6173b70c88256e4c3555"),
+            ("bace.csv", 103230, "5fb6e2a87a148ec7393c1d874d26ec40ee74eb6223ea7d2bfa16d153eb75eb55"),
+            ("bbbp.csv", 111265, "a61e17872cbec0743a6147dc802a1f7550acfe8dc1053f881f4c42a3ce2dc597"),
+            ("tox21.csv", 458635, "b58cc1f683e78e3c7a1bf7116e9aac0119804018d100f7b8cdb0857941c31aca"),
+            ("clintox.csv", 94829, "cc561402d058a0d996a9f5e5d02bc20f6652b7003525b32c3598b8da4b24e9b7"),
+            ("sider.csv", 183743, "87b937d1ddb1879bb14e8f23d94ceffcb9ad3e534ae59602820b3bcf03844fbf"),
+        ),
+    ),
+    "lrgb/peptides-functional": (
+        "benfinkelshtein/CoGNN",
+        "2494bd77a0ea",
+        "datasets/peptides-functional",
+        (
+            (
+                "raw/peptide_multi_class_dataset.csv.gz",
+                769970,
+                "e314f7dfb1ac46ef83fe5f5aa4fe502ad4527da633b64e6b997cb0c452511de3",
+            ),
+            (
+                "splits_random_stratified_peptide.pickle",
+                124533,
+                "4573079852cce8867ad2d734c5dd22d77538bbe9f628223a8d4b3b531f6fffd0",
+            ),
+        ),
+    ),
 }
 
 
-def _files(folder: str) -> tuple[RemoteFile, ...]:
+def _files(folder: str, only: str | None = None) -> tuple[RemoteFile, ...]:
+    """The pinned files of ``folder`` (``only``: the one of that name); a name ``raw/NAME`` in the repository lies
+    as ``NAME`` in the data folder."""
     repo, commit, source, files = _PINS[folder]
     return tuple(
-        RemoteFile(f"{folder}/{name}", f"https://github.com/{repo}/raw/{commit}/{source}/{name}", size, sha256)
+        RemoteFile(
+            f"{folder}/{Path(name).name}", f"https://github.com/{repo}/raw/{commit}/{source}/{name}", size, sha256
+        )
         for name, size, sha256 in files
+        if only is None or Path(name).name == only
     )
+
+
+_MOLECULENET_TERMS = "MIT (HICAI-ZJU/KANO); data from MoleculeNet, cite Wu et al. 2018"
+_MOLECULENET = {  # name -> published statistics
+    "hiv": "41,127 molecules, 1 task (HIV_active, 1,443 actives); scaffold split 32,901 / 4,113 / 4,113 (ogbg-molhiv)",
+    "bace": "1,513 molecules, 1 task (Class)",
+    "bbbp": "2,039 molecules, 1 task (p_np)",
+    "tox21": "7,831 molecules, 12 tasks, empty cells: missing labels",
+    "clintox": "1,478 molecules, 2 tasks (FDA_APPROVED, CT_TOX)",
+    "sider": "1,427 molecules, 27 tasks (side-effect organ classes)",
+}
 
 
 CATALOG: dict[str, Entry] = {
@@ -173,6 +234,41 @@ CATALOG: dict[str, Entry] = {
             "2,708 nodes, 1,433 features, 7 classes, 5,278 undirected edges; split 140 / 500 / 1,000",
             "MIT (kimiyoung/planetoid); cite Yang et al. 2016 and McCallum et al. 2000",
             _files("planetoid"),
+        ),
+        Entry(
+            "AQSOL",
+            "molecules/aqsoldb",
+            "molecules",
+            "9,982 molecules (AqSolDB curated), target Solubility; AQSOL: Bemis-Murcko scaffold split 80/10/10",
+            "CC0 (AqSolDB, Sorkun et al. 2019); AQSOL as in Dwivedi et al. (Benchmarking GNNs)",
+            _files("molecules/aqsoldb"),
+        ),
+        Entry(
+            "ESOL",
+            "molecules/esol",
+            "molecules",
+            "1,128 molecules (Delaney), target measured log solubility in mols per litre",
+            "MIT (deepchem/deepchem); cite Delaney 2004 and Wu et al. 2018",
+            _files("molecules/esol"),
+        ),
+        *(
+            Entry(
+                name,
+                "molecules/moleculenet",
+                "molecules",
+                stats,
+                _MOLECULENET_TERMS,
+                _files("molecules/moleculenet", f"{name}.csv"),
+            )
+            for name, stats in _MOLECULENET.items()
+        ),
+        Entry(
+            "peptides-func",
+            "lrgb/peptides-functional",
+            "LRGB",
+            "15,535 peptides (~150.9 atoms each), 10 binary tasks; split 10,873 / 2,331 / 2,331; metric AP",
+            "data CC BY-NC 4.0 (Dwivedi et al. 2022, Long Range Graph Benchmark); files from benfinkelshtein/CoGNN (MIT)",
+            _files("lrgb/peptides-functional"),
         ),
     )
 }

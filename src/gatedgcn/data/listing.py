@@ -37,8 +37,33 @@ def listing(data_dir: Path | None) -> str:
     return "\n".join(lines)
 
 
+def _measured_molecules(path: Path) -> str:
+    from gatedgcn.data.smiles import read_smiles_table
+
+    t = read_smiles_table(path)
+    filled = int((t.targets == t.targets).sum())
+    return (
+        f"{len(t.smiles)} rows, SMILES column {t.smiles_column!r}, {len(t.target_columns)} target(s) "
+        f"{', '.join(t.target_columns[:12])}{' ...' if len(t.target_columns) > 12 else ''}; "
+        f"{filled} of {t.targets.size} labels filled"
+    )
+
+
+def _measured_peptides(folder: Path) -> str:
+    from gatedgcn.data.lrgb import CSV, SPLIT, read_peptides, read_split
+
+    smiles, labels = read_peptides(folder / CSV)
+    split = read_split(folder / SPLIT, len(smiles))
+    sizes = " / ".join(f"{len(split[name]):,}" for name in ("train", "val", "test"))
+    return f"{len(smiles):,} peptides, {labels.shape[1]} tasks ({int(labels.sum()):,} positive labels); split {sizes}"
+
+
 def _measured(e: Entry, data_dir: Path) -> str:
     """Statistics counted from the files themselves."""
+    if e.format == "molecules":
+        return _measured_molecules(data_dir / e.files[0].path)
+    if e.format == "LRGB":
+        return _measured_peptides(data_dir / e.folder)
     if e.format == "TU":
         from gatedgcn.data.tu import read_tu
 
@@ -96,13 +121,5 @@ def _describe_other(name: str, data_dir: Path | None) -> str:
     if data_dir is not None and info.kind in ("TU", "Planetoid"):
         lines.append(f"measured:  {_measured(Entry(name, info.where.split('/')[0], info.kind, '', '', ()), data_dir)}")
     if data_dir is not None and info.kind == "molecules" and (Path(data_dir) / info.where).is_file():
-        from gatedgcn.data.smiles import read_smiles_table
-
-        t = read_smiles_table(Path(data_dir) / info.where)
-        filled = int((t.targets == t.targets).sum())
-        lines.append(
-            f"measured:  {len(t.smiles)} rows, SMILES column {t.smiles_column!r}, {len(t.target_columns)} target(s) "
-            f"{', '.join(t.target_columns[:12])}{' ...' if len(t.target_columns) > 12 else ''}; "
-            f"{filled} of {t.targets.size} labels filled"
-        )
+        lines.append(f"measured:  {_measured_molecules(Path(data_dir) / info.where)}")
     return "\n".join(lines)
