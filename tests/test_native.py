@@ -78,8 +78,9 @@ def test_the_compiled_kernels_run_on_the_cpu_for_float32_and_float64(monkeypatch
 @needs_library
 @pytest.mark.parametrize("skew", [False, True])
 def test_threads_split_the_nodes_and_give_the_one_thread_result(monkeypatch, skew):
-    """Two and three threads (each owning blocks of node ids) give the one-thread values, even when one node has half the edges."""
+    """Two and three threads (units owning ranges of node ids) give the one-thread values, even when one node has half the edges."""
     monkeypatch.setattr(gated_native, "MIN_ELEMENTS_PER_THREAD", 1)
+    monkeypatch.setattr(gated_native, "free_cores", lambda: 64)  # as on an idle machine with many cores
     leaves, ei = edge_inputs(50, 3000, 6, torch.float64, skew=skew)
     bn = BatchNorm(6).double()
     scale = torch.rand(3000, dtype=torch.float64) + 0.5
@@ -155,6 +156,7 @@ def test_a_compiler_without_openmp_builds_sweeps_that_run_one_after_another(monk
     monkeypatch.setenv("GATEDGCN_NATIVE_DIR", str(tmp_path))
     monkeypatch.setattr(native, "OPENMP", ("-fno-such-openmp-option",))  # the OpenMP build fails
     monkeypatch.setattr(gated_native, "MIN_ELEMENTS_PER_THREAD", 1)
+    monkeypatch.setattr(gated_native, "free_cores", lambda: 64)
     leaves, ei = edge_inputs(50, 3000, 6, torch.float64)
     threads = torch.get_num_threads()
     native._load.cache_clear()
@@ -233,7 +235,7 @@ def test_a_declaration_that_disagrees_with_the_library_is_refused(monkeypatch, t
     monkeypatch.setattr(native, "SIGNATURES", wrong)
     native._load.cache_clear()
     try:
-        with pytest.warns(RuntimeWarning, match=r"gated_norm_f32 takes \(qqppppppi\), the loader declares"):
+        with pytest.warns(RuntimeWarning, match=r"gated_norm_f32 takes \(qqppppppii\), the loader declares"):
             assert native.library() is None
     finally:
         native._load.cache_clear()

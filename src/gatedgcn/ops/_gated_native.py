@@ -5,35 +5,100 @@ in four sweeps over the edges instead of a dozen tensor operations per chunk:
 
     forward    chunk by chunk, ê = C e (a matmul), then per edge: ê += D x_j + E x_i, Σ_j σ(ê_ij), Σ_j σ(ê_ij) ⊙ B x_j
                and the column sums of z = s ⊙ ê, z² (batch statistics); then e' = [e +] ReLU(w ⊙ z + b)
-    backward   Σ g_r, Σ g_r ⊙ z (BN); then chunk by chunk: per edge ∂ê (gate, BN and ê paths) and
-               σ ⊙ P_i, with ∂Ex_i and ∂C_b; per edge ∂Dx_j += ∂ê, ∂Bx_j += σ ⊙ P_i;
-               ∂e = ∂ê C [+ ∂e'], ∂C += ∂êᵀ e (matmuls)
+    backward   Σ g_r, Σ g_r ⊙ z (BN); then chunk by chunk: per edge ∂ê (gate, BN and ê paths), with ∂Ex_i
+               and ∂C_b; per edge ∂Dx_j += ∂ê, ∂Bx_j += σ ⊙ P_i; ∂e = ∂ê C [+ ∂e'], ∂C += ∂êᵀ e (matmuls)
 
 with ``w = γ ι``, ``b = β − μ w``, ``ι = 1/√(var + ε)``, ``g_r = ∂e' ⊙ [w ⊙ z + b > 0]``,
 ``P_i = g_i ⊙ eta_norm_i``.  Every tensor handed to the library is contiguous (the op makes it so),
-and every node id is checked to lie in ``[0, N)`` before the sweeps read it.  The sweeps run on
-torch's OpenMP threads; each thread owns blocks of node ids and handles the edges of its own receivers
-(or senders), so no two threads write one row and the result does not depend on scheduling.
+and every node id is checked to lie in ``[0, N)`` before the sweeps read it.
+
+Threads.  The sweeps run on torch's OpenMP threads, in units of work that own ranges of node ids (each unit
+handles the edges of its own receivers, or senders), so no two threads write one row and the result does not
+depend on scheduling.  A shared machine is the normal case, so the number of parallel regions is kept small
+and each is robust to a thread the OS puts off its core:
+
+- at most :data:`MAX_CHUNKS` chunks per pass (each chunk is one sweep and one matmul: one region each);
+- :data:`UNITS_PER_THREAD` units per thread, handed out one at a time (dynamic schedule): a descheduled
+  thread holds up one unit, not half the sweep;
+- each call looks once at the free cores (:func:`~gatedgcn.ops._cores.free_cores`: the CPUs less the other
+  processes' running threads) and runs on no more threads than that, its matmuls included (torch's
+  thread count is lowered within the call and restored): with one busy process beside it on two cores, the
+  op runs as its one-thread self instead of waiting at every barrier.
 """
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
 
 import torch
 from torch import Tensor
 
 from gatedgcn.errors import GraphError
-from gatedgcn.ops import _native
+from gatedgcn.ops import _native, _select
 from gatedgcn.ops._batchnorm import affine, backward_coefficients, row_chunks
+from gatedgcn.ops._cores import free_cores
 
 __all__ = ["backward", "forward"]
 
 _SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
 # Below this many edge elements per thread a second thread costs more than it saves.
 MIN_ELEMENTS_PER_THREAD = 1 << 16
+# Units of work per thread in a sweep, handed out one at a time (csrc/gated_edges.cpp): a thread that the OS
+# puts off its core holds up one unit, not half the sweep.
+UNITS_PER_THREAD = 4
+# At most this many chunks of edges per pass: each chunk is a few parallel regions (a sweep, a matmul), and
+# under contention every region waits at its barrier for a descheduled thread, so regions are kept few.
+MAX_CHUNKS = 8
 
 
-def _threads(elements: int) -> int:
-    return max(1, min(torch.get_num_threads(), elements // MIN_ELEMENTS_PER_THREAD))
+def _threads(elements: int, cores: int) -> tuple[int, int]:
+    """Threads and units of work for a sweep over ``elements`` edge elements on at most ``cores`` threads."""
+    T = max(1, min(cores, elements // MIN_ELEMENTS_PER_THREAD))
+    return T, (1 if T == 1 else UNITS_PER_THREAD * T)
+
+
+def _usable_threads(elements: int) -> int:
+    """torch's threads, less the cores other processes keep busy right now (:func:`~gatedgcn.ops._cores.free_cores`,
+    looked at once per call, and only where the sweeps could use more than one thread)."""
+    T = torch.get_num_threads()
+    return T if T == 1 or elements < 2 * MIN_ELEMENTS_PER_THREAD else min(T, free_cores())
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    """Within: torch's own ops (the matmuls between the sweeps) on ``n`` threads too, where that is fewer than
+    torch's setting; restored on leaving."""
+    before = torch.get_num_threads()
+    if n >= before:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def forward(e, *args):
+    """-> e' (``[0, d]`` without ``edge_update``), m, ê, eta_norm, and the μ, var of the edge BN used (arguments as
+    :func:`gatedgcn.ops._gated_torch.forward`'s)."""
+    cores = _usable_threads(e.numel())
+    with _torch_threads(cores):
+        return _forward(e, *args, cores=cores)
+
+
+def backward(*args):
+    """-> ∂e (empty unless ``need_de``), ∂C_w, ∂C_b, ∂Dx, ∂Ex, ∂Bx, ∂γ, ∂β."""
+    cores = _usable_threads(args[4].numel())  # ê
+    with _torch_threads(cores):
+        return _backward(*args, cores=cores)
+
+
+def chunk_rows(E: int, step: int) -> int:
+    """Rows of one chunk: ``step`` (the cache-sized chunk, or the one :func:`~gatedgcn.ops.fused_kernels` forces)
+    unless that makes more than :data:`MAX_CHUNKS` chunks."""
+    return step if _select.forced_chunks() else max(step, -(-E // MAX_CHUNKS))
 
 
 def check_ids(j: Tensor, i: Tensor, N: int) -> None:
@@ -57,23 +122,24 @@ def _fn(name: str, dtype: torch.dtype):
     return getattr(_native.library(), f"{name}_{_SUFFIX[dtype]}")
 
 
-def forward(
-    e, C_w, C_b, Dx, Ex, Bx, j, i, scale, gamma, beta, mean, var, eps, batch_stats, bn_eps, residual, step, edge_update
+def _forward(
+    e, C_w, C_b, Dx, Ex, Bx, j, i, scale, gamma, beta, mean, var, eps, batch_stats, bn_eps, residual, step,
+    edge_update, *, cores
 ):  # fmt: skip
-    """-> e' (``[0, d]`` without ``edge_update``), m, ê, eta_norm, and the μ, var of the edge BN used."""
     E, d = e.shape
     N = Ex.shape[0]
     check_ids(j, i, N)
-    T = _threads(min(E, step) * d)
+    step = chunk_rows(E, step)
+    T, U = _threads(min(E, step) * d, cores)
     DBx = torch.cat([Dx, Bx], dim=1)  # [N, 2d]
     e_hat = torch.empty_like(e)  # [E, d]
     sigma_sum, gated_sum = Ex.new_zeros((N, d)), Ex.new_zeros((N, d))  # Σ_j σ_ij, Σ_j σ_ij ⊙ Bx_j: [N, d]
-    moments = torch.zeros((T, 2, d), dtype=torch.float64)  # per thread [Σ z | Σ z²]
+    moments = torch.zeros((U, 2, d), dtype=torch.float64)  # per unit [Σ z | Σ z²]
     sweep = _fn("gated_forward", e.dtype)
     for r in row_chunks(E, step):
         lo, n = r.start, r.stop - r.start
         torch.addmm(C_b, e[r], C_w.t(), out=e_hat[r])  # C e, then ê in place
-        sweep(n, d, _p(e_hat, lo), _p(DBx), _p(Ex), _p(j, lo), _p(i, lo), _p(scale, lo), T, _p(sigma_sum),
+        sweep(n, d, _p(e_hat, lo), _p(DBx), _p(Ex), _p(j, lo), _p(i, lo), _p(scale, lo), T, U, _p(sigma_sum),
               _p(gated_sum), _p(moments))  # fmt: skip
     eta_norm = sigma_sum.add_(eps).reciprocal_()  # 1 / (Σ_j σ_ij + ε): [N, d]
     eta_norm.masked_fill_(eta_norm.isinf(), 0.0)  # a receiver without senders (with ε = 0) gets m = 0
@@ -89,26 +155,27 @@ def forward(
     _, w, b = affine(gamma, beta, mean, var, bn_eps)
     e_new = torch.empty_like(e_hat)  # [E, d]
     _fn("gated_norm", e.dtype)(
-        E, d, _p(e_hat), _p(scale), _p(w), _p(b), _p(e if residual else None), _p(e_new), _threads(E * d)
+        E, d, _p(e_hat), _p(scale), _p(w), _p(b), _p(e if residual else None), _p(e_new), *_threads(E * d, cores)
     )
     return e_new, m, e_hat, eta_norm, mean, var
 
 
-def backward(
+def _backward(
     g_e_new, g_m, g_e_hat, e, e_hat, C_w, Bx, j, i, eta_norm, m, scale, gamma, beta, mean, var, batch_stats, bn_eps,
-    residual, step, need_de
+    residual, step, need_de, *, cores
 ):  # fmt: skip
-    """-> ∂e (empty unless ``need_de``), ∂C_w, ∂C_b, ∂Dx, ∂Ex, ∂Bx, ∂γ, ∂β."""
     E, d = e_hat.shape
     N = Bx.shape[0]
     check_ids(j, i, N)
-    dtype, T = e.dtype, _threads(min(E, step) * d)
+    step = chunk_rows(E, step)
+    dtype, (T, U) = e.dtype, _threads(min(E, step) * d, cores)
     invstd, w, b = affine(gamma, beta, mean, var, bn_eps)
     c1 = c2 = torch.zeros_like(w)  # [d]
     d_gamma, d_beta = gamma.new_zeros(d), gamma.new_zeros(d)
     if g_e_new is not None:
-        sums = torch.zeros((T, 2, d), dtype=torch.float64)  # per thread [Σ g_r | Σ g_r ⊙ z]
-        _fn("gated_norm_sums", dtype)(E, d, _p(e_hat), _p(scale), _p(w), _p(b), _p(g_e_new), T, _p(sums))
+        T_all, U_all = _threads(E * d, cores)
+        sums = torch.zeros((U_all, 2, d), dtype=torch.float64)  # per unit [Σ g_r | Σ g_r ⊙ z]
+        _fn("gated_norm_sums", dtype)(E, d, _p(e_hat), _p(scale), _p(w), _p(b), _p(g_e_new), T_all, U_all, _p(sums))
         s = sums.sum(0).to(dtype)  # [2, d]
         d_beta = s[0]
         d_gamma, c1, c2 = backward_coefficients(invstd, w, mean, d_beta, s[1], E, batch_stats)  # [d]
@@ -116,17 +183,16 @@ def backward(
     PQ = torch.cat([P, P * m], dim=1)  # [P | P ⊙ m]: [N, 2d]
     de = e.new_empty((E, d) if need_de else (0,))
     dC_w = C_w.new_zeros((d, d))
-    dC_b = torch.zeros((T, d), dtype=torch.float64)
+    dC_b = torch.zeros((U, d), dtype=torch.float64)
     dEx, dDBx = Bx.new_zeros((N, d)), Bx.new_zeros((N, 2 * d))  # [∂Dx | ∂Bx]
-    rows = min(E, step)
-    de_hat, sp = e.new_empty((rows, d)), e.new_empty((rows, d))  # ∂ê, σ ⊙ P_i of one chunk
+    de_hat = e.new_empty((min(E, step), d))  # ∂ê of one chunk
     receivers_sweep, senders_sweep = _fn("gated_backward_receivers", dtype), _fn("gated_backward_senders", dtype)
     for r in row_chunks(E, step):
         lo, n = r.start, r.stop - r.start
         dh = de_hat[:n]  # [n, d]
         receivers_sweep(n, d, _p(e_hat, lo), _p(Bx), _p(PQ), _p(j, lo), _p(i, lo), _p(scale, lo), _p(g_e_new, lo),
-                        _p(w), _p(b), _p(c1), _p(c2), _p(g_e_hat, lo), T, _p(dh), _p(sp), _p(dEx), _p(dC_b))  # fmt: skip
-        senders_sweep(n, d, _p(dh), _p(sp), _p(j, lo), T, _p(dDBx))
+                        _p(w), _p(b), _p(c1), _p(c2), _p(g_e_hat, lo), T, U, _p(dh), _p(dEx), _p(dC_b))  # fmt: skip
+        senders_sweep(n, d, _p(e_hat, lo), _p(dh), _p(PQ), _p(j, lo), _p(i, lo), T, U, _p(dDBx))
         if need_de:
             if residual and g_e_new is not None:
                 torch.addmm(g_e_new[r], dh, C_w, out=de[r])  # ∂ê C + ∂e' (the residual)

@@ -21,7 +21,7 @@ import torch
 
 from gatedgcn.ops import _native
 
-__all__ = ["CHUNK_ELEMENTS", "MIN_ELEMENTS", "chunk_rows", "compiled", "fused", "fused_kernels"]
+__all__ = ["CHUNK_ELEMENTS", "MIN_ELEMENTS", "chunk_rows", "compiled", "forced_chunks", "fused", "fused_kernels"]
 
 # Elements of an edge tensor from which each op's fused kernels run (docs/performance.md, "sizes").
 MIN_ELEMENTS = {
@@ -77,6 +77,11 @@ def fused(op: str, elements: int, *tensors: torch.Tensor) -> bool:
     if _STATE.forced is not None or elements >= MIN_ELEMENTS[op]:
         return True
     return op == "gated_edges" and compiled(elements, *tensors)
+
+
+def forced_chunks() -> bool:
+    """Whether :func:`fused_kernels` set the rows of a chunk."""
+    return _STATE.forced is not None and _STATE.forced.chunk_rows is not None
 
 
 def chunk_rows(width: int, device: torch.device) -> int:

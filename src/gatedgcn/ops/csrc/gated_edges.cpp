@@ -7,15 +7,21 @@
 // function comes in float (f32) and double (f64).
 //
 // Parallel passes split the work without atomics and without per-thread copies of node tables:
-// task t of T owns the nodes in the blocks of 8 consecutive ids with (id / 8) mod T = t and
-// handles exactly the edges whose receiver (sender) it owns, in edge order.  So every node row
-// is written by one task, the result does not depend on the scheduling, and a chunk of edges
-// from one small graph (a few hundred consecutive node ids) still keeps every thread busy.
-// Column sums are kept per task (in double) and added up by the caller.
+// the node ids that a chunk of edges touches, from its lowest to its highest, are cut into U equal
+// ranges; unit u owns the u-th and handles exactly the edges whose receiver (sender) it owns, in
+// edge order.  So every node row is written by one unit, the result does not depend on the
+// scheduling, a chunk of edges from one small graph (a few hundred consecutive node ids) still
+// keeps every thread busy, and as a batch lists its graphs' edges one graph after another, a
+// unit's edges lie close together (its reads stream from memory).
+// There are more units than threads (the caller picks U), handed out one at a time (dynamic
+// schedule): a thread that the OS puts off its core (the machine is busy) holds up only the
+// unit it is on, while the others take the rest.  Column sums are kept per unit (in double)
+// and added up by the caller.
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 
 #ifdef _OPENMP
@@ -26,22 +32,20 @@ namespace {
 
 using idx = int64_t;
 
-// body(t) for t = 0 .. T-1, each exactly once: on the OpenMP threads (torch's own pool: the library
-// is linked against libgomp, which torch has loaded already) whatever number of them OpenMP gives,
-// or one after another where the library was built without OpenMP.
+// body(u) for u = 0 .. U-1, each exactly once: on up to T of the OpenMP threads (torch's own pool: the
+// library is linked against libgomp, which torch has loaded already), each thread taking the next unit
+// when it is done with one; or one after another where the library was built without OpenMP.
+// One parallel region per call, so one barrier.
 template <class Body>
-void run_threads(int T, const Body& body) {
+void run_units(int T, int U, const Body& body) {
 #ifdef _OPENMP
-  if (T > 1) {
-#pragma omp parallel num_threads(T)
-    {
-      const int n = omp_get_num_threads();
-      for (int t = omp_get_thread_num(); t < T; t += n) body(t);
-    }
+  if (T > 1 && U > 1) {
+#pragma omp parallel for num_threads(T) schedule(dynamic, 1)
+    for (int u = 0; u < U; ++u) body(u);
     return;
   }
 #endif
-  for (int t = 0; t < T; ++t) body(t);
+  for (int u = 0; u < U; ++u) body(u);
 }
 
 // e^x for float, branch-free so that the compiler vectorises the loops that call it:
@@ -76,7 +80,29 @@ inline F sigmoid(F v) {
   return F(1) / (F(1) + exp_of(-v));
 }
 
-inline bool owns(idx node, int t, int T) { return (node >> 3) % T == t; }
+// Who owns a node id: ids [lo, hi] of the chunk cut into U ranges of ``width`` ids.
+struct Owners {
+  idx lo = 0, width = std::numeric_limits<idx>::max();  // one unit: it owns every id
+  Owners(idx E, const idx* ids, int U) {
+    if (U <= 1 || E == 0) return;
+    idx hi = ids[0];
+    lo = ids[0];
+    for (idx k = 1; k < E; ++k) {
+      lo = ids[k] < lo ? ids[k] : lo;
+      hi = ids[k] > hi ? ids[k] : hi;
+    }
+    width = (hi - lo + U) / U;  // ceil((hi - lo + 1) / U): the id hi falls in range U - 1 at most
+  }
+  // The ids of unit u: [first, last).
+  struct Range {
+    idx first, last;
+    bool owns(idx node) const { return node >= first && node < last; }
+  };
+  Range of(int u) const {
+    if (width == std::numeric_limits<idx>::max()) return {std::numeric_limits<idx>::min(), width};
+    return {lo + u * width, lo + (u + 1) * width};
+  }
+};
 
 // Edges ahead of the current one whose node rows are prefetched: random rows of large node tables
 // come from memory, and the loads of a few edges in flight hide most of its latency.
@@ -104,24 +130,27 @@ inline void forward_row(idx d, F* __restrict row, const F* __restrict dx, const 
 }
 
 // ê_k += D x_j + E x_i (ê holds C e_k on entry); for the receiver i:
-// sigma_sum_i += σ(ê_k), gated_sum_i += σ(ê_k) ⊙ B x_j; per thread t: moments[t] += [Σ z | Σ z²], z = s_k ê_k.
+// sigma_sum_i += σ(ê_k), gated_sum_i += σ(ê_k) ⊙ B x_j; per unit u: moments[u] += [Σ z | Σ z²], z = s_k ê_k.
 // (The caller zeroes the sums and may call this on consecutive chunks of the edges.)
 template <class F>
 void forward(idx E, idx d, F* __restrict eh, const F* __restrict DBx, const F* __restrict Ex, const idx* __restrict j,
-             const idx* __restrict i, const F* __restrict scale, int T, F* __restrict sigma_sum,
+             const idx* __restrict i, const F* __restrict scale, int T, int U, F* __restrict sigma_sum,
              F* __restrict gated_sum, double* __restrict moments) {
-  run_threads(T, [=](int t) {
-    double* __restrict s1 = moments + 2 * d * t;
+  const Owners owner(E, i, U);
+  run_units(T, U, [=](int u) {
+    const Owners::Range mine = owner.of(u);
+    double* __restrict s1 = moments + 2 * d * u;
     double* __restrict s2 = s1 + d;
     for (idx k = 0; k < E; ++k) {
-      if (k + AHEAD < E && owns(i[k + AHEAD], t, T)) {
+      if (k + AHEAD < E && mine.owns(i[k + AHEAD])) {
+        prefetch_row(eh + (k + AHEAD) * d, d);
         prefetch_row(DBx + j[k + AHEAD] * 2 * d, 2 * d);
         prefetch_row(Ex + i[k + AHEAD] * d, d);
         prefetch_row(sigma_sum + i[k + AHEAD] * d, d);
         prefetch_row(gated_sum + i[k + AHEAD] * d, d);
       }
       const idx r = i[k];
-      if (!owns(r, t, T)) continue;
+      if (!mine.owns(r)) continue;
       F* __restrict row = eh + k * d;
       const F* __restrict dx = DBx + j[k] * 2 * d;
       const F* __restrict bx = dx + d;
@@ -131,15 +160,15 @@ void forward(idx E, idx d, F* __restrict eh, const F* __restrict DBx, const F* _
   });
 }
 
-// Even split of the edges [0, E) into T ranges.
-inline idx split(idx E, int T, int t) { return E * t / T; }
+// Even split of the edges [0, E) into U ranges.
+inline idx split(idx E, int U, int u) { return E * u / U; }
 
 // out_k = [res_k +] ReLU(w ⊙ s_k ê_k + b).
 template <class F>
 void norm(idx E, idx d, const F* __restrict eh, const F* __restrict scale, const F* __restrict w, const F* __restrict b,
-          const F* __restrict res, F* __restrict out, int T) {
-  run_threads(T, [=](int t) {
-    for (idx k = split(E, T, t); k < split(E, T, t + 1); ++k) {
+          const F* __restrict res, F* __restrict out, int T, int U) {
+  run_units(T, U, [=](int u) {
+    for (idx k = split(E, U, u); k < split(E, U, u + 1); ++k) {
       const F* __restrict row = eh + k * d;
       F* __restrict o = out + k * d;
       const F sk = scale ? scale[k] : F(1);
@@ -155,15 +184,16 @@ void norm(idx E, idx d, const F* __restrict eh, const F* __restrict scale, const
   });
 }
 
-// Per thread t: sums[t] = [Σ g_r | Σ g_r ⊙ z], g_r = g ⊙ [w ⊙ z + b > 0], z = s_k ê_k (g: [E, d], contiguous).
+// Per unit u: sums[u] = [Σ g_r | Σ g_r ⊙ z] over its range of edges, g_r = g ⊙ [w ⊙ z + b > 0], z = s_k ê_k
+// (g: [E, d], contiguous).
 template <class F>
 void norm_sums(idx E, idx d, const F* __restrict eh, const F* __restrict scale, const F* __restrict w, const F* __restrict b,
-               const F* __restrict g, int T, double* __restrict sums) {
-  run_threads(T, [=](int t) {
-    double* __restrict s1 = sums + 2 * d * t;
+               const F* __restrict g, int T, int U, double* __restrict sums) {
+  run_units(T, U, [=](int u) {
+    double* __restrict s1 = sums + 2 * d * u;
     double* __restrict s2 = s1 + d;
     for (idx c = 0; c < 2 * d; ++c) s1[c] = 0.0;
-    for (idx k = split(E, T, t); k < split(E, T, t + 1); ++k) {
+    for (idx k = split(E, U, u); k < split(E, U, u + 1); ++k) {
       const F* __restrict row = eh + k * d;
       const F* __restrict gk = g + k * d;
       const F sk = scale ? scale[k] : F(1);
@@ -180,12 +210,11 @@ void norm_sums(idx E, idx d, const F* __restrict eh, const F* __restrict scale, 
 template <class F, bool HasG, bool HasGh>
 inline void backward_row(idx d, const F* __restrict row, const F* __restrict bx, const F* __restrict p, const F* __restrict q,
                          F sk, const F* __restrict gk, const F* __restrict w, const F* __restrict b, const F* __restrict c1,
-                         const F* __restrict c2, const F* __restrict ghk, F* __restrict out, F* __restrict sp,
-                         F* __restrict dex, double* __restrict cb) {
+                         const F* __restrict c2, const F* __restrict ghk, F* __restrict out, F* __restrict dex,
+                         double* __restrict cb) {
   for (idx c = 0; c < d; ++c) {
     const F v = row[c];
     const F sg = sigmoid(v);
-    sp[c] = sg * p[c];
     F dh = (p[c] * bx[c] - q[c]) * (sg - sg * sg);
     if (HasG) {
       const F z = sk * v;
@@ -202,24 +231,26 @@ inline void backward_row(idx d, const F* __restrict row, const F* __restrict bx,
 // ∂ê_k = (P_i ⊙ B x_j − Q_i) ⊙ σ(1 − σ)  [through m]
 //      + s_k (w ⊙ g_r − c1 − c2 ⊙ z)     [through e', if g is given]
 //      + gh_k                             [through ê, if gh is given]
-// written to deh, and σ(ê_k) ⊙ P_i (the sender's ∂Bx term) to sp; ∂Ex_i += ∂ê_k for the receiver;
-// per thread t: dCb[t] += Σ ∂ê_k.
+// written to deh; ∂Ex_i += ∂ê_k for the receiver; per unit u: dCb[u] += Σ ∂ê_k.
 template <class F, bool HasG, bool HasGh>
 void backward_receivers(idx E, idx d, const F* __restrict eh, const F* __restrict Bx, const F* __restrict PQ,
                         const idx* __restrict j, const idx* __restrict i, const F* __restrict scale, const F* __restrict g,
                         const F* __restrict w, const F* __restrict b, const F* __restrict c1, const F* __restrict c2,
-                        const F* __restrict gh, int T, F* __restrict deh, F* __restrict sp,
-                        F* __restrict dEx, double* __restrict dCb) {
-  run_threads(T, [=](int t) {
-    double* __restrict cb = dCb + d * t;
+                        const F* __restrict gh, int T, int U, F* __restrict deh, F* __restrict dEx,
+                        double* __restrict dCb) {
+  const Owners owner(E, i, U);
+  run_units(T, U, [=](int u) {
+    const Owners::Range mine = owner.of(u);
+    double* __restrict cb = dCb + d * u;
     for (idx k = 0; k < E; ++k) {
-      if (k + AHEAD < E && owns(i[k + AHEAD], t, T)) {
+      if (k + AHEAD < E && mine.owns(i[k + AHEAD])) {
+        prefetch_row(eh + (k + AHEAD) * d, d);
         prefetch_row(Bx + j[k + AHEAD] * d, d);
         prefetch_row(PQ + i[k + AHEAD] * 2 * d, 2 * d);
         prefetch_row(dEx + i[k + AHEAD] * d, d);
       }
       const idx r = i[k];
-      if (!owns(r, t, T)) continue;
+      if (!mine.owns(r)) continue;
       const F* __restrict row = eh + k * d;
       const F* __restrict bx = Bx + j[k] * d;
       const F* __restrict p = PQ + r * 2 * d;
@@ -227,32 +258,39 @@ void backward_receivers(idx E, idx d, const F* __restrict eh, const F* __restric
       const F* __restrict gk = HasG ? g + k * d : nullptr;
       const F* __restrict ghk = HasGh ? gh + k * d : nullptr;
       F* __restrict out = deh + k * d;
-      F* __restrict spk = sp + k * d;
       F* __restrict dex = dEx + r * d;
-      backward_row<F, HasG, HasGh>(d, row, bx, p, q, scale ? scale[k] : F(1), gk, w, b, c1, c2, ghk, out, spk, dex, cb);
+      backward_row<F, HasG, HasGh>(d, row, bx, p, q, scale ? scale[k] : F(1), gk, w, b, c1, c2, ghk, out, dex, cb);
     }
   });
 }
 
 template <class F>
-inline void senders_row(idx d, const F* __restrict dh, const F* __restrict sp, F* __restrict dd, F* __restrict db) {
+inline void senders_row(idx d, const F* __restrict row, const F* __restrict dh, const F* __restrict p,
+                        F* __restrict dd, F* __restrict db) {
   for (idx c = 0; c < d; ++c) {
     dd[c] += dh[c];
-    db[c] += sp[c];
+    db[c] += sigmoid(row[c]) * p[c];
   }
 }
 
-// For the sender j: ∂Dx_j += ∂ê_k, ∂Bx_j += σ(ê_k) ⊙ P_i (sp, from backward_receivers); dDBx = [∂Dx | ∂Bx].
+// For the sender j: ∂Dx_j += ∂ê_k, ∂Bx_j += σ(ê_k) ⊙ P_i; dDBx = [∂Dx | ∂Bx].
 template <class F>
-void backward_senders(idx E, idx d, const F* __restrict deh, const F* __restrict sp, const idx* __restrict j,
-                      int T, F* __restrict dDBx) {
-  run_threads(T, [=](int t) {
+void backward_senders(idx E, idx d, const F* __restrict eh, const F* __restrict deh, const F* __restrict PQ,
+                      const idx* __restrict j, const idx* __restrict i, int T, int U, F* __restrict dDBx) {
+  const Owners owner(E, j, U);
+  run_units(T, U, [=](int u) {
+    const Owners::Range mine = owner.of(u);
     for (idx k = 0; k < E; ++k) {
-      if (k + AHEAD < E && owns(j[k + AHEAD], t, T)) prefetch_row(dDBx + j[k + AHEAD] * 2 * d, 2 * d);
+      if (k + AHEAD < E && mine.owns(j[k + AHEAD])) {
+        prefetch_row(eh + (k + AHEAD) * d, d);
+        prefetch_row(deh + (k + AHEAD) * d, d);
+        prefetch_row(PQ + i[k + AHEAD] * 2 * d, d);
+        prefetch_row(dDBx + j[k + AHEAD] * 2 * d, 2 * d);
+      }
       const idx s = j[k];
-      if (!owns(s, t, T)) continue;
+      if (!mine.owns(s)) continue;
       F* __restrict dd = dDBx + s * 2 * d;
-      senders_row(d, deh + k * d, sp + k * d, dd, dd + d);
+      senders_row(d, eh + k * d, deh + k * d, PQ + i[k] * 2 * d, dd, dd + d);
     }
   });
 }
@@ -260,42 +298,42 @@ void backward_senders(idx E, idx d, const F* __restrict deh, const F* __restrict
 template <class F>
 void backward_receivers_any(idx E, idx d, const F* eh, const F* Bx, const F* PQ, const idx* j, const idx* i,
                             const F* scale, const F* g, const F* w, const F* b, const F* c1, const F* c2,
-                            const F* gh, int T, F* deh, F* sp, F* dEx, double* dCb) {
+                            const F* gh, int T, int U, F* deh, F* dEx, double* dCb) {
   if (g && gh)
-    backward_receivers<F, true, true>(E, d, eh, Bx, PQ, j, i, scale, g, w, b, c1, c2, gh, T, deh, sp, dEx, dCb);
+    backward_receivers<F, true, true>(E, d, eh, Bx, PQ, j, i, scale, g, w, b, c1, c2, gh, T, U, deh, dEx, dCb);
   else if (g)
-    backward_receivers<F, true, false>(E, d, eh, Bx, PQ, j, i, scale, g, w, b, c1, c2, gh, T, deh, sp, dEx, dCb);
+    backward_receivers<F, true, false>(E, d, eh, Bx, PQ, j, i, scale, g, w, b, c1, c2, gh, T, U, deh, dEx, dCb);
   else if (gh)
-    backward_receivers<F, false, true>(E, d, eh, Bx, PQ, j, i, scale, g, w, b, c1, c2, gh, T, deh, sp, dEx, dCb);
+    backward_receivers<F, false, true>(E, d, eh, Bx, PQ, j, i, scale, g, w, b, c1, c2, gh, T, U, deh, dEx, dCb);
   else
-    backward_receivers<F, false, false>(E, d, eh, Bx, PQ, j, i, scale, g, w, b, c1, c2, gh, T, deh, sp, dEx, dCb);
+    backward_receivers<F, false, false>(E, d, eh, Bx, PQ, j, i, scale, g, w, b, c1, c2, gh, T, U, deh, dEx, dCb);
 }
 
 }  // namespace
 
 #define GATED_EXPORTS(F, SUFFIX)                                                                                    \
   extern "C" void gated_forward_##SUFFIX(idx E, idx d, F* eh, const F* DBx, const F* Ex, const idx* j,             \
-                                         const idx* i, const F* scale, int T, F* sigma_sum, F* gated_sum,          \
+                                         const idx* i, const F* scale, int T, int U, F* sigma_sum, F* gated_sum,   \
                                          double* moments) {                                                        \
-    forward<F>(E, d, eh, DBx, Ex, j, i, scale, T, sigma_sum, gated_sum, moments);                                  \
+    forward<F>(E, d, eh, DBx, Ex, j, i, scale, T, U, sigma_sum, gated_sum, moments);                               \
   }                                                                                                                 \
   extern "C" void gated_norm_##SUFFIX(idx E, idx d, const F* eh, const F* scale, const F* w, const F* b,           \
-                                      const F* res, F* out, int T) {                                                \
-    norm<F>(E, d, eh, scale, w, b, res, out, T);                                                                    \
+                                      const F* res, F* out, int T, int U) {                                         \
+    norm<F>(E, d, eh, scale, w, b, res, out, T, U);                                                                 \
   }                                                                                                                 \
   extern "C" void gated_norm_sums_##SUFFIX(idx E, idx d, const F* eh, const F* scale, const F* w, const F* b,     \
-                                           const F* g, int T, double* sums) {                                      \
-    norm_sums<F>(E, d, eh, scale, w, b, g, T, sums);                                                                \
+                                           const F* g, int T, int U, double* sums) {                               \
+    norm_sums<F>(E, d, eh, scale, w, b, g, T, U, sums);                                                             \
   }                                                                                                                 \
   extern "C" void gated_backward_receivers_##SUFFIX(idx E, idx d, const F* eh, const F* Bx, const F* PQ,          \
                                                     const idx* j, const idx* i, const F* scale, const F* g,        \
                                                     const F* w, const F* b, const F* c1, const F* c2, const F* gh, \
-                                                    int T, F* deh, F* sp, F* dEx, double* dCb) {                   \
-    backward_receivers_any<F>(E, d, eh, Bx, PQ, j, i, scale, g, w, b, c1, c2, gh, T, deh, sp, dEx, dCb);            \
+                                                    int T, int U, F* deh, F* dEx, double* dCb) {                   \
+    backward_receivers_any<F>(E, d, eh, Bx, PQ, j, i, scale, g, w, b, c1, c2, gh, T, U, deh, dEx, dCb);             \
   }                                                                                                                 \
-  extern "C" void gated_backward_senders_##SUFFIX(idx E, idx d, const F* deh, const F* sp, const idx* j, int T,   \
-                                                  F* dDBx) {                                                        \
-    backward_senders<F>(E, d, deh, sp, j, T, dDBx);                                                                 \
+  extern "C" void gated_backward_senders_##SUFFIX(idx E, idx d, const F* eh, const F* deh, const F* PQ,           \
+                                                  const idx* j, const idx* i, int T, int U, F* dDBx) {             \
+    backward_senders<F>(E, d, eh, deh, PQ, j, i, T, U, dDBx);                                                       \
   }
 
 GATED_EXPORTS(float, f32)
