@@ -9,7 +9,8 @@
     gated_gcn        the frame around our gated layer: a linear embedding F -> 64, 2 gated layers of 64 (own batch
                      norm and residual off, one learned edge state), a linear head; input dropout 0.6, dropout 0.5,
                      weight decay 5e-4 on every weight, lr 0.01 halved after 50 epochs without progress, 400 epochs
-    graph_attention  Veličković et al. (ICLR 2018): a linear embedding F -> 64, 2 layers of 8 additive heads of 8,
+    graph_attention  Veličković et al. (ICLR 2018): a linear embedding F -> 64, 2 layers of 8 additive heads of 8 over
+                     the in-neighbours and the node itself (self-loops),
                      concatenated, ELU, dropout 0.6 (input, hidden, attention), Adam lr 0.005, weight decay 5e-4
                      on the first layer, a linear head
 
@@ -69,6 +70,7 @@ FRAMES: dict[str, dict[str, Any]] = {
         "model.input_dropout": 0.6,
         "model.dropout": 0.6,
         "model.attention_dropout": 0.6,
+        "model.self_loops": True,  # attention over N(i) and i itself (without: x_i never reaches h_i)
         "train.lr": 0.005,
     },
 }
