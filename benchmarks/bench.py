@@ -114,8 +114,12 @@ def running(impl: str):
         torch.set_num_threads(threads)
 
 
+# The default fast path under torch.compile (our ops are custom ops: no graph break at them).
+COMPILED = "compiled"
+
+
 def make_layer(kind: str, impl: str, dim: int) -> torch.nn.Module:
-    """``kind`` in gated, gcn, attention; ``impl`` in fast, fast-torch, reference, pyg."""
+    """``kind`` in gated, gcn, attention; ``impl`` in fast, fast-torch, reference, pyg, compiled."""
     from gatedgcn.nn import GatedGCNLayer, GCNLayer, GraphAttention
 
     torch.manual_seed(0)
@@ -124,7 +128,10 @@ def make_layer(kind: str, impl: str, dim: int) -> torch.nn.Module:
         "gcn": lambda i: GCNLayer(dim, dim, activation=None, impl=i),
         "attention": lambda i: GraphAttention(dim, impl=i),
     }[kind]
-    layer = ours({"pyg": "reference", TORCH_KERNELS: "fast", ONE_THREAD: "fast"}.get(impl, impl))  # the same weights
+    same = {"pyg": "reference", TORCH_KERNELS: "fast", ONE_THREAD: "fast", COMPILED: "fast"}
+    layer = ours(same.get(impl, impl))  # the same weights
+    if impl == COMPILED:
+        return torch.compile(layer)
     if impl != "pyg":
         return layer
     from pyg_reference import PyGGatedGCN, PyGMeanConv, copy_weights, pyg_attention
@@ -167,12 +174,21 @@ def check_same(kind: str, device: str = "cpu") -> float:
 LAYER_ROWS = (("gated", False), ("gcn", False), ("attention", False), ("gated", True))
 
 
-def bench_layers(reps: int, device: str = "cpu", kinds: tuple[str, ...] = ("gated", "gcn", "attention")) -> dict:
+def bench_layers(
+    reps: int,
+    device: str = "cpu",
+    kinds: tuple[str, ...] = ("gated", "gcn", "attention"),
+    skip: tuple[str, ...] = (),
+    shuffled_row: bool = True,
+    compile: bool = False,
+) -> dict:
     """Round robin over ours (fast, its PyTorch kernels, reference; on the CPU with more threads also the fast path
-    with one) and PyG, per layer; on CUDA also the peak memory each one allocates in a step."""
+    with one) and PyG, per layer; on CUDA also the peak memory each one allocates in a step.  ``skip``: columns
+    left out (not ``fast`` or ``pyg``); ``shuffled_row``: also the gated layer with all edges shuffled; ``compile``:
+    also the fast path under ``torch.compile`` (compiled in the warm-up, whose time is kept apart)."""
     rows = []
     cuda = device.startswith("cuda")
-    for kind, shuffled in (row for row in LAYER_ROWS if row[0] in kinds):
+    for kind, shuffled in (row for row in LAYER_ROWS if row[0] in kinds and (shuffled_row or not row[1])):
         x, edge_index, e = (t.to(device) for t in pattern_batch(shuffled=shuffled))
         x.requires_grad_(True)
         e.requires_grad_(True)
@@ -186,11 +202,17 @@ def bench_layers(reps: int, device: str = "cpu", kinds: tuple[str, ...] = ("gate
         )
         if kind == "gated" and torch.get_num_threads() > 1 and not cuda:
             impls += (ONE_THREAD,)
+        impls = tuple(impl for impl in impls if impl not in skip or impl in ("fast", "pyg"))
+        if compile and not cuda:
+            impls += (COMPILED,)
         layers = {impl: make_layer(kind, impl, DIM).to(device) for impl in impls}
-        peak = {impl: 0.0 for impl in layers}  # CUDA: MiB allocated at the peak of a step, above the inputs
+        peak = dict.fromkeys(layers, 0.0)  # CUDA: MiB allocated at the peak of a step, above the inputs
+        first = {}
         for impl, layer in layers.items():  # warm-up
             with running(impl):
+                start = time.perf_counter()
                 step(layer, kind, x, edge_index, e)
+                first[impl] = time.perf_counter() - start
         times = {impl: [] for impl in layers}  # wall clock
         cpu = {impl: [] for impl in layers}  # CPU time of this process (less sensitive to the other jobs)
         for _ in range(reps):  # round robin, so that the noise of the shared machine hits all alike
@@ -215,6 +237,7 @@ def bench_layers(reps: int, device: str = "cpu", kinds: tuple[str, ...] = ("gate
                 "median": med,
                 "median_cpu": med_cpu,
                 "max_abs_diff_vs_pyg": diff,
+                "first_step": first,
                 **({"peak_mib": peak} if cuda else {}),
             }
         )
@@ -283,7 +306,7 @@ def bench_allocators(reps: int, rounds: int) -> dict:
 
 def bench_memory() -> dict:
     rows = []
-    for impl in ("fast", TORCH_KERNELS, "reference", "pyg"):
+    for impl in ("fast", TORCH_KERNELS, "reference", "pyg", COMPILED):
         r = _subprocess("gated", impl, "pattern", "0", "1")
         r["impl"] = impl
         rows.append(r)
@@ -411,6 +434,13 @@ def _spread(ts: list[float]) -> str:
     return f"{statistics.median(ts):.3f} ({min(ts):.3f}–{max(ts):.3f})"
 
 
+def _cell(row: dict, t: dict, impl: str) -> str:
+    """A column's times, or why it has none (the layer has one code path there, or ``--skip`` left it out)."""
+    if impl in t:
+        return _spread(t[impl])
+    return "same code" if impl == TORCH_KERNELS and not row["layer"].startswith("gated") else "not run"
+
+
 def _render_layers(r: dict) -> list[str]:
     out: list[str] = []
     m = r["machine"]
@@ -431,18 +461,26 @@ def _render_layers(r: dict) -> list[str]:
         "Wall-clock seconds:",
         "",
         "| layer | ours, fast (s) | fast, PyTorch kernels (s) | ours, reference (s) | PyG (s) | PyG / fast | PyG / fast-torch "
-        "| ours, fast, 1 thread (s) | max abs diff vs PyG |",
+        "| ours, fast, 1 thread (s) (its time / fast's) | max abs diff vs PyG |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in r["rows"]:
         t, md = row["times"], row["median"]
-        off = f"{_spread(t[TORCH_KERNELS])} | " if TORCH_KERNELS in t else "same code | "
         off_ratio = f"{md['pyg'] / md[TORCH_KERNELS]:.2f}× | " if TORCH_KERNELS in md else "– | "
-        one = f"{_spread(t[ONE_THREAD])} | " if ONE_THREAD in t else "– | "
+        one = f"{_spread(t[ONE_THREAD])} ({md[ONE_THREAD] / md['fast']:.2f}×) | " if ONE_THREAD in t else "– | "
         out.append(
-            f"| {row['layer']} | {_spread(t['fast'])} | {off}{_spread(t['reference'])} | {_spread(t['pyg'])} | "
-            f"**{md['pyg'] / md['fast']:.2f}×** | {off_ratio}{one}{row['max_abs_diff_vs_pyg']:.1e} |"
+            f"| {row['layer']} | {_spread(t['fast'])} | {_cell(row, t, TORCH_KERNELS)} | {_cell(row, t, 'reference')} | "
+            f"{_spread(t['pyg'])} | **{md['pyg'] / md['fast']:.2f}×** | {off_ratio}{one}{row['max_abs_diff_vs_pyg']:.1e} |"
         )
+    for row in r["rows"]:
+        if COMPILED in row["times"]:
+            md = row["median"]
+            out += [
+                "",
+                f"{row['layer']}, ours under `torch.compile` (default path): {_spread(row['times'][COMPILED])} s, "
+                f"PyG / compiled **{md['pyg'] / md[COMPILED]:.2f}×**; its first step, with the compilation, "
+                f"{row['first_step'][COMPILED]:.1f} s.",
+            ]
     out += [
         "",
         "CPU seconds of the process (`time.process_time`, user + system; counts page faults, not the time spent "
@@ -453,10 +491,9 @@ def _render_layers(r: dict) -> list[str]:
     ]
     for row in r["rows"]:
         t, md = row["cpu"], row["median_cpu"]
-        off = f"{_spread(t[TORCH_KERNELS])} | " if TORCH_KERNELS in t else "same code | "
         out.append(
-            f"| {row['layer']} | {_spread(t['fast'])} | {off}{_spread(t['reference'])} | {_spread(t['pyg'])} | "
-            f"**{md['pyg'] / md['fast']:.2f}×** |"
+            f"| {row['layer']} | {_spread(t['fast'])} | {_cell(row, t, TORCH_KERNELS)} | {_cell(row, t, 'reference')} | "
+            f"{_spread(t['pyg'])} | **{md['pyg'] / md['fast']:.2f}×** |"
         )
     if any("peak_mib" in row for row in r["rows"]):
         out += [
@@ -624,6 +661,25 @@ def render() -> str:
         "The thresholds come from the sweep in the next section. The memory pool of the earlier code is gone "
         "(the allocators section measures it against glibc's malloc, jemalloc and tcmalloc).",
         "",
+        "## Threads on a shared machine",
+        "",
+        "This machine's 2 cores are shared by several sessions, and the kernel groups each session's processes "
+        "(`/proc/sys/kernel/sched_autogroup_enabled` is 1): every busy session gets an equal share of the CPU whatever "
+        "its `nice`, so with three other busy sessions a process of ours gets about half a core, and its second torch "
+        "thread brings nothing (a 2000² matmul ran at 26 GFLOPS with one thread and with two). A busy process started "
+        "beside a benchmark (`--contention`) shares that benchmark's own share. Under such load the compiled sweeps "
+        "used to collapse (the gated layer took 14.7 s a step with 2 threads against 4.3 s with one, code at bc8ce2b, "
+        "load average 4.6, contended): each of ~160 chunks per pass opened a parallel region, and each region waited "
+        "at its barrier for a thread that had no core. The sweeps now (1) run at most 8 chunks per pass, (2) split "
+        "each sweep into 4 units of work per thread, each owning a range of node ids, handed out one at a time (a "
+        "descheduled thread holds up one unit, not half the sweep; each node row is still written by one unit, so the "
+        "result does not depend on the scheduling), and (3) look once per call at the free cores (the CPUs of the "
+        "process less the other processes' running threads, from `/proc/loadavg` and `/proc/self/task`, "
+        "`ops/_cores.py`) and run on no more threads than that, their matmuls included. The figures are in the "
+        "contended layers section below; what still separates the default from the one-thread run there are the "
+        "layer's own torch operations outside the op (the node projections, the node batch norm), which run on "
+        "torch's threads.",
+        "",
     ]
     for name, draw in RENDERERS.items():
         for stem in sorted(s for s in res if s == name or s.startswith(name + "-")):
@@ -663,7 +719,9 @@ def _measure(section: str, args: argparse.Namespace, threads: int) -> dict:
     torch.set_num_threads(threads)
     os.environ["BENCH_THREADS"] = str(threads)
     return {
-        "layers": lambda: bench_layers(args.reps, args.device, tuple(args.kinds)),
+        "layers": lambda: bench_layers(
+            args.reps, args.device, tuple(args.kinds), tuple(args.skip), not args.no_shuffled, args.compile
+        ),
         "memory": bench_memory,
         "allocators": lambda: bench_allocators(args.reps, args.rounds),
         "thresholds": lambda: thresholds.bench(make_layer, step, args.reps),
@@ -691,8 +749,12 @@ def main() -> None:
         "--contention", action="store_true", help="run with one busy-looping process beside (started, stopped)"
     )
     p.add_argument("--device", default="cpu", help="layers: cpu or cuda (default cpu)")
-    p.add_argument("--compile", action="store_true", help="molecules: also our network under torch.compile")
+    p.add_argument("--compile", action="store_true", help="molecules, layers: also ours under torch.compile (a column)")
     p.add_argument("--kinds", nargs="+", default=["gated", "gcn", "attention"], help="layers: which layers to time")
+    p.add_argument(
+        "--skip", nargs="+", default=[], help=f"layers: columns to leave out ({TORCH_KERNELS}, reference, {ONE_THREAD})"
+    )
+    p.add_argument("--no-shuffled", action="store_true", help="layers: no row with the edges shuffled")
     p.add_argument("--no-save", action="store_true", help="print the tables only (no results/*.json, no docs)")
     p.add_argument("--sizes", type=int, nargs="+", default=list(SCALE_EDGES), help="edge counts of the scaling run")
     p.add_argument("--epochs", type=int, default=5, help="epochs per training run")

@@ -10,8 +10,8 @@ import contextlib
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 BUSY_LOOP = "while True: pass"
 

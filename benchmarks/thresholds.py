@@ -5,7 +5,8 @@ forward + backward of each layer, round robin over
 
 - gated GCN, plain (``impl="reference"``), fused with the compiled CPU sweeps, fused with the PyTorch kernels;
 - GCN (mean), plain and fused (``gather_scatter``);
-- graph attention, plain and fused (``edge_dot`` + ``gather_scatter``).
+- graph attention, plain and fused (``edge_dot`` + ``gather_scatter``);
+- the layers' tail ``y = r + ReLU(BN(t))`` alone (``norm_relu_residual``) on an ``[E, d]`` tensor, plain and fused.
 
 "Fused" runs inside :func:`gatedgcn.ops.fused_kernels` (every op's fused kernels at every size, the usual
 chunks).  The recommended threshold of a path is the smallest size from which its fused form is at least
@@ -32,13 +33,45 @@ RUNS = {
     "gcn, fused": ("gcn", "fast", True),
     "attention, plain": ("attention", "reference", None),
     "attention, fused": ("attention", "fast", True),
+    "norm tail, plain": ("norm", "reference", None),
+    "norm tail, fused": ("norm", "fast", True),
 }
 PATHS = {  # fused path -> (its run, the plain run it replaces, the op's threshold in gatedgcn.ops.MIN_ELEMENTS)
     "gated, compiled": ("gated, plain", "gated_edges_compiled"),
     "gated, PyTorch kernels": ("gated, plain", "gated_edges"),
     "gcn, fused": ("gcn, plain", "gather_scatter"),
     "attention, fused": ("attention, plain", "edge_dot"),
+    "norm tail, fused": ("norm tail, plain", "norm_relu_residual"),
 }
+
+
+class NormTail(torch.nn.Module):
+    """``y = t + ReLU(BN(t))`` through :func:`gatedgcn.ops.norm_relu_residual` (the tail of every layer)."""
+
+    def __init__(self, dim: int, impl: str) -> None:
+        super().__init__()
+        from gatedgcn.nn import BatchNorm
+
+        self.bn, self.impl = BatchNorm(dim), impl
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        from gatedgcn.ops import norm_relu_residual
+
+        return norm_relu_residual(t, t, self.bn, impl=self.impl)  # [R, d]
+
+
+def _maker(make_layer):
+    return lambda kind, impl, dim: NormTail(dim, impl) if kind == "norm" else make_layer(kind, impl, dim)
+
+
+def _stepper(step):
+    def run(layer, kind, x, edge_index, e):
+        if kind != "norm":
+            return step(layer, kind, x, edge_index, e)
+        e.grad = None
+        layer(e).sum().backward()
+
+    return run
 
 
 def graph(power: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -62,6 +95,7 @@ def _context(compiled: bool | None):
 def bench(make_layer, step, reps: int, powers: tuple[int, ...] = POWERS) -> dict:
     """``make_layer(kind, impl, dim)`` and ``step(layer, kind, x, edge_index, e)`` are bench.py's."""
     rows = []
+    make_layer, step = _maker(make_layer), _stepper(step)
     for p in powers:
         x, edge_index, e = graph(p)
         layers = {name: make_layer(kind, impl, DIM) for name, (kind, impl, _) in RUNS.items()}
@@ -111,13 +145,15 @@ def render(r: dict, title: str, machine_line: str) -> list[str]:
         "",
         machine_line,
         "",
-        "| elements (E·d) | edges | " + " | ".join(f"{p}" for p in paths) + " | plain gated / GCN / attention (ms) |",
+        "| elements (E·d) | edges | "
+        + " | ".join(f"{p}" for p in paths)
+        + " | plain gated / GCN / attention / norm tail (ms) |",
         "| --- | --- | " + " | ".join("---" for _ in paths) + " | --- |",
     ]
     for row in r["rows"]:
         md = row["median"]
-        cells = [f"{md[PATHS[p][0]] / md[p]:.2f}×" for p in paths]
-        plain = " / ".join(f"{1e3 * md[k]:.2f}" for k in ("gated, plain", "gcn, plain", "attention, plain"))
+        cells = [f"{md[PATHS[p][0]] / md[p]:.2f}×" if p in md else "–" for p in paths]
+        plain = " / ".join(f"{1e3 * md[k]:.2f}" for k in dict.fromkeys(PATHS[p][0] for p in paths) if k in md)
         out.append(f"| 2^{row['log2_elements']} | {row['edges']:,} | " + " | ".join(cells) + f" | {plain} |")
     out += [
         "",
