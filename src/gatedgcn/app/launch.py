@@ -25,11 +25,18 @@ from torch import nn
 
 from gatedgcn.app.config import Config
 from gatedgcn.app.experiment import Experiment, load_run, seed_everything
+from gatedgcn.app.resume import (
+    completed_epochs,
+    discarded_if_unstarted,
+    fitting_checkpoint,
+    is_finished,
+    open_for_resume,
+)
 from gatedgcn.app.tensorboard import TensorBoardLogger
-from gatedgcn.errors import CheckpointError, ConfigError, TrainingInterrupted
+from gatedgcn.errors import ConfigError, TrainingInterrupted
 from gatedgcn.model import GraphNet
 from gatedgcn.nn.norm import synchronised
-from gatedgcn.train.checkpoint import LENGTH, Checkpointer, config_mismatch, misfit
+from gatedgcn.train.checkpoint import Checkpointer
 from gatedgcn.train.distributed import EpochSave, World, process_group, rank_rng, world_from_env
 from gatedgcn.train.progress import EpochLine
 from gatedgcn.train.run import RunDir
@@ -111,44 +118,11 @@ def _train_locked(
         return _train(config, RunDir(out), world, resume=resume, **options)  # reads rank 0's files; writes nothing
     finished = resume and is_finished(config, out)  # its last checkpoint: no epoch left, scored and written again
     existed = Path(out).exists()
-    run = _open_for_resume(config, out, finished=finished) if resume else RunDir.create(out, overwrite=overwrite)
-    with _discarded_if_unstarted(run, existed, keep=resume):
+    run = open_for_resume(config, out, finished=finished) if resume else RunDir.create(out, overwrite=overwrite)
+    with discarded_if_unstarted(run, existed, keep=resume):
         if not resume:
             run.write_config(config.dump())
         return _train(config, run, world, resume=resume, **options)
-
-
-@contextlib.contextmanager
-def _discarded_if_unstarted(run: RunDir, existed: bool, *, keep: bool):
-    """Within: the run; after, its lock dropped, and, on an error before the first epoch of a new run (``keep``
-    False), the run directory removed if this command made it (else emptied): nothing is left to resume."""
-    try:
-        yield run
-    except BaseException:
-        if keep or run.started():
-            run.release()
-        else:
-            run.discard(created=not existed)
-        raise
-    run.release()
-
-
-def _open_for_resume(config: Config, out: str | Path, *, finished: bool) -> RunDir:
-    """The run directory to go on with, locked: its config.yaml must be ``config`` but for ``train.epochs``
-    (more epochs train a finished run on: config.yaml then says so; fewer only leave a finished run as it is)."""
-    saved = Config.load(RunDir.open(out).config_path)
-    diff = [d for d in config_mismatch(saved.to_dict(), config.to_dict()) if not d.startswith(LENGTH)]
-    if diff:
-        raise CheckpointError(f"--resume {out}: the config differs from the run's config.yaml: " + "; ".join(diff[:5]))
-    if config.train.epochs < saved.train.epochs and not finished:
-        raise ConfigError(
-            f"--resume {out}: --epochs {config.train.epochs} is fewer than the run's {saved.train.epochs}"
-        )
-    run = RunDir.resume(out)  # locked from here to the end of the run
-    if config.train.epochs > saved.train.epochs:
-        run.write_config(config.dump())
-    run.remove_partial_files()
-    return run
 
 
 def _experiment(config: Config, run: RunDir, world: World | None, *, resume: bool, progress: bool):
@@ -189,7 +163,7 @@ def _train(
     trainer = exp.trainer(progress=bars, callbacks=callbacks, detect_anomaly=detect_anomaly, world=world)
     if resume:
         if checkpoint is not None:
-            checkpoint = _fitting_checkpoint(run, config, trainer, checkpoint["spec"])
+            checkpoint = fitting_checkpoint(run, config, trainer, checkpoint["spec"])
         if checkpoint is not None:
             trainer.load_state_dict(rank_rng(checkpoint["trainer"], world or World()))  # each process its RNG states
         if main:
@@ -203,20 +177,6 @@ def _train(
     if main:
         run.write_summary(summary)  # no wall-clock time in it: a resumed run writes the same file
     return summary
-
-
-def _fitting_checkpoint(run: RunDir, config: Config, trainer: Trainer, spec: Any) -> dict[str, Any] | None:
-    """The newest checkpoint whose trainer state loads into ``trainer`` (built from the newest one's ``spec``):
-    one of the right checksum but of another structure is skipped with a warning, as a corrupt one is."""
-    template = trainer.state_dict()
-    shapes = [p.shape for group in trainer.optimizer.param_groups for p in group["params"]]
-
-    def fits(state: dict[str, Any]) -> str | None:
-        if state["spec"] != spec:
-            return "its model spec is not the newest checkpoint's"
-        return misfit(template, state["trainer"], shapes)
-
-    return Checkpointer(run.path / "checkpoints", config=config.to_dict()).latest_checkpoint(fits)
 
 
 def _boards(exp: Experiment, run: RunDir) -> tuple[TensorBoardLogger, ...]:
@@ -260,22 +220,6 @@ def _summary(exp: Experiment, trainer: Trainer, history: list[dict[str, Any]]) -
     }
 
 
-def completed_epochs(run_dir: str | Path) -> int | None:
-    """The epochs of a finished run (its summary.json is written last), ``None`` while it is not finished."""
-    path = Path(run_dir)
-    if not (path / RunDir.SUMMARY).is_file():
-        return None
-    return RunDir(path).read_summary().get("epochs")
-
-
-def is_finished(config: Config, out: str | Path) -> bool:
-    """Whether the run ``out`` has finished (its summary.json is written last) and ``config`` asks for no more
-    epochs than its config.yaml (more: ``--resume --epochs N`` trains it on)."""
-    if completed_epochs(out) is None:
-        return False
-    return config.train.epochs <= Config.load(Path(out) / RunDir.CONFIG).train.epochs
-
-
 def best_val(history: list[dict[str, Any]], epoch: int) -> dict[str, Any] | None:
     """``{"epoch": k, "loss": ..., metric: ...}``: the validation scores of the best epoch ``k`` (``None`` without one)."""
     record = next((r for r in history if r["epoch"] == epoch), None)
@@ -302,7 +246,7 @@ def cross_validate(
         raise ConfigError(f"cross-validation needs data.folds >= 3 (e.g. --folds 10), got {folds}")
     existed = Path(out).exists()
     run = RunDir.create(out, overwrite=overwrite)
-    with _discarded_if_unstarted(run, existed, keep=False):
+    with discarded_if_unstarted(run, existed, keep=False):
         return _cross_validate(config, run, folds, overwrite=overwrite, progress=progress)
 
 

@@ -1,25 +1,22 @@
-"""A model-agnostic trainer: Adam or AdamW, ReduceLROnPlateau or cosine with warm-up, gradient clipping,
-whole-split metrics, callbacks, exact resume.
+"""A model-agnostic trainer: whole-split metrics, callbacks, exact resume, non-finite steps skipped.
 
 It knows a model (``model(batch) -> out``), batches (``batch.to(device)``, ``batch.y``) and an
-:class:`~gatedgcn.train.objective.Objective`; nothing about graphs.  Where a fit stands is a
-:class:`Position`; with the modules' states it is :meth:`Trainer.state_dict`, which a ``save``
-hook (e.g. :class:`~gatedgcn.train.checkpoint.Checkpointer`) writes after steps and epochs.
+:class:`~gatedgcn.train.objective.Objective`; nothing about graphs.  How the lr moves is a
+:class:`~gatedgcn.train.schedule.Schedule`.  Where a fit stands is a :class:`~gatedgcn.train.position.Position`;
+with the modules' states it is :meth:`Trainer.state_dict`, which a ``save`` hook (e.g.
+:class:`~gatedgcn.train.checkpoint.Checkpointer`) writes after steps and epochs.
 A step whose loss or gradient is not finite is skipped (no update, batch-norm buffers restored).
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
-import random
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Iterable, Mapping, Sized
+from dataclasses import fields
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
@@ -27,142 +24,13 @@ from tqdm.auto import tqdm
 
 from gatedgcn.errors import TrainingError, TrainingInterrupted
 from gatedgcn.train.objective import Objective
+from gatedgcn.train.position import EpochRecord, Gather, Position
+from gatedgcn.train.rng import rng_state, set_rng_state
+from gatedgcn.train.schedule import OPTIMIZERS, SCHEDULES, Schedule
 
 __all__ = ["OPTIMIZERS", "SCHEDULES", "Schedule", "Trainer", "EpochRecord", "Position", "rng_state", "set_rng_state"]
 
-EpochRecord = dict  # {"epoch", "lr", "seconds", "skipped", "train": {"loss", metric}, "val": {...}, ...}
 SaveHook = Callable[["Trainer", str], None]  # (trainer, "step" | "epoch" | "stop")
-Gather = Callable[
-    [float, int, list, list], tuple[float, int, list, list]
-]  # (loss_sum, count, outs, ys) of every process
-
-
-OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}  # adam: L2 weight decay; adamw: decoupled
-SCHEDULES = ("plateau", "cosine")
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """The optimiser (``optimizer``: Adam or AdamW, at ``lr`` with ``weight_decay``) and how its lr moves per epoch.
-
-    ``plateau``: the lr is multiplied by ``lr_factor`` after ``lr_patience`` epochs without a better monitored loss
-    (validation, else training), and training stops once it falls below ``min_lr``.  ``cosine``: in epoch
-    ``t = 0, 1, …`` the lr is ``lr · (t + 1) / (w + 1)`` for ``t < w = warmup_epochs`` (linear warm-up), then
-    ``lr · ½ (1 + cos(π (t - w) / (epochs - w)))`` (``min_lr`` does not stop it).  ``clip_grad_norm > 0``: the
-    gradients are scaled to that total 2-norm at most before each update.  Training stops after ``epochs``, or after
-    the epoch that passes ``time_budget_s`` seconds of training (0: none; the finished epochs of a resumed run count,
-    as their ``seconds`` in the history)."""
-
-    epochs: int = 40
-    lr: float = 1e-4
-    weight_decay: float = 0.0
-    lr_factor: float = 0.5
-    lr_patience: int = 10
-    min_lr: float = 1e-6
-    time_budget_s: float = 0.0
-    optimizer: str = "adam"
-    schedule: str = "plateau"
-    warmup_epochs: int = 0
-    clip_grad_norm: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        if self.schedule == "cosine" and not 0 <= self.warmup_epochs < self.epochs:
-            raise ValueError(f"warmup_epochs must be in [0, epochs={self.epochs}), got {self.warmup_epochs}")
-        if self.clip_grad_norm < 0:
-            raise ValueError(f"clip_grad_norm must be >= 0 (0: no clipping), got {self.clip_grad_norm}")
-
-    def cosine_factor(self, t: int) -> float:
-        """The lr of 0-based epoch ``t`` over ``lr`` under the cosine schedule with linear warm-up."""
-        w = self.warmup_epochs
-        if t < w:
-            return (t + 1) / (w + 1)
-        return 0.5 * (1.0 + math.cos(math.pi * min(t - w, self.epochs - w) / (self.epochs - w)))
-
-
-def rng_state() -> dict[str, Any]:
-    """The Python, NumPy and torch RNG states, as plain values and tensors (loadable with weights_only)."""
-    np_state = np.random.get_state(legacy=False)
-    state = {
-        "python": random.getstate(),
-        "numpy": {
-            "key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
-            "pos": int(np_state["state"]["pos"]),
-            "has_gauss": int(np_state["has_gauss"]),
-            "gauss": float(np_state["gauss"]),
-        },
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: Mapping[str, Any]) -> None:
-    random.setstate(state["python"])
-    n = state["numpy"]
-    np.random.set_state(
-        {
-            "bit_generator": "MT19937",
-            "state": {"key": n["key"].numpy().astype(np.uint32), "pos": n["pos"]},
-            "has_gauss": n["has_gauss"],
-            "gauss": n["gauss"],
-        }
-    )
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state:
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-@dataclass
-class Position:
-    """Where a fit stands: the epoch being run (1-based) and the batches of it done, the running
-    sums of that epoch, the shuffle generator's state at its start, the best epoch so far, the
-    history, and (in a loaded state) the RNG states to restore once the loader is back at ``step``."""
-
-    epoch: int = 1
-    step: int = 0
-    sampler: Tensor | None = None  # the train loader's generator state at the start of the epoch
-    loss_sum: float = 0.0
-    count: int = 0
-    outs: list[Tensor] = field(default_factory=list)
-    ys: list[Tensor] = field(default_factory=list)
-    skipped: int = 0  # non-finite steps skipped in this epoch
-    bad_in_row: int = 0  # non-finite steps in a row (across epochs)
-    best: float | None = None  # best monitored score (validation metric, else training metric)
-    best_epoch: int = 0
-    history: list[EpochRecord] = field(default_factory=list)
-    rng: dict[str, Any] | None = None
-
-    def add(self, loss: Tensor, out: Tensor, y: Tensor) -> None:
-        count = int(y.shape[0])
-        self.loss_sum += float(loss.detach()) * count
-        self.count += count
-        self.outs.append(out.detach().cpu())
-        self.ys.append(y.detach().cpu())
-
-    def scores(self, objective: Objective, gather: Gather | None = None) -> dict[str, float]:
-        """Mean loss and metric of the rows so far (with ``gather``: of every process's rows)."""
-        loss_sum, count, outs, ys = (
-            (self.loss_sum, self.count, self.outs, self.ys)
-            if gather is None
-            else gather(self.loss_sum, self.count, self.outs, self.ys)
-        )
-        if count == 0:
-            return {"loss": float("nan"), objective.metric: float("nan")}
-        return {"loss": loss_sum / count, objective.metric: objective.score(torch.cat(outs), torch.cat(ys))}
-
-    def next_epoch(self, record: EpochRecord, score: float, higher_is_better: bool, sampler: Tensor | None) -> None:
-        self.history.append(record)
-        if score == score and (
-            self.best is None or (score > self.best if higher_is_better else score < self.best)
-        ):  # NaN never best
-            self.best, self.best_epoch = score, self.epoch
-        self.epoch, self.step, self.sampler = self.epoch + 1, 0, sampler
-        self.loss_sum, self.count, self.outs, self.ys, self.skipped = 0.0, 0, [], [], 0
 
 
 class Trainer:
@@ -290,8 +158,9 @@ class Trainer:
         should_stop: Callable[[], int] = lambda: 0,
     ) -> dict[str, float]:
         pos = self.position
-        if hasattr(getattr(loader, "sampler", None), "set_epoch"):
-            loader.sampler.set_epoch(pos.epoch)  # an order drawn per epoch (sharded across processes)
+        sampler: Any = getattr(loader, "sampler", None)
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(pos.epoch)  # an order drawn per epoch (sharded across processes)
         generator = getattr(loader, "generator", None)
         if generator is not None:
             if pos.sampler is None:
@@ -304,7 +173,7 @@ class Trainer:
         if pos.rng is not None:
             set_rng_state(pos.rng)
             pos.rng = None
-        total = len(loader) if hasattr(loader, "__len__") else None
+        total = len(loader) if isinstance(loader, Sized) else None
         for batch in tqdm(
             batches, desc=desc, leave=False, disable=not self.progress, unit="batch", initial=pos.step, total=total
         ):
@@ -355,41 +224,14 @@ class Trainer:
             total=self.schedule.epochs, initial=pos.epoch - 1, desc="epochs", disable=not self.progress, unit="epoch"
         )
         anomaly = torch.autograd.detect_anomaly() if self.detect_anomaly else contextlib.nullcontext()
-        budget = self.schedule.time_budget_s
-        spent = sum(record.get("seconds", 0.0) for record in pos.history)  # the epochs before a resume count too
-        budget_end = time.perf_counter() + budget - spent if budget > 0 else float("inf")
-        spent_before = budget > 0 and spent >= budget and pos.step == 0  # resumed after the epoch that passed it
+        budget_end, spent_before = self._budget()
         with epochs, anomaly:
-            while (
-                not spent_before
-                and pos.epoch <= self.schedule.epochs
-                and not (pos.history and self.schedule.schedule == "plateau" and self.lr < self.schedule.min_lr)
-            ):
-                start, lr = time.perf_counter(), self.lr
-                try:
-                    train = self._train_epoch(
-                        train_loader, desc=f"epoch {pos.epoch}", save=save, should_stop=should_stop
-                    )
-                except RuntimeError as err:
-                    if not self.detect_anomaly or isinstance(err, TrainingError):
-                        raise
-                    raise TrainingError(f"anomaly in epoch {pos.epoch}, step {pos.step + 1}: {err}") from err
-                record: EpochRecord = {"epoch": pos.epoch, "lr": lr, "skipped": pos.skipped, "train": train}
-                record.update(self.evaluate(eval_loaders))
-                record["seconds"] = time.perf_counter() - start
-                self._step_schedule(record["val"]["loss"] if "val" in record else record["train"]["loss"])
-                scored = record["val"] if "val" in record else record["train"]
-                generator = getattr(train_loader, "generator", None)
-                pos.next_epoch(
-                    record,
-                    scored[self.objective.metric],
-                    self.objective.higher_is_better,
-                    None if generator is None else generator.get_state(),
-                )
+            while not spent_before and self._epochs_left():
+                record = self._fit_epoch(train_loader, eval_loaders, save, should_stop)
                 epochs.update(1)
                 epochs.set_postfix(
                     {f"{k}_{self.objective.metric}": f"{record[k][self.objective.metric]:.3f}" for k in eval_loaders}
-                    | {"loss": f"{train['loss']:.3f}"}
+                    | {"loss": f"{record['train']['loss']:.3f}"}
                 )
                 for callback in self.callbacks:
                     callback(record)
@@ -397,3 +239,48 @@ class Trainer:
                 if time.perf_counter() >= budget_end:
                     break
         return pos.history
+
+    def _budget(self) -> tuple[float, bool]:
+        """When the time budget ends (a ``perf_counter`` time; inf: no budget), and whether a resumed run had
+        passed it already (resumed after the epoch that passed it).  The epochs before a resume count too."""
+        budget, pos = self.schedule.time_budget_s, self.position
+        spent = sum(record.get("seconds", 0.0) for record in pos.history)
+        end = time.perf_counter() + budget - spent if budget > 0 else float("inf")
+        return end, budget > 0 and spent >= budget and pos.step == 0
+
+    def _epochs_left(self) -> bool:
+        """An epoch is left to run: not past ``epochs``, and the plateau schedule's lr not below ``min_lr``."""
+        pos, schedule = self.position, self.schedule
+        return pos.epoch <= schedule.epochs and not (
+            pos.history and schedule.schedule == "plateau" and self.lr < schedule.min_lr
+        )
+
+    def _fit_epoch(
+        self,
+        train_loader: Iterable,
+        eval_loaders: Mapping[str, Iterable],
+        save: SaveHook | None,
+        should_stop: Callable[[], int],
+    ) -> EpochRecord:
+        """One epoch of :meth:`fit`: train, evaluate, step the lr schedule, and move the position to the next."""
+        pos = self.position
+        start, lr = time.perf_counter(), self.lr
+        try:
+            train = self._train_epoch(train_loader, desc=f"epoch {pos.epoch}", save=save, should_stop=should_stop)
+        except RuntimeError as err:
+            if not self.detect_anomaly or isinstance(err, TrainingError):
+                raise
+            raise TrainingError(f"anomaly in epoch {pos.epoch}, step {pos.step + 1}: {err}") from err
+        record: EpochRecord = {"epoch": pos.epoch, "lr": lr, "skipped": pos.skipped, "train": train}
+        record.update(self.evaluate(eval_loaders))
+        record["seconds"] = time.perf_counter() - start
+        self._step_schedule(record["val"]["loss"] if "val" in record else record["train"]["loss"])
+        scored = record["val"] if "val" in record else record["train"]
+        generator = getattr(train_loader, "generator", None)
+        pos.next_epoch(
+            record,
+            scored[self.objective.metric],
+            self.objective.higher_is_better,
+            None if generator is None else generator.get_state(),
+        )
+        return record
