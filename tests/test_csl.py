@@ -95,7 +95,7 @@ def test_one_epoch_smoke_run_from_the_cli_with_laplacian_pe(tmp_path, capsys):
     config = Config.load(tmp_path / "run" / "config.yaml")
     assert (config.data.pe, config.data.pe_dim) == ("laplacian", 20)
     plain = GraphNet(
-        ModelSpec(layer="gated_gcn", layers=2, hidden=16, out_dim=10, in_dim=0, node_vocab=1)
+        ModelSpec(layer="gated_gcn", layers=2, hidden=16, out_dim=10, in_dim=0, node_vocab=1, last_edge_update=False)
     ).num_parameters()
     assert summary["parameters"] == plain + 20 * 16 + 16  # + the PE embedding Linear(20, 16)
 

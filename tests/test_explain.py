@@ -51,8 +51,9 @@ def dense_gates(model: GraphNet, g: Graph) -> list[torch.Tensor]:
         gates.append(eta[i_idx, j_idx].mean(-1))  # [E]
         h = linear(x, layer.A) + (eta * linear(x, layer.B)[None, :, :]).sum(1)
         h = torch.relu(_bn_eval(h * node_scale, layer.bn_h))
-        e_new = torch.relu(_bn_eval(e_hat[i_idx, j_idx] * edge_scale, layer.bn_e))
-        x, e = x + h, e + e_new
+        x = x + h
+        if layer.edge_update:  # the last layer computes no edge state (nothing reads it)
+            e = e + torch.relu(_bn_eval(e_hat[i_idx, j_idx] * edge_scale, layer.bn_e))
     model.float()
     return gates
 

@@ -105,9 +105,10 @@ def test_spec_refuses_bad_values():
 
 @pytest.mark.parametrize("layer", LAYERS)
 @pytest.mark.parametrize("batch_norm", [True, False])
-def test_unused_parameters_are_those_that_get_no_gradient(layer, batch_norm):
+@pytest.mark.parametrize("last_edge_update", [True, False])
+def test_unused_parameters_are_those_that_get_no_gradient(layer, batch_norm, last_edge_update):
     """What DDP's ``find_unused_parameters`` is set from: exactly the parameters a backward pass leaves alone."""
-    model = GraphNet(spec(layer, batch_norm=batch_norm))
+    model = GraphNet(spec(layer, batch_norm=batch_norm, last_edge_update=last_edge_update))
     model(collate(graphs())).square().sum().backward()
     untouched = sorted(name for name, p in model.named_parameters() if p.grad is None)
     assert sorted(model.unused_parameters()) == untouched

@@ -55,8 +55,10 @@ def _encoding_embedding(s: ModelSpec, width: int) -> nn.Module:
     return nn.Sequential(BatchNorm(s.pe_dim), linear) if s.pe_encoder == "bn_linear" else linear
 
 
-def _edge_layer(s: ModelSpec) -> nn.Module:
-    """A layer that carries the edge state: our gated GCN, or the GPS layer around it."""
+def _edge_layer(s: ModelSpec, last: bool = False) -> nn.Module:
+    """A layer that carries the edge state: our gated GCN, or the GPS layer around it; the ``last`` one computes no
+    edge state (no readout reads it) unless the spec says so (``last_edge_update``: runs built before)."""
+    edge_update = s.last_edge_update or not last
     if s.layer == "gps":
         return GPSLayer(
             s.hidden,
@@ -67,8 +69,11 @@ def _edge_layer(s: ModelSpec) -> nn.Module:
             ffn_factor=s.ffn_factor,
             batch_norm=s.batch_norm,
             impl=s.impl,
+            edge_update=edge_update,
         )
-    return GatedGCNLayer(s.hidden, batch_norm=s.batch_norm, residual=s.residual, dropout=s.dropout, impl=s.impl)
+    return GatedGCNLayer(
+        s.hidden, batch_norm=s.batch_norm, residual=s.residual, dropout=s.dropout, impl=s.impl, edge_update=edge_update
+    )
 
 
 def _embed(module: nn.Module, t: Tensor) -> Tensor:
@@ -148,7 +153,7 @@ class GraphNet(nn.Module):
                 if (s.edge_in_dim or s.edge_vocab)
                 else nn.Embedding(1, s.hidden)
             )
-            self.layers.extend(_edge_layer(s) for _ in range(s.layers))
+            self.layers.extend(_edge_layer(s, last=k == s.layers - 1) for k in range(s.layers))
         else:
             widths = [s.hidden if s.embed else s.in_dim] + [s.hidden] * (s.layers - 1)  # each layer's input
             widths.append(s.out_dim if s.head == "none" else s.hidden)  # the last layer's output
@@ -306,9 +311,10 @@ class GraphNet(nn.Module):
 
     def unused_parameters(self) -> list[str]:
         """Names of the parameters that reach no output: the last gated layer's edge batch norm (its edge state
-        e' is read by no later layer nor by any readout).  DDP needs ``find_unused_parameters`` exactly then."""
+        e' is read by no later layer nor by any readout) where the spec builds it (``last_edge_update``: runs built
+        before it could be left out).  DDP needs ``find_unused_parameters`` exactly then."""
         s = self.spec
-        if s.layer not in EDGE_STATE or not s.batch_norm:
+        if s.layer not in EDGE_STATE or not s.batch_norm or not s.last_edge_update:
             return []
         last = f"layers.{s.layers - 1}.{'local.' if s.layer == 'gps' else ''}bn_e"
         return [f"{last}.{name}" for name, _ in self.get_submodule(last).named_parameters()]

@@ -167,6 +167,9 @@ class ModelSpec(ModelOptions):
     edge_vocab: int = option(0, "number of edge categories (0: none, or float features)", low=0)
     pe_dim: int = option(0, "width k of the nodes' positional encoding, added to the node embedding (0: none)", low=0)
     pe_sign_flip: bool = option(False, "flip the sign of each PE column per graph at random in training (Laplacian PE)")
+    last_edge_update: bool = option(
+        True, "the last gated layer computes its edge state e' (read by nothing); runs since 2026-12-02 do not build it"
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -14,10 +14,11 @@ from gatedgcn.data import Dataset
 from gatedgcn.errors import RunDirError
 from gatedgcn.spec import ModelSpec, renamed
 
-__all__ = ["DATA_FIELDS", "CODE_FIELDS", "spec_from_fields", "spec_misfits", "fitted_spec"]
+__all__ = ["DATA_FIELDS", "CODE_FIELDS", "STORED_FIELDS", "spec_from_fields", "spec_misfits", "fitted_spec"]
 
 DATA_FIELDS = ("level", "out_dim", "in_dim", "node_vocab", "edge_in_dim", "edge_vocab", "pe_dim")  # a dataset fixes
 CODE_FIELDS = ("impl",)  # fields that choose code, not weights or equations: the config's value is used
+STORED_FIELDS = ("last_edge_update",)  # fields a stored run keeps as it was built (older runs: the field's default)
 
 
 def spec_from_fields(fields: dict[str, Any]) -> ModelSpec:
@@ -36,12 +37,13 @@ def spec_from_fields(fields: dict[str, Any]) -> ModelSpec:
 def spec_misfits(stored: ModelSpec, derived: ModelSpec, data: Dataset) -> list[str]:
     """``field: why`` for each field in which the spec that config and dataset give now (``derived``) does not fit
     ``stored``: a vocabulary may have grown as long as every category id in the data has its row; :data:`CODE_FIELDS`
-    (``impl``: the same equations either way) follow the config; every other field must be equal (an edited config is
+    (``impl``: the same equations either way) follow the config; :data:`STORED_FIELDS` stay as stored; every other
+    field must be equal (an edited config is
     refused, not silently overridden)."""
     misfits = []
     for name in (f.name for f in dataclasses.fields(ModelSpec)):
         want, got = getattr(stored, name), getattr(derived, name)
-        if want == got or name in CODE_FIELDS:
+        if want == got or name in CODE_FIELDS or name in STORED_FIELDS:
             continue
         if name in ("node_vocab", "edge_vocab") and want > 0 and got > 0:
             top = _top_category(data, name)

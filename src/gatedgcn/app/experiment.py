@@ -101,7 +101,7 @@ def model_spec(config: Config, data: Dataset) -> ModelSpec:
     m = config.model
     fields: dict[str, Any] = {f.name: getattr(m, f.name) for f in dataclasses.fields(ModelOptions)}
     fields |= {"out_dim": data.task.num_outputs, "level": data.task.level, "in_dim": data.in_dim}
-    fields |= {"node_vocab": data.node_vocab}
+    fields |= {"node_vocab": data.node_vocab, "last_edge_update": False}  # nothing reads the last layer's e'
     if m.edge_features:
         fields |= {"edge_in_dim": data.edge_in_dim, "edge_vocab": data.edge_vocab}
     if config.data.pe != "none":
