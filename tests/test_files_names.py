@@ -96,3 +96,19 @@ def test_train_then_predict_writes_the_users_names_back(tmp_path, capsys):
         "nodes.csv:2: column 3 (label): class 'green' is not one of the run's classes blue, red"
         in capsys.readouterr().err
     )
+
+
+def test_an_integer_column_x_is_read_as_node_categories(tmp_path, capsys):
+    nodes = write(tmp_path / "nodes.csv", "id,x,label\nb,2,u\na,0,v\nc,1,u\nd,2,v\ne,0,u\nf,1,v\n")
+    table = read_node_table(nodes)
+    assert table.x.dtype.kind == "i" and table.x.tolist() == [2, 0, 1, 2, 0, 1]
+    assert read_node_table(write(tmp_path / "f.csv", "id,x\na,0.5\nb,1\n")).x.tolist() == [[0.5], [1.0]]  # floats
+    assert read_node_table(write(tmp_path / "g.csv", "id,x,w\na,1,2\n")).x.tolist() == [[1.0, 2.0]]  # two columns
+    with pytest.raises(DataError, match=r"h.csv:3: column x holds category ids, which must be >= 0; got -1"):
+        read_node_table(write(tmp_path / "h.csv", "id,x\na,1\nb,-1\n"))
+    edges = write(tmp_path / "edges.csv", "a,b\nb,c\nc,d\nd,e\ne,f\nf,a\n")
+    d = load_dataset("edgelist", path=edges, seed=0, folds=0, fold=0)
+    assert (d.in_dim, d.node_vocab) == (0, 3) and d.splits["train"][0].x.tolist() == [2, 0, 1, 2, 0, 1]
+    run = tmp_path / "run"
+    args = ["train", "--dataset", "edgelist", "--data-path", str(edges), "--out", str(run), "--quiet"]
+    assert main(args + ["--epochs", "1", "--layers", "1", "--hidden", "4"]) == 0

@@ -150,7 +150,8 @@ def build_edgelist(*, path: str | Path | None, seed: int = 0, folds: int = 0, fo
         name=edges.name,
         task=Task(level="node", kind="classification", num_outputs=int(graph.y.max()) + 1, metric="accuracy"),
         splits={part: [mask_labels(graph, labelled[index])] for part, index in split.items()},
-        in_dim=graph.x.shape[1],
+        in_dim=graph.x.shape[1] if graph.x.is_floating_point() else 0,
+        node_vocab=0 if graph.x.is_floating_point() else int(graph.x.max()) + 1,  # an integer column x: categories
         edge_in_dim=0 if graph.edge_attr is None else graph.edge_attr.shape[1],
         info=info,
     )

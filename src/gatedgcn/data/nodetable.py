@@ -1,6 +1,7 @@
 """A node table: one line per node, its id, float features and (optionally) its class.
 
 id, f_1, ..., f_m[, label]       ids 0..N-1 in any order, or any strings (node k is then the k-th line);
+                                 float features, or one column named ``x`` of integers: node category ids;
                                  with a header, a column named ``label`` or ``y`` holds the classes:
                                  integers (-1 or empty: unlabelled), or names (any text; empty: unlabelled),
                                  which become class ids in sorted order (:func:`~gatedgcn.data.tables.names_to_ids`)
@@ -23,7 +24,8 @@ LABEL_COLUMNS = ("label", "y")
 
 @dataclass(frozen=True)
 class NodeTable:
-    """Shapes: x ``[N, F]`` float32 (a column of ones when the table has only ids), y ``[N]`` int64 (-1: unlabelled)
+    """Shapes: x ``[N, F]`` float32 (a column of ones when the table has only ids) or ``[N]`` int64 category ids
+    (an integer column ``x``), y ``[N]`` int64 (-1: unlabelled)
     or None.  ``names``: the ids as written, node k the k-th (None: integer ids, node k the id k); ``classes``: the
     label names, class c the c-th (None: integer labels)."""
 
@@ -91,6 +93,14 @@ def _order(ids: list[str], lines: list[int], path: Path) -> tuple[np.ndarray, li
     return np.argsort(numbers), None
 
 
+def _categorical(header: list[str] | None, label_col: int | None, rows) -> bool:
+    """Whether the table's one feature column is named ``x`` and holds integers: node category ids."""
+    features = [k for k in range(1, len(header or [])) if k != label_col]
+    if header is None or len(features) != 1 or header[features[0]] != "x":
+        return False
+    return all(is_int(fields[features[0]]) for _, fields in rows)
+
+
 def read_node_table(path: Path, *, classes: list[str] | None = None) -> NodeTable:
     """The table at ``path``; ``classes``: the names its labels must be among (a run's), in their order."""
     header, rows = split_header(read_rows(path), 1)
@@ -110,6 +120,13 @@ def read_node_table(path: Path, *, classes: list[str] | None = None) -> NodeTabl
     x = np.array(feats, dtype=np.float32).reshape(N, -1)[order]  # [N, F]
     if x.shape[1] == 0:
         x = np.ones((N, 1), dtype=np.float32)
+    if _categorical(header, label_col, rows):
+        x = x[:, 0].astype(np.int64)  # [N] category ids
+        bad = next((k for k, v in enumerate(x) if v < 0), None)
+        if bad is not None:
+            raise DataError(
+                f"{path}:{lines[order[bad]]}: column x holds category ids, which must be >= 0; got {x[bad]}"
+            )
     if label_col is None:
         return NodeTable(x, None, names)
     y, names_of_classes = _labels(texts, lines, path, label_col, classes)
