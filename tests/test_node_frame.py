@@ -26,7 +26,7 @@ def test_a_planetoid_set_without_config_gets_the_frame_of_its_model(layer, capsy
     preset = Config.load(CONFIGS / f"{PRESETS[layer]}.yaml")
     assert config.model == preset.model
     assert config.train == preset.train
-    assert "node-task frame" in capsys.readouterr().err
+    assert "node-task frame" in capsys.readouterr().out
 
 
 def test_the_default_model_on_cora_is_the_gated_frame_and_flags_override_it():

@@ -118,11 +118,11 @@ def _config(args: argparse.Namespace) -> Config:
     frame = None if args.config else _node_frame(chosen)
     if frame is None:
         return chosen
-    print(
-        f"{chosen.data.name}: the node-task frame of {chosen.model.layer} (gatedgcn.app.node_frame); "
-        "flags and --set override it, --config starts elsewhere",
-        file=sys.stderr,
-    )
+    if not args.quiet:
+        print(
+            f"{chosen.data.name}: the node-task frame of {chosen.model.layer} (gatedgcn.app.node_frame); "
+            "flags and --set override it, --config starts elsewhere"
+        )
     return Config().with_overrides(frame + assignments)
 
 
