@@ -6,9 +6,19 @@ tensors come from reused heap memory, and the plain code is as fast); the gated 
 :func:`compiled` whether its compiled CPU sweeps run.  :func:`fused_kernels` forces the fused kernels
 on at every size, in small chunks (the tests hold them against the dense equations there).
 
-The thresholds are per op.  Their values are still those of the kernels before they became ops
-(``docs/performance.md``, "sizes": the compiled gated sweeps level with the plain code at 2^16 elements);
-each is to be set again from its own sweep.
+The thresholds are per op, each set from its own sweep (``benchmarks/bench.py thresholds``: one layer,
+d = 70, forward + backward, one thread, fused forced on against the plain equations at 2^14–2^22 edge
+elements; ``docs/performance.md``, "Thresholds", 2026-12-02, load average 10): each is the smallest size
+from which the fused path won by at least 1.05× at that size and every larger one.  Measured there
+(plain time / fused time):
+
+- ``gated_edges_compiled`` 2^16: 1.18× at 2^16, 1.06× at 2^17, 1.57–3.02× from 2^18 (0.50–0.80× below);
+- ``gated_edges`` (the PyTorch kernels, where the compiled ones cannot run) 2^18: 1.22× at 2^18,
+  1.19–2.30× above (1.05× at 2^17, 0.51–0.83× below);
+- ``gather_scatter`` (GCN) 2^20: 1.50× at 2^20, 1.51× and 3.38× above (1.01–1.09× at 2^18–2^19);
+- ``edge_dot`` (attention) 2^20: 1.08× at 2^20, 1.38× and 2.53× above (1.01–1.02× at 2^18–2^19);
+- ``norm_relu_residual`` 2^22: the fused tail never won by 1.05× in the sweep; it is level at 2^22 (1.02×)
+  and loses below (0.13–0.63×), so it runs from 2^22 only, where it is as fast and keeps only ``t``.
 """
 
 from __future__ import annotations
@@ -23,13 +33,13 @@ from gatedgcn.ops import _native
 
 __all__ = ["CHUNK_ELEMENTS", "MIN_ELEMENTS", "chunk_rows", "compiled", "forced_chunks", "fused", "fused_kernels"]
 
-# Elements of an edge tensor from which each op's fused kernels run (docs/performance.md, "sizes").
+# Elements of an edge tensor from which each op's fused kernels run (the sweep above; docs/performance.md, "Thresholds").
 MIN_ELEMENTS = {
-    "gated_edges": 1 << 22,  # the PyTorch chunked kernels
+    "gated_edges": 1 << 18,  # the PyTorch chunked kernels
     "gated_edges_compiled": 1 << 16,  # the compiled CPU sweeps
     "norm_relu_residual": 1 << 22,
-    "gather_scatter": 1 << 22,
-    "edge_dot": 1 << 22,
+    "gather_scatter": 1 << 20,
+    "edge_dot": 1 << 20,
 }
 # Elements of one chunk: cache-sized on a CPU, large enough on a GPU to keep the device busy.
 CHUNK_ELEMENTS = {"cpu": 1 << 19, "cuda": 1 << 24}
