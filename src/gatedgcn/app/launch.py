@@ -24,6 +24,7 @@ import torch.distributed as dist
 from torch import nn
 
 from gatedgcn.app.config import Config
+from gatedgcn.app.encoding import encoding_of
 from gatedgcn.app.experiment import Experiment, load_run, seed_everything
 from gatedgcn.app.resume import (
     completed_epochs,
@@ -214,6 +215,7 @@ def _summary(exp: Experiment, trainer: Trainer, history: list[dict[str, Any]]) -
         "epochs": len(history),
         "metric": exp.objective.metric,
         "data": exp.data.counts(),  # graphs, nodes, edges, task, outputs and the size of each split
+        "encoding": encoding_of(exp.data),  # what predict needs of the dataset: it is not read again
         **final,
         "best_val": best_val(history, trainer.position.best_epoch),
         "spec": dataclasses.asdict(exp.model.spec),  # the model as built: eval, predict and resume rebuild it from this

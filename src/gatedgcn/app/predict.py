@@ -25,8 +25,10 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from gatedgcn.app.compat import spec_from_fields
 from gatedgcn.app.config import Config
-from gatedgcn.app.experiment import Experiment, load_run
+from gatedgcn.app.encoding import stored_dataset
+from gatedgcn.app.experiment import DTYPES, Experiment, init_model, load_run
 from gatedgcn.data import Dataset, Task
 from gatedgcn.data.files import node_table_of, read_edge_file, read_jsonl
 from gatedgcn.data.inputs import prepare, read_smiles_inputs, read_tu_inputs
@@ -156,32 +158,47 @@ def _target(y: Tensor | None, row: int) -> dict[str, Any]:
 
 @dataclass
 class Loaded:
-    """A trained run: its model (eval mode, on ``device``), config, dataset and a ready predictor."""
+    """A trained run: its model (eval mode, on ``device``), config, a ready predictor, and ``encoded``: its dataset's
+    task and encoding as the run stored them (no graphs; the whole dataset where the run did not store them).
+    ``dataset``, the whole dataset with its splits, is built again on first use."""
 
     model: GraphNet
     config: Config
-    dataset: Dataset
+    encoded: Dataset
     predict: Predictor
     run: RunDir
+
+    @property
+    def dataset(self) -> Dataset:
+        if not self.encoded.splits:
+            self.encoded = Experiment.build(self.config).data
+        return self.encoded
 
 
 def load(run_dir: str | Path, *, device: str | torch.device = "cpu", batch_size: int | None = None) -> Loaded:
     """Rebuild the model of a run directory (from the spec stored with it; for older runs, the dataset fixes the
     input and output sizes) and load its weights."""
-    run, exp = load_run(run_dir)
-    config = exp.config
+    run = RunDir.open(run_dir)
+    config = Config.load(run.config_path)
+    spec, data = run.stored_spec(), stored_dataset(run.read_summary(), config.data.name, str(run.path / run.SUMMARY))
+    if spec is None or data is None:  # a run from before summary.json kept its encoding: the dataset is rebuilt
+        _, exp = load_run(run_dir)
+        model, data = exp.model, exp.data
+    else:
+        model = init_model(spec_from_fields(spec), config.train.seed).to(DTYPES[config.train.dtype])
+        run.load_weights(model)
     target = device_of(device)
-    model = exp.model.to(target).eval()
-    classes, targets = exp.data.info.get("classes"), exp.data.info.get("targets")
+    model = model.to(target).eval()
+    classes, targets = data.info.get("classes"), data.info.get("targets")
     predictor = Predictor(
         model,
-        exp.data.task,
+        data.task,
         tuple(classes) if classes else None,
         batch_size or config.train.batch_size,
         target,
         tuple(targets) if targets else None,
     )
-    return Loaded(model, config, exp.data, predictor, run)
+    return Loaded(model, config, data, predictor, run)
 
 
 def write_rows(rows: Sequence[dict[str, Any]], path: str | Path | None = None) -> None:
@@ -216,14 +233,14 @@ def input_graphs(
     (NAME built with the run's data options), or ``NAME:all`` / ``FOLDER:all``: every graph of a TU folder.  With
     them, the input cells each prediction row carries (or None), and the node ids of an edge list of string ids
     (or None)."""
-    featurisation = run.dataset.info.get("featurisation")
+    featurisation = run.encoded.info.get("featurisation")
     path = Path(source)
     if path.is_file():
         if (featurisation or {}).get("kind") == "smiles":
             return (*read_smiles_inputs(path, featurisation), None)
         if path.suffix.lower() in (".jsonl", ".json"):
             return prepare(read_jsonl(path), featurisation), None, None
-        classes = run.dataset.info.get("classes") if run.dataset.info.get("class_names") else None
+        classes = run.encoded.info.get("classes") if run.encoded.info.get("class_names") else None
         read = read_edge_file(path, nodes=nodes or node_table_of(path), classes=classes)
         return prepare([read.graph], featurisation), None, read.names
     name, _, split = source.rpartition(":")
@@ -232,10 +249,11 @@ def input_graphs(
     ):  # a TU folder: a path, or a name in the data folder
         folder = Path(name) if Path(name).is_dir() else Path(run.config.data.resolved_data_dir() or ".") / "TU" / name
         return read_tu_inputs(folder, featurisation), None, None
-    data = run.dataset
     if name and name != run.config.data.name:
         config = replace(run.config, data=replace(run.config.data, name=name))
         data = Experiment.build(config).data
+    else:
+        data = run.dataset  # the run's own: built again for its splits
     if split not in data.splits:
         raise GatedGCNError(
             f"INPUT {source!r}: not a file, and dataset {data.name} has the splits {', '.join(data.splits)}"
@@ -270,6 +288,6 @@ def predict_run(
     rows = run.predict(graphs, progress=progress)
     if cells is not None:
         rows = [{**cell, **{k: v for k, v in row.items() if k != "graph"}} for cell, row in zip(cells, rows)]
-    _named(rows, names, run.predict.classes if run.dataset.info.get("class_names") else None)
+    _named(rows, names, run.predict.classes if run.encoded.info.get("class_names") else None)
     write_rows(rows, out)
     return rows
