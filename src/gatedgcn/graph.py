@@ -200,8 +200,10 @@ class Batch(_Sizes):
         return torch.repeat_interleave(torch.arange(self.num_graphs, device=self.x.device), self.edges_per_graph)
 
     def to(self, device: torch.device | str) -> Batch:
-        move = lambda t: None if t is None else t.to(device)  # noqa: E731
-        return Batch(*(move(getattr(self, f)) for f in self.__dataclass_fields__))
+        moved: dict[str, Any] = {
+            f: None if (t := getattr(self, f)) is None else t.to(device) for f in self.__dataclass_fields__
+        }
+        return Batch(**moved)
 
 
 def _stack_targets(graphs: Sequence[Graph]) -> Tensor | None:
@@ -211,7 +213,7 @@ def _stack_targets(graphs: Sequence[Graph]) -> Tensor | None:
     if not all(has):
         k = has.index(False)
         raise GraphError(f"collate: graph {k} ({graphs[k].name}) has no target y while others have one")
-    ys = [g.y for g in graphs]
+    ys = [g.y for g in graphs if g.y is not None]  # every one, checked above
     if all(y.dim() == 0 for y in ys):
         return torch.stack(ys)  # graph targets, one scalar each: [B]
     if any(y.dim() == 0 for y in ys):
@@ -230,7 +232,7 @@ def _cat_optional(name: str, parts: list[Tensor | None], graphs: Sequence[Graph]
         k = missing.index(True)
         raise GraphError(f"collate: graph {k} ({graphs[k].name}) has no {name} while others have one")
     try:
-        return torch.cat(parts)
+        return torch.cat([p for p in parts if p is not None])  # every one, checked above
     except RuntimeError as err:
         raise GraphError(f"collate: {name} of the graphs do not fit together: {err}") from None
 
