@@ -14,8 +14,8 @@ PACKAGE = ROOT / "src" / "gatedgcn"
 MAX_FILE_LINES = 300
 MAX_FUNCTION_LINES = 50
 # the modules still over a limit, each to be split and taken off (a new one fails the test)
-LONG_FILES = {"model.py"}
-LONG_FUNCTIONS = {"model.py:__init__"}
+LONG_FILES: set[str] = set()
+LONG_FUNCTIONS: set[str] = set()
 
 MODULES = sorted(p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py"))
 

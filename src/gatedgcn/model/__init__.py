@@ -19,111 +19,31 @@ end-node states ``[h_j, h_i]`` concatenated).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
 from gatedgcn.errors import GraphError
 from gatedgcn.graph import Batch
-from gatedgcn.nn import (
-    BatchNorm,
-    FeedForward,
-    GatedGCNLayer,
-    GCNLayer,
-    GPSLayer,
-    GraphAttention,
-    MLPLayer,
-    SelfAttention,
+from gatedgcn.model.blocks import (
+    EDGE_STATE,
+    Block,
+    MLPReadout,
+    blocks,
+    edge_layers,
+    embed,
+    embedding,
+    encoding_embedding,
+    ffns,
 )
-from gatedgcn.nn.ffn import ACTIVATIONS
+from gatedgcn.nn import MLPLayer, SelfAttention
 from gatedgcn.ops import pad_segments, segment_max, segment_mean, segment_sum
 from gatedgcn.spec import LAYERS, ModelSpec
 
 __all__ = ["LAYERS", "READOUTS", "ModelSpec", "GraphNet", "MLPReadout"]
 
 READOUTS = {"mean": segment_mean, "sum": segment_sum, "max": segment_max}  # the choices of ModelSpec.readout
-EDGE_STATE = ("gated_gcn", "gps")  # the layers that carry an edge state from layer to layer
-
-
-def _embedding(dim: int, vocab: int, hidden: int) -> nn.Module:
-    """Float features ``[R, dim]`` through a linear map, or category ids ``[R]`` through an embedding."""
-    return nn.Embedding(vocab, hidden) if vocab > 0 else nn.Linear(dim, hidden)
-
-
-def _encoding_embedding(s: ModelSpec, width: int) -> nn.Module:
-    """The nodes' encoding ``[N, k]`` -> ``[N, width]``: a Linear, after a batch norm of the raw encoding (bn_linear)."""
-    linear = nn.Linear(s.pe_dim, width)
-    return nn.Sequential(BatchNorm(s.pe_dim), linear) if s.pe_encoder == "bn_linear" else linear
-
-
-def _edge_layer(s: ModelSpec, last: bool = False) -> nn.Module:
-    """A layer that carries the edge state: our gated GCN, or the GPS layer around it; the ``last`` one computes no
-    edge state (no readout reads it) unless the spec says so (``last_edge_update``: runs built before)."""
-    edge_update = s.last_edge_update or not last
-    if s.layer == "gps":
-        return GPSLayer(
-            s.hidden,
-            heads=s.heads,
-            heads_join=s.heads_join,
-            dropout=s.dropout,
-            activation=s.activation,
-            ffn_factor=s.ffn_factor,
-            batch_norm=s.batch_norm,
-            impl=s.impl,
-            edge_update=edge_update,
-        )
-    return GatedGCNLayer(
-        s.hidden, batch_norm=s.batch_norm, residual=s.residual, dropout=s.dropout, impl=s.impl, edge_update=edge_update
-    )
-
-
-def _embed(module: nn.Module, t: Tensor) -> Tensor:
-    """``module(t)``; K category ids per row (``[R, K]`` integers, e.g. OGB's 9 atom features) sum their rows."""
-    out = module(t)  # [R, hidden] or [R, K, hidden]
-    return out.sum(-2) if not t.is_floating_point() and t.dim() == 2 else out  # [R, hidden]
-
-
-class MLPReadout(nn.Module):
-    """``hidden -> hidden/2 -> ... -> hidden/2^halvings -> out`` with ReLU between (the benchmark's readout: 2 halvings;
-    0 halvings: one Linear)."""
-
-    def __init__(self, in_dim: int, out_dim: int, halvings: int = 2) -> None:
-        super().__init__()
-        widths = [in_dim // 2**k for k in range(halvings + 1)]
-        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths, widths[1:]))
-        self.out = nn.Linear(widths[-1], out_dim)
-
-    def forward(self, h: Tensor) -> Tensor:
-        for lin in self.hidden:
-            h = torch.relu(lin(h))
-        return self.out(h)
-
-
-class _Block(nn.Module):
-    """``h = dropout(x + f(BN(s · layer(x))))`` around a layer without its own normalisation (f: one of
-    :data:`ACTIVATIONS`; ``residual=False``: ``dropout(f(BN(s · layer(x))))``)."""
-
-    def __init__(
-        self,
-        layer: nn.Module,
-        hidden: int,
-        *,
-        batch_norm: bool,
-        residual: bool,
-        dropout: float,
-        activation: str | None = "relu",
-    ) -> None:
-        super().__init__()
-        self.layer = layer
-        self.f = ACTIVATIONS[activation] if activation is not None else nn.Identity()  # None: the output layer
-        self.bn = BatchNorm(hidden) if batch_norm else nn.Identity()
-        self.residual = residual
-        self.drop = nn.Dropout(dropout)
-
-    def forward(self, x: Tensor, h: Tensor, node_scale: Tensor | None) -> Tensor:
-        if node_scale is not None:
-            h = h * node_scale.unsqueeze(-1)  # [N, d]
-        h = self.f(self.bn(h))  # [N, d]
-        return self.drop(x + h if self.residual else h)
 
 
 class GraphNet(nn.Module):
@@ -134,61 +54,17 @@ class GraphNet(nn.Module):
         self.spec = s = spec
         self.input_drop = nn.Dropout(s.input_dropout)
         beside = s.pe_hidden if s.pe_dim > 0 and s.pe_combine == "concat" else 0  # channels of the encoding
-        self.embed_h = _embedding(s.in_dim, s.node_vocab, s.hidden - beside) if s.embed else None
-        self.embed_pe = _encoding_embedding(s, beside or s.hidden) if s.pe_dim > 0 else None
-        self.layers = nn.ModuleList()
-        self.ffns = (
-            nn.ModuleList(
-                FeedForward(
-                    s.hidden, factor=s.ffn_factor, activation=s.activation, dropout=s.dropout, batch_norm=s.batch_norm
-                )
-                for _ in range(s.layers)
-            )
-            if s.ffn
-            else None
-        )
+        self.embed_h = embedding(s.in_dim, s.node_vocab, s.hidden - beside) if s.embed else None
+        self.embed_pe = encoding_embedding(s, beside or s.hidden) if s.pe_dim > 0 else None
+        self.ffns = ffns(s)
         if s.layer in EDGE_STATE:
+            has_features = s.edge_in_dim or s.edge_vocab
             self.embed_e = (
-                _embedding(s.edge_in_dim, s.edge_vocab, s.hidden)
-                if (s.edge_in_dim or s.edge_vocab)
-                else nn.Embedding(1, s.hidden)
+                embedding(s.edge_in_dim, s.edge_vocab, s.hidden) if has_features else nn.Embedding(1, s.hidden)
             )
-            self.layers.extend(_edge_layer(s, last=k == s.layers - 1) for k in range(s.layers))
+            self.layers = edge_layers(s)
         else:
-            widths = [s.hidden if s.embed else s.in_dim] + [s.hidden] * (s.layers - 1)  # each layer's input
-            widths.append(s.out_dim if s.head == "none" else s.hidden)  # the last layer's output
-            make = {
-                "gcn": lambda k: GCNLayer(
-                    widths[k],
-                    widths[k + 1],
-                    activation=None,
-                    norm=s.gcn_norm,
-                    impl=s.impl,
-                    self_weight=s.gcn_self_weight,
-                ),
-                "graph_attention": lambda k: GraphAttention(
-                    s.hidden,
-                    heads=s.heads,
-                    impl=s.impl,
-                    score=s.score,
-                    heads_join=s.heads_join,
-                    attention_dropout=s.attention_dropout,
-                ),
-                "attention": lambda k: SelfAttention(s.hidden, heads=s.heads, heads_join=s.heads_join),
-                "mlp": lambda k: MLPLayer(s.hidden, s.hidden),
-            }[s.layer]
-            for k in range(s.layers):
-                last = s.head == "none" and k == s.layers - 1  # the output layer: no norm, f or dropout after it
-                self.layers.append(
-                    _Block(
-                        make(k),
-                        widths[k + 1],
-                        batch_norm=s.batch_norm and not last,
-                        residual=s.residual,
-                        dropout=0.0 if last else s.dropout,
-                        activation=None if last else s.activation,
-                    )
-                )
+            self.layers = blocks(s)
         self.head_drop = nn.Dropout(s.head_dropout)
         width = s.out_dim if s.head == "none" else s.hidden
         self.head = (
@@ -200,7 +76,7 @@ class GraphNet(nn.Module):
     def edge_input(self, batch: Batch, edges: Tensor | None = None) -> Tensor:
         """The gated layers' input edge state e⁰ of the batch's edges, or of the edge ids ``edges`` only: ``[E, hidden]``."""
         if batch.edge_attr is not None and (self.spec.edge_in_dim or self.spec.edge_vocab):
-            return _embed(self.embed_e, batch.edge_attr if edges is None else batch.edge_attr[edges])  # [E, hidden]
+            return embed(self.embed_e, batch.edge_attr if edges is None else batch.edge_attr[edges])  # [E, hidden]
         weight = self.get_parameter("embed_e.weight")  # [1, hidden]
         return weight.expand(batch.num_edges if edges is None else len(edges), -1)  # the same state, every edge
 
@@ -208,7 +84,7 @@ class GraphNet(nn.Module):
         """The input node state h⁰ (embedding, plus the positional encoding's): ``[N, hidden]``."""
         h = self.input_drop(batch.x)  # [N, F]
         if self.embed_h is not None:
-            h = _embed(self.embed_h, h)  # [N, hidden] (concat: [N, hidden - pe_hidden])
+            h = embed(self.embed_h, h)  # [N, hidden] (concat: [N, hidden - pe_hidden])
         if self.embed_pe is None:
             return h
         p = self.embed_pe(self._positions(batch))  # [N, hidden] (concat: [N, pe_hidden])
@@ -229,7 +105,7 @@ class GraphNet(nn.Module):
         s = self.spec
         h = self.node_input(batch)  # [N, hidden]
         node_scale, edge_scale = self.size_scales(batch, h.dtype)  # [N], [E] or None
-        weights: list[Tensor] = []
+        weights: list[Any] = []  # per layer: η or a [E, ...], or the pair (η, a) of a gps layer
         if s.layer in EDGE_STATE:
             e = self.edge_input(batch)  # [E, hidden]
             sets = (batch.nodes_per_graph,) if s.layer == "gps" else ()  # the attention's sets: each graph's nodes
@@ -279,7 +155,7 @@ class GraphNet(nn.Module):
         gated (:mod:`gatedgcn.layerwise` runs it on chunks).  The layer's weights are appended to ``weights`` when
         that list is given (the MLP layer reads no edge and has none)."""
         block = self.layers[l]
-        assert isinstance(block, _Block), "a gated layer has no separate messages: call it"
+        assert isinstance(block, Block), "a gated layer has no separate messages: call it"
         layer = block.layer
         want = weights is not None
         if isinstance(layer, MLPLayer):
