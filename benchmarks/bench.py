@@ -522,7 +522,8 @@ def _render_memory(r: dict) -> list[str]:
         _title("Peak memory of one forward + backward (gated layer, PATTERN-sized batch)", r),
         "",
         "Each implementation in its own subprocess; peak resident set size (`ru_maxrss`) of the process, and the part of it "
-        "above the inputs (the RSS once the batch and the layer were built).",
+        "above the inputs (the RSS once the batch and the layer were built). `compiled` is the default path under "
+        "`torch.compile`: its one step includes the compilation, whose memory counts in its peak.",
         "",
         _machine_line(r["machine"], r.get("conditions")),
         "",
@@ -678,7 +679,11 @@ def render() -> str:
         "`ops/_cores.py`) and run on no more threads than that, their matmuls included. The figures are in the "
         "contended layers section below; what still separates the default from the one-thread run there are the "
         "layer's own torch operations outside the op (the node projections, the node batch norm), which run on "
-        "torch's threads.",
+        "torch's threads. "
+        "The GCN and attention ops (`gather_scatter`, `edge_dot`: PyTorch chunked kernels, ~80 chunks of a few torch "
+        "operations per pass) have not had this treatment yet, and show the same collapse: on 2026-12-02 at load "
+        "average 6 with 2 threads they ran 1.40× and 1.01× PyG (the 2-thread layers section below), against 3.40× and "
+        "5.29× on a quiet machine on 2026-11-27.",
         "",
     ]
     for name, draw in RENDERERS.items():
