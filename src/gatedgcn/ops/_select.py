@@ -63,9 +63,14 @@ class _State:
 _STATE = _State()
 
 
-@torch.compiler.assume_constant_result
 def _library_available() -> bool:
     return _native.library() is not None
+
+
+# torch.compile takes the answer as a constant (no graph break at the ctypes load).  This is what
+# torch.compiler.assume_constant_result does, without importing torch._dynamo at import (2-5 s of every command's
+# start here); tests/test_ops_registered.py's torch._dynamo.explain test holds that no graph break comes back.
+_library_available._dynamo_marked_constant = True  # type: ignore[attr-defined]
 
 
 def compiled(elements: int, *tensors: torch.Tensor) -> bool:
