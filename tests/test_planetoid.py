@@ -226,3 +226,12 @@ def test_unlabelled_rows_are_ignored_by_the_loss_and_the_metric():
     expected = (F.cross_entropy(out[[0]], y[[0]]) + F.cross_entropy(out[[2]], y[[2]])) / 2  # the two labelled rows
     assert torch.allclose(objective.loss(out, y), expected)
     assert objective.score(out, y) == 0.5  # row 0 right, row 2 wrong; rows 1, 3 not counted
+
+
+def test_data_info_of_a_planetoid_set_whose_files_are_absent_says_so(tmp_path):
+    from gatedgcn.data.listing import describe
+
+    (tmp_path / "planetoid").mkdir()
+    text = describe("citeseer", tmp_path)
+    assert f"measured:  - (its files are not in {tmp_path})" in text
+    assert "(no data folder" in describe("citeseer", None)

@@ -105,21 +105,32 @@ def describe(name: str, data_dir: Path | None) -> str:
 def _describe_other(name: str, data_dir: Path | None) -> str:
     """A name without pinned files: what it is, where it is looked for, what it needs, and what is measured cheaply."""
     from gatedgcn.data import DATASETS, is_dataset
-    from gatedgcn.data.names import EXTRAS, info_of
+    from gatedgcn.data.names import EXTRAS, info_of, present
 
     if not is_dataset(name, data_dir):
         raise ConfigError(f"unknown dataset {name!r}; gatedgcn data list shows every name --dataset accepts")
     info = info_of(name)
     builder = DATASETS.get(name)
     doc = (getattr(getattr(builder, "func", builder), "__doc__", None) or "").strip().splitlines()
-    under = f" (under {data_dir})" if info.kind not in ("generated", "user file") else ""
+    under = (
+        ""
+        if info.kind in ("generated", "user file")
+        else f" (under {data_dir})"
+        if data_dir
+        else " (no data folder: --data-dir, or $GATEDGCN_DATA_DIR)"
+    )
     lines = [f"{name}: {info.kind}, files: {info.where}{under}"]
     if doc:
         lines.append(f"about: {doc[0]}")
     if info.needs:
         lines.append(f"needs: {EXTRAS[info.needs][0]} (pip install 'gatedgcn[{EXTRAS[info.needs][1]}]')")
     if data_dir is not None and info.kind in ("TU", "Planetoid"):
-        lines.append(f"measured:  {_measured(Entry(name, info.where.split('/')[0], info.kind, '', '', ()), data_dir)}")
+        if present(info, data_dir) == "here":
+            lines.append(
+                f"measured:  {_measured(Entry(name, info.where.split('/')[0], info.kind, '', '', ()), data_dir)}"
+            )
+        else:
+            lines.append(f"measured:  - (its files are not in {data_dir})")
     if data_dir is not None and info.kind == "molecules" and (Path(data_dir) / info.where).is_file():
         lines.append(f"measured:  {_measured_molecules(Path(data_dir) / info.where)}")
     return "\n".join(lines)
