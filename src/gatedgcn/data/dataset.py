@@ -77,5 +77,5 @@ class Dataset:
         splits = " / ".join(f"{name} {n:,}" for name, n in c["splits"].items())
         return (
             f"{self.name}: {c['graphs']:,} graph{'s' if c['graphs'] != 1 else ''}, {c['nodes']:,} nodes, "
-            f"{c['edges']:,} edges; {c['task']}, {c['outputs']} outputs; {splits}"
+            f"{c['edges']:,} edges; {c['task']}, {c['outputs']} output{'s' if c['outputs'] != 1 else ''}; {splits}"
         )
