@@ -126,8 +126,12 @@ def test_a_dataset_that_does_not_fit_the_stored_spec_is_refused_by_field(run_dir
     _encoding_changed(monkeypatch, graphs, **fields)
     with pytest.raises(RunDirError, match=rf"{run_dir}: dataset and config do not fit the stored model spec: {words}"):
         launch.evaluate(run_dir)
+    # predicting reads no dataset (summary.json keeps its encoding): the run loads, and only asking for the
+    # dataset's own graphs builds the changed dataset, which is refused the same way
+    loaded = gatedgcn.load(run_dir)
+    assert loaded.encoded.splits == {}
     with pytest.raises(RunDirError, match=words):
-        gatedgcn.load(run_dir)
+        _ = loaded.dataset
 
 
 def test_a_config_edited_after_the_run_is_refused_naming_the_field(run_dir, tmp_path):
