@@ -25,14 +25,13 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from gatedgcn.app.compat import fitted_spec, spec_from_fields
 from gatedgcn.app.config import Config
-from gatedgcn.app.encoding import stored_dataset
-from gatedgcn.app.experiment import DTYPES, Experiment, init_model, load_run, model_spec
+from gatedgcn.app.encoding import fitted_stored_spec, stored_dataset
+from gatedgcn.app.experiment import DTYPES, Experiment, init_model, load_run
 from gatedgcn.data import Dataset, Task
 from gatedgcn.data.files import node_table_of, read_edge_file, read_jsonl
 from gatedgcn.data.inputs import prepare, read_smiles_inputs, read_tu_inputs
-from gatedgcn.errors import ConfigError, GatedGCNError, GraphError, RunDirError
+from gatedgcn.errors import ConfigError, GatedGCNError, GraphError
 from gatedgcn.graph import Batch, Graph, collate
 from gatedgcn.model import GraphNet, ModelSpec
 from gatedgcn.train.run import RunDir
@@ -185,7 +184,9 @@ def load(run_dir: str | Path, *, device: str | torch.device = "cpu", batch_size:
         _, exp = load_run(run_dir)
         model, data = exp.model, exp.data
     else:
-        model = init_model(_fitted(run, config, spec, data), config.train.seed).to(DTYPES[config.train.dtype])
+        model = init_model(fitted_stored_spec(run, config, spec, data), config.train.seed).to(
+            DTYPES[config.train.dtype]
+        )
         run.load_weights(model)
     target = device_of(device)
     model = model.to(target).eval()
@@ -199,19 +200,6 @@ def load(run_dir: str | Path, *, device: str | torch.device = "cpu", batch_size:
         tuple(targets) if targets else None,
     )
     return Loaded(model, config, data, predictor, run)
-
-
-def _fitted(run: RunDir, config: Config, fields: dict[str, Any], data: Dataset) -> ModelSpec:
-    """The stored spec with the config's code fields (``impl``); a config edited since the run (a field of the
-    architecture) is refused naming the field, as when the dataset is built (:func:`~gatedgcn.app.compat.fitted_spec`;
-    the input sizes are the stored ones: no dataset is read)."""
-    stored = spec_from_fields(fields)
-    sizes = {name: getattr(stored, name) for name in ("in_dim", "node_vocab", "edge_in_dim", "edge_vocab")}
-    data = replace(data, **sizes)
-    try:
-        return fitted_spec(stored, model_spec(config, data), data)
-    except RunDirError as err:
-        raise RunDirError(f"{run.path}: {err}") from None
 
 
 def write_rows(rows: Sequence[dict[str, Any]], path: str | Path | None = None) -> None:
