@@ -100,3 +100,13 @@ def gatedgcn(args: list[str], tmp: Path, *, timeout: int = 300):
 def files_of(folder: Path) -> dict[str, bytes]:
     """Every file under ``folder`` (its path relative to ``folder``) with its bytes: a run directory to compare."""
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def randomise_bn(module: torch.nn.Module) -> None:
+    """Non-trivial affine and running statistics in every batch norm of ``module``, so that a wrong use of BN shows."""
+    with torch.no_grad():
+        for bn in (m for m in module.modules() if isinstance(m, torch.nn.BatchNorm1d)):
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.uniform_(-0.5, 0.5)
+            bn.running_mean.uniform_(-0.3, 0.3)
+            bn.running_var.uniform_(0.5, 2.0)

@@ -20,7 +20,7 @@ from gatedgcn.model import GraphNet, ModelSpec
 from gatedgcn.nn import BatchNorm, GatedGCNLayer, GCNLayer, GraphAttention
 from gatedgcn.ops import _native
 
-from helpers import compare_with_grads, random_graph
+from helpers import compare_with_grads, random_graph, randomise_bn
 
 D = 5
 
@@ -55,16 +55,6 @@ def both(layer, *args, **kwargs):
         return layer(*args, **kwargs)
 
     return (lambda: run("fast")), (lambda: run("reference"))
-
-
-def randomise_bn(layer):
-    with torch.no_grad():
-        for m in layer.modules():
-            if isinstance(m, BatchNorm):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.5, 0.5)
-                m.running_mean.uniform_(-0.3, 0.3)
-                m.running_var.uniform_(0.5, 2.0)
 
 
 def a_graph(n=40, m=200, seed=0):

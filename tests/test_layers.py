@@ -11,24 +11,13 @@ from gatedgcn import Graph, collate
 from gatedgcn.nn import GatedGCNLayer, GCNLayer, GraphAttention, SelfAttention
 
 import dense
-from helpers import compare_with_grads, random_graph
+from helpers import compare_with_grads, random_graph, randomise_bn
 
 D = 6
 
 
 def leaf(*shape, seed=0):
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).requires_grad_()
-
-
-def randomise_bn(layer):
-    """Non-trivial affine and running statistics, so that a wrong use of BN shows."""
-    for bn in (layer.bn_h, layer.bn_e):
-        if isinstance(bn, torch.nn.BatchNorm1d):
-            with torch.no_grad():
-                bn.weight.uniform_(0.5, 1.5)
-                bn.bias.uniform_(-0.5, 0.5)
-                bn.running_mean.uniform_(-0.3, 0.3)
-                bn.running_var.uniform_(0.5, 2.0)
 
 
 # ----------------------------------------------------------------------------- against the dense equation

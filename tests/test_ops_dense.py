@@ -16,7 +16,7 @@ from gatedgcn.nn import GatedGCNLayer, GCNLayer, GraphAttention
 from gatedgcn.ops import _native
 
 import dense
-from helpers import compare_with_grads, random_graph
+from helpers import compare_with_grads, random_graph, randomise_bn
 
 D = 6
 KERNELS = ["torch", "compiled"]
@@ -42,16 +42,6 @@ def strided_leaf(rows: int, cols: int, layout: str, dtype: torch.dtype, seed: in
     else:
         t = values
     return t.requires_grad_()
-
-
-def randomise_bn(layer):
-    for bn in (layer.bn_h, layer.bn_e):
-        if isinstance(bn, torch.nn.BatchNorm1d):
-            with torch.no_grad():
-                bn.weight.uniform_(0.5, 1.5)
-                bn.bias.uniform_(-0.5, 0.5)
-                bn.running_mean.uniform_(-0.3, 0.3)
-                bn.running_var.uniform_(0.5, 2.0)
 
 
 cases = pytest.mark.parametrize(
