@@ -101,6 +101,22 @@ def test_gated_gcn_matches_dense(batch_norm, residual, training):
     )
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_gated_gcn_with_one_shared_edge_state_matches_dense(training):
+    """``e`` of one row is every edge's state (the network's constant edge embedding), on the default path."""
+    n, m = 9, 30
+    ei = random_graph(n, m, seed=3)
+    layer = GatedGCNLayer(D).double().train(training)
+    randomise_bn(layer)
+    x, row = leaf(n, D, seed=1), leaf(1, D, seed=2)
+    compare_with_grads(
+        lambda: layer(x, ei, row),
+        lambda: dense.gated_gcn(x, ei, row.expand(m, D), layer, training_bn=training),
+        [x, row],
+        list(layer.parameters()),
+    )
+
+
 def test_gated_gcn_plain_form_without_bn_and_residual():
     """batch_norm=False, residual=False is exactly h = ReLU(A x + Σ η ⊙ B x_j), e' = ReLU(ê)."""
     ei = torch.tensor([[1, 2, 0], [0, 0, 1]])  # 1 -> 0, 2 -> 0, 0 -> 1; node 2 receives nothing

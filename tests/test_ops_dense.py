@@ -91,6 +91,31 @@ def test_gated_gcn_fused_without_bn_and_residual_matches_dense(kernels, dtype, i
         )
 
 
+@pytest.mark.parametrize("kernels", KERNELS)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("edge_input", ["shared", "none"])
+@pytest.mark.parametrize("training", [True, False])
+def test_gated_gcn_fused_with_one_edge_state_for_every_edge_matches_dense(kernels, dtype, edge_input, training):
+    """e of one row ``[1, d]`` (a network's learned constant edge embedding: the op gets no e, C e in the bias),
+    or no edge input (e = 0): the dense equation with that row on every edge; ∂e of the row is the sum."""
+    n, m = 30, 120
+    ei = random_graph(n, m, seed=5)
+    layer = GatedGCNLayer(D).to(dtype).train(training)
+    randomise_bn(layer)
+    x = strided_leaf(n, D, "contiguous", dtype, 1)
+    row = strided_leaf(1, D, "contiguous", dtype, 2)
+    given = row if edge_input == "shared" else None
+    every = row.expand(m, D) if edge_input == "shared" else torch.zeros(m, D, dtype=dtype)  # [m, D]
+    with forced(kernels):
+        compare_with_grads(
+            lambda: layer(x, ei, given),
+            lambda: dense.gated_gcn(x, ei, every, layer, training_bn=training),
+            [x, row] if edge_input == "shared" else [x],
+            list(layer.parameters()),
+            atol=TOLERANCE[dtype],
+        )
+
+
 @cases
 @pytest.mark.parametrize("norm", ["mean", "symmetric"])
 def test_gcn_fused_matches_dense(dtype, ids, layout, norm):

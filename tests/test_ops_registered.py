@@ -44,6 +44,8 @@ def test_opcheck_gated_edges(compiled, batch_stats):
     with ops.fused_kernels(chunk_rows=16, compiled=compiled):
         torch.library.opcheck(torch.ops.gatedgcn.gated_edges, gated_args(batch_stats=batch_stats))
         torch.library.opcheck(torch.ops.gatedgcn.gated_edges, gated_args(scaled=False, residual=False))
+        no_e = (None, *gated_args(scaled=False, residual=False)[1:])  # no edge state: ê = C_b + D x_j + E x_i
+        torch.library.opcheck(torch.ops.gatedgcn.gated_edges, no_e)
 
 
 @pytest.mark.parametrize("with_res", [True, False])

@@ -74,11 +74,11 @@ class GraphNet(nn.Module):
         )
 
     def edge_input(self, batch: Batch, edges: Tensor | None = None) -> Tensor:
-        """The gated layers' input edge state e⁰ of the batch's edges, or of the edge ids ``edges`` only: ``[E, hidden]``."""
+        """The gated layers' input edge state e⁰ of the batch's edges, or of the edge ids ``edges`` only: ``[E, hidden]``,
+        or without edge features the one learned state of every edge ``[1, hidden]`` (the layer broadcasts it)."""
         if batch.edge_attr is not None and (self.spec.edge_in_dim or self.spec.edge_vocab):
             return embed(self.embed_e, batch.edge_attr if edges is None else batch.edge_attr[edges])  # [E, hidden]
-        weight = self.get_parameter("embed_e.weight")  # [1, hidden]
-        return weight.expand(batch.num_edges if edges is None else len(edges), -1)  # the same state, every edge
+        return self.get_parameter("embed_e.weight")  # [1, hidden]: the same state, every edge
 
     def node_input(self, batch: Batch) -> Tensor:
         """The input node state h⁰ (embedding, plus the positional encoding's): ``[N, hidden]``."""

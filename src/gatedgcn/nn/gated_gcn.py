@@ -13,8 +13,13 @@ Raw inputs, as a PyG layer takes them: with ``in_dim != out_dim`` the equations 
 input projection ``P``), with ``edge_dim`` the edge input is projected, ``e = Q edge_attr``.  Without an edge
 input every edge has the same learned state: ``e = 0``, so that ``ê_ij = c + D x_j + E x_i`` with ``c`` the bias
 of ``C`` (which is ``C e₀ + c`` for any constant ``e₀``: no separate parameter, none left unused when ``e`` is
-given) and ``e' = ReLU(BN(ê))``.  ``edge_update=False`` (a last layer whose
+given) and ``e' = ReLU(BN(ê))``.  An edge state of one row ``[1, d]`` is the state of every edge (a network's
+learned constant edge embedding): ``C e`` is then one row, taken into the bias, ``ê_ij = (C e + c) + D x_j + E x_i``
+(no ``[E, d]`` matmul), and ``e' = e + ReLU(BN(ê))`` broadcasts it.  ``edge_update=False`` (a last layer whose
 edge state nothing reads): no edge BN is built and e' is neither computed nor returned (None).
+
+The four node maps run as one: ``[A x | B x | D x | E x] = x [A | B | D | E]ᵀ`` (one ``[N, d] × [d, 4d]`` matmul
+instead of four; the weights stay the four ``nn.Linear`` of the equations).
 
 Every step runs through :mod:`gatedgcn.ops`: :func:`~gatedgcn.ops.gated_edges` (ê, η, m and e'; η is
 never stored by its fused kernels) and :func:`~gatedgcn.ops.norm_relu_residual` (h), each choosing its
@@ -24,6 +29,7 @@ kernel by device and size; ``impl="reference"`` makes them run the plain equatio
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gatedgcn.errors import GraphError
@@ -40,8 +46,9 @@ class GatedGCNLayer(nn.Module):
     Includes batch norm (``batch_norm``), the ReLU and the residual (``residual``) of its equations, and dropout.
     ``GatedGCNLayer(dim)`` maps ``dim -> dim``; ``GatedGCNLayer(7, 64, edge_dim=4)`` reads raw 7-wide node and
     4-wide edge features.  The edge input is ``e`` or, by PyG's name, ``edge_attr`` (one of them): ``[E, edge_dim]``
-    projected by ``Q`` when the layer has ``edge_dim``, else the edge state ``[E, out_dim]`` itself; none: the
-    learned constant state (``e = 0`` and the bias of ``C``, module docstring).
+    projected by ``Q`` when the layer has ``edge_dim``, else the edge state ``[E, out_dim]`` itself; one row
+    (``[1, ·]``) is every edge's state; none: the learned constant state (``e = 0`` and the bias of ``C``, module
+    docstring).
 
     Shapes: x ``[N, in_dim]``, edge_index ``[2, E]``; optional node_scale ``[N]``, edge_scale ``[E]``
     -> h ``[N, out_dim]``, e' ``[E, out_dim]`` (None with ``edge_update=False``; and η ``[E, out_dim]`` with
@@ -87,21 +94,27 @@ class GatedGCNLayer(nn.Module):
             if isinstance(bn, BatchNorm):
                 bn.reset_parameters()
 
-    def edge_state(self, x: Tensor, edge_index: Tensor, e: Tensor | None, edge_attr: Tensor | None) -> Tensor:
-        """The layer's input edge state ``[E, out_dim]``: ``Q e``, ``e`` itself, or 0 on every edge."""
+    def edge_state(self, edge_index: Tensor, e: Tensor | None, edge_attr: Tensor | None) -> Tensor | None:
+        """The layer's input edge state: ``Q e`` or ``e`` itself, ``[E, out_dim]`` or one row ``[1, out_dim]``
+        shared by every edge; None for no edge input (0 on every edge)."""
         if e is not None and edge_attr is not None:
             raise GraphError("GatedGCNLayer: pass the edge input as e or as edge_attr, not both")
         given = e if e is not None else edge_attr
-        if given is None:
-            return x.new_zeros(()).expand(edge_index.shape[1], self.out_channels)  # [E, d]
-        if self.Q is None:
+        if given is None or self.Q is None:
             return given
-        if given.dim() != 2 or given.shape != (edge_index.shape[1], self.Q.in_features):
+        if given.dim() != 2 or given.shape[0] not in (1, edge_index.shape[1]) or given.shape[1] != self.Q.in_features:
             raise GraphError(
-                f"GatedGCNLayer: edge_attr must be a [{edge_index.shape[1]}, {self.Q.in_features}] tensor, "
-                f"got {list(given.shape)}"
+                f"GatedGCNLayer: edge_attr must be a [{edge_index.shape[1]}, {self.Q.in_features}] tensor "
+                f"(or one row shared by every edge), got {list(given.shape)}"
             )
-        return self.Q(given)  # [E, d]
+        return self.Q(given)  # [E, d] or [1, d]
+
+    def node_maps(self, x: Tensor) -> tuple[Tensor, ...]:
+        """``A x, B x, D x, E x``, each ``[N, d]``, from one matmul ``[N, d] × [d, 4d]``."""
+        maps = (self.A, self.B, self.D, self.E)
+        W = torch.cat([m.weight for m in maps])  # [4d, d]
+        b = torch.cat([m.bias for m in maps])  # [4d]
+        return F.linear(x, W, b).split(self.out_channels, dim=1)  # 4 x [N, d]
 
     def forward(
         self,
@@ -116,14 +129,22 @@ class GatedGCNLayer(nn.Module):
     ):
         check_layer_inputs("GatedGCNLayer", x, edge_index, dim=self.in_channels)
         x = x if self.P is None else self.P(x)  # [N, d]
-        e = self.edge_state(x, edge_index, e, edge_attr)  # [E, d]
-        check_layer_inputs("GatedGCNLayer", x, edge_index, e, dim=self.out_channels)
+        e = self.edge_state(edge_index, e, edge_attr)  # [E, d], [1, d] (every edge's) or None
+        shared = e is None or (e.dim() == 2 and e.shape[0] == 1 and edge_index.shape[1] != 1)
+        check_layer_inputs("GatedGCNLayer", x, edge_index, None if shared else e, dim=self.out_channels)
+        if shared and e is not None and e.shape[1] != self.out_channels:
+            raise GraphError(f"GatedGCNLayer: e must be a [E, {self.out_channels}] tensor, got {list(e.shape)}")
         bn_h, bn_e = (None if isinstance(bn, nn.Identity) else bn for bn in (self.bn_h, self.bn_e))
+        Ax, Bx, Dx, Ex = self.node_maps(x)  # [N, d] each
+        # every edge's state the same (or none): C e is one row, the bias of ê
+        c = self.C.bias if not shared or e is None else F.linear(e, self.C.weight, self.C.bias)[0]  # [d]
         e_new, m, e_hat = gated_edges(
-            e, self.C.weight, self.C.bias, self.D(x), self.E(x), self.B(x), edge_index, self.eps, bn_e, edge_scale,
+            None if shared else e, self.C.weight, c, Dx, Ex, Bx, edge_index, self.eps, bn_e, edge_scale,
             self.residual, impl=self.impl, edge_update=self.edge_update,
         )  # fmt: skip  # e', m: [E, d] (or None), [N, d]
-        h = norm_relu_residual(self.A(x) + m, x if self.residual else None, bn_h, node_scale, impl=self.impl)  # [N, d]
+        if shared and e is not None and self.residual and e_new is not None:
+            e_new = e + e_new  # [E, d]: the residual of the shared state
+        h = norm_relu_residual(Ax + m, x if self.residual else None, bn_h, node_scale, impl=self.impl)  # [N, d]
         h, e_new = self.drop(h), (None if e_new is None else self.drop(e_new))
         if not return_weights:
             return h, e_new

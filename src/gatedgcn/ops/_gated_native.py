@@ -80,12 +80,13 @@ def _torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def forward(e, *args):
+def forward(e, C_w, C_b, Dx, *args):
     """-> e' (``[0, d]`` without ``edge_update``), m, ê, eta_norm, and the μ, var of the edge BN used (arguments as
     :func:`gatedgcn.ops._gated_torch.forward`'s)."""
-    cores = _usable_threads(e.numel())
+    args = (e, C_w, C_b, Dx, *args)
+    cores = _usable_threads(args[6].numel() * Dx.shape[1])  # E · d
     with _torch_threads(cores):
-        return _forward(e, *args, cores=cores)
+        return _forward(*args, cores=cores)
 
 
 def backward(*args):
@@ -96,9 +97,13 @@ def backward(*args):
 
 
 def chunk_rows(E: int, step: int) -> int:
-    """Rows of one chunk: ``step`` (the cache-sized chunk, or the one :func:`~gatedgcn.ops.fused_kernels` forces)
-    unless that makes more than :data:`MAX_CHUNKS` chunks."""
-    return step if _select.forced_chunks() else max(step, -(-E // MAX_CHUNKS))
+    """Rows of one chunk: about ``step`` (the cache-sized chunk), the ``E`` rows cut into equal chunks (a batch of
+    1.2 chunks is one chunk, not a chunk and a sliver: each chunk is a sweep and a matmul more), and no more than
+    :data:`MAX_CHUNKS` of them; exactly the ``step`` that :func:`~gatedgcn.ops.fused_kernels` forces."""
+    if _select.forced_chunks():
+        return step
+    chunks = min(MAX_CHUNKS, max(1, round(E / max(step, 1))))
+    return max(1, -(-E // chunks))
 
 
 def check_ids(j: Tensor, i: Tensor, N: int) -> None:
@@ -126,35 +131,38 @@ def _forward(
     e, C_w, C_b, Dx, Ex, Bx, j, i, scale, gamma, beta, mean, var, eps, batch_stats, bn_eps, residual, step,
     edge_update, *, cores
 ):  # fmt: skip
-    E, d = e.shape
-    N = Ex.shape[0]
+    (N, d), E = Ex.shape, j.shape[0]
     check_ids(j, i, N)
     step = chunk_rows(E, step)
     T, U = _threads(min(E, step) * d, cores)
     DBx = torch.cat([Dx, Bx], dim=1)  # [N, 2d]
-    e_hat = torch.empty_like(e)  # [E, d]
+    e_hat = Dx.new_empty((E, d))  # [E, d]
     sigma_sum, gated_sum = Ex.new_zeros((N, d)), Ex.new_zeros((N, d))  # Σ_j σ_ij, Σ_j σ_ij ⊙ Bx_j: [N, d]
     moments = torch.zeros((U, 2, d), dtype=torch.float64)  # per unit [Σ z | Σ z²]
-    sweep = _fn("gated_forward", e.dtype)
+    sweep = _fn("gated_forward", Dx.dtype)
     for r in row_chunks(E, step):
         lo, n = r.start, r.stop - r.start
-        torch.addmm(C_b, e[r], C_w.t(), out=e_hat[r])  # C e, then ê in place
+        if e is None:
+            e_hat[r].copy_(C_b)  # no edge state: C_b, then ê in place
+        else:
+            torch.addmm(C_b, e[r], C_w.t(), out=e_hat[r])  # C e, then ê in place
         sweep(n, d, _p(e_hat, lo), _p(DBx), _p(Ex), _p(j, lo), _p(i, lo), _p(scale, lo), T, U, _p(sigma_sum),
               _p(gated_sum), _p(moments))  # fmt: skip
     eta_norm = sigma_sum.add_(eps).reciprocal_()  # 1 / (Σ_j σ_ij + ε): [N, d]
-    eta_norm.masked_fill_(eta_norm.isinf(), 0.0)  # a receiver without senders (with ε = 0) gets m = 0
+    if not eps >= torch.finfo(eta_norm.dtype).tiny:  # with ε > 0 every sum is >= ε: no 1/0
+        eta_norm.masked_fill_(eta_norm.isinf(), 0.0)  # a receiver without senders (with ε = 0) gets m = 0
     m = gated_sum.mul_(eta_norm)  # [N, d]
     if not edge_update:
-        return e.new_empty((0, d)), m, e_hat, eta_norm, mean.clone(), var.clone()
+        return e_hat.new_empty((0, d)), m, e_hat, eta_norm, mean.clone(), var.clone()
     if batch_stats:
         s = moments.sum(0)  # [2, d]
         mean_d = s[0] / E
-        mean, var = mean_d.to(e.dtype), (s[1] / E - mean_d * mean_d).clamp_(min=0).to(e.dtype)  # [d]
+        mean, var = mean_d.to(Dx.dtype), (s[1] / E - mean_d * mean_d).clamp_(min=0).to(Dx.dtype)  # [d]
     else:
         mean, var = mean.clone(), var.clone()
     _, w, b = affine(gamma, beta, mean, var, bn_eps)
     e_new = torch.empty_like(e_hat)  # [E, d]
-    _fn("gated_norm", e.dtype)(
+    _fn("gated_norm", Dx.dtype)(
         E, d, _p(e_hat), _p(scale), _p(w), _p(b), _p(e if residual else None), _p(e_new), *_threads(E * d, cores)
     )
     return e_new, m, e_hat, eta_norm, mean, var
@@ -168,7 +176,7 @@ def _backward(
     N = Bx.shape[0]
     check_ids(j, i, N)
     step = chunk_rows(E, step)
-    dtype, (T, U) = e.dtype, _threads(min(E, step) * d, cores)
+    dtype, (T, U) = e_hat.dtype, _threads(min(E, step) * d, cores)
     invstd, w, b = affine(gamma, beta, mean, var, bn_eps)
     c1 = c2 = torch.zeros_like(w)  # [d]
     d_gamma, d_beta = gamma.new_zeros(d), gamma.new_zeros(d)
@@ -181,11 +189,11 @@ def _backward(
         d_gamma, c1, c2 = backward_coefficients(invstd, w, mean, d_beta, s[1], E, batch_stats)  # [d]
     P = torch.zeros_like(eta_norm) if g_m is None else g_m * eta_norm  # g ⊙ eta_norm: [N, d]
     PQ = torch.cat([P, P * m], dim=1)  # [P | P ⊙ m]: [N, 2d]
-    de = e.new_empty((E, d) if need_de else (0,))
+    de = e_hat.new_empty((E, d) if need_de else (0,))
     dC_w = C_w.new_zeros((d, d))
     dC_b = torch.zeros((U, d), dtype=torch.float64)
     dEx, dDBx = Bx.new_zeros((N, d)), Bx.new_zeros((N, 2 * d))  # [∂Dx | ∂Bx]
-    de_hat = e.new_empty((min(E, step), d))  # ∂ê of one chunk
+    de_hat = e_hat.new_empty((min(E, step), d))  # ∂ê of one chunk
     receivers_sweep, senders_sweep = _fn("gated_backward_receivers", dtype), _fn("gated_backward_senders", dtype)
     for r in row_chunks(E, step):
         lo, n = r.start, r.stop - r.start
@@ -198,6 +206,7 @@ def _backward(
                 torch.addmm(g_e_new[r], dh, C_w, out=de[r])  # ∂ê C + ∂e' (the residual)
             else:
                 torch.mm(dh, C_w, out=de[r])
-        dC_w.addmm_(dh.t(), e[r])
+        if e is not None:
+            dC_w.addmm_(dh.t(), e[r])
     dDx, dBx = dDBx[:, :d].clone(), dDBx[:, d:].clone()  # [N, d] each, apart
     return de, dC_w, dC_b.sum(0).to(dtype), dDx, dEx, dBx, d_gamma, d_beta

@@ -21,17 +21,19 @@ def forward(
     e, C_w, C_b, Dx, Ex, Bx, j, i, scale, gamma, beta, mean, var, eps, batch_stats, bn_eps, residual, step, edge_update
 ):  # fmt: skip
     """-> e' (``[0, d]`` without ``edge_update``), m, ê, eta_norm, and the μ, var of the edge BN used."""
-    E, d = e.shape
-    N = Ex.shape[0]
+    (N, d), E = Ex.shape, j.shape[0]
     DBx = torch.cat([Dx, Bx], dim=1)  # [D x | B x]: one gather moves both, [N, 2d]
-    e_hat = torch.empty_like(e)  # [E, d]
+    e_hat = Dx.new_empty((E, d))  # [E, d]
     sigma_sum, gated_sum = Ex.new_zeros((N, d)), Ex.new_zeros((N, d))  # Σ_j σ_ij, Σ_j σ_ij ⊙ Bx_j: [N, d]
     rows = min(E, step)
-    db, sigma, b = e.new_empty((rows, 2 * d)), e.new_empty((rows, d)), e.new_empty((rows, d))
+    db, sigma, b = Dx.new_empty((rows, 2 * d)), Dx.new_empty((rows, d)), Dx.new_empty((rows, d))
     for r in row_chunks(E, step):
         jc, ic, n = j[r], i[r], r.stop - r.start
         out, dbc, sc, bc = e_hat[r], db[:n], sigma[:n], b[:n]  # [n, d], [n, 2d], [n, d], [n, d]
-        torch.addmm(C_b, e[r], C_w.t(), out=out)  # C e
+        if e is None:
+            out.copy_(C_b)  # no edge state: C_b
+        else:
+            torch.addmm(C_b, e[r], C_w.t(), out=out)  # C e
         torch.index_select(DBx, 0, jc, out=dbc)  # [D x_j | B x_j]
         torch.index_select(Ex, 0, ic, out=sc)
         out.add_(dbc[:, :d]).add_(sc)  # ê = C e + D x_j + E x_i
@@ -39,10 +41,11 @@ def forward(
         sigma_sum.index_add_(0, ic, sc)
         gated_sum.index_add_(0, ic, torch.mul(sc, dbc[:, d:], out=bc))  # σ ⊙ B x_j
     eta_norm = sigma_sum.add_(eps).reciprocal_()  # 1 / (Σ_j σ_ij + ε): [N, d]
-    eta_norm.masked_fill_(eta_norm.isinf(), 0.0)  # a receiver without senders (with ε = 0) gets m = 0
+    if not eps >= torch.finfo(eta_norm.dtype).tiny:  # with ε > 0 every sum is >= ε: no 1/0
+        eta_norm.masked_fill_(eta_norm.isinf(), 0.0)  # a receiver without senders (with ε = 0) gets m = 0
     m = gated_sum.mul_(eta_norm)  # Σ_j η_ij ⊙ B x_j: [N, d]
     if not edge_update:
-        return e.new_empty((0, d)), m, e_hat, eta_norm, mean.clone(), var.clone()
+        return e_hat.new_empty((0, d)), m, e_hat, eta_norm, mean.clone(), var.clone()
     norm = ChunkedNorm(e_hat, scale, gamma, beta, mean, var, batch_stats, bn_eps, step)
     e_new = norm.forward(e if residual else None)  # [E, d]
     return e_new, m, e_hat, eta_norm, norm.mean.clone(), norm.var.clone()
@@ -53,8 +56,7 @@ def backward(
     residual, step, need_de
 ):  # fmt: skip
     """-> ∂e (empty unless ``need_de``), ∂C_w, ∂C_b, ∂Dx, ∂Ex, ∂Bx, ∂γ, ∂β."""
-    E, d = e.shape
-    N = Bx.shape[0]
+    (E, d), N = e_hat.shape, Bx.shape[0]
     norm = ChunkedNorm(e_hat, scale, gamma, beta, mean, var, False, bn_eps, step)
     norm.batch_stats = batch_stats
     d_gamma, d_beta = gamma.new_zeros(d), gamma.new_zeros(d)
@@ -62,12 +64,12 @@ def backward(
         d_gamma, d_beta = norm.backward_sums(g_e_new)
     P = eta_norm.new_zeros((N, d)) if g_m is None else g_m * eta_norm  # g ⊙ eta_norm: [N, d]
     PQ = torch.cat([P, P * m], dim=1)  # [g ⊙ eta_norm | g ⊙ eta_norm ⊙ m]: [N, 2d]
-    de = e.new_empty((E, d) if need_de else (0,))
+    de = e_hat.new_empty((E, d) if need_de else (0,))
     dC_w, dC_b = C_w.new_zeros((d, d)), C_w.new_zeros((d,))
     dDx, dBx, dEx = (Bx.new_zeros((N, d)) for _ in range(3))  # [N, d] each
     rows = min(E, step)
-    pq = e.new_empty((rows, 2 * d))
-    sigma, u, dh, bn = (e.new_empty((rows, d)) for _ in range(4))
+    pq = e_hat.new_empty((rows, 2 * d))
+    sigma, u, dh, bn = (e_hat.new_empty((rows, d)) for _ in range(4))
     for r in row_chunks(E, step):
         jc, ic, n = j[r], i[r], r.stop - r.start
         sc, pqc, uc, dhc = sigma[:n], pq[:n], u[:n], dh[:n]  # [n, d], [n, 2d], [n, d], [n, d]
@@ -88,6 +90,7 @@ def backward(
             torch.mm(dhc, C_w, out=de[r])
             if residual and g_e_new is not None:
                 de[r].add_(g_e_new[r])  # the residual e' = e + ...
-        dC_w.addmm_(dhc.t(), e[r])
+        if e is not None:
+            dC_w.addmm_(dhc.t(), e[r])
         dC_b.add_(dhc.sum(0))
     return de, dC_w, dC_b, dDx, dEx, dBx, d_gamma, d_beta

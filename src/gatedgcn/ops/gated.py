@@ -1,6 +1,6 @@
 """The gated GCN's edge step, one op ``gatedgcn::gated_edges``:
 
-    ê_ij  = C e_ij + D x_j + E x_i                    (j the sender, i the receiver)
+    ê_ij  = C e_ij + D x_j + E x_i                    (j the sender, i the receiver; without e: c + D x_j + E x_i)
     η_ij  = σ(ê_ij) / (Σ_{k→i} σ(ê_ik) + ε) = σ_ij ⊙ eta_norm_i        per channel
     m_i   = Σ_{j→i} η_ij ⊙ B x_j
     e'_ij = [e_ij +] ReLU(BN(s_ij ê_ij))            (not computed with ``edge_update=False``: e' is None)
@@ -26,8 +26,9 @@ from gatedgcn.ops.segment import normalise_gates, segment_sum
 __all__ = ["gated_edges", "reference"]
 
 
-def _kernels(e: Tensor, *tensors: Tensor):
-    return _gated_native if _select.compiled(e.numel(), e, *tensors) else _gated_torch
+def _kernels(elements: int, *tensors: Tensor | None):
+    used = [t for t in tensors if t is not None]
+    return _gated_native if _select.compiled(elements, *used) else _gated_torch
 
 
 def _ids(edge_index: Tensor) -> tuple[Tensor, Tensor]:
@@ -38,17 +39,18 @@ def _ids(edge_index: Tensor) -> tuple[Tensor, Tensor]:
 
 @torch.library.custom_op("gatedgcn::gated_edges", mutates_args=())
 def _gated(
-    e: Tensor, C_w: Tensor, C_b: Tensor, Dx: Tensor, Ex: Tensor, Bx: Tensor, edge_index: Tensor, scale: Tensor | None,
+    e: Tensor | None, C_w: Tensor, C_b: Tensor, Dx: Tensor, Ex: Tensor, Bx: Tensor, edge_index: Tensor, scale: Tensor | None,
     gamma: Tensor, beta: Tensor, mean: Tensor, var: Tensor, eps: float, batch_stats: bool, bn_eps: float,
     residual: bool, edge_update: bool = True,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:  # fmt: skip
     """-> e' ``[E, d]`` (``[0, d]`` without ``edge_update``), m ``[N, d]``, ê ``[E, d]``, eta_norm ``[N, d]``, and the
-    edge BN's μ, var used ``[d]``."""
-    e, C_w, C_b, Dx, Ex, Bx = (t.contiguous() for t in (e, C_w, C_b, Dx, Ex, Bx))
-    scale = None if scale is None else scale.to(e.dtype).contiguous()
+    edge BN's μ, var used ``[d]``.  ``e`` None: no ``C e`` term (ê = C_b + D x_j + E x_i), and no residual."""
+    C_w, C_b, Dx, Ex, Bx = (t.contiguous() for t in (C_w, C_b, Dx, Ex, Bx))
+    e = None if e is None else e.contiguous()
+    scale = None if scale is None else scale.to(Dx.dtype).contiguous()
     j, i = _ids(edge_index)
-    step = _select.chunk_rows(2 * e.shape[1], e.device)
-    kernels = _kernels(e, C_w, Dx, Ex, Bx, gamma)
+    step = _select.chunk_rows(2 * Dx.shape[1], Dx.device)
+    kernels = _kernels(j.shape[0] * Dx.shape[1], e, C_w, Dx, Ex, Bx, gamma)
     return kernels.forward(e, C_w, C_b, Dx, Ex, Bx, j, i, scale, gamma, beta, mean, var, eps, batch_stats, bn_eps,
                            residual, step, edge_update)  # fmt: skip
 
@@ -56,30 +58,30 @@ def _gated(
 @_gated.register_fake
 def _(e, C_w, C_b, Dx, Ex, Bx, edge_index, scale, gamma, beta, mean, var, eps, batch_stats, bn_eps, residual,
       edge_update=True):  # fmt: skip
-    N, d = Ex.shape
+    (N, d), E = Ex.shape, edge_index.shape[1]
     return (
-        e.new_empty(e.shape if edge_update else (0, d)),
-        e.new_empty((N, d)),
-        e.new_empty(e.shape),
-        e.new_empty((N, d)),
-        e.new_empty(d),
-        e.new_empty(d),
+        Dx.new_empty((E, d) if edge_update else (0, d)),
+        Dx.new_empty((N, d)),
+        Dx.new_empty((E, d)),
+        Dx.new_empty((N, d)),
+        Dx.new_empty(d),
+        Dx.new_empty(d),
     )
 
 
 @torch.library.custom_op("gatedgcn::gated_edges_backward", mutates_args=())
 def _gated_backward(
-    g_e_new: Tensor | None, g_m: Tensor | None, g_e_hat: Tensor | None, e: Tensor, e_hat: Tensor, C_w: Tensor,
+    g_e_new: Tensor | None, g_m: Tensor | None, g_e_hat: Tensor | None, e: Tensor | None, e_hat: Tensor, C_w: Tensor,
     Bx: Tensor, edge_index: Tensor, eta_norm: Tensor, m: Tensor, scale: Tensor | None, gamma: Tensor, beta: Tensor,
     mean: Tensor, var: Tensor, batch_stats: bool, bn_eps: float, residual: bool, need_de: bool,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:  # fmt: skip
-    """-> ∂e (``[0]`` unless ``need_de``), ∂C_w, ∂C_b, ∂Dx, ∂Ex, ∂Bx, ∂γ, ∂β."""
-    g_e_new, g_m, g_e_hat = (None if g is None else g.contiguous() for g in (g_e_new, g_m, g_e_hat))
-    e, e_hat, C_w, Bx = e.contiguous(), e_hat.contiguous(), C_w.contiguous(), Bx.contiguous()
-    scale = None if scale is None else scale.to(e.dtype).contiguous()
+    """-> ∂e (``[0]`` unless ``need_de``), ∂C_w (zeros without e), ∂C_b, ∂Dx, ∂Ex, ∂Bx, ∂γ, ∂β."""
+    g_e_new, g_m, g_e_hat, e = (None if g is None else g.contiguous() for g in (g_e_new, g_m, g_e_hat, e))
+    e_hat, C_w, Bx = e_hat.contiguous(), C_w.contiguous(), Bx.contiguous()
+    scale = None if scale is None else scale.to(e_hat.dtype).contiguous()
     j, i = _ids(edge_index)
-    step = _select.chunk_rows(2 * e.shape[1], e.device)
-    kernels = _kernels(e, C_w, Bx, gamma)
+    step = _select.chunk_rows(2 * e_hat.shape[1], e_hat.device)
+    kernels = _kernels(e_hat.numel(), e, C_w, Bx, gamma)
     return kernels.backward(g_e_new, g_m, g_e_hat, e, e_hat, C_w, Bx, j, i, eta_norm, m, scale, gamma, beta, mean,
                             var, batch_stats, bn_eps, residual, step, need_de)  # fmt: skip
 
@@ -88,7 +90,7 @@ def _gated_backward(
 def _(g_e_new, g_m, g_e_hat, e, e_hat, C_w, Bx, edge_index, eta_norm, m, scale, gamma, beta, mean, var, *flags):
     need_de = flags[-1]
     N, d = Bx.shape
-    de = e.new_empty(e.shape if need_de else (0,))
+    de = e_hat.new_empty(e_hat.shape if need_de else (0,))
     return (
         de,
         C_w.new_empty((d, d)),
@@ -115,6 +117,7 @@ def _backward(ctx, g_e_new, g_m, g_e_hat, _g_eta_norm, _g_mean, _g_var):
         g_e_new, g_m, g_e_hat, e, e_hat, C_w, Bx, edge_index, eta_norm, m, scale, gamma, beta, mean, var,
         *ctx.flags, need_de,
     )  # fmt: skip
+    dC_w = None if e is None else dC_w
     return (de if need_de else None, dC_w, dC_b, dDx, dEx, dBx, None, None, d_gamma, d_beta, *([None] * 7))
 
 
@@ -124,18 +127,18 @@ _gated.register_autograd(_backward, setup_context=_setup)
 def reference(e, C_w, C_b, Dx, Ex, Bx, edge_index, eps, bn=None, scale=None, residual=False, edge_update=True):
     """The plain equations (module docstring) with ``bn`` itself: -> e' (None without ``edge_update``), m, ê."""
     j, i = edge_index  # senders, receivers: [E]
-    e_hat = torch.nn.functional.linear(e, C_w, C_b) + Dx[j] + Ex[i]  # [E, d]
+    e_hat = (C_b if e is None else torch.nn.functional.linear(e, C_w, C_b)) + Dx[j] + Ex[i]  # [E, d]
     eta = normalise_gates(torch.sigmoid(e_hat), i, Ex.shape[0], eps)  # [E, d]
     m = segment_sum(eta * Bx[j], i, Ex.shape[0])  # [N, d]
     if not edge_update:
         return None, m, e_hat
     z = e_hat if scale is None else e_hat * scale.unsqueeze(-1)  # [E, d]
     e_new = torch.relu(z if bn is None else bn(z))  # [E, d]
-    return (e + e_new if residual else e_new), m, e_hat
+    return (e + e_new if residual and e is not None else e_new), m, e_hat
 
 
 def gated_edges(
-    e: Tensor,
+    e: Tensor | None,
     C_w: Tensor,
     C_b: Tensor,
     Dx: Tensor,
@@ -154,18 +157,23 @@ def gated_edges(
 
     ``bn`` as in :func:`~gatedgcn.ops.norm.norm_relu_residual` (None: no BN); ``scale`` (per edge) as the
     layer's ``edge_scale``.  ``edge_update=False``: e' is neither computed nor returned (None; ``bn``, ``scale`` and
-    ``residual`` then play no part), for a last layer whose edge state nothing reads.  Shapes: e ``[E, d]``, C_w ``[d, d]``, C_b ``[d]``, Dx, Ex, Bx ``[N, d]``,
-    edge_index ``[2, E]`` (int32 or int64).
+    ``residual`` then play no part), for a last layer whose edge state nothing reads.  ``e`` None: no edge state
+    (no ``C e`` term: ê = C_b + D x_j + E x_i, and no residual; the layer's constant edge state).
+    Shapes: e ``[E, d]``, C_w ``[d, d]``, C_b ``[d]``, Dx, Ex, Bx ``[N, d]``, edge_index ``[2, E]`` (int32 or int64).
     """
+    E, d = edge_index.shape[1], Dx.shape[1]
     plain = impl == "reference" or not fusable(bn) or (scale is not None and scale.requires_grad)
-    if plain or not _select.fused("gated_edges", e.numel(), e, C_w, Dx, Ex, Bx):
+    used = [t for t in (e, C_w, Dx, Ex, Bx) if t is not None]
+    if plain or not _select.fused("gated_edges", E * d, *used):
         return reference(e, C_w, C_b, Dx, Ex, Bx, edge_index, eps, bn, scale, residual, edge_update)
+    if not edge_update or e is None:
+        residual = False
     if not edge_update:
-        bn, scale, residual = None, None, False
-    gamma, beta, mean, var, batch_stats, bn_eps = norm_arguments(bn, e)
+        bn, scale = None, None
+    gamma, beta, mean, var, batch_stats, bn_eps = norm_arguments(bn, Dx.new_empty(()).expand(E, d))
     e_new, m, e_hat, _, mean_b, var_b = torch.ops.gatedgcn.gated_edges(
         e, C_w, C_b, Dx, Ex, Bx, edge_index, scale, gamma, beta, mean, var, eps, batch_stats, bn_eps, residual,
         edge_update,
     )  # fmt: skip
-    update_running(bn, batch_stats, mean_b, var_b, e.shape[0])
+    update_running(bn, batch_stats, mean_b, var_b, E)
     return (e_new if edge_update else None), m, e_hat
