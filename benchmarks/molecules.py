@@ -9,7 +9,11 @@ A batch as AQSOL's: 128 graphs of 10–24 atoms, each a random tree of bonds plu
   it adds the batch-norm buffer copies, the finite checks and the epoch's running sums);
 - ``fast`` / ``reference``: our network (default path / plain equations) in a plain loop;
 - ``pyg``: the same network with PyG ``MessagePassing`` layers (:class:`pyg_reference.PyGGatedGCN`), the same weights,
-  in the same plain loop.
+  in the same plain loop;
+- ``matmuls``: only the network's linear maps, forward and backward, on tensors of the step's shapes (per layer
+  A, B, D, E on the nodes and C on the edges, each one matmul as PyG computes it; the head): what any implementation
+  of this network computes besides its gathers, gates and norms, so ``pyg / matmuls`` bounds how much faster than
+  PyG an implementation that still computes those maps can be.
 
 The plain loops use the Adam the trainer uses (:data:`ADAM`), so that ours and PyG differ only in the network.
 """
@@ -24,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 MOLECULES, MIN_ATOMS, MAX_ATOMS, ATOM_TYPES, HIDDEN, LAYERS = 128, 10, 24, 65, 70, 4
-IMPLS = ("trainer", "fast", "reference", "pyg")
+IMPLS = ("trainer", "fast", "reference", "pyg", "matmuls")
 ADAM = {"fused": True}  # the plain loops' Adam, for ours and PyG alike: as Trainer builds it
 COMPILED = "compiled"  # with ``compile``: our default path under torch.compile(model), in the plain loop
 
@@ -102,6 +106,23 @@ def check_same(batch) -> float:
     return float((ours(batch) - theirs(batch)).abs().max().detach())
 
 
+def matmuls_only(batch):
+    """A step of the network's linear maps alone (module docstring): a callable of the batch."""
+    torch.manual_seed(0)
+    node_maps = [nn.Linear(HIDDEN, HIDDEN) for _ in range(4 * LAYERS)]  # A, B, D, E of each layer
+    edge_maps = [nn.Linear(HIDDEN, HIDDEN) for _ in range(LAYERS)]  # C of each layer
+    head = our_network("fast").head
+    x = torch.randn(batch.num_nodes, HIDDEN, requires_grad=True)  # [N, d]
+    e = torch.randn(batch.num_edges, HIDDEN, requires_grad=True)  # [E, d]
+    g = torch.randn(batch.num_graphs, HIDDEN)  # [B, d]
+
+    def step(_batch) -> None:
+        outs = [lin(x) for lin in node_maps] + [lin(e) for lin in edge_maps] + [head(g)]
+        torch.autograd.backward([o.sum() for o in outs])
+
+    return step
+
+
 def _plain_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch) -> None:
     optimizer.zero_grad(set_to_none=True)
     loss = F.l1_loss(model(batch).reshape(batch.y.shape), batch.y)
@@ -120,6 +141,9 @@ def steps(lr: float = 1e-3, compile: bool = False) -> dict:
             trainer = Trainer(our_network("fast"), Objective("regression", "mae"), Schedule(lr=lr), progress=False)
             trainer.model.train(True)
             out[impl] = lambda b, t=trainer: t._step(b)
+            continue
+        if impl == "matmuls":
+            out[impl] = matmuls_only(molecule_batch())
             continue
         model = PyGNet(our_network("fast")) if impl == "pyg" else our_network("fast" if impl == COMPILED else impl)
         model.train(True)
@@ -159,7 +183,8 @@ def bench(reps: int, threads: list[int], compile: bool = False) -> dict:
         print(
             f"molecules, {t} thread(s): "
             + "  ".join(f"{k} {1e3 * v:.1f} ms" for k, v in med.items())
-            + f"  pyg/fast {med['pyg'] / med['fast']:.2f}x  pyg/trainer {med['pyg'] / med['trainer']:.2f}x",
+            + f"  pyg/fast {med['pyg'] / med['fast']:.2f}x  pyg/trainer {med['pyg'] / med['trainer']:.2f}x"
+            + f"  pyg/matmuls {med['pyg'] / med['matmuls']:.2f}x",
             flush=True,
         )
     return {
@@ -179,6 +204,7 @@ NAMES = {
     "fast": "ours, default path (ms)",
     "reference": "ours, reference path (ms)",
     "pyg": "PyG (ms)",
+    "matmuls": "the linear maps alone (ms)",
     COMPILED: "ours, `torch.compile(model)` (ms)",
 }
 
@@ -202,8 +228,11 @@ def render(r: dict, title: str, machine_line: str) -> list[str]:
         "",
         machine_line,
         "",
-        "| threads | " + " | ".join(NAMES[k] for k in impls) + " | PyG / default path | PyG / `Trainer._step` |",
-        "| --- | " + " | ".join("---" for _ in impls) + " | --- | --- |",
+        "| threads | "
+        + " | ".join(NAMES[k] for k in impls)
+        + " | PyG / default path | PyG / `Trainer._step` |"
+        + (" PyG / linear maps (the bound) |" if "matmuls" in impls else ""),
+        "| --- | " + " | ".join("---" for _ in impls) + " | --- | --- |" + (" --- |" if "matmuls" in impls else ""),
     ]
     for row in r["rows"]:
         md, t = row["median"], row["times"]
@@ -211,6 +240,7 @@ def render(r: dict, title: str, machine_line: str) -> list[str]:
             f"| {row['threads']} | "
             + " | ".join(ms(t[k]) for k in impls)
             + f" | **{md['pyg'] / md['fast']:.2f}×** | {md['pyg'] / md['trainer']:.2f}× |"
+            + (f" {md['pyg'] / md['matmuls']:.2f}× |" if "matmuls" in impls else "")
         )
     if COMPILED in impls:
         out += [
