@@ -77,3 +77,17 @@ def test_the_readme_layout_names_no_module_that_is_gone():
     names = {Path(m).name for m in MODULES} | {"gated_edges.cpp"}
     named = set(re.findall(r"[A-Za-z_][\w]*\.(?:py|cpp)", _layout()))
     assert named <= names, f"README.md's layout names modules that do not exist: {', '.join(sorted(named - names))}"
+
+
+def test_the_readme_links_to_lines_show_the_code_they_name():
+    """README.md's ``[`code`](path#Lnn)`` links go from a symbol to the line that computes it: that line must
+    still hold the quoted code (a file edited above it moves the line: move the link)."""
+    readme = (ROOT / "README.md").read_text()
+    links = re.findall(r"\[`([^`]+)`\]\(([^)#]+)#L(\d+)\)", readme)
+    assert len(links) >= 10
+    stale = []
+    for code, path, line in links:
+        lines = (ROOT / path).read_text().splitlines()
+        if int(line) > len(lines) or code not in lines[int(line) - 1]:
+            stale.append(f"{path}#L{line} does not hold {code!r}")
+    assert not stale, "\n".join(stale)
