@@ -98,3 +98,14 @@ def test_model_sums_the_embedding_rows_of_the_nine_ids():
     torch.testing.assert_close(h, dense)
     E = model.embed_e.weight
     torch.testing.assert_close(model.edge_input(batch), torch.stack([E[row].sum(0) for row in batch.edge_attr]))
+
+
+def test_feature_look_ups_are_the_list_positions():
+    """The dict look-ups of ogb_atom_features / ogb_bond_features give each listed value its position in the list,
+    and any other value the last (misc) position: what ``values.index`` finds."""
+    from gatedgcn.data.featurise import _ATOM_POSITIONS, _BOND_POSITIONS, ATOM_FEATURES, BOND_FEATURES, _index
+
+    for features, positions in ((ATOM_FEATURES, _ATOM_POSITIONS), (BOND_FEATURES, _BOND_POSITIONS)):
+        for (name, values), pos in zip(features, positions):
+            for value in (*values, "not listed", -99, 1000):
+                assert pos.get(value, len(pos) - 1) == _index(values, value), (name, value)

@@ -81,6 +81,15 @@ def _index(values: tuple[Any, ...], value: Any) -> int:
     return values.index(value) if value in values else len(values) - 1
 
 
+def _positions(features: tuple[tuple[str, tuple[Any, ...]], ...]) -> tuple[dict[Any, int], ...]:
+    """Per feature, value -> its position in the list (what :func:`_index` finds, as one dict look-up)."""
+    return tuple({value: k for k, value in enumerate(values)} for _, values in features)
+
+
+_ATOM_POSITIONS = _positions(ATOM_FEATURES)
+_BOND_POSITIONS = _positions(BOND_FEATURES)
+
+
 def ogb_atom_features(atom: Any) -> list[int]:
     """The 9 OGB ids of an RDKit atom (each in ``[0, ATOM_FEATURE_DIMS[k])``)."""
     raw = (
@@ -94,13 +103,19 @@ def ogb_atom_features(atom: Any) -> list[int]:
         atom.GetIsAromatic(),
         atom.IsInRing(),
     )
-    return [_index(values, v) for (_, values), v in zip(ATOM_FEATURES, raw)]
+    return [pos.get(v, len(pos) - 1) for pos, v in zip(_ATOM_POSITIONS, raw)]
 
 
 def ogb_bond_features(bond: Any) -> list[int]:
     """The 3 OGB ids of an RDKit bond (each in ``[0, BOND_FEATURE_DIMS[k])``)."""
     raw = (str(bond.GetBondType()), str(bond.GetStereo()), bond.GetIsConjugated())
-    return [_index(values, v) for (_, values), v in zip(BOND_FEATURES, raw)]
+    return [pos.get(v, len(pos) - 1) for pos, v in zip(_BOND_POSITIONS, raw)]
+
+
+def _atoms(mol: Any) -> list[Any]:
+    """The molecule's atoms in index order (``GetAtomWithIdx``: RDKit's ``GetAtoms()`` sequence costs a Python
+    ``__getitem__`` per atom, more than the atom's features)."""
+    return [mol.GetAtomWithIdx(k) for k in range(mol.GetNumAtoms())]
 
 
 def shared_ids(ids: torch.Tensor, dims: Sequence[int]) -> torch.Tensor:
@@ -143,7 +158,7 @@ def mol_to_graph(
     ``element``: x ``[N]`` the ids of ``vocab`` (symbol -> id; an unknown symbol is refused), without one the
     atomic number - 1 (:data:`ELEMENT_VOCAB` categories); edge_attr ``[E]`` the bond type (:data:`BOND_VOCAB`)."""
     senders, receivers, bond_rows = [], [], []
-    for bond in mol.GetBonds():
+    for bond in (mol.GetBondWithIdx(k) for k in range(mol.GetNumBonds())):
         a, b = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
         row = ogb_bond_features(bond) if featurisation == "ogb" else [_element_bond(bond)]
         senders += [a, b]
@@ -151,7 +166,7 @@ def mol_to_graph(
         bond_rows += [row, row]
     edge_index = torch.tensor([senders, receivers], dtype=torch.long).reshape(2, -1)  # [2, E] both directions
     if featurisation == "ogb":
-        atoms = torch.tensor([ogb_atom_features(atom) for atom in mol.GetAtoms()], dtype=torch.long)  # [N, 9]
+        atoms = torch.tensor([ogb_atom_features(atom) for atom in _atoms(mol)], dtype=torch.long)  # [N, 9]
         x = shared_ids(atoms, ATOM_FEATURE_DIMS)  # [N, 9]
         edge_attr = shared_ids(torch.tensor(bond_rows, dtype=torch.long).reshape(-1, 3), BOND_FEATURE_DIMS)  # [E, 3]
     elif featurisation == "element" and vocab is None:  # the atomic number: OGB's first atom feature
