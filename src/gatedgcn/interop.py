@@ -80,13 +80,13 @@ def to_networkx(g: Graph) -> Any:
     import networkx as nx
 
     G = nx.DiGraph()
-    node_y = g.y is not None and g.y.dim() >= 1 and g.y.shape[0] == g.num_nodes and g.y.dim() == 1
+    node_y = g.y.tolist() if g.y is not None and g.y.dim() == 1 and g.y.shape[0] == g.num_nodes else None  # [N]
     for v in range(g.num_nodes):
-        G.add_node(v, x=g.x[v].tolist(), **({"y": g.y[v].item()} if node_y else {}))
+        G.add_node(v, x=g.x[v].tolist(), **({"y": node_y[v]} if node_y is not None else {}))
     for k, (j, i) in enumerate(g.edge_index.t().tolist()):
         attrs = {} if g.edge_attr is None else {"edge_attr": g.edge_attr[k].tolist()}
         G.add_edge(j, i, **attrs)
-    if g.y is not None and not node_y:
+    if g.y is not None and node_y is None:
         G.graph["y"] = g.y.tolist()
     return G
 

@@ -119,9 +119,9 @@ class Predictor:
                 return dict(zip(self.targets, values))
             return {"value": values[0]} if len(values) == 1 else {f"value_{k}": v for k, v in enumerate(values)}
         if self.task.kind == "multilabel":  # one sigmoid per task
-            p = torch.sigmoid(out.double().reshape(-1)).tolist()
-            names = self.targets if self.targets and len(self.targets) == len(p) else tuple(map(str, range(len(p))))
-            return {f"p_{name}": v for name, v in zip(names, p)}
+            ps = torch.sigmoid(out.double().reshape(-1)).tolist()
+            names = self.targets if self.targets and len(self.targets) == len(ps) else tuple(map(str, range(len(ps))))
+            return {f"p_{name}": v for name, v in zip(names, ps)}
         p = torch.softmax(out.double(), dim=-1)  # [C]
         pred = int(p.argmax())
         names = self.classes or tuple(str(c) for c in range(p.shape[0]))
@@ -237,7 +237,7 @@ def input_graphs(
     featurisation = run.encoded.info.get("featurisation")
     path = Path(source)
     if path.is_file():
-        if (featurisation or {}).get("kind") == "smiles":
+        if featurisation is not None and featurisation.get("kind") == "smiles":
             return (*read_smiles_inputs(path, featurisation), None)
         if path.suffix.lower() in (".jsonl", ".json"):
             return prepare(read_jsonl(path), featurisation), None, None
@@ -246,7 +246,7 @@ def input_graphs(
         return prepare([read.graph], featurisation), None, read.names
     name, _, split = source.rpartition(":")
     if (
-        split == "all" and (featurisation or {}).get("kind") == "tu"
+        split == "all" and featurisation is not None and featurisation.get("kind") == "tu"
     ):  # a TU folder: a path, or a name in the data folder
         folder = Path(name) if Path(name).is_dir() else Path(run.config.data.resolved_data_dir() or ".") / "TU" / name
         return read_tu_inputs(folder, featurisation), None, None

@@ -85,15 +85,17 @@ def prepare(graphs: Sequence[Graph], featurisation: dict[str, Any] | None) -> li
 
 
 def _smiles_column(path: Path, columns: list[str], stored: str | None) -> str:
-    if stored in columns:
-        return stored  # type: ignore[return-value]
+    if stored is not None and stored in columns:
+        return stored
     named = [c for c in columns if c.strip().lower() == "smiles"]
     if not named:
         raise DataError(f"{path}: no SMILES column ({stored or 'smiles'}); columns: {', '.join(columns)}")
     return named[0]
 
 
-def read_smiles_inputs(path: str | Path, featurisation: dict[str, Any]) -> tuple[list[Graph], list[dict[str, str]]]:
+def read_smiles_inputs(
+    path: str | Path, featurisation: dict[str, Any]
+) -> tuple[list[Graph], list[dict[str, str | None]]]:
     """The molecules of a CSV of SMILES as the run's graphs, and each one's input cells (ids, SMILES, ...) to carry
     into its prediction row; rows RDKit cannot read are skipped with one warning naming them."""
     from gatedgcn.data.smiles import _text  # the same file reading (.csv / .csv.gz) as training

@@ -117,21 +117,29 @@ def read_jsonl(path: str | Path) -> list[Graph]:
     return graphs
 
 
+def _target(g: Graph) -> torch.Tensor:
+    """``g.y``; :class:`DataError` naming the graph where it has none (training needs a target on every graph)."""
+    if g.y is None:
+        raise DataError(f"{g.name}: training needs a target y on every graph")
+    return g.y
+
+
 def _targets(graphs: list[Graph], kind: str) -> tuple[list[Graph], Task, np.ndarray]:
     """The graphs with ``y`` as the task ``kind`` reads it, the task, and the labels to stratify the split by."""
+    ys = [_target(g) for g in graphs]
     if kind == "regression":
-        graphs = [g if g.y.is_floating_point() else g.replace(y=g.y.float().reshape(1, -1)) for g in graphs]
-        task = Task(level="graph", kind="regression", num_outputs=int(graphs[0].y.numel()), metric="mae")
+        graphs = [g if y.is_floating_point() else g.replace(y=y.float().reshape(1, -1)) for g, y in zip(graphs, ys)]
+        task = Task(level="graph", kind="regression", num_outputs=int(ys[0].numel()), metric="mae")
         return graphs, task, np.zeros(len(graphs), dtype=np.int64)  # no classes to stratify
     if kind != "classification":
         raise ConfigError(f"data.task for a JSON-lines file must be auto, classification or regression; got {kind!r}")
-    bad = next((g for g in graphs if g.y.numel() != 1 or float(g.y) != int(g.y) or float(g.y) < 0), None)
+    bad = next((k for k, y in enumerate(ys) if y.numel() != 1 or float(y) != int(y) or float(y) < 0), None)
     if bad is not None:
         raise DataError(
-            f"{bad.name}: data.task=classification needs y to be one class 0, 1, 2, ...; got {bad.y.tolist()}"
+            f"{graphs[bad].name}: data.task=classification needs y to be one class 0, 1, 2, ...; got {ys[bad].tolist()}"
         )
-    graphs = [g if not g.y.is_floating_point() else g.replace(y=torch.tensor(int(g.y))) for g in graphs]
-    labels = np.array([int(g.y) for g in graphs])
+    graphs = [g if not y.is_floating_point() else g.replace(y=torch.tensor(int(y))) for g, y in zip(graphs, ys)]
+    labels = np.array([int(y) for y in ys])
     task = Task(level="graph", kind="classification", num_outputs=int(labels.max()) + 1, metric="accuracy")
     return graphs, task, labels
 
@@ -143,15 +151,12 @@ def build_jsonl(
     of a JSON-lines file; integer ``x`` are node category ids."""
     source = user_path(path, "jsonl")
     graphs = read_jsonl(source)
-    if any(g.y is None for g in graphs):
-        k = next(k for k, g in enumerate(graphs) if g.y is None)
-        raise DataError(f"{graphs[k].name}: training needs a target y on every graph")
     widths = {
         (
             g.x.shape[1] if g.x.is_floating_point() else 0,
             0 if g.edge_attr is None else g.edge_attr.shape[1],
-            tuple(g.y.shape),
-            g.y.is_floating_point(),
+            tuple(_target(g).shape),
+            _target(g).is_floating_point(),
         )
         for g in graphs
     }
@@ -159,7 +164,7 @@ def build_jsonl(
         raise DataError(
             f"{source}: the graphs differ in x / edge_attr width, in float x or category ids, or in the kind of y"
         )
-    in_dim, edge_in_dim, _, regression = widths.pop()
+    in_dim, edge_in_dim, _y_shape, regression = widths.pop()
     kind = ("regression" if regression else "classification") if task == "auto" else task
     graphs, task_, labels = _targets(graphs, kind)
     if len(graphs) < 3:

@@ -3,9 +3,6 @@ around a layer without its own normalisation, the FFN stack, and the MLP head.""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import cast
-
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -114,7 +111,7 @@ class Block(nn.Module):
         super().__init__()
         self.layer = layer
         # None: the output layer (no f after it)
-        self.f = _identity if activation is None else cast(Callable[[Tensor], Tensor], ACTIVATIONS[activation])
+        self.f = _identity if activation is None else ACTIVATIONS[activation]
         self.bn = BatchNorm(hidden) if batch_norm else nn.Identity()
         self.residual = residual
         self.drop = nn.Dropout(dropout)

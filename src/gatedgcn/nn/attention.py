@@ -101,7 +101,9 @@ class SelfAttention(_QKV):
         B, T, _ = x.shape
         if key_padding_mask is not None and key_padding_mask.shape != (B, T):
             raise GraphError(f"SelfAttention: key_padding_mask must be [{B}, {T}], got {list(key_padding_mask.shape)}")
-        q, k, v = (t.transpose(1, 2) for t in self.split(x))  # each [B, H, T, d]
+        q, k, v = self.split(x)  # each [B, T, H, d]
+        assert q is not None and k is not None  # self-attention always has W_q and W_k
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # each [B, H, T, d]
         if not (return_weights or self.hard):
             h = self.join(_fused(q, k, v, key_padding_mask, self.beta).transpose(1, 2))  # [B, T, dim]
             return h[0] if single else h
@@ -173,8 +175,9 @@ class GraphAttention(_QKV):
 
     def _reset_a(self) -> None:
         bound = math.sqrt(6.0 / (2 * self.head_dim + 1))  # Glorot over a's 2·d_h inputs and 1 output
-        nn.init.uniform_(self.a_i, -bound, bound)
-        nn.init.uniform_(self.a_j, -bound, bound)
+        for half in (self.a_i, self.a_j):
+            if half is not None:
+                nn.init.uniform_(half, -bound, bound)
 
     def reset_parameters(self) -> None:
         """Every weight as at construction (the maps' default initialisation, ``a`` Glorot-uniform)."""
@@ -187,7 +190,8 @@ class GraphAttention(_QKV):
         i = edge_index[1]  # receivers: [E]
         N = x.shape[0]
         q, k, v = self.split(x)  # each [N, H, d_h] (q, k: None with the additive score)
-        if q is None:
+        if q is None or k is None:
+            assert self.a_i is not None and self.a_j is not None  # the additive score: no W_q, W_k, and a
             j = edge_index[0]  # senders: [E]
             s_i, s_j = (v * self.a_i).sum(-1), (v * self.a_j).sum(-1)  # a_iᵀ W x_i, a_jᵀ W x_j: [N, H]
             scores = F.leaky_relu(s_i[i] + s_j[j], 0.2)  # [E, H]

@@ -8,6 +8,8 @@ with ``f`` one of :data:`ACTIVATIONS` and ``r`` the width factor (2 in GraphGPS 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import Tensor, nn
 from torch.nn import functional as F
 
@@ -15,7 +17,7 @@ from gatedgcn.nn.norm import BatchNorm
 
 __all__ = ["ACTIVATIONS", "FeedForward"]
 
-ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu, "elu": F.elu}  # the f of a block
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {"relu": F.relu, "gelu": F.gelu, "elu": F.elu}  # a block's f
 
 
 class FeedForward(nn.Module):

@@ -15,6 +15,8 @@ equations (:func:`reference`), whose gradients autograd derives.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import Tensor
 
@@ -170,10 +172,12 @@ def gated_edges(
         residual = False
     if not edge_update:
         bn, scale = None, None
-    gamma, beta, mean, var, batch_stats, bn_eps = norm_arguments(bn, Dx.new_empty(()).expand(E, d))
+    gamma, beta, mean, var, batch_stats, bn_eps = norm_arguments(
+        cast("torch.nn.BatchNorm1d | None", bn), Dx.new_empty(()).expand(E, d)
+    )
     e_new, m, e_hat, _, mean_b, var_b = torch.ops.gatedgcn.gated_edges(
         e, C_w, C_b, Dx, Ex, Bx, edge_index, scale, gamma, beta, mean, var, eps, batch_stats, bn_eps, residual,
         edge_update,
     )  # fmt: skip
-    update_running(bn, batch_stats, mean_b, var_b, E)
+    update_running(cast("torch.nn.BatchNorm1d | None", bn), batch_stats, mean_b, var_b, E)
     return (e_new if edge_update else None), m, e_hat

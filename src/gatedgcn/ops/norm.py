@@ -8,6 +8,8 @@ The fused kernel walks the rows in chunks (:class:`~gatedgcn.ops._batchnorm.Chun
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import Tensor
 
@@ -118,7 +120,7 @@ def norm_relu_residual(
         z = t if scale is None else t * scale.unsqueeze(-1)  # [R, d]
         y = torch.relu(z if bn is None else bn(z))  # [R, d]
         return y if res is None else res + y
-    gamma, beta, mean, var, batch_stats, eps = norm_arguments(bn, t)
+    gamma, beta, mean, var, batch_stats, eps = norm_arguments(cast("torch.nn.BatchNorm1d | None", bn), t)
     y, mean_b, var_b = torch.ops.gatedgcn.norm_relu_residual(t, res, scale, gamma, beta, mean, var, batch_stats, eps)
-    update_running(bn, batch_stats, mean_b, var_b, t.shape[0])
+    update_running(cast("torch.nn.BatchNorm1d | None", bn), batch_stats, mean_b, var_b, t.shape[0])
     return y
