@@ -286,3 +286,16 @@ def test_importing_builds_nothing(tmp_path):
     run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-2000:]
     assert not list(tmp_path.iterdir())
+
+
+def test_large_outputs_ask_for_huge_pages_on_the_whole_pages_inside_them(monkeypatch):
+    calls = []
+    monkeypatch.setattr(native, "_madvise", lambda: lambda start, size, advice: calls.append((start, size, advice)))
+    like = torch.zeros(3, dtype=torch.float64)
+    big = native.empty(like, (native.HUGE_MIN_BYTES // 8 + 7, 1))  # just over the size: [rows, 1] float64
+    small = native.empty(like, (1000, 3))
+    assert big.shape == (native.HUGE_MIN_BYTES // 8 + 7, 1) and big.dtype == torch.float64 and small.shape == (1000, 3)
+    ((start, size, advice),) = calls  # the small one asks for nothing
+    page = 2 << 20
+    assert advice == 14 and start % page == 0 and size % page == 0 and size > 0
+    assert big.data_ptr() <= start and start + size <= big.data_ptr() + big.nbytes

@@ -137,17 +137,19 @@ def test_a_compiled_layer_returns_edge_states_of_the_right_shape(compiled):
 
 
 @compiled_kernels
-@pytest.mark.parametrize("kind", ["expanded", "transposed", "sliced"])
+@pytest.mark.parametrize("kind", ["expanded", "transposed", "sliced", "summed", "one row"])
 def test_a_strided_upstream_gradient_gives_the_reference_gradients(compiled, kind):
-    """Issue 17, item 1: a gradient into e' with strides (1, 0) gave e.grad off by up to 5.2."""
+    """Issue 17, item 1: a gradient into e' with strides (1, 0) gave e.grad off by up to 5.2.  ``summed`` (strides
+    (0, 0)) and ``one row`` (strides (0, 1)) reach the compiled sweeps as one row with row stride 0 (not copied).
+    In float64: the sum's gradients into the edge BN's γ reach ~800, beyond a float32 comparison at 1e-4."""
     N, E, d = 500, 4000, 32
     torch.manual_seed(0)
-    x, e = torch.randn(N, d), torch.randn(E, d, requires_grad=True)
-    ei, w = torch.randint(0, N, (2, E)), torch.randn(E)
-    fast = GatedGCNLayer(d)
+    x, e = torch.randn(N, d, dtype=torch.float64), torch.randn(E, d, dtype=torch.float64, requires_grad=True)
+    ei, w = torch.randint(0, N, (2, E)), torch.randn(E, dtype=torch.float64)
+    fast = GatedGCNLayer(d).double()
     ref = copy.deepcopy(fast)
     ref.impl = "reference"
-    big = torch.randn(2 * d, E)
+    big = torch.randn(2 * d, E, dtype=torch.float64)
     grads = []
     for layer in (fast, ref):
         e.grad = None
@@ -157,12 +159,16 @@ def test_a_strided_upstream_gradient_gives_the_reference_gradients(compiled, kin
             loss = (e_new.sum(1) * w).sum()  # ∂L/∂e' = w expanded over the columns: strides (1, 0)
         elif kind == "transposed":
             loss = (e_new * big[:d].t()).sum()  # ∂L/∂e' a transposed tensor
-        else:
+        elif kind == "sliced":
             loss = (e_new * big[::2].t()).sum()  # ∂L/∂e' a sliced, transposed tensor
+        elif kind == "summed":
+            loss = 0.5 * e_new.sum()  # ∂L/∂e' one number expanded: strides (0, 0)
+        else:
+            loss = (e_new * big[:d, 0]).sum()  # ∂L/∂e' one row expanded over the edges: strides (0, 1)
         loss.backward()
         grads.append((e.grad.clone(), layer.bn_e.weight.grad.clone(), layer.C.weight.grad.clone()))
     for a, b in zip(*grads):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
 
 
 @compiled_kernels

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
+from gatedgcn.ops._native import empty
+
 __all__ = ["ChunkedNorm", "affine", "backward_coefficients", "norm_arguments", "row_chunks", "update_running"]
 
 
@@ -86,7 +88,7 @@ class ChunkedNorm:
         return t if self.scale is None else torch.mul(t, self.scale[r].unsqueeze(1), out=self.zb[: r.stop - r.start])
 
     def forward(self, res: Tensor | None) -> Tensor:
-        y = torch.empty_like(self.t)  # [R, d]
+        y = empty(self.t, self.t.shape)  # [R, d]
         for r in self.chunks():
             out = torch.addcmul(self.b, self.z(r), self.w, out=y[r]).relu_()
             if res is not None:

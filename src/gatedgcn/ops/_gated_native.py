@@ -9,8 +9,11 @@ in four sweeps over the edges instead of a dozen tensor operations per chunk:
                and ∂C_b; per edge ∂Dx_j += ∂ê, ∂Bx_j += σ ⊙ P_i; ∂e = ∂ê C [+ ∂e'], ∂C += ∂êᵀ e (matmuls)
 
 with ``w = γ ι``, ``b = β − μ w``, ``ι = 1/√(var + ε)``, ``g_r = ∂e' ⊙ [w ⊙ z + b > 0]``,
-``P_i = g_i ⊙ eta_norm_i``.  Every tensor handed to the library is contiguous (the op makes it so),
-and every node id is checked to lie in ``[0, N)`` before the sweeps read it.
+``P_i = g_i ⊙ eta_norm_i``.  Every tensor handed to the library is contiguous (the op makes it so) but ∂e',
+whose rows the sweeps step through by a row stride: a gradient that is one row broadcast over the edges (``e'.sum()``
+in a loss gives strides (0, 0)) is passed as that one row with stride 0 instead of being copied to an ``[E, d]``
+tensor (:func:`_rows`); any other layout is made contiguous.  Every node id is checked to lie in ``[0, N)``
+before the sweeps read it.  The large outputs come from :func:`gatedgcn.ops._native.empty` (huge pages).
 
 Threads.  The sweeps run on torch's OpenMP threads, in units of work that own ranges of node ids (each unit
 handles the edges of its own receivers, or senders), so no two threads write one row and the result does not
@@ -123,6 +126,14 @@ def _p(t: Tensor | None, row: int = 0) -> int | None:
     return t.data_ptr() + row * (t.stride(0) if t.dim() else 0) * t.element_size()
 
 
+def _rows(g: Tensor) -> tuple[Tensor, int]:
+    """``g`` ``[E, d]`` as the sweeps read it, and its row stride: one contiguous row and 0 where every row is the same
+    row (strides (0, 0) or (0, 1)), else ``g`` contiguous and d."""
+    if g.shape[0] > 1 and g.stride(0) == 0 and (g.stride(1) in (0, 1) or g.shape[1] == 1):
+        return g[0].contiguous(), 0  # [d]
+    return g.contiguous(), g.shape[1]
+
+
 def _fn(name: str, dtype: torch.dtype):
     return getattr(_native.library(), f"{name}_{_SUFFIX[dtype]}")
 
@@ -136,7 +147,7 @@ def _forward(
     step = chunk_rows(E, step)
     T, U = _threads(min(E, step) * d, cores)
     DBx = torch.cat([Dx, Bx], dim=1)  # [N, 2d]
-    e_hat = Dx.new_empty((E, d))  # [E, d]
+    e_hat = _native.empty(Dx, (E, d))  # [E, d]
     sigma_sum, gated_sum = Ex.new_zeros((N, d)), Ex.new_zeros((N, d))  # Σ_j σ_ij, Σ_j σ_ij ⊙ Bx_j: [N, d]
     moments = torch.zeros((U, 2, d), dtype=torch.float64)  # per unit [Σ z | Σ z²]
     sweep = _fn("gated_forward", Dx.dtype)
@@ -161,7 +172,7 @@ def _forward(
     else:
         mean, var = mean.clone(), var.clone()
     _, w, b = affine(gamma, beta, mean, var, bn_eps)
-    e_new = torch.empty_like(e_hat)  # [E, d]
+    e_new = _native.empty(e_hat, (E, d))  # [E, d]
     _fn("gated_norm", Dx.dtype)(
         E, d, _p(e_hat), _p(scale), _p(w), _p(b), _p(e if residual else None), _p(e_new), *_threads(E * d, cores)
     )
@@ -180,16 +191,17 @@ def _backward(
     invstd, w, b = affine(gamma, beta, mean, var, bn_eps)
     c1 = c2 = torch.zeros_like(w)  # [d]
     d_gamma, d_beta = gamma.new_zeros(d), gamma.new_zeros(d)
-    if g_e_new is not None:
+    g, gs = (None, 0) if g_e_new is None else _rows(g_e_new)  # ∂e' as the sweeps read it, its row stride
+    if g is not None:
         T_all, U_all = _threads(E * d, cores)
         sums = torch.zeros((U_all, 2, d), dtype=torch.float64)  # per unit [Σ g_r | Σ g_r ⊙ z]
-        _fn("gated_norm_sums", dtype)(E, d, _p(e_hat), _p(scale), _p(w), _p(b), _p(g_e_new), T_all, U_all, _p(sums))
+        _fn("gated_norm_sums", dtype)(E, d, _p(e_hat), _p(scale), _p(w), _p(b), _p(g), gs, T_all, U_all, _p(sums))
         s = sums.sum(0).to(dtype)  # [2, d]
         d_beta = s[0]
         d_gamma, c1, c2 = backward_coefficients(invstd, w, mean, d_beta, s[1], E, batch_stats)  # [d]
     P = torch.zeros_like(eta_norm) if g_m is None else g_m * eta_norm  # g ⊙ eta_norm: [N, d]
     PQ = torch.cat([P, P * m], dim=1)  # [P | P ⊙ m]: [N, 2d]
-    de = e_hat.new_empty((E, d) if need_de else (0,))
+    de = _native.empty(e_hat, (E, d) if need_de else (0,))
     dC_w = C_w.new_zeros((d, d))
     dC_b = torch.zeros((U, d), dtype=torch.float64)
     dEx, dDBx = Bx.new_zeros((N, d)), Bx.new_zeros((N, 2 * d))  # [∂Dx | ∂Bx]
@@ -198,8 +210,8 @@ def _backward(
     for r in row_chunks(E, step):
         lo, n = r.start, r.stop - r.start
         dh = de_hat[:n]  # [n, d]
-        receivers_sweep(n, d, _p(e_hat, lo), _p(Bx), _p(PQ), _p(j, lo), _p(i, lo), _p(scale, lo), _p(g_e_new, lo),
-                        _p(w), _p(b), _p(c1), _p(c2), _p(g_e_hat, lo), T, U, _p(dh), _p(dEx), _p(dC_b))  # fmt: skip
+        receivers_sweep(n, d, _p(e_hat, lo), _p(Bx), _p(PQ), _p(j, lo), _p(i, lo), _p(scale, lo), _p(g, lo if gs else 0),
+                        gs, _p(w), _p(b), _p(c1), _p(c2), _p(g_e_hat, lo), T, U, _p(dh), _p(dEx), _p(dC_b))  # fmt: skip
         senders_sweep(n, d, _p(e_hat, lo), _p(dh), _p(PQ), _p(j, lo), _p(i, lo), T, U, _p(dDBx))
         if need_de:
             if residual and g_e_new is not None:

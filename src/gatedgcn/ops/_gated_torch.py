@@ -3,7 +3,8 @@
 Same inputs and outputs as :mod:`gatedgcn.ops._gated_native` (see :mod:`gatedgcn.ops.gated` for the
 equations).  Each chunk of ``step`` edges is a dozen tensor operations on small reused buffers
 (which stay in cache); no ``[E, d]`` tensor is made but the outputs, and ``σ``, the gathers and ``∂ê``
-are recomputed chunk by chunk instead of being stored.  With ``g = ∂L/∂m``:
+are recomputed chunk by chunk instead of being stored; ∂e' is read in any layout (a broadcast one is not copied).
+The large outputs come from :func:`gatedgcn.ops._native.empty` (huge pages).  With ``g = ∂L/∂m``:
 ``∂L/∂ê_ij = g_i ⊙ eta_norm_i ⊙ (Bx_j − m_i) ⊙ σ_ij (1 − σ_ij)`` (+ the BN path),
 ``∂L/∂Bx_j = Σ_i σ_ij ⊙ g_i ⊙ eta_norm_i``.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import torch
 
 from gatedgcn.ops._batchnorm import ChunkedNorm, row_chunks
+from gatedgcn.ops._native import empty
 
 __all__ = ["backward", "forward"]
 
@@ -23,7 +25,7 @@ def forward(
     """-> e' (``[0, d]`` without ``edge_update``), m, ê, eta_norm, and the μ, var of the edge BN used."""
     (N, d), E = Ex.shape, j.shape[0]
     DBx = torch.cat([Dx, Bx], dim=1)  # [D x | B x]: one gather moves both, [N, 2d]
-    e_hat = Dx.new_empty((E, d))  # [E, d]
+    e_hat = empty(Dx, (E, d))  # [E, d]
     sigma_sum, gated_sum = Ex.new_zeros((N, d)), Ex.new_zeros((N, d))  # Σ_j σ_ij, Σ_j σ_ij ⊙ Bx_j: [N, d]
     rows = min(E, step)
     db, sigma, b = Dx.new_empty((rows, 2 * d)), Dx.new_empty((rows, d)), Dx.new_empty((rows, d))
@@ -64,7 +66,7 @@ def backward(
         d_gamma, d_beta = norm.backward_sums(g_e_new)
     P = eta_norm.new_zeros((N, d)) if g_m is None else g_m * eta_norm  # g ⊙ eta_norm: [N, d]
     PQ = torch.cat([P, P * m], dim=1)  # [g ⊙ eta_norm | g ⊙ eta_norm ⊙ m]: [N, 2d]
-    de = e_hat.new_empty((E, d) if need_de else (0,))
+    de = empty(e_hat, (E, d) if need_de else (0,))
     dC_w, dC_b = C_w.new_zeros((d, d)), C_w.new_zeros((d,))
     dDx, dBx, dEx = (Bx.new_zeros((N, d)) for _ in range(3))  # [N, d] each
     rows = min(E, step)

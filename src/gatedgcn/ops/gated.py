@@ -78,7 +78,7 @@ def _gated_backward(
     mean: Tensor, var: Tensor, batch_stats: bool, bn_eps: float, residual: bool, need_de: bool,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:  # fmt: skip
     """-> ∂e (``[0]`` unless ``need_de``), ∂C_w (zeros without e), ∂C_b, ∂Dx, ∂Ex, ∂Bx, ∂γ, ∂β."""
-    g_e_new, g_m, g_e_hat, e = (None if g is None else g.contiguous() for g in (g_e_new, g_m, g_e_hat, e))
+    g_m, g_e_hat, e = (None if g is None else g.contiguous() for g in (g_m, g_e_hat, e))  # ∂e' as is: kernels read it
     e_hat, C_w, Bx = e_hat.contiguous(), C_w.contiguous(), Bx.contiguous()
     scale = None if scale is None else scale.to(e_hat.dtype).contiguous()
     j, i = _ids(edge_index)

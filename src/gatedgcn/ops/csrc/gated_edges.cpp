@@ -185,17 +185,17 @@ void norm(idx E, idx d, const F* __restrict eh, const F* __restrict scale, const
 }
 
 // Per unit u: sums[u] = [Σ g_r | Σ g_r ⊙ z] over its range of edges, g_r = g ⊙ [w ⊙ z + b > 0], z = s_k ê_k
-// (g: [E, d], contiguous).
+// (g: [E, d] with unit column stride and row stride gs: d, or 0 for one row broadcast over the edges).
 template <class F>
 void norm_sums(idx E, idx d, const F* __restrict eh, const F* __restrict scale, const F* __restrict w, const F* __restrict b,
-               const F* __restrict g, int T, int U, double* __restrict sums) {
+               const F* __restrict g, idx gs, int T, int U, double* __restrict sums) {
   run_units(T, U, [=](int u) {
     double* __restrict s1 = sums + 2 * d * u;
     double* __restrict s2 = s1 + d;
     for (idx c = 0; c < 2 * d; ++c) s1[c] = 0.0;
     for (idx k = split(E, U, u); k < split(E, U, u + 1); ++k) {
       const F* __restrict row = eh + k * d;
-      const F* __restrict gk = g + k * d;
+      const F* __restrict gk = g + k * gs;
       const F sk = scale ? scale[k] : F(1);
       for (idx c = 0; c < d; ++c) {
         const F z = sk * row[c];
@@ -231,11 +231,12 @@ inline void backward_row(idx d, const F* __restrict row, const F* __restrict bx,
 // ∂ê_k = (P_i ⊙ B x_j − Q_i) ⊙ σ(1 − σ)  [through m]
 //      + s_k (w ⊙ g_r − c1 − c2 ⊙ z)     [through e', if g is given]
 //      + gh_k                             [through ê, if gh is given]
-// written to deh; ∂Ex_i += ∂ê_k for the receiver; per unit u: dCb[u] += Σ ∂ê_k.
+// written to deh; ∂Ex_i += ∂ê_k for the receiver; per unit u: dCb[u] += Σ ∂ê_k.  g's rows are gs apart (d, or 0:
+// one row broadcast over the edges); gh is [E, d], contiguous.
 template <class F, bool HasG, bool HasGh>
 void backward_receivers(idx E, idx d, const F* __restrict eh, const F* __restrict Bx, const F* __restrict PQ,
                         const idx* __restrict j, const idx* __restrict i, const F* __restrict scale, const F* __restrict g,
-                        const F* __restrict w, const F* __restrict b, const F* __restrict c1, const F* __restrict c2,
+                        idx gs, const F* __restrict w, const F* __restrict b, const F* __restrict c1, const F* __restrict c2,
                         const F* __restrict gh, int T, int U, F* __restrict deh, F* __restrict dEx,
                         double* __restrict dCb) {
   const Owners owner(E, i, U);
@@ -255,7 +256,7 @@ void backward_receivers(idx E, idx d, const F* __restrict eh, const F* __restric
       const F* __restrict bx = Bx + j[k] * d;
       const F* __restrict p = PQ + r * 2 * d;
       const F* __restrict q = p + d;
-      const F* __restrict gk = HasG ? g + k * d : nullptr;
+      const F* __restrict gk = HasG ? g + k * gs : nullptr;
       const F* __restrict ghk = HasGh ? gh + k * d : nullptr;
       F* __restrict out = deh + k * d;
       F* __restrict dex = dEx + r * d;
@@ -297,16 +298,16 @@ void backward_senders(idx E, idx d, const F* __restrict eh, const F* __restrict 
 
 template <class F>
 void backward_receivers_any(idx E, idx d, const F* eh, const F* Bx, const F* PQ, const idx* j, const idx* i,
-                            const F* scale, const F* g, const F* w, const F* b, const F* c1, const F* c2,
+                            const F* scale, const F* g, idx gs, const F* w, const F* b, const F* c1, const F* c2,
                             const F* gh, int T, int U, F* deh, F* dEx, double* dCb) {
   if (g && gh)
-    backward_receivers<F, true, true>(E, d, eh, Bx, PQ, j, i, scale, g, w, b, c1, c2, gh, T, U, deh, dEx, dCb);
+    backward_receivers<F, true, true>(E, d, eh, Bx, PQ, j, i, scale, g, gs, w, b, c1, c2, gh, T, U, deh, dEx, dCb);
   else if (g)
-    backward_receivers<F, true, false>(E, d, eh, Bx, PQ, j, i, scale, g, w, b, c1, c2, gh, T, U, deh, dEx, dCb);
+    backward_receivers<F, true, false>(E, d, eh, Bx, PQ, j, i, scale, g, gs, w, b, c1, c2, gh, T, U, deh, dEx, dCb);
   else if (gh)
-    backward_receivers<F, false, true>(E, d, eh, Bx, PQ, j, i, scale, g, w, b, c1, c2, gh, T, U, deh, dEx, dCb);
+    backward_receivers<F, false, true>(E, d, eh, Bx, PQ, j, i, scale, g, gs, w, b, c1, c2, gh, T, U, deh, dEx, dCb);
   else
-    backward_receivers<F, false, false>(E, d, eh, Bx, PQ, j, i, scale, g, w, b, c1, c2, gh, T, U, deh, dEx, dCb);
+    backward_receivers<F, false, false>(E, d, eh, Bx, PQ, j, i, scale, g, gs, w, b, c1, c2, gh, T, U, deh, dEx, dCb);
 }
 
 }  // namespace
@@ -322,14 +323,14 @@ void backward_receivers_any(idx E, idx d, const F* eh, const F* Bx, const F* PQ,
     norm<F>(E, d, eh, scale, w, b, res, out, T, U);                                                                 \
   }                                                                                                                 \
   extern "C" void gated_norm_sums_##SUFFIX(idx E, idx d, const F* eh, const F* scale, const F* w, const F* b,     \
-                                           const F* g, int T, int U, double* sums) {                               \
-    norm_sums<F>(E, d, eh, scale, w, b, g, T, U, sums);                                                             \
+                                           const F* g, idx gs, int T, int U, double* sums) {                       \
+    norm_sums<F>(E, d, eh, scale, w, b, g, gs, T, U, sums);                                                             \
   }                                                                                                                 \
   extern "C" void gated_backward_receivers_##SUFFIX(idx E, idx d, const F* eh, const F* Bx, const F* PQ,          \
-                                                    const idx* j, const idx* i, const F* scale, const F* g,        \
+                                                    const idx* j, const idx* i, const F* scale, const F* g, idx gs,\
                                                     const F* w, const F* b, const F* c1, const F* c2, const F* gh, \
                                                     int T, int U, F* deh, F* dEx, double* dCb) {                   \
-    backward_receivers_any<F>(E, d, eh, Bx, PQ, j, i, scale, g, w, b, c1, c2, gh, T, U, deh, dEx, dCb);             \
+    backward_receivers_any<F>(E, d, eh, Bx, PQ, j, i, scale, g, gs, w, b, c1, c2, gh, T, U, deh, dEx, dCb);             \
   }                                                                                                                 \
   extern "C" void gated_backward_senders_##SUFFIX(idx E, idx d, const F* eh, const F* deh, const F* PQ,           \
                                                   const idx* j, const idx* i, int T, int U, F* dDBx) {             \
