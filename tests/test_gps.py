@@ -100,3 +100,35 @@ def test_gps_layer_does_not_write_into_its_inputs():
     x0, e0, ei0 = x.clone(), e.clone(), ei.clone()
     layer(x, ei, e, torch.tensor(SIZES))
     assert torch.equal(x, x0) and torch.equal(e, e0) and torch.equal(ei, ei0)
+
+
+@pytest.mark.parametrize("group", [1, 3, 8, 100])
+def test_attention_by_size_groups_is_each_graph_alone(group):
+    """attend_by_size sorts the graphs by size and pads a group at a time: with 21 graphs of 0-11 nodes (more than a
+    group, unsorted, sizes repeated, one empty) each node's output and the gradients are those of its graph alone."""
+    from gatedgcn.nn.attention import SelfAttention
+    from gatedgcn.nn.gps import attend_by_size
+
+    torch.manual_seed(group)
+    sizes = [7, 2, 11, 0, 5, 5, 1, 9, 3, 11, 4, 6, 2, 8, 10, 1, 7, 3, 5, 9, 2]
+    att = SelfAttention(6, heads=2, heads_join="concat").double()
+    x = torch.randn(sum(sizes), 6, dtype=torch.float64, requires_grad=True)
+    rows = torch.split(torch.arange(sum(sizes)), sizes)
+    compare_with_grads(
+        lambda: attend_by_size(att, x, torch.tensor(sizes), group),
+        lambda: torch.cat([_attention(x[r], att) for r in rows if len(r)]),
+        [x],
+        list(att.parameters()),
+    )
+
+
+def test_gps_outputs_are_the_same_with_and_without_the_weights():
+    torch.manual_seed(1)
+    layer = GPSLayer(6, heads=3, heads_join="concat").double().eval()
+    ei = _batch_edges(seed=5)
+    x = torch.randn(sum(SIZES), 6, dtype=torch.float64)
+    e = torch.randn(ei.shape[1], 6, dtype=torch.float64)
+    h, e_new = layer(x, ei, e, torch.tensor(SIZES))
+    h_w, e_w, _, _ = layer(x, ei, e, torch.tensor(SIZES), return_weights=True)
+    torch.testing.assert_close(h, h_w)
+    torch.testing.assert_close(e_new, e_w)
