@@ -5,8 +5,9 @@ in four sweeps over the edges instead of a dozen tensor operations per chunk:
 
     forward    chunk by chunk, ê = C e (a matmul), then per edge: ê += D x_j + E x_i, Σ_j σ(ê_ij), Σ_j σ(ê_ij) ⊙ B x_j
                and the column sums of z = s ⊙ ê, z² (batch statistics); then e' = [e +] ReLU(w ⊙ z + b)
-    backward   Σ g_r, Σ g_r ⊙ z (BN); then chunk by chunk: per edge ∂ê (gate, BN and ê paths), with ∂Ex_i
-               and ∂C_b; per edge ∂Dx_j += ∂ê, ∂Bx_j += σ ⊙ P_i; ∂e = ∂ê C [+ ∂e'], ∂C += ∂êᵀ e (matmuls)
+    backward   chunk by chunk, ê again (C e, then per edge += D x_j + E x_i: forward keeps no ê), with Σ g_r, Σ g_r ⊙ z
+               (BN); then chunk by chunk: per edge ∂ê (gate, BN and ê paths), with ∂Ex_i and ∂C_b; per edge
+               ∂Dx_j += ∂ê, ∂Bx_j += σ ⊙ P_i; ∂e = ∂ê C [+ ∂e'] over ê's rows, ∂C += ∂êᵀ e (matmuls)
 
 with ``w = γ ι``, ``b = β − μ w``, ``ι = 1/√(var + ε)``, ``g_r = ∂e' ⊙ [w ⊙ z + b > 0]``,
 ``P_i = g_i ⊙ eta_norm_i``.  Every tensor handed to the library is contiguous (the op makes it so) but ∂e',
@@ -99,13 +100,13 @@ def backward(*args):
         return _backward(*args, cores=cores)
 
 
-def chunk_rows(E: int, step: int) -> int:
+def chunk_rows(E: int, step: int, most: int = MAX_CHUNKS) -> int:
     """Rows of one chunk: about ``step`` (the cache-sized chunk), the ``E`` rows cut into equal chunks (a batch of
     1.2 chunks is one chunk, not a chunk and a sliver: each chunk is a sweep and a matmul more), and no more than
-    :data:`MAX_CHUNKS` of them; exactly the ``step`` that :func:`~gatedgcn.ops.fused_kernels` forces."""
+    ``most`` of them; exactly the ``step`` that :func:`~gatedgcn.ops.fused_kernels` forces."""
     if _select.forced_chunks():
         return step
-    chunks = min(MAX_CHUNKS, max(1, round(E / max(step, 1))))
+    chunks = min(most, max(1, round(E / max(step, 1))))
     return max(1, -(-E // chunks))
 
 
@@ -179,40 +180,56 @@ def _forward(
     return e_new, m, e_hat, eta_norm, mean, var
 
 
+def _edge_states(e, C_w, C_b, Dx, Ex, j, i, scale, w, b, g, gs, step, T, U):
+    """ê recomputed chunk by chunk ``[E, d]``, and per unit [Σ g_r | Σ g_r ⊙ z] ``[U, 2, d]`` (zeros without g)."""
+    E, d = j.shape[0], Dx.shape[1]
+    e_hat = _native.empty(Dx, (E, d))  # [E, d]
+    sums = torch.zeros((U, 2, d), dtype=torch.float64)  # per unit [Σ g_r | Σ g_r ⊙ z]
+    states = _fn("gated_backward_states", Dx.dtype)
+    for r in row_chunks(E, step):
+        lo, n = r.start, r.stop - r.start
+        if e is None:
+            e_hat[r].copy_(C_b)
+        else:
+            torch.addmm(C_b, e[r], C_w.t(), out=e_hat[r])  # C e, then ê in place
+        states(n, d, _p(e_hat, lo), _p(Dx), _p(Ex), _p(j, lo), _p(i, lo), _p(scale, lo), _p(w), _p(b),
+               _p(g, lo if gs else 0), gs, T, U, _p(sums))  # fmt: skip
+    return e_hat, sums
+
+
 def _backward(
-    g_e_new, g_m, g_e_hat, e, e_hat, C_w, Bx, j, i, eta_norm, m, scale, gamma, beta, mean, var, batch_stats, bn_eps,
-    residual, step, need_de, *, cores
+    g_e_new, g_m, g_e_hat, e, C_w, C_b, Dx, Ex, Bx, j, i, eta_norm, m, scale, gamma, beta, mean, var, batch_stats,
+    bn_eps, residual, step, need_de, *, cores
 ):  # fmt: skip
-    E, d = e_hat.shape
-    N = Bx.shape[0]
+    (N, d), E = Bx.shape, j.shape[0]
     check_ids(j, i, N)
     step = chunk_rows(E, step)
-    dtype, (T, U) = e_hat.dtype, _threads(min(E, step) * d, cores)
+    dtype, (T, U) = Bx.dtype, _threads(min(E, step) * d, cores)
     invstd, w, b = affine(gamma, beta, mean, var, bn_eps)
     c1 = c2 = torch.zeros_like(w)  # [d]
     d_gamma, d_beta = gamma.new_zeros(d), gamma.new_zeros(d)
     g, gs = (None, 0) if g_e_new is None else _rows(g_e_new)  # ∂e' as the sweeps read it, its row stride
+    e_hat, sums = _edge_states(e, C_w, C_b, Dx, Ex, j, i, scale, w, b, g, gs, step, T, U)  # ê, then ∂e: [E, d]
     if g is not None:
-        T_all, U_all = _threads(E * d, cores)
-        sums = torch.zeros((U_all, 2, d), dtype=torch.float64)  # per unit [Σ g_r | Σ g_r ⊙ z]
-        _fn("gated_norm_sums", dtype)(E, d, _p(e_hat), _p(scale), _p(w), _p(b), _p(g), gs, T_all, U_all, _p(sums))
         s = sums.sum(0).to(dtype)  # [2, d]
         d_beta = s[0]
         d_gamma, c1, c2 = backward_coefficients(invstd, w, mean, d_beta, s[1], E, batch_stats)  # [d]
-    P = torch.zeros_like(eta_norm) if g_m is None else g_m * eta_norm  # g ⊙ eta_norm: [N, d]
-    PQ = torch.cat([P, P * m], dim=1)  # [P | P ⊙ m]: [N, 2d]
-    de = _native.empty(e_hat, (E, d) if need_de else (0,))
+    PQ = eta_norm.new_zeros((N, 2 * d))  # [P | P ⊙ m], P = g ⊙ eta_norm: [N, 2d]
+    if g_m is not None:
+        torch.mul(torch.mul(g_m, eta_norm, out=PQ[:, :d]), m, out=PQ[:, d:])
+    de = e_hat if need_de else e_hat.new_empty((0,))  # row r of ê is overwritten once chunk r is done with it
     dC_w = C_w.new_zeros((d, d))
     dC_b = torch.zeros((U, d), dtype=torch.float64)
-    dEx, dDBx = Bx.new_zeros((N, d)), Bx.new_zeros((N, 2 * d))  # [∂Dx | ∂Bx]
-    de_hat = e_hat.new_empty((min(E, step), d))  # ∂ê of one chunk
+    dDx, dEx, dBx = (Bx.new_zeros((N, d)) for _ in range(3))  # [N, d] each
+    step = chunk_rows(E, step, 2 * MAX_CHUNKS)
+    de_hat = e_hat.new_empty((min(E, step), d))  # ∂ê of one chunk (in twice as many chunks: a smaller buffer)
     receivers_sweep, senders_sweep = _fn("gated_backward_receivers", dtype), _fn("gated_backward_senders", dtype)
     for r in row_chunks(E, step):
         lo, n = r.start, r.stop - r.start
         dh = de_hat[:n]  # [n, d]
         receivers_sweep(n, d, _p(e_hat, lo), _p(Bx), _p(PQ), _p(j, lo), _p(i, lo), _p(scale, lo), _p(g, lo if gs else 0),
                         gs, _p(w), _p(b), _p(c1), _p(c2), _p(g_e_hat, lo), T, U, _p(dh), _p(dEx), _p(dC_b))  # fmt: skip
-        senders_sweep(n, d, _p(e_hat, lo), _p(dh), _p(PQ), _p(j, lo), _p(i, lo), T, U, _p(dDBx))
+        senders_sweep(n, d, _p(e_hat, lo), _p(dh), _p(PQ), _p(j, lo), _p(i, lo), T, U, _p(dDx), _p(dBx))
         if need_de:
             if residual and g_e_new is not None:
                 torch.addmm(g_e_new[r], dh, C_w, out=de[r])  # ∂ê C + ∂e' (the residual)
@@ -220,5 +237,4 @@ def _backward(
                 torch.mm(dh, C_w, out=de[r])
         if e is not None:
             dC_w.addmm_(dh.t(), e[r])
-    dDx, dBx = dDBx[:, :d].clone(), dDBx[:, d:].clone()  # [N, d] each, apart
     return de, dC_w, dC_b.sum(0).to(dtype), dDx, dEx, dBx, d_gamma, d_beta

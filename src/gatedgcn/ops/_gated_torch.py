@@ -53,12 +53,29 @@ def forward(
     return e_new, m, e_hat, eta_norm, norm.mean.clone(), norm.var.clone()
 
 
+def edge_states(e, C_w, C_b, Dx, Ex, j, i, step):
+    """ê = C e + C_b + D x_j + E x_i recomputed chunk by chunk (without e: C_b + D x_j + E x_i): ``[E, d]``."""
+    E, d = j.shape[0], Ex.shape[1]
+    e_hat = empty(Dx, (E, d))  # [E, d]
+    gathered = Dx.new_empty((min(E, step), d))
+    for r in row_chunks(E, step):
+        out, gc = e_hat[r], gathered[: r.stop - r.start]  # [n, d]
+        if e is None:
+            out.copy_(C_b)
+        else:
+            torch.addmm(C_b, e[r], C_w.t(), out=out)
+        out.add_(torch.index_select(Dx, 0, j[r], out=gc)).add_(torch.index_select(Ex, 0, i[r], out=gc))
+    return e_hat
+
+
 def backward(
-    g_e_new, g_m, g_e_hat, e, e_hat, C_w, Bx, j, i, eta_norm, m, scale, gamma, beta, mean, var, batch_stats, bn_eps,
-    residual, step, need_de
+    g_e_new, g_m, g_e_hat, e, C_w, C_b, Dx, Ex, Bx, j, i, eta_norm, m, scale, gamma, beta, mean, var, batch_stats,
+    bn_eps, residual, step, need_de
 ):  # fmt: skip
-    """-> ∂e (empty unless ``need_de``), ∂C_w, ∂C_b, ∂Dx, ∂Ex, ∂Bx, ∂γ, ∂β."""
-    (E, d), N = e_hat.shape, Bx.shape[0]
+    """-> ∂e (empty unless ``need_de``), ∂C_w, ∂C_b, ∂Dx, ∂Ex, ∂Bx, ∂γ, ∂β.  ê is recomputed (forward keeps none)
+    into the ``[E, d]`` that then receives ∂e, chunk by chunk once the chunk's ê is used."""
+    (N, d), E = Bx.shape, j.shape[0]
+    e_hat = edge_states(e, C_w, C_b, Dx, Ex, j, i, step)  # ê, then ∂e: [E, d]
     norm = ChunkedNorm(e_hat, scale, gamma, beta, mean, var, False, bn_eps, step)
     norm.batch_stats = batch_stats
     d_gamma, d_beta = gamma.new_zeros(d), gamma.new_zeros(d)
@@ -66,7 +83,7 @@ def backward(
         d_gamma, d_beta = norm.backward_sums(g_e_new)
     P = eta_norm.new_zeros((N, d)) if g_m is None else g_m * eta_norm  # g ⊙ eta_norm: [N, d]
     PQ = torch.cat([P, P * m], dim=1)  # [g ⊙ eta_norm | g ⊙ eta_norm ⊙ m]: [N, 2d]
-    de = empty(e_hat, (E, d) if need_de else (0,))
+    de = e_hat if need_de else e_hat.new_empty((0,))  # row r of ê is overwritten once chunk r is done with it
     dC_w, dC_b = C_w.new_zeros((d, d)), C_w.new_zeros((d,))
     dDx, dBx, dEx = (Bx.new_zeros((N, d)) for _ in range(3))  # [N, d] each
     rows = min(E, step)
@@ -89,7 +106,7 @@ def backward(
         dDx.index_add_(0, jc, dhc)
         dEx.index_add_(0, ic, dhc)
         if need_de:
-            torch.mm(dhc, C_w, out=de[r])
+            torch.mm(dhc, C_w, out=de[r])  # over ê's rows r, read for the last time above
             if residual and g_e_new is not None:
                 de[r].add_(g_e_new[r])  # the residual e' = e + ...
         if e is not None:

@@ -57,9 +57,9 @@ _CODE = {_P: "p", _I: "q", _T: "i"}  # as csrc's gatedgcn_signature() spells the
 SIGNATURES = {
     "gated_forward": (_I, _I, _P, _P, _P, _P, _P, _P, _T, _T, _P, _P, _P),
     "gated_norm": (_I, _I, _P, _P, _P, _P, _P, _P, _T, _T),
-    "gated_norm_sums": (_I, _I, _P, _P, _P, _P, _P, _I, _T, _T, _P),
+    "gated_backward_states": (_I, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P, _I, _T, _T, _P),
     "gated_backward_receivers": (_I, _I, _P, _P, _P, _P, _P, _P, _P, _I, _P, _P, _P, _P, _P, _T, _T, _P, _P, _P),
-    "gated_backward_senders": (_I, _I, _P, _P, _P, _P, _P, _T, _T, _P),
+    "gated_backward_senders": (_I, _I, _P, _P, _P, _P, _P, _T, _T, _P, _P),
 }
 
 

@@ -184,17 +184,29 @@ void norm(idx E, idx d, const F* __restrict eh, const F* __restrict scale, const
   });
 }
 
-// Per unit u: sums[u] = [Σ g_r | Σ g_r ⊙ z] over its range of edges, g_r = g ⊙ [w ⊙ z + b > 0], z = s_k ê_k
-// (g: [E, d] with unit column stride and row stride gs: d, or 0 for one row broadcast over the edges).
+// Backward's first sweep, over consecutive edges [0, E) of a chunk: ê_k = eh_k + D x_j + E x_i written back into eh
+// (eh holds C e_k + C_b on entry: backward recomputes ê instead of keeping it from forward), and where g is given
+// per unit u: sums[u] += [Σ g_r | Σ g_r ⊙ z] over its range of edges, g_r = g ⊙ [w ⊙ z + b > 0], z = s_k ê_k
+// (g's rows gs apart: d, or 0 for one row broadcast over the edges).  Each unit owns a range of edges: no node row
+// is written, so any split will do.
 template <class F>
-void norm_sums(idx E, idx d, const F* __restrict eh, const F* __restrict scale, const F* __restrict w, const F* __restrict b,
-               const F* __restrict g, idx gs, int T, int U, double* __restrict sums) {
+void backward_states(idx E, idx d, F* __restrict eh, const F* __restrict Dx, const F* __restrict Ex,
+                     const idx* __restrict j, const idx* __restrict i, const F* __restrict scale, const F* __restrict w,
+                     const F* __restrict b, const F* __restrict g, idx gs, int T, int U, double* __restrict sums) {
   run_units(T, U, [=](int u) {
-    double* __restrict s1 = sums + 2 * d * u;
-    double* __restrict s2 = s1 + d;
-    for (idx c = 0; c < 2 * d; ++c) s1[c] = 0.0;
-    for (idx k = split(E, U, u); k < split(E, U, u + 1); ++k) {
-      const F* __restrict row = eh + k * d;
+    double* __restrict s1 = g ? sums + 2 * d * u : nullptr;
+    double* __restrict s2 = g ? s1 + d : nullptr;
+    const idx last = split(E, U, u + 1);
+    for (idx k = split(E, U, u); k < last; ++k) {
+      if (k + AHEAD < last) {
+        prefetch_row(Dx + j[k + AHEAD] * d, d);
+        prefetch_row(Ex + i[k + AHEAD] * d, d);
+      }
+      F* __restrict row = eh + k * d;
+      const F* __restrict dx = Dx + j[k] * d;
+      const F* __restrict ex = Ex + i[k] * d;
+      for (idx c = 0; c < d; ++c) row[c] += dx[c] + ex[c];
+      if (!g) continue;
       const F* __restrict gk = g + k * gs;
       const F sk = scale ? scale[k] : F(1);
       for (idx c = 0; c < d; ++c) {
@@ -274,10 +286,11 @@ inline void senders_row(idx d, const F* __restrict row, const F* __restrict dh, 
   }
 }
 
-// For the sender j: ∂Dx_j += ∂ê_k, ∂Bx_j += σ(ê_k) ⊙ P_i; dDBx = [∂Dx | ∂Bx].
+// For the sender j: ∂Dx_j += ∂ê_k, ∂Bx_j += σ(ê_k) ⊙ P_i.
 template <class F>
 void backward_senders(idx E, idx d, const F* __restrict eh, const F* __restrict deh, const F* __restrict PQ,
-                      const idx* __restrict j, const idx* __restrict i, int T, int U, F* __restrict dDBx) {
+                      const idx* __restrict j, const idx* __restrict i, int T, int U, F* __restrict dDx,
+                      F* __restrict dBx) {
   const Owners owner(E, j, U);
   run_units(T, U, [=](int u) {
     const Owners::Range mine = owner.of(u);
@@ -286,12 +299,12 @@ void backward_senders(idx E, idx d, const F* __restrict eh, const F* __restrict 
         prefetch_row(eh + (k + AHEAD) * d, d);
         prefetch_row(deh + (k + AHEAD) * d, d);
         prefetch_row(PQ + i[k + AHEAD] * 2 * d, d);
-        prefetch_row(dDBx + j[k + AHEAD] * 2 * d, 2 * d);
+        prefetch_row(dDx + j[k + AHEAD] * d, d);
+        prefetch_row(dBx + j[k + AHEAD] * d, d);
       }
       const idx s = j[k];
       if (!mine.owns(s)) continue;
-      F* __restrict dd = dDBx + s * 2 * d;
-      senders_row(d, eh + k * d, deh + k * d, PQ + i[k] * 2 * d, dd, dd + d);
+      senders_row(d, eh + k * d, deh + k * d, PQ + i[k] * 2 * d, dDx + s * d, dBx + s * d);
     }
   });
 }
@@ -322,9 +335,10 @@ void backward_receivers_any(idx E, idx d, const F* eh, const F* Bx, const F* PQ,
                                       const F* res, F* out, int T, int U) {                                         \
     norm<F>(E, d, eh, scale, w, b, res, out, T, U);                                                                 \
   }                                                                                                                 \
-  extern "C" void gated_norm_sums_##SUFFIX(idx E, idx d, const F* eh, const F* scale, const F* w, const F* b,     \
-                                           const F* g, idx gs, int T, int U, double* sums) {                       \
-    norm_sums<F>(E, d, eh, scale, w, b, g, gs, T, U, sums);                                                             \
+  extern "C" void gated_backward_states_##SUFFIX(idx E, idx d, F* eh, const F* Dx, const F* Ex, const idx* j,    \
+                                                 const idx* i, const F* scale, const F* w, const F* b, const F* g, \
+                                                 idx gs, int T, int U, double* sums) {                             \
+    backward_states<F>(E, d, eh, Dx, Ex, j, i, scale, w, b, g, gs, T, U, sums);                                     \
   }                                                                                                                 \
   extern "C" void gated_backward_receivers_##SUFFIX(idx E, idx d, const F* eh, const F* Bx, const F* PQ,          \
                                                     const idx* j, const idx* i, const F* scale, const F* g, idx gs,\
@@ -333,8 +347,8 @@ void backward_receivers_any(idx E, idx d, const F* eh, const F* Bx, const F* PQ,
     backward_receivers_any<F>(E, d, eh, Bx, PQ, j, i, scale, g, gs, w, b, c1, c2, gh, T, U, deh, dEx, dCb);             \
   }                                                                                                                 \
   extern "C" void gated_backward_senders_##SUFFIX(idx E, idx d, const F* eh, const F* deh, const F* PQ,           \
-                                                  const idx* j, const idx* i, int T, int U, F* dDBx) {             \
-    backward_senders<F>(E, d, eh, deh, PQ, j, i, T, U, dDBx);                                                       \
+                                                  const idx* j, const idx* i, int T, int U, F* dDx, F* dBx) {      \
+    backward_senders<F>(E, d, eh, deh, PQ, j, i, T, U, dDx, dBx);                                                       \
   }
 
 GATED_EXPORTS(float, f32)
@@ -363,7 +377,7 @@ struct Export {
 #define GATED_SIGNATURES(SUFFIX)                                                           \
   {"gated_forward_" #SUFFIX, signature_of(&gated_forward_##SUFFIX)},                       \
       {"gated_norm_" #SUFFIX, signature_of(&gated_norm_##SUFFIX)},                         \
-      {"gated_norm_sums_" #SUFFIX, signature_of(&gated_norm_sums_##SUFFIX)},               \
+      {"gated_backward_states_" #SUFFIX, signature_of(&gated_backward_states_##SUFFIX)},   \
       {"gated_backward_receivers_" #SUFFIX, signature_of(&gated_backward_receivers_##SUFFIX)}, \
       {"gated_backward_senders_" #SUFFIX, signature_of(&gated_backward_senders_##SUFFIX)}
 
