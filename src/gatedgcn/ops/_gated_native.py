@@ -95,7 +95,7 @@ def forward(e, C_w, C_b, Dx, *args):
 
 def backward(*args):
     """-> ∂e (empty unless ``need_de``), ∂C_w, ∂C_b, ∂Dx, ∂Ex, ∂Bx, ∂γ, ∂β."""
-    cores = _usable_threads(args[4].numel())  # ê
+    cores = _usable_threads(args[9].numel() * args[6].shape[1])  # E · d (j, Dx)
     with _torch_threads(cores):
         return _backward(*args, cores=cores)
 
