@@ -18,9 +18,6 @@ learned constant edge embedding): ``C e`` is then one row, taken into the bias, 
 (no ``[E, d]`` matmul), and ``e' = e + ReLU(BN(ê))`` broadcasts it.  ``edge_update=False`` (a last layer whose
 edge state nothing reads): no edge BN is built and e' is neither computed nor returned (None).
 
-The four node maps run as one: ``[A x | B x | D x | E x] = x [A | B | D | E]ᵀ`` (one ``[N, d] × [d, 4d]`` matmul
-instead of four; the weights stay the four ``nn.Linear`` of the equations).
-
 Every step runs through :mod:`gatedgcn.ops`: :func:`~gatedgcn.ops.gated_edges` (ê, η, m and e'; η is
 never stored by its fused kernels) and :func:`~gatedgcn.ops.norm_relu_residual` (h), each choosing its
 kernel by device and size; ``impl="reference"`` makes them run the plain equations.
@@ -110,11 +107,10 @@ class GatedGCNLayer(nn.Module):
         return self.Q(given)  # [E, d] or [1, d]
 
     def node_maps(self, x: Tensor) -> tuple[Tensor, ...]:
-        """``A x, B x, D x, E x``, each ``[N, d]``, from one matmul ``[N, d] × [d, 4d]``."""
-        maps = (self.A, self.B, self.D, self.E)
-        W = torch.cat([m.weight for m in maps])  # [4d, d]
-        b = torch.cat([m.bias for m in maps])  # [4d]
-        return F.linear(x, W, b).split(self.out_channels, dim=1)  # 4 x [N, d]
+        """``A x, B x, D x, E x``, each ``[N, d]`` and contiguous, as the op reads them (one ``[N, d] × [d, 4d]``
+        matmul split in four costs the op a copy of each column block: slower, measured on molecule and peptide
+        batches)."""
+        return self.A(x), self.B(x), self.D(x), self.E(x)
 
     def forward(
         self,
