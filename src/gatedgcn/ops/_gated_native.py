@@ -21,11 +21,11 @@ handles the edges of its own receivers, or senders), so no two threads write one
 depend on scheduling.  A shared machine is the normal case, so the number of parallel regions is kept small
 and each is robust to a thread the OS puts off its core:
 
-- at most :data:`MAX_CHUNKS` chunks per pass (each chunk is one sweep and one matmul: one region each);
+- at most :data:`MAX_CHUNKS` chunks per pass in forward, :data:`BACKWARD_CHUNKS` in backward (for memory);
 - :data:`UNITS_PER_THREAD` units per thread, handed out one at a time (dynamic schedule): a descheduled
   thread holds up one unit, not half the sweep;
-- each call looks once at the free cores (:func:`~gatedgcn.ops._cores.free_cores`: the CPUs less the other
-  processes' running threads) and runs on no more threads than that, its matmuls included (torch's
+- each call looks once at the free cores (:func:`~gatedgcn.ops._cores.free_cores`: the CPUs less the cores the
+  other processes used over the last quarter second) and runs on no more threads, its matmuls included (torch's
   thread count is lowered within the call and restored): with one busy process beside it on two cores, the
   op runs as its one-thread self instead of waiting at every barrier.
 """
@@ -54,6 +54,9 @@ UNITS_PER_THREAD = 4
 # At most this many chunks of edges per pass: each chunk is a few parallel regions (a sweep, a matmul), and
 # under contention every region waits at its barrier for a descheduled thread, so regions are kept few.
 MAX_CHUNKS = 8
+# Backward in at most this many chunks: its ∂ê buffer of one chunk, and the matmuls' packing buffers, are on top of
+# e' and ∂e at the peak of memory (PATTERN-sized batch, one cold step: peak RSS 891 MiB in 32 chunks, 902 in 8).
+BACKWARD_CHUNKS = 32
 
 
 def _threads(elements: int, cores: int) -> tuple[int, int]:
@@ -203,7 +206,7 @@ def _backward(
 ):  # fmt: skip
     (N, d), E = Bx.shape, j.shape[0]
     check_ids(j, i, N)
-    step = chunk_rows(E, step)
+    step = chunk_rows(E, step, BACKWARD_CHUNKS)
     dtype, (T, U) = Bx.dtype, _threads(min(E, step) * d, cores)
     invstd, w, b = affine(gamma, beta, mean, var, bn_eps)
     c1 = c2 = torch.zeros_like(w)  # [d]
@@ -221,8 +224,7 @@ def _backward(
     dC_w = C_w.new_zeros((d, d))
     dC_b = torch.zeros((U, d), dtype=torch.float64)
     dDx, dEx, dBx = (Bx.new_zeros((N, d)) for _ in range(3))  # [N, d] each
-    step = chunk_rows(E, step, 2 * MAX_CHUNKS)
-    de_hat = e_hat.new_empty((min(E, step), d))  # ∂ê of one chunk (in twice as many chunks: a smaller buffer)
+    de_hat = e_hat.new_empty((min(E, step), d))  # ∂ê of one chunk (more chunks than forward: a smaller buffer)
     receivers_sweep, senders_sweep = _fn("gated_backward_receivers", dtype), _fn("gated_backward_senders", dtype)
     for r in row_chunks(E, step):
         lo, n = r.start, r.stop - r.start
@@ -231,8 +233,8 @@ def _backward(
                         gs, _p(w), _p(b), _p(c1), _p(c2), _p(g_e_hat, lo), T, U, _p(dh), _p(dEx), _p(dC_b))  # fmt: skip
         senders_sweep(n, d, _p(e_hat, lo), _p(dh), _p(PQ), _p(j, lo), _p(i, lo), T, U, _p(dDx), _p(dBx))
         if need_de:
-            if residual and g_e_new is not None:
-                torch.addmm(g_e_new[r], dh, C_w, out=de[r])  # ∂ê C + ∂e' (the residual)
+            if residual and g is not None:
+                torch.addmm(g if gs == 0 else g[r], dh, C_w, out=de[r])  # ∂ê C + ∂e' (the residual; its one row)
             else:
                 torch.mm(dh, C_w, out=de[r])
         if e is not None:

@@ -3,7 +3,9 @@
 Same inputs and outputs as :mod:`gatedgcn.ops._gated_native` (see :mod:`gatedgcn.ops.gated` for the
 equations).  Each chunk of ``step`` edges is a dozen tensor operations on small reused buffers
 (which stay in cache); no ``[E, d]`` tensor is made but the outputs, and ``σ``, the gathers and ``∂ê``
-are recomputed chunk by chunk instead of being stored; ∂e' is read in any layout (a broadcast one is not copied).
+are recomputed chunk by chunk instead of being stored; backward recomputes ê too (:func:`edge_states`, into the
+``[E, d]`` that then receives ∂e), so forward's ê is freed with the caller's; ∂e' is read in any layout (a broadcast
+one is not copied).
 The large outputs come from :func:`gatedgcn.ops._native.empty` (huge pages).  With ``g = ∂L/∂m``:
 ``∂L/∂ê_ij = g_i ⊙ eta_norm_i ⊙ (Bx_j − m_i) ⊙ σ_ij (1 − σ_ij)`` (+ the BN path),
 ``∂L/∂Bx_j = Σ_i σ_ij ⊙ g_i ⊙ eta_norm_i``.
