@@ -19,6 +19,15 @@ from which the fused path won by at least 1.05× at that size and every larger o
 - ``edge_dot`` (attention) 2^20: 1.08× at 2^20, 1.38× and 2.53× above (1.01–1.02× at 2^18–2^19);
 - ``norm_relu_residual`` 2^22: the fused tail never won by 1.05× in the sweep; it is level at 2^22 (1.02×)
   and loses below (0.13–0.63×), so it runs from 2^22 only, where it is as fast and keeps only ``t``.
+
+Above both gated thresholds the compiled sweeps run where they can, not the PyTorch kernels.  On the PATTERN-sized
+batch (E·d = 41.9M, beyond the sweep; ``bench.py layers --threads 1 2 --reps 9 --no-shuffled --skip reference``,
+2026-12-02 07:43–07:54, load average 3.2–3.9 from another session's two training processes on the 2 cores) a
+step took 1.55 s with the compiled sweeps against 8.37 s with the PyTorch kernels at 2 torch threads (the compiled
+ones run on the free cores, :mod:`gatedgcn.ops._cores`; the PyTorch ones open hundreds of parallel regions, each
+waiting for a thread without a core), and 4.57 against 33.2 s beside a busy-looping process (``--contention``,
+07:22–07:36).  At 1 torch thread the PyTorch kernels were faster there: 1.38 against 3.42 s (07:11: 1.47 against
+3.15 s); why is not known yet, so the choice is not made by the thread count.
 """
 
 from __future__ import annotations
