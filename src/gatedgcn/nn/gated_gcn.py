@@ -106,12 +106,6 @@ class GatedGCNLayer(nn.Module):
             )
         return self.Q(given)  # [E, d] or [1, d]
 
-    def node_maps(self, x: Tensor) -> tuple[Tensor, ...]:
-        """``A x, B x, D x, E x``, each ``[N, d]`` and contiguous, as the op reads them (one ``[N, d] × [d, 4d]``
-        matmul split in four costs the op a copy of each column block: slower, measured on molecule and peptide
-        batches)."""
-        return self.A(x), self.B(x), self.D(x), self.E(x)
-
     def forward(
         self,
         x: Tensor,
@@ -126,20 +120,21 @@ class GatedGCNLayer(nn.Module):
         check_layer_inputs("GatedGCNLayer", x, edge_index, dim=self.in_channels)
         x = x if self.P is None else self.P(x)  # [N, d]
         e = self.edge_state(edge_index, e, edge_attr)  # [E, d], [1, d] (every edge's) or None
-        shared = e is None or (e.dim() == 2 and e.shape[0] == 1 and edge_index.shape[1] != 1)
-        check_layer_inputs("GatedGCNLayer", x, edge_index, None if shared else e, dim=self.out_channels)
-        if shared and e is not None and e.shape[1] != self.out_channels:
-            raise GraphError(f"GatedGCNLayer: e must be a [E, {self.out_channels}] tensor, got {list(e.shape)}")
+        one_row = e is not None and e.dim() == 2 and e.shape[0] == 1 and edge_index.shape[1] != 1
+        row, per_edge = (e, None) if one_row else (None, e)  # every edge's state [1, d]; the op's e [E, d] or None
+        check_layer_inputs("GatedGCNLayer", x, edge_index, per_edge, dim=self.out_channels)
+        if row is not None and row.shape[1] != self.out_channels:
+            raise GraphError(f"GatedGCNLayer: e must be a [E, {self.out_channels}] tensor, got {list(row.shape)}")
         bn_h, bn_e = (None if isinstance(bn, nn.Identity) else bn for bn in (self.bn_h, self.bn_e))
-        Ax, Bx, Dx, Ex = self.node_maps(x)  # [N, d] each
-        # every edge's state the same (or none): C e is one row, the bias of ê
-        c = self.C.bias if not shared or e is None else F.linear(e, self.C.weight, self.C.bias)[0]  # [d]
+        # every edge's state the same: C e is one row, the bias of ê
+        c = self.C.bias if row is None else F.linear(row, self.C.weight, self.C.bias)[0]  # [d]
+        Ax = self.A(x)  # [N, d]
         e_new, m, e_hat = gated_edges(
-            None if shared else e, self.C.weight, c, Dx, Ex, Bx, edge_index, self.eps, bn_e, edge_scale,
+            per_edge, self.C.weight, c, self.D(x), self.E(x), self.B(x), edge_index, self.eps, bn_e, edge_scale,
             self.residual, impl=self.impl, edge_update=self.edge_update,
         )  # fmt: skip  # e', m: [E, d] (or None), [N, d]
-        if shared and e is not None and self.residual and e_new is not None:
-            e_new = e + e_new  # [E, d]: the residual of the shared state
+        if row is not None and self.residual and e_new is not None:
+            e_new = row + e_new  # [E, d]: the residual of the shared state
         h = norm_relu_residual(Ax + m, x if self.residual else None, bn_h, node_scale, impl=self.impl)  # [N, d]
         h, e_new = self.drop(h), (None if e_new is None else self.drop(e_new))
         if not return_weights:

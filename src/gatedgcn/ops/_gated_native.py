@@ -42,6 +42,7 @@ from gatedgcn.errors import GraphError
 from gatedgcn.ops import _native, _select
 from gatedgcn.ops._batchnorm import affine, backward_coefficients, row_chunks
 from gatedgcn.ops._cores import free_cores
+from gatedgcn.ops.segment import inverse_gate_sums
 
 __all__ = ["backward", "forward"]
 
@@ -163,9 +164,7 @@ def _forward(
             torch.addmm(C_b, e[r], C_w.t(), out=e_hat[r])  # C e, then ê in place
         sweep(n, d, _p(e_hat, lo), _p(DBx), _p(Ex), _p(j, lo), _p(i, lo), _p(scale, lo), T, U, _p(sigma_sum),
               _p(gated_sum), _p(moments))  # fmt: skip
-    eta_norm = sigma_sum.add_(eps).reciprocal_()  # 1 / (Σ_j σ_ij + ε): [N, d]
-    if not eps >= torch.finfo(eta_norm.dtype).tiny:  # with ε > 0 every sum is >= ε: no 1/0
-        eta_norm.masked_fill_(eta_norm.isinf(), 0.0)  # a receiver without senders (with ε = 0) gets m = 0
+    eta_norm = inverse_gate_sums(sigma_sum, eps)  # 1 / (Σ_j σ_ij + ε): [N, d]
     m = gated_sum.mul_(eta_norm)  # [N, d]
     if not edge_update:
         return e_hat.new_empty((0, d)), m, e_hat, eta_norm, mean.clone(), var.clone()

@@ -17,6 +17,7 @@ import torch
 
 from gatedgcn.ops._batchnorm import ChunkedNorm, row_chunks
 from gatedgcn.ops._native import empty
+from gatedgcn.ops.segment import inverse_gate_sums
 
 __all__ = ["backward", "forward"]
 
@@ -44,9 +45,7 @@ def forward(
         torch.sigmoid(out, out=sc)  # σ(ê)
         sigma_sum.index_add_(0, ic, sc)
         gated_sum.index_add_(0, ic, torch.mul(sc, dbc[:, d:], out=bc))  # σ ⊙ B x_j
-    eta_norm = sigma_sum.add_(eps).reciprocal_()  # 1 / (Σ_j σ_ij + ε): [N, d]
-    if not eps >= torch.finfo(eta_norm.dtype).tiny:  # with ε > 0 every sum is >= ε: no 1/0
-        eta_norm.masked_fill_(eta_norm.isinf(), 0.0)  # a receiver without senders (with ε = 0) gets m = 0
+    eta_norm = inverse_gate_sums(sigma_sum, eps)  # 1 / (Σ_j σ_ij + ε): [N, d]
     m = gated_sum.mul_(eta_norm)  # Σ_j η_ij ⊙ B x_j: [N, d]
     if not edge_update:
         return e_hat.new_empty((0, d)), m, e_hat, eta_norm, mean.clone(), var.clone()

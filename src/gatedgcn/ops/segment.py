@@ -88,6 +88,15 @@ def normalise_gates(sigma: Tensor, index: Tensor, num_segments: int, eps: float)
     return sigma / (segment_sum(sigma, index, num_segments)[index] + eps)
 
 
+def inverse_gate_sums(sigma_sum: Tensor, eps: float) -> Tensor:
+    """``eta_norm_i = 1 / (Σ_j σ_ij + eps)`` in place of ``sigma_sum``, 0 for a receiver without senders when
+    ``eps`` is 0 (its message is then 0), so that ``η_ij = σ_ij ⊙ eta_norm_i``.  Shapes: ``[N, d]`` -> ``[N, d]``."""
+    eta_norm = sigma_sum.add_(eps).reciprocal_()  # [N, d]
+    if not eps >= torch.finfo(eta_norm.dtype).tiny:  # with ε > 0 every sum is >= ε: no 1/0
+        eta_norm.masked_fill_(eta_norm.isinf(), 0.0)
+    return eta_norm
+
+
 def pad_segments(src: Tensor, counts: Tensor) -> tuple[Tensor, Tensor]:
     """Rows of consecutive segments -> a padded dense tensor and its padding mask.
 
