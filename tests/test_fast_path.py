@@ -32,13 +32,14 @@ def _small_chunks():
         yield
 
 
-@pytest.fixture(params=["native", "torch"])
+@pytest.fixture(params=["native", "torch", "native-kept", "torch-kept"])
 def gated_backend(request):
     """The gated kernels twice: the compiled CPU sweeps (gatedgcn.ops._gated_native) and the PyTorch ones
-    (gatedgcn.ops._gated_torch)."""
-    if request.param == "native" and _native.library() is None:
+    (gatedgcn.ops._gated_torch); each recomputing ê in backward, and keeping forward's (``-kept``)."""
+    native = request.param.startswith("native")
+    if native and _native.library() is None:
         pytest.skip("no C++ compiler: the compiled kernels cannot be built here")
-    with ops.fused_kernels(chunk_rows=64, compiled=request.param == "native"):
+    with ops.fused_kernels(chunk_rows=64, compiled=native, keep_e_hat=request.param.endswith("kept")):
         yield request.param
 
 

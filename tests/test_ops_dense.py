@@ -1,5 +1,6 @@
 """Every layer of the family against its dense equation (tests/dense.py) with the fused kernels forced on:
-the PyTorch chunked kernels and the compiled CPU sweeps, in 16-row chunks, on strided inputs, in float32
+the PyTorch chunked kernels and the compiled CPU sweeps (the gated ones recomputing ê in backward or keeping
+forward's), in 16-row chunks, on strided inputs, in float32
 and float64, with int32 and int64 edge ids (values and gradients).  test_layers.py holds the same
 equations against the default path at the small sizes it takes there (the plain equations)."""
 
@@ -19,15 +20,17 @@ import dense
 from helpers import compare_with_grads, random_graph, randomise_bn
 
 D = 6
-KERNELS = ["torch", "compiled"]
+# each gated kernel twice: recomputing ê in backward (the large batches) and keeping forward's (the small ones)
+KERNELS = ["torch", "compiled", "torch-kept", "compiled-kept"]
 TOLERANCE = {torch.float64: 1e-10, torch.float32: 2e-4}
 
 
 @contextlib.contextmanager
 def forced(kernels: str):
-    if kernels == "compiled" and _native.library() is None:
+    compiled = kernels.startswith("compiled")
+    if compiled and _native.library() is None:
         pytest.skip("no C++ compiler: the compiled kernels cannot be built here")
-    with ops.fused_kernels(chunk_rows=16, compiled=kernels == "compiled"):
+    with ops.fused_kernels(chunk_rows=16, compiled=compiled, keep_e_hat=kernels.endswith("kept")):
         yield
 
 

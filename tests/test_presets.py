@@ -74,6 +74,28 @@ def test_preset_parameter_count_within_2_percent_of_the_paper(path):
         assert abs(count - paper) <= 0.02 * paper, (count, paper)
 
 
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_each_preset_names_the_published_count_that_train_prints_beside_ours(path):
+    text, published = path.read_text(), Config.load(path).model.published_parameters
+    stated = re.search(r"paper parameter count: ([\d,]+)", text)
+    if path.stem in PAPER:
+        assert published == PAPER[path.stem]
+    elif stated:
+        assert published == int(stated.group(1).replace(",", ""))
+    elif re.search(r"parameter budget ≈ 500k|≈ 500k parameters", text):
+        assert published == 500_000
+    else:
+        assert published == 0  # none in our sources: train prints our count alone
+
+
+def test_train_prints_our_count_against_the_published_one():
+    from gatedgcn.cli import _against_published
+
+    assert _against_published(480_823, 500_000) == " (published 500,000: -3.8 %)"  # (480,823 - 500,000) / 500,000
+    assert _against_published(108_907, 108_535) == " (published 108,535: +0.3 %)"
+    assert _against_published(1_866_905, 0) == ""
+
+
 def _spec(stem: str):
     config = Config.load(next(p for p in CONFIGS if p.stem == stem))
     return model_spec(config, Dataset(name=config.data.name, splits={}, **INPUTS[config.data.name]))

@@ -81,11 +81,17 @@ def _train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         print(json.dumps(summary))
         return 0
     print(
-        f"{summary['model']} on {summary['dataset']}: {summary['parameters']:,} parameters, "
+        f"{summary['model']} on {summary['dataset']}: {summary['parameters']:,} parameters"
+        f"{_against_published(summary['parameters'], config.model.published_parameters)}, "
         f"{_epochs(summary['epochs'])} in {summary.get('seconds', time.perf_counter() - start):.1f} s -> {out}"
     )
     print(_table({k: summary[k] for k in ("train", "val", "test") if k in summary}))
     return 0
+
+
+def _against_published(ours: int, published: int) -> str:
+    """`` (published 500,000: -3.8 %)`` where the config names the source's count (model.published_parameters)."""
+    return f" (published {published:,}: {100 * (ours - published) / published:+.1f} %)" if published else ""
 
 
 def _config(args: argparse.Namespace) -> Config:

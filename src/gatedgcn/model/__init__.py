@@ -36,8 +36,9 @@ from gatedgcn.model.blocks import (
     embedding,
     encoding_embedding,
     ffns,
+    mapped_embedding,
 )
-from gatedgcn.nn import MLPLayer, SelfAttention
+from gatedgcn.nn import GatedGCNLayer, MLPLayer, SelfAttention
 from gatedgcn.ops import pad_segments, segment_max, segment_mean, segment_sum
 from gatedgcn.spec import LAYERS, ModelSpec
 
@@ -90,6 +91,19 @@ class GraphNet(nn.Module):
         p = self.embed_pe(self._positions(batch))  # [N, hidden] (concat: [N, pe_hidden])
         return torch.cat([h, p], dim=-1) if self.spec.pe_combine == "concat" else h + p  # [N, hidden]
 
+    def first_maps(self, batch: Batch) -> tuple[Tensor, Tensor, Tensor, Tensor] | None:
+        """``A h⁰, B h⁰, D h⁰, E h⁰`` of the first gated layer from the node embedding's table (``mapped_embedding``:
+        four ``[V, d]`` matmuls instead of four ``[N, d]`` ones) where h⁰ is that embedding of category ids exactly
+        (no encoding added, no projection) and the layer is on the default path; else None."""
+        layer = self.layers[0]
+        exact = isinstance(self.embed_h, nn.Embedding) and self.embed_pe is None
+        if not (exact and isinstance(layer, GatedGCNLayer) and layer.P is None and layer.impl == "fast"):
+            return None
+        if batch.x.is_floating_point() or self.embed_h.max_norm is not None or self.embed_h.scale_grad_by_freq:
+            return None
+        A, B, D, E = mapped_embedding(self.embed_h, batch.x, (layer.A, layer.B, layer.D, layer.E))
+        return A, B, D, E
+
     def size_scales(self, batch: Batch, dtype: torch.dtype) -> tuple[Tensor | None, Tensor | None]:
         """``1/√|V|`` per node ``[N]`` and ``1/√|E|`` per edge ``[E]`` of their graph with ``graph_size_norm``, else ``None``."""
         if not self.spec.graph_size_norm:
@@ -109,7 +123,9 @@ class GraphNet(nn.Module):
         if s.layer in EDGE_STATE:
             e = self.edge_input(batch)  # [E, hidden]
             sets = (batch.nodes_per_graph,) if s.layer == "gps" else ()  # the attention's sets: each graph's nodes
+            maps = self.first_maps(batch)  # the first layer's A h⁰, B h⁰, D h⁰, E h⁰ from the embedding, or None
             for l, layer in enumerate(self.layers):
+                given = {"node_maps": maps} if l == 0 and maps is not None else {}
                 # η (and a) only when asked for: the fast path never stores it otherwise
                 h, e, *w = layer(
                     h,
@@ -119,6 +135,7 @@ class GraphNet(nn.Module):
                     node_scale=node_scale,
                     edge_scale=edge_scale,
                     return_weights=return_weights,
+                    **given,
                 )
                 h = h if self.ffns is None else self.ffns[l](h)  # [N, d]
                 if w:

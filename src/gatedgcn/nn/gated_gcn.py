@@ -47,6 +47,9 @@ class GatedGCNLayer(nn.Module):
     (``[1, ·]``) is every edge's state; none: the learned constant state (``e = 0`` and the bias of ``C``, module
     docstring).
 
+    ``node_maps``: ``(A x, B x, D x, E x)`` already computed (``[N, out_dim]`` each), for an ``x`` that is an
+    embedding whose table the maps were applied to (:meth:`gatedgcn.model.GraphNet.first_maps`).
+
     Shapes: x ``[N, in_dim]``, edge_index ``[2, E]``; optional node_scale ``[N]``, edge_scale ``[E]``
     -> h ``[N, out_dim]``, e' ``[E, out_dim]`` (None with ``edge_update=False``; and η ``[E, out_dim]`` with
     ``return_weights``).
@@ -116,6 +119,7 @@ class GatedGCNLayer(nn.Module):
         node_scale: Tensor | None = None,
         edge_scale: Tensor | None = None,
         return_weights: bool = False,
+        node_maps: tuple[Tensor, Tensor, Tensor, Tensor] | None = None,
     ):
         check_layer_inputs("GatedGCNLayer", x, edge_index, dim=self.in_channels)
         x = x if self.P is None else self.P(x)  # [N, d]
@@ -128,10 +132,11 @@ class GatedGCNLayer(nn.Module):
         bn_h, bn_e = (None if isinstance(bn, nn.Identity) else bn for bn in (self.bn_h, self.bn_e))
         # every edge's state the same: C e is one row, the bias of ê
         c = self.C.bias if row is None else F.linear(row, self.C.weight, self.C.bias)[0]  # [d]
-        Ax = self.A(x)  # [N, d]
+        # A x, B x, D x, E x: [N, d] each (given: computed from an embedding's table, GraphNet.first_maps)
+        Ax, Bx, Dx, Ex = node_maps if node_maps is not None else (self.A(x), self.B(x), self.D(x), self.E(x))
         e_new, m, e_hat = gated_edges(
-            per_edge, self.C.weight, c, self.D(x), self.E(x), self.B(x), edge_index, self.eps, bn_e, edge_scale,
-            self.residual, impl=self.impl, edge_update=self.edge_update,
+            per_edge, self.C.weight, c, Dx, Ex, Bx, edge_index, self.eps, bn_e, edge_scale, self.residual,
+            impl=self.impl, edge_update=self.edge_update,
         )  # fmt: skip  # e', m: [E, d] (or None), [N, d]
         if row is not None and self.residual and e_new is not None:
             e_new = row + e_new  # [E, d]: the residual of the shared state

@@ -5,7 +5,8 @@ in four sweeps over the edges instead of a dozen tensor operations per chunk:
 
     forward    chunk by chunk, ê = C e (a matmul), then per edge: ê += D x_j + E x_i, Σ_j σ(ê_ij), Σ_j σ(ê_ij) ⊙ B x_j
                and the column sums of z = s ⊙ ê, z² (batch statistics); then e' = [e +] ReLU(w ⊙ z + b)
-    backward   chunk by chunk, ê again (C e, then per edge += D x_j + E x_i: forward keeps no ê), with Σ g_r, Σ g_r ⊙ z
+    backward   chunk by chunk, ê again (C e, then per edge += D x_j + E x_i) unless forward's was kept (few edges),
+               with Σ g_r, Σ g_r ⊙ z
                (BN); then chunk by chunk: per edge ∂ê (gate, BN and ê paths), with ∂Ex_i and ∂C_b; per edge
                ∂Dx_j += ∂ê, ∂Bx_j += σ ⊙ P_i; ∂e = ∂ê C [+ ∂e'] over ê's rows, ∂C += ∂êᵀ e (matmuls)
 
@@ -182,26 +183,30 @@ def _forward(
     return e_new, m, e_hat, eta_norm, mean, var
 
 
-def _edge_states(e, C_w, C_b, Dx, Ex, j, i, scale, w, b, g, gs, step, T, U):
-    """ê recomputed chunk by chunk ``[E, d]``, and per unit [Σ g_r | Σ g_r ⊙ z] ``[U, 2, d]`` (zeros without g)."""
+def _edge_states(e, C_w, C_b, Dx, Ex, j, i, scale, w, b, g, gs, step, T, U, kept):
+    """ê ``[E, d]``: ``kept`` (forward's, read only), or recomputed chunk by chunk; and per unit
+    [Σ g_r | Σ g_r ⊙ z] ``[U, 2, d]`` (zeros without g)."""
     E, d = j.shape[0], Dx.shape[1]
-    e_hat = _native.empty(Dx, (E, d))  # [E, d]
+    e_hat = _native.empty(Dx, (E, d)) if kept is None else kept  # [E, d]
     sums = torch.zeros((U, 2, d), dtype=torch.float64)  # per unit [Σ g_r | Σ g_r ⊙ z]
+    if kept is not None and g is None:
+        return e_hat, sums
     states = _fn("gated_backward_states", Dx.dtype)
     for r in row_chunks(E, step):
         lo, n = r.start, r.stop - r.start
-        if e is None:
+        if kept is None and e is None:
             e_hat[r].copy_(C_b)
-        else:
+        elif kept is None:
             torch.addmm(C_b, e[r], C_w.t(), out=e_hat[r])  # C e, then ê in place
-        states(n, d, _p(e_hat, lo), _p(Dx), _p(Ex), _p(j, lo), _p(i, lo), _p(scale, lo), _p(w), _p(b),
-               _p(g, lo if gs else 0), gs, T, U, _p(sums))  # fmt: skip
+        recompute = kept is None  # with D x and E x given, the sweep adds them to ê's rows; without, it only reads ê
+        states(n, d, _p(e_hat, lo), _p(Dx if recompute else None), _p(Ex if recompute else None), _p(j, lo),
+               _p(i, lo), _p(scale, lo), _p(w), _p(b), _p(g, lo if gs else 0), gs, T, U, _p(sums))  # fmt: skip
     return e_hat, sums
 
 
 def _backward(
-    g_e_new, g_m, g_e_hat, e, C_w, C_b, Dx, Ex, Bx, j, i, eta_norm, m, scale, gamma, beta, mean, var, batch_stats,
-    bn_eps, residual, step, need_de, *, cores
+    g_e_new, g_m, g_e_hat, e, C_w, C_b, Dx, Ex, Bx, j, i, eta_norm, m, kept, scale, gamma, beta, mean, var,
+    batch_stats, bn_eps, residual, step, need_de, *, cores
 ):  # fmt: skip
     (N, d), E = Bx.shape, j.shape[0]
     check_ids(j, i, N)
@@ -211,7 +216,7 @@ def _backward(
     c1 = c2 = torch.zeros_like(w)  # [d]
     d_gamma, d_beta = gamma.new_zeros(d), gamma.new_zeros(d)
     g, gs = (None, 0) if g_e_new is None else _rows(g_e_new)  # ∂e' as the sweeps read it, its row stride
-    e_hat, sums = _edge_states(e, C_w, C_b, Dx, Ex, j, i, scale, w, b, g, gs, step, T, U)  # ê, then ∂e: [E, d]
+    e_hat, sums = _edge_states(e, C_w, C_b, Dx, Ex, j, i, scale, w, b, g, gs, step, T, U, kept)  # ê: [E, d]
     if g is not None:
         s = sums.sum(0).to(dtype)  # [2, d]
         d_beta = s[0]
@@ -219,7 +224,8 @@ def _backward(
     PQ = eta_norm.new_zeros((N, 2 * d))  # [P | P ⊙ m], P = g ⊙ eta_norm: [N, 2d]
     if g_m is not None:
         torch.mul(torch.mul(g_m, eta_norm, out=PQ[:, :d]), m, out=PQ[:, d:])
-    de = e_hat if need_de else e_hat.new_empty((0,))  # row r of ê is overwritten once chunk r is done with it
+    # ∂e: over the recomputed ê (row r overwritten once chunk r is done with it), or a new [E, d] beside the kept one
+    de = (e_hat if kept is None else _native.empty(e_hat, e_hat.shape)) if need_de else e_hat.new_empty((0,))
     dC_w = C_w.new_zeros((d, d))
     dC_b = torch.zeros((U, d), dtype=torch.float64)
     dDx, dEx, dBx = (Bx.new_zeros((N, d)) for _ in range(3))  # [N, d] each

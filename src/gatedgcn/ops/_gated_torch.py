@@ -4,8 +4,8 @@ Same inputs and outputs as :mod:`gatedgcn.ops._gated_native` (see :mod:`gatedgcn
 equations).  Each chunk of ``step`` edges is a dozen tensor operations on small reused buffers
 (which stay in cache); no ``[E, d]`` tensor is made but the outputs, and ``σ``, the gathers and ``∂ê``
 are recomputed chunk by chunk instead of being stored; backward recomputes ê too (:func:`edge_states`, into the
-``[E, d]`` that then receives ∂e), so forward's ê is freed with the caller's; ∂e' is read in any layout (a broadcast
-one is not copied).
+``[E, d]`` that then receives ∂e), so forward's ê is freed with the caller's, unless the op kept it (few edges:
+:func:`~gatedgcn.ops._select.keeps_e_hat`); ∂e' is read in any layout (a broadcast one is not copied).
 The large outputs come from :func:`gatedgcn.ops._native.empty` (huge pages).  With ``g = ∂L/∂m``:
 ``∂L/∂ê_ij = g_i ⊙ eta_norm_i ⊙ (Bx_j − m_i) ⊙ σ_ij (1 − σ_ij)`` (+ the BN path),
 ``∂L/∂Bx_j = Σ_i σ_ij ⊙ g_i ⊙ eta_norm_i``.
@@ -70,13 +70,13 @@ def edge_states(e, C_w, C_b, Dx, Ex, j, i, step):
 
 
 def backward(
-    g_e_new, g_m, g_e_hat, e, C_w, C_b, Dx, Ex, Bx, j, i, eta_norm, m, scale, gamma, beta, mean, var, batch_stats,
-    bn_eps, residual, step, need_de
+    g_e_new, g_m, g_e_hat, e, C_w, C_b, Dx, Ex, Bx, j, i, eta_norm, m, kept, scale, gamma, beta, mean, var,
+    batch_stats, bn_eps, residual, step, need_de
 ):  # fmt: skip
-    """-> ∂e (empty unless ``need_de``), ∂C_w, ∂C_b, ∂Dx, ∂Ex, ∂Bx, ∂γ, ∂β.  ê is recomputed (forward keeps none)
-    into the ``[E, d]`` that then receives ∂e, chunk by chunk once the chunk's ê is used."""
+    """-> ∂e (empty unless ``need_de``), ∂C_w, ∂C_b, ∂Dx, ∂Ex, ∂Bx, ∂γ, ∂β.  ê is forward's where it was ``kept``, else
+    recomputed into the ``[E, d]`` that then receives ∂e, chunk by chunk once the chunk's ê is used."""
     (N, d), E = Bx.shape, j.shape[0]
-    e_hat = edge_states(e, C_w, C_b, Dx, Ex, j, i, step)  # ê, then ∂e: [E, d]
+    e_hat = edge_states(e, C_w, C_b, Dx, Ex, j, i, step) if kept is None else kept  # ê: [E, d]
     norm = ChunkedNorm(e_hat, scale, gamma, beta, mean, var, False, bn_eps, step)
     norm.batch_stats = batch_stats
     d_gamma, d_beta = gamma.new_zeros(d), gamma.new_zeros(d)
@@ -84,7 +84,8 @@ def backward(
         d_gamma, d_beta = norm.backward_sums(g_e_new)
     P = eta_norm.new_zeros((N, d)) if g_m is None else g_m * eta_norm  # g ⊙ eta_norm: [N, d]
     PQ = torch.cat([P, P * m], dim=1)  # [g ⊙ eta_norm | g ⊙ eta_norm ⊙ m]: [N, 2d]
-    de = e_hat if need_de else e_hat.new_empty((0,))  # row r of ê is overwritten once chunk r is done with it
+    # ∂e: over the recomputed ê (row r overwritten once chunk r is done with it), or a new [E, d] beside the kept one
+    de = (e_hat if kept is None else empty(e_hat, e_hat.shape)) if need_de else e_hat.new_empty((0,))
     dC_w, dC_b = C_w.new_zeros((d, d)), C_w.new_zeros((d,))
     dDx, dBx, dEx = (Bx.new_zeros((N, d)) for _ in range(3))  # [N, d] each
     rows = min(E, step)

@@ -40,7 +40,17 @@ import torch
 
 from gatedgcn.ops import _native
 
-__all__ = ["CHUNK_ELEMENTS", "MIN_ELEMENTS", "chunk_rows", "compiled", "forced_chunks", "fused", "fused_kernels"]
+__all__ = [
+    "CHUNK_ELEMENTS",
+    "KEEP_E_HAT_BELOW",
+    "MIN_ELEMENTS",
+    "chunk_rows",
+    "compiled",
+    "forced_chunks",
+    "fused",
+    "fused_kernels",
+    "keeps_e_hat",
+]
 
 # Elements of an edge tensor from which each op's fused kernels run (the sweep above; docs/performance.md, "Thresholds").
 MIN_ELEMENTS = {
@@ -53,6 +63,10 @@ MIN_ELEMENTS = {
 # Elements of one chunk: cache-sized on a CPU, large enough on a GPU to keep the device busy.
 CHUNK_ELEMENTS = {"cpu": 1 << 19, "cuda": 1 << 24}
 _COMPILED_DTYPES = (torch.float32, torch.float64)
+# Below this many edge elements the gated op keeps forward's ê for backward (its [E, d] held from forward to backward,
+# 16 MiB of float32 at most) instead of recomputing it there (a C e matmul and a sweep over the edges saved):
+# molecule batches keep it, the PATTERN-sized batch (E·d = 41.9M, where ê is 160 MiB a layer) recomputes it.
+KEEP_E_HAT_BELOW = 1 << 22
 
 
 @dataclass
@@ -61,6 +75,7 @@ class _Forced:
 
     chunk_rows: int | None = None
     compiled: bool = True
+    keep_e_hat: bool | None = None
 
 
 @dataclass
@@ -103,6 +118,14 @@ def fused(op: str, elements: int, *tensors: torch.Tensor) -> bool:
     return op == "gated_edges" and compiled(elements, *tensors)
 
 
+def keeps_e_hat(elements: int) -> bool:
+    """Whether the gated op keeps forward's ê for backward (:data:`KEEP_E_HAT_BELOW`) rather than recomputing it."""
+    forced = _STATE.forced
+    if forced is not None and forced.keep_e_hat is not None:
+        return forced.keep_e_hat
+    return elements < KEEP_E_HAT_BELOW
+
+
 def forced_chunks() -> bool:
     """Whether :func:`fused_kernels` set the rows of a chunk."""
     return _STATE.forced is not None and _STATE.forced.chunk_rows is not None
@@ -117,14 +140,17 @@ def chunk_rows(width: int, device: torch.device) -> int:
 
 
 @contextlib.contextmanager
-def fused_kernels(*, chunk_rows: int | None = 64, compiled: bool = True) -> Iterator[None]:
+def fused_kernels(
+    *, chunk_rows: int | None = 64, compiled: bool = True, keep_e_hat: bool | None = None
+) -> Iterator[None]:
     """Within: every op runs its fused kernels at every size, ``chunk_rows`` rows at a time (None: the usual
-    chunks); ``compiled=False``: the PyTorch kernels even where the compiled CPU sweeps could run.
+    chunks); ``compiled=False``: the PyTorch kernels even where the compiled CPU sweeps could run; ``keep_e_hat``
+    True / False: the gated op keeps forward's ê for backward / recomputes it there at any size (None: by size).
 
     For tests and measurements: a few hundred edges then cross several chunk boundaries.  The setting is the
     process's (every thread sees it), restored on leaving; nest it, do not interleave it across threads."""
     _STATE.stack.append(_STATE.forced)
-    _STATE.forced = _Forced(chunk_rows, compiled)
+    _STATE.forced = _Forced(chunk_rows, compiled, keep_e_hat)
     try:
         yield
     finally:

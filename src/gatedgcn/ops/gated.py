@@ -8,7 +8,8 @@
 The op picks its kernel (:mod:`gatedgcn.ops._select`): the compiled CPU sweeps
 (:mod:`gatedgcn.ops._gated_native`) where they are built and pay, else the PyTorch chunked kernels
 (:mod:`gatedgcn.ops._gated_torch`, any device).  Both keep only e and ``[N, ·]`` tables for backward (ê is
-recomputed there, into the buffer that then receives ∂e; η is never stored) and share this file's one autograd
+recomputed there, into the buffer that then receives ∂e, unless the edges are few:
+:func:`~gatedgcn.ops._select.keeps_e_hat`; η is never stored) and share this file's one autograd
 definition.  Below the thresholds, with
 ``impl="reference"``, or with a normaliser the kernels cannot compute, :func:`gated_edges` runs the plain
 equations (:func:`reference`), whose gradients autograd derives.
@@ -75,22 +76,25 @@ def _(e, C_w, C_b, Dx, Ex, Bx, edge_index, scale, gamma, beta, mean, var, eps, b
 @torch.library.custom_op("gatedgcn::gated_edges_backward", mutates_args=())
 def _gated_backward(
     g_e_new: Tensor | None, g_m: Tensor | None, g_e_hat: Tensor | None, e: Tensor | None, C_w: Tensor, C_b: Tensor,
-    Dx: Tensor, Ex: Tensor, Bx: Tensor, edge_index: Tensor, eta_norm: Tensor, m: Tensor, scale: Tensor | None, gamma: Tensor, beta: Tensor,
-    mean: Tensor, var: Tensor, batch_stats: bool, bn_eps: float, residual: bool, need_de: bool,
+    Dx: Tensor, Ex: Tensor, Bx: Tensor, edge_index: Tensor, eta_norm: Tensor, m: Tensor, e_hat: Tensor | None,
+    scale: Tensor | None, gamma: Tensor, beta: Tensor, mean: Tensor, var: Tensor, batch_stats: bool, bn_eps: float,
+    residual: bool, need_de: bool,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:  # fmt: skip
-    """-> ∂e (``[0]`` unless ``need_de``), ∂C_w (zeros without e), ∂C_b, ∂Dx, ∂Ex, ∂Bx, ∂γ, ∂β."""
+    """-> ∂e (``[0]`` unless ``need_de``), ∂C_w (zeros without e), ∂C_b, ∂Dx, ∂Ex, ∂Bx, ∂γ, ∂β.  ``e_hat``: forward's
+    ê where it was kept (:func:`~gatedgcn.ops._select.keeps_e_hat`), else None and ê is recomputed."""
     g_m, g_e_hat, e = (None if g is None else g.contiguous() for g in (g_m, g_e_hat, e))  # ∂e' as is: kernels read it
     C_w, C_b, Dx, Ex, Bx = (t.contiguous() for t in (C_w, C_b, Dx, Ex, Bx))
     scale = None if scale is None else scale.to(Dx.dtype).contiguous()
     j, i = _ids(edge_index)
     step = _select.chunk_rows(2 * Dx.shape[1], Dx.device)
     kernels = _kernels(j.shape[0] * Dx.shape[1], e, C_w, Dx, Ex, Bx, gamma)
-    return kernels.backward(g_e_new, g_m, g_e_hat, e, C_w, C_b, Dx, Ex, Bx, j, i, eta_norm, m, scale, gamma, beta,
-                            mean, var, batch_stats, bn_eps, residual, step, need_de)  # fmt: skip
+    return kernels.backward(g_e_new, g_m, g_e_hat, e, C_w, C_b, Dx, Ex, Bx, j, i, eta_norm, m, e_hat, scale, gamma,
+                            beta, mean, var, batch_stats, bn_eps, residual, step, need_de)  # fmt: skip
 
 
 @_gated_backward.register_fake
-def _(g_e_new, g_m, g_e_hat, e, C_w, C_b, Dx, Ex, Bx, edge_index, eta_norm, m, scale, gamma, beta, mean, var, *flags):
+def _(g_e_new, g_m, g_e_hat, e, C_w, C_b, Dx, Ex, Bx, edge_index, eta_norm, m, e_hat, scale, gamma, beta, mean, var,
+      *flags):  # fmt: skip
     need_de = flags[-1]
     N, d = Bx.shape
     de = Dx.new_empty((edge_index.shape[1], d) if need_de else (0,))
@@ -105,19 +109,21 @@ def _(g_e_new, g_m, g_e_hat, e, C_w, C_b, Dx, Ex, Bx, edge_index, eta_norm, m, s
 
 def _setup(ctx, inputs, output):
     e, C_w, C_b, Dx, Ex, Bx, edge_index, scale, gamma, beta, _, _, _, batch_stats, bn_eps, residual, *_ = inputs
-    _, m, _, eta_norm, mean, var = output  # not ê: backward recomputes it (its [E, d] is freed with the caller's)
+    _, m, e_hat, eta_norm, mean, var = output
+    # ê kept below a size (a matmul and a sweep saved), else recomputed in backward (its [E, d] freed with the caller's)
+    kept = e_hat if _select.keeps_e_hat(e_hat.numel()) else None
     ctx.flags = (batch_stats, bn_eps, residual)
     ctx.set_materialize_grads(False)
     # edge_index among the saved tensors: changed in place before backward, autograd refuses to go on
-    ctx.save_for_backward(e, C_w, C_b, Dx, Ex, Bx, edge_index, eta_norm, m, scale, gamma, beta, mean, var)
+    ctx.save_for_backward(e, C_w, C_b, Dx, Ex, Bx, edge_index, eta_norm, m, kept, scale, gamma, beta, mean, var)
     ctx.mark_non_differentiable(eta_norm, mean, var)
 
 
 def _backward(ctx, g_e_new, g_m, g_e_hat, _g_eta_norm, _g_mean, _g_var):
-    e, C_w, C_b, Dx, Ex, Bx, edge_index, eta_norm, m, scale, gamma, beta, mean, var = ctx.saved_tensors
+    e, C_w, C_b, Dx, Ex, Bx, edge_index, eta_norm, m, kept, scale, gamma, beta, mean, var = ctx.saved_tensors
     need_de = ctx.needs_input_grad[0]
     de, dC_w, dC_b, dDx, dEx, dBx, d_gamma, d_beta = torch.ops.gatedgcn.gated_edges_backward(
-        g_e_new, g_m, g_e_hat, e, C_w, C_b, Dx, Ex, Bx, edge_index, eta_norm, m, scale, gamma, beta, mean, var,
+        g_e_new, g_m, g_e_hat, e, C_w, C_b, Dx, Ex, Bx, edge_index, eta_norm, m, kept, scale, gamma, beta, mean, var,
         *ctx.flags, need_de,
     )  # fmt: skip
     dC_w = None if e is None else dC_w

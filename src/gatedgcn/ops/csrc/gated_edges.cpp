@@ -185,7 +185,8 @@ void norm(idx E, idx d, const F* __restrict eh, const F* __restrict scale, const
 }
 
 // Backward's first sweep, over consecutive edges [0, E) of a chunk: ê_k = eh_k + D x_j + E x_i written back into eh
-// (eh holds C e_k + C_b on entry: backward recomputes ê instead of keeping it from forward), and where g is given
+// (eh holds C e_k + C_b on entry: backward recomputes ê), or with Dx null, eh is forward's ê, read and not written;
+// and where g is given
 // per unit u: sums[u] += [Σ g_r | Σ g_r ⊙ z] over its range of edges, g_r = g ⊙ [w ⊙ z + b > 0], z = s_k ê_k
 // (g's rows gs apart: d, or 0 for one row broadcast over the edges).  Each unit owns a range of edges: no node row
 // is written, so any split will do.
@@ -198,14 +199,16 @@ void backward_states(idx E, idx d, F* __restrict eh, const F* __restrict Dx, con
     double* __restrict s2 = g ? s1 + d : nullptr;
     const idx last = split(E, U, u + 1);
     for (idx k = split(E, U, u); k < last; ++k) {
-      if (k + AHEAD < last) {
-        prefetch_row(Dx + j[k + AHEAD] * d, d);
-        prefetch_row(Ex + i[k + AHEAD] * d, d);
-      }
       F* __restrict row = eh + k * d;
-      const F* __restrict dx = Dx + j[k] * d;
-      const F* __restrict ex = Ex + i[k] * d;
-      for (idx c = 0; c < d; ++c) row[c] += dx[c] + ex[c];
+      if (Dx) {
+        if (k + AHEAD < last) {
+          prefetch_row(Dx + j[k + AHEAD] * d, d);
+          prefetch_row(Ex + i[k + AHEAD] * d, d);
+        }
+        const F* __restrict dx = Dx + j[k] * d;
+        const F* __restrict ex = Ex + i[k] * d;
+        for (idx c = 0; c < d; ++c) row[c] += dx[c] + ex[c];
+      }
       if (!g) continue;
       const F* __restrict gk = g + k * gs;
       const F sk = scale ? scale[k] : F(1);
