@@ -30,6 +30,7 @@ from gatedgcn.errors import ConfigError, GatedGCNError, RunDirError
 from gatedgcn.graph import Batch, Graph, collate
 from gatedgcn.layerwise import DEFAULT_CHUNK, Layerwise, check_layerwise
 from gatedgcn.model import GraphNet
+from gatedgcn.ops import free_cores
 from gatedgcn.spec import ModelOptions, ModelSpec
 from gatedgcn.train.checkpoint import Checkpointer
 from gatedgcn.train.distributed import ShardSampler, World, gather_tally
@@ -227,6 +228,7 @@ class Experiment:
             gather=None if world is None else gather_tally,
             predict=self.layerwise_predict(),
             params=self.parameter_groups(),
+            threads=free_cores if t.adapt_threads else None,  # no more threads than the cores left free
         )
 
     def parameter_groups(self) -> list[dict] | None:

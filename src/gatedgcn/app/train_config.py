@@ -35,6 +35,11 @@ class TrainConfig:
     dtype: str = option(
         "float32", "float32 or float64: of the weights and the float features", choices=("float32", "float64")
     )
+    adapt_threads: bool = option(
+        True,
+        "CPU: each step on no more of torch's threads than the cores other processes leave free (a busy neighbour "
+        "stalls a thread without a core); false: torch's thread count throughout",
+    )
     fanout: str = option(
         "",
         "one big graph: neighbour-sampled mini-batches of batch_size seed nodes, senders per layer, "

@@ -10,12 +10,16 @@ kernel by device and size (:mod:`gatedgcn.ops._select`):
 - :func:`gather_scatter`      ``out_i = Σ_{j→i} w_ij x_j`` (``gatedgcn::gather_scatter``, :mod:`gatedgcn.ops.edges`)
 - :func:`edge_dot`            ``s_ij = q_i · k_j`` (``gatedgcn::edge_dot``, :mod:`gatedgcn.ops.edges`)
 
+:func:`free_cores` (the CPUs less the cores other processes keep busy) is what the gated op asks before its sweeps,
+and what ``gatedgcn train`` asks before each step (:mod:`gatedgcn.train.threads`).
+
 Every step takes ``impl="reference"`` for the plain equations (the tested reference), and
 :func:`fused_kernels` forces the fused kernels on at every size.  The modules whose names start with
 ``_`` are private: the kernels, the compiled library, the choice of kernel.  Importing builds nothing.
 """
 
 from gatedgcn.ops._batchnorm import update_running
+from gatedgcn.ops._cores import free_cores
 from gatedgcn.ops._select import MIN_ELEMENTS, fused_kernels
 from gatedgcn.ops.edges import edge_dot, gather_scatter
 from gatedgcn.ops.gated import gated_edges
@@ -36,6 +40,7 @@ __all__ = [
     "IMPLS",
     "MIN_ELEMENTS",
     "edge_dot",
+    "free_cores",
     "fused_kernels",
     "gated_edges",
     "gather_scatter",

@@ -27,6 +27,7 @@ from gatedgcn.train.objective import Objective
 from gatedgcn.train.position import EpochRecord, Gather, Position
 from gatedgcn.train.rng import rng_state, set_rng_state
 from gatedgcn.train.schedule import OPTIMIZERS, SCHEDULES, Schedule
+from gatedgcn.train.threads import thread_count
 
 __all__ = ["OPTIMIZERS", "SCHEDULES", "Schedule", "Trainer", "EpochRecord", "Position", "rng_state", "set_rng_state"]
 
@@ -48,11 +49,13 @@ class Trainer:
         gather: Gather | None = None,
         predict: Callable[[nn.Module, Any], Tensor] | None = None,
         params: Iterable[Any] | None = None,
+        threads: Callable[[], int] | None = None,
     ) -> None:
         """``model`` may be wrapped in ``DistributedDataParallel``; then ``gather`` joins the training rows of
         all processes for the epoch's metrics, and states and evaluation use the wrapped module.
         ``predict(module, batch)`` computes evaluation outputs (default: ``module(batch)``), e.g. layer by layer.
-        ``params``: the optimiser's parameter groups (default: every parameter, at the schedule's weight decay)."""
+        ``params``: the optimiser's parameter groups (default: every parameter, at the schedule's weight decay).
+        ``threads``: the CPU threads a step may use now, asked before each (:mod:`gatedgcn.train.threads`; None: torch's)."""
         self.model = model.to(device)
         self.module = model.module if isinstance(model, DistributedDataParallel) else model
         self.gather = gather
@@ -64,6 +67,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.max_bad_steps = max_bad_steps
         self.detect_anomaly = detect_anomaly
+        self.threads = threads
         self.position = Position()
         # fused: one kernel per parameter for the whole update (the for-loop form costs ~10 small ops per parameter,
         # about a tenth of a training step on a batch of molecules, docs/performance.md)
@@ -174,21 +178,28 @@ class Trainer:
             set_rng_state(pos.rng)
             pos.rng = None
         total = len(loader) if isinstance(loader, Sized) else None
-        for batch in tqdm(
-            batches, desc=desc, leave=False, disable=not self.progress, unit="batch", initial=pos.step, total=total
-        ):
-            if self._step(batch.to(self.device)):
-                pos.bad_in_row = 0
-            else:
-                pos.skipped, pos.bad_in_row = pos.skipped + 1, pos.bad_in_row + 1
-                if self.detect_anomaly or pos.bad_in_row >= self.max_bad_steps:
-                    raise TrainingError(
-                        f"non-finite loss or gradient in {pos.bad_in_row} step(s) in a row (epoch {pos.epoch}, step {pos.step + 1}); "
-                        "training stopped, the last checkpoint is kept. Try a lower train.lr, or --detect-anomaly to find the operation"
-                    )
-            pos.step += 1
-            self._save_or_stop(save, "step", should_stop)
+        with thread_count(self.threads, self.device) as fit_threads:
+            for batch in tqdm(
+                batches, desc=desc, leave=False, disable=not self.progress, unit="batch", initial=pos.step, total=total
+            ):
+                fit_threads()
+                self._train_step(batch, save, should_stop)
         return pos.scores(self.objective, self.gather)
+
+    def _train_step(self, batch: Any, save: SaveHook | None, should_stop: Callable[[], int]) -> None:
+        """One step of :meth:`_train_epoch`: the update, the count of skipped steps, the step's save."""
+        pos = self.position
+        if self._step(batch.to(self.device)):
+            pos.bad_in_row = 0
+        else:
+            pos.skipped, pos.bad_in_row = pos.skipped + 1, pos.bad_in_row + 1
+            if self.detect_anomaly or pos.bad_in_row >= self.max_bad_steps:
+                raise TrainingError(
+                    f"non-finite loss or gradient in {pos.bad_in_row} step(s) in a row (epoch {pos.epoch}, step {pos.step + 1}); "
+                    "training stopped, the last checkpoint is kept. Try a lower train.lr, or --detect-anomaly to find the operation"
+                )
+        pos.step += 1
+        self._save_or_stop(save, "step", should_stop)
 
     def _step_schedule(self, monitored_loss: float) -> None:
         """After an epoch: the plateau schedule reads the monitored loss, the cosine one only counts the epoch."""
