@@ -22,12 +22,12 @@ from which the fused path won by at least 1.05× at that size and every larger o
 
 Above both gated thresholds the compiled sweeps run where they can, not the PyTorch kernels.  On the PATTERN-sized
 batch (E·d = 41.9M, beyond the sweep; ``bench.py layers --threads 1 2 --reps 9 --no-shuffled --skip reference``,
-2026-12-02 07:43–07:54, load average 3.2–3.9 from another session's two training processes on the 2 cores) a
-step took 1.55 s with the compiled sweeps against 8.37 s with the PyTorch kernels at 2 torch threads (the compiled
-ones run on the free cores, :mod:`gatedgcn.ops._cores`; the PyTorch ones open hundreds of parallel regions, each
-waiting for a thread without a core), and 4.57 against 33.2 s beside a busy-looping process (``--contention``,
-07:22–07:36).  At 1 torch thread the PyTorch kernels were faster there: 1.38 against 3.42 s (07:11: 1.47 against
-3.15 s); why is not known yet, so the choice is not made by the thread count.
+2026-12-02 12:34–12:38, quiet machine, load average 0.5–1.3) a step took 0.680 s with the compiled sweeps against
+0.778 s with the PyTorch kernels at 1 torch thread, and 0.445 against 0.575 s at 2; beside a busy-looping process
+(``--contention``, 12:38–12:41) 0.762 against 2.328 s at 2 threads (the compiled ones run on the free cores,
+:mod:`gatedgcn.ops._cores`; the PyTorch ones open hundreds of parallel regions, each waiting for a thread without a
+core).  An earlier measurement at 1 thread with two training processes beside it (07:11–07:54, load 3.2–3.9) had
+the PyTorch kernels ahead (1.38 against 3.42 s); the quiet one does not, so the choice is not made by thread count.
 """
 
 from __future__ import annotations
