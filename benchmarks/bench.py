@@ -690,9 +690,14 @@ def render() -> str:
         "the time outside the op 0.097 s with 2 threads against 0.100 s with one, where it was 0.31 against 0.10 s "
         "without it. "
         "The GCN and attention ops (`gather_scatter`, `edge_dot`: PyTorch chunked kernels, ~80 chunks of a few torch "
-        "operations per pass) have not had this treatment yet, and show the same collapse: on 2026-12-02 at load "
-        "average 6 with 2 threads they ran 1.40× and 1.01× PyG (the 2-thread layers section below), against 3.40× and "
-        "5.29× on a quiet machine on 2026-11-27.",
+        "operations per pass) have not had this treatment yet: beside a busy-looping process they keep 1.7× and 2.5× "
+        "PyG (the contended layers section below), against 3.7× and 9.2× quiet. "
+        "A whole training step on a small batch is mostly torch's own operations (matmuls, norms, the optimizer), "
+        "which no op of ours can shield: on a batch of 128 molecules beside a busy process, 2 torch threads made the "
+        "step 1.6–3× slower than 1 thread, for PyG and for our plain loop alike (the contended molecules section). "
+        "So `gatedgcn train` asks before each step how many cores are free (`train/threads.py`, the same "
+        "`ops.free_cores`) and runs the step on no more torch threads than that (`train.adapt_threads`, default on; "
+        "off for a run that must not vary its thread count): the `Trainer._step` column there.",
         "",
     ]
     for name, draw in RENDERERS.items():
