@@ -95,13 +95,14 @@ class GraphNet(nn.Module):
         """``A h⁰, B h⁰, D h⁰, E h⁰`` of the first gated layer from the node embedding's table (``mapped_embedding``:
         four ``[V, d]`` matmuls instead of four ``[N, d]`` ones) where h⁰ is that embedding of category ids exactly
         (no encoding added, no projection) and the layer is on the default path; else None."""
-        layer = self.layers[0]
-        exact = isinstance(self.embed_h, nn.Embedding) and self.embed_pe is None
-        if not (exact and isinstance(layer, GatedGCNLayer) and layer.P is None and layer.impl == "fast"):
+        layer, table = self.layers[0], self.embed_h
+        if not isinstance(table, nn.Embedding) or table.max_norm is not None or table.scale_grad_by_freq:
             return None
-        if batch.x.is_floating_point() or self.embed_h.max_norm is not None or self.embed_h.scale_grad_by_freq:
+        if not (isinstance(layer, GatedGCNLayer) and layer.P is None and layer.impl == "fast"):
             return None
-        A, B, D, E = mapped_embedding(self.embed_h, batch.x, (layer.A, layer.B, layer.D, layer.E))
+        if self.embed_pe is not None or batch.x.is_floating_point():
+            return None
+        A, B, D, E = mapped_embedding(table, batch.x, (layer.A, layer.B, layer.D, layer.E))
         return A, B, D, E
 
     def size_scales(self, batch: Batch, dtype: torch.dtype) -> tuple[Tensor | None, Tensor | None]:
