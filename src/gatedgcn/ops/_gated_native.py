@@ -27,8 +27,8 @@ and each is robust to a thread the OS puts off its core:
   thread holds up one unit, not half the sweep;
 - each call looks once at the free cores (:func:`~gatedgcn.ops._cores.free_cores`: the CPUs less the cores the
   other processes used over the last quarter second) and runs on no more threads, its matmuls included (torch's
-  thread count is lowered within the call and restored): with one busy process beside it on two cores, the
-  op runs as its one-thread self instead of waiting at every barrier.
+  thread count is lowered within the call and restored, from :data:`LOWER_TORCH_THREADS_FROM` edge elements): with
+  one busy process beside it on two cores, the op runs as its one-thread self instead of waiting at every barrier.
 """
 
 from __future__ import annotations
@@ -56,6 +56,12 @@ UNITS_PER_THREAD = 4
 # At most this many chunks of edges per pass: each chunk is a few parallel regions (a sweep, a matmul), and
 # under contention every region waits at its barrier for a descheduled thread, so regions are kept few.
 MAX_CHUNKS = 8
+# From this many edge elements a call lowers torch's own thread count to the free cores for its matmuls; below, the
+# sweeps alone run on fewer threads.  On a molecule batch (E·d = 322k) beside a busy process, lowering torch's count
+# for the call and raising it after made the whole 2-thread step slower: 80.6, 161.6, 63.8 ms against 69.8, 73.4,
+# 55.3 ms without (three round-robin runs of 25-40 steps, 2026-12-02 12:58-13:05); a whole step on fewer threads is
+# the trainer's (gatedgcn.train.threads).
+LOWER_TORCH_THREADS_FROM = 1 << 22
 # Backward in at most this many chunks: its ∂ê buffer of one chunk, and the matmuls' packing buffers, are on top of
 # e' and ∂e at the peak of memory (PATTERN-sized batch, one cold step: peak RSS 891 MiB in 32 chunks, 902 in 8).
 BACKWARD_CHUNKS = 32
@@ -93,15 +99,17 @@ def forward(e, C_w, C_b, Dx, *args):
     """-> e' (``[0, d]`` without ``edge_update``), m, ê, eta_norm, and the μ, var of the edge BN used (arguments as
     :func:`gatedgcn.ops._gated_torch.forward`'s)."""
     args = (e, C_w, C_b, Dx, *args)
-    cores = _usable_threads(args[6].numel() * Dx.shape[1])  # E · d
-    with _torch_threads(cores):
+    elements = args[6].numel() * Dx.shape[1]  # E · d
+    cores = _usable_threads(elements)
+    with _torch_threads(cores if elements >= LOWER_TORCH_THREADS_FROM else torch.get_num_threads()):
         return _forward(*args, cores=cores)
 
 
 def backward(*args):
     """-> ∂e (empty unless ``need_de``), ∂C_w, ∂C_b, ∂Dx, ∂Ex, ∂Bx, ∂γ, ∂β."""
-    cores = _usable_threads(args[9].numel() * args[6].shape[1])  # E · d (j, Dx)
-    with _torch_threads(cores):
+    elements = args[9].numel() * args[6].shape[1]  # E · d (j, Dx)
+    cores = _usable_threads(elements)
+    with _torch_threads(cores if elements >= LOWER_TORCH_THREADS_FROM else torch.get_num_threads()):
         return _backward(*args, cores=cores)
 
 
