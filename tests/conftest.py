@@ -11,6 +11,8 @@ end (train, resume, predict, explain, the presets, the hostile-input corpus); ``
 60 s (docs: README, The tests).  A new module is fast until it is measured otherwise.
 """
 
+import contextlib
+
 import pytest
 import torch
 
@@ -111,10 +113,26 @@ def _seed():
     torch.manual_seed(0)
 
 
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Within: torch on ``n`` threads; its count before, after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def one_thread():
     """torch on one thread for the test (runs end to end: 2 cores are shared by everything the machine runs)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
+
+
+@pytest.fixture
+def two_threads():
+    """torch on two threads for the test (what a trainer may lower per step)."""
+    with torch_threads(2):
+        yield

@@ -34,14 +34,6 @@ class Seen(nn.Module):
         return self.lin(batch.x)
 
 
-@pytest.fixture
-def two_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("allowed, expected", [([1, 2, 1], [1, 2, 1]), ([5, 0, 2], [2, 1, 2])])
 def test_each_step_runs_on_the_threads_allowed_then_the_count_is_restored(two_threads, allowed, expected):
     g = torch.Generator().manual_seed(0)
