@@ -158,7 +158,9 @@ def render(r: dict, title: str, machine_line: str) -> list[str]:
     out += [
         "",
         f"Recommended thresholds (the smallest size from which the fused path wins by ≥ {r['margin']:.2f}× at every "
-        "larger size), against those in `gatedgcn.ops.MIN_ELEMENTS` when the table was rendered:",
+        "larger size), against those in `gatedgcn.ops.MIN_ELEMENTS` when the table was rendered (one sweep is within "
+        "±10 % of the next on this machine: where the code's value is larger, a second sweep recommended it; "
+        "`ops/_select.py` quotes both):",
         "",
         "| fused path | op threshold | recommended | in the code |",
         "| --- | --- | --- | --- |",

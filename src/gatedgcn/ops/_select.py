@@ -8,17 +8,20 @@ on at every size, in small chunks (the tests hold them against the dense equatio
 
 The thresholds are per op, each set from its own sweep (``benchmarks/bench.py thresholds``: one layer,
 d = 70, forward + backward, one thread, fused forced on against the plain equations at 2^14–2^22 edge
-elements; ``docs/performance.md``, "Thresholds", 2026-12-02, load average 10): each is the smallest size
-from which the fused path won by at least 1.05× at that size and every larger one.  Measured there
-(plain time / fused time):
+elements; ``docs/performance.md``, "Thresholds"), run twice on a quiet machine on 2026-12-02 at 13:21 (the stored,
+rendered one) and 13:22 (``--no-save``), code at e2fdb7e: each threshold is the larger of the two runs' smallest
+size from which the fused path won by more than 1.05× at that size and every larger one.  Measured (plain time /
+fused time, first run; second run in brackets):
 
-- ``gated_edges_compiled`` 2^16: 1.18× at 2^16, 1.06× at 2^17, 1.57–3.02× from 2^18 (0.50–0.80× below);
-- ``gated_edges`` (the PyTorch kernels, where the compiled ones cannot run) 2^18: 1.22× at 2^18,
-  1.19–2.30× above (1.05× at 2^17, 0.51–0.83× below);
-- ``gather_scatter`` (GCN) 2^20: 1.50× at 2^20, 1.51× and 3.38× above (1.01–1.09× at 2^18–2^19);
-- ``edge_dot`` (attention) 2^20: 1.08× at 2^20, 1.38× and 2.53× above (1.01–1.02× at 2^18–2^19);
-- ``norm_relu_residual`` 2^22: the fused tail never won by 1.05× in the sweep; it is level at 2^22 (1.02×)
-  and loses below (0.13–0.63×), so it runs from 2^22 only, where it is as fast and keeps only ``t``.
+- ``gated_edges_compiled`` 2^17: 1.11× (1.26×) at 2^17, 1.30–3.88× (1.55–3.69×) above; 1.05× (0.91×) at 2^16;
+- ``gated_edges`` (the PyTorch kernels, where the compiled ones cannot run) 2^18: 1.19× (1.17×) at 2^18,
+  1.50–2.87× (1.51–2.53×) above; 1.00× (1.16×) at 2^17;
+- ``gather_scatter`` (GCN) 2^20: 1.46× (1.43×) at 2^20, 1.70–1.75× (1.89–2.61×) above; 1.19× (1.01×) at 2^19;
+- ``edge_dot`` (attention) 2^19: 1.05× (1.06×) at 2^19, 1.09–2.88× (1.30–3.77×) above; 1.16× (0.82×) at 2^18;
+- ``norm_relu_residual`` 2^22: 1.45× (1.03×) at 2^22, 0.39–0.74× (0.36–1.06×) below, so it runs from 2^22 only,
+  where it keeps only ``t``.
+
+An earlier sweep at load average 10 (02:27) gave 2^16, 2^18, 2^20, 2^20 and 2^22.
 
 Above both gated thresholds the compiled sweeps run where they can, not the PyTorch kernels.  On the PATTERN-sized
 batch (E·d = 41.9M, beyond the sweep; ``bench.py layers --threads 1 2 --reps 9 --no-shuffled --skip reference``,
@@ -55,10 +58,10 @@ __all__ = [
 # Elements of an edge tensor from which each op's fused kernels run (the sweep above; docs/performance.md, "Thresholds").
 MIN_ELEMENTS = {
     "gated_edges": 1 << 18,  # the PyTorch chunked kernels
-    "gated_edges_compiled": 1 << 16,  # the compiled CPU sweeps
+    "gated_edges_compiled": 1 << 17,  # the compiled CPU sweeps
     "norm_relu_residual": 1 << 22,
     "gather_scatter": 1 << 20,
-    "edge_dot": 1 << 20,
+    "edge_dot": 1 << 19,
 }
 # Elements of one chunk: cache-sized on a CPU, large enough on a GPU to keep the device busy.
 CHUNK_ELEMENTS = {"cpu": 1 << 19, "cuda": 1 << 24}
