@@ -41,16 +41,16 @@ def _lecture_default(name: str, value: Any) -> Any:
 @dataclass(frozen=True)
 class ModelConfig(ModelOptions):
     """The model section: every option of :class:`~gatedgcn.spec.ModelOptions` (checked as it is built),
-    whether the dataset's edge features are read, and the published parameter count a preset is held against.  Two defaults are the lecture's experiment's, not the plain
-    network's of ModelSpec: a sum readout (it sees the graph size) and graph-size normalisation."""
+    whether the dataset's edge features are read, and the published parameter count a preset is held against.
+    Two defaults are the lecture's experiment's, not the plain network's of ModelSpec: a sum readout (it sees the
+    graph size) and graph-size normalisation."""
 
     readout: str = _lecture_default("readout", "sum")
     graph_size_norm: bool = _lecture_default("graph_size_norm", True)
     edge_features: bool = option(True, "use the dataset's edge features (false: one learned state for every edge)")
     published_parameters: int = option(
-        0, "the parameter count its source reports for the row a preset reproduces: train prints ours beside it (0: none)",
-        low=0,
-    )  # fmt: skip
+        0, "the parameter count the source of a preset's row reports: train prints ours beside it (0: none)", low=0
+    )
 
     def check(self) -> None:
         """Nothing left to check: the options were checked when the section was built."""

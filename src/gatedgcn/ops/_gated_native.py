@@ -81,11 +81,11 @@ def _usable_threads(elements: int) -> int:
 
 
 @contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
+def _torch_threads(n: int, elements: int = LOWER_TORCH_THREADS_FROM) -> Iterator[None]:
     """Within: torch's own ops (the matmuls between the sweeps) on ``n`` threads too, where that is fewer than
-    torch's setting; restored on leaving."""
+    torch's setting and the call has ``elements`` ≥ :data:`LOWER_TORCH_THREADS_FROM`; restored on leaving."""
     before = torch.get_num_threads()
-    if n >= before:
+    if n >= before or elements < LOWER_TORCH_THREADS_FROM:
         yield
         return
     torch.set_num_threads(n)
@@ -101,7 +101,7 @@ def forward(e, C_w, C_b, Dx, *args):
     args = (e, C_w, C_b, Dx, *args)
     elements = args[6].numel() * Dx.shape[1]  # E · d
     cores = _usable_threads(elements)
-    with _torch_threads(cores if elements >= LOWER_TORCH_THREADS_FROM else torch.get_num_threads()):
+    with _torch_threads(cores, elements):
         return _forward(*args, cores=cores)
 
 
@@ -109,7 +109,7 @@ def backward(*args):
     """-> ∂e (empty unless ``need_de``), ∂C_w, ∂C_b, ∂Dx, ∂Ex, ∂Bx, ∂γ, ∂β."""
     elements = args[9].numel() * args[6].shape[1]  # E · d (j, Dx)
     cores = _usable_threads(elements)
-    with _torch_threads(cores if elements >= LOWER_TORCH_THREADS_FROM else torch.get_num_threads()):
+    with _torch_threads(cores, elements):
         return _backward(*args, cores=cores)
 
 
@@ -200,15 +200,16 @@ def _edge_states(e, C_w, C_b, Dx, Ex, j, i, scale, w, b, g, gs, step, T, U, kept
     if kept is not None and g is None:
         return e_hat, sums
     states = _fn("gated_backward_states", Dx.dtype)
+    # with D x and E x given the sweep adds them to ê's rows (C e + C_b on entry); without, it only reads the kept ê
+    Dx, Ex = (Dx, Ex) if kept is None else (None, None)
     for r in row_chunks(E, step):
         lo, n = r.start, r.stop - r.start
         if kept is None and e is None:
             e_hat[r].copy_(C_b)
         elif kept is None:
             torch.addmm(C_b, e[r], C_w.t(), out=e_hat[r])  # C e, then ê in place
-        recompute = kept is None  # with D x and E x given, the sweep adds them to ê's rows; without, it only reads ê
-        states(n, d, _p(e_hat, lo), _p(Dx if recompute else None), _p(Ex if recompute else None), _p(j, lo),
-               _p(i, lo), _p(scale, lo), _p(w), _p(b), _p(g, lo if gs else 0), gs, T, U, _p(sums))  # fmt: skip
+        states(n, d, _p(e_hat, lo), _p(Dx), _p(Ex), _p(j, lo), _p(i, lo), _p(scale, lo), _p(w), _p(b),
+               _p(g, lo if gs else 0), gs, T, U, _p(sums))  # fmt: skip
     return e_hat, sums
 
 
