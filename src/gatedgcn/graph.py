@@ -57,6 +57,9 @@ def _check_edge_index(edge_index: Tensor, num_nodes: int, where: str) -> None:
         raise GraphError(f"{where}: edge_index must have shape [2, E], got {list(edge_index.shape)}")
     if edge_index.numel() == 0 or torch.compiler.is_compiling():
         return  # compiled, a check of the values would break the graph: the ops check the ids they read
+    lo, hi = torch.aminmax(edge_index)  # one pass over both rows; the offending entry is looked for only on failure
+    if int(lo) >= 0 and int(hi) < num_nodes:
+        return
     for row, role in ((0, "sender"), (1, "receiver")):
         ids = edge_index[row]
         bad = (ids < 0) | (ids >= num_nodes)
@@ -69,17 +72,19 @@ def _check_edge_index(edge_index: Tensor, num_nodes: int, where: str) -> None:
 
 
 def check_layer_inputs(
-    where: str, x: Tensor, edge_index: Tensor, e: Tensor | None = None, dim: int | None = None
+    where: str, x: Tensor, edge_index: Tensor, e: Tensor | None = None, dim: int | None = None, *, ids: bool = True
 ) -> None:
     """The structural checks a layer makes on raw tensors (cheap next to the layer itself):
-    ``x [N, dim]``, ``edge_index [2, E]`` of integer ids in ``[0, N)``, ``e [E, dim]``.
+    ``x [N, dim]``, ``edge_index [2, E]`` of integer ids in ``[0, N)`` (``ids=False``: its ids were checked already
+    against these N nodes), ``e [E, dim]``.
     Finiteness is checked where data enters, when a :class:`Graph` is built.
     Raises :class:`GraphError` naming the layer and the field."""
     width = "F" if dim is None else dim
     if not isinstance(x, Tensor) or x.dim() != 2 or (dim is not None and x.shape[1] != dim):
         shape = list(x.shape) if isinstance(x, Tensor) else type(x).__name__
         raise GraphError(f"{where}: x must be a [N, {width}] tensor, got {shape}")
-    _check_edge_index(edge_index, x.shape[0], where)
+    if ids:
+        _check_edge_index(edge_index, x.shape[0], where)
     if e is not None and (
         not isinstance(e, Tensor)
         or e.dim() != 2

@@ -126,7 +126,7 @@ class GatedGCNLayer(nn.Module):
         e = self.edge_state(edge_index, e, edge_attr)  # [E, d], [1, d] (every edge's) or None
         one_row = e is not None and e.dim() == 2 and e.shape[0] == 1 and edge_index.shape[1] != 1
         row, per_edge = (e, None) if one_row else (None, e)  # every edge's state [1, d]; the op's e [E, d] or None
-        check_layer_inputs("GatedGCNLayer", x, edge_index, per_edge, dim=self.out_channels)
+        check_layer_inputs("GatedGCNLayer", x, edge_index, per_edge, dim=self.out_channels, ids=False)
         if row is not None and row.shape[1] != self.out_channels:
             raise GraphError(f"GatedGCNLayer: e must be a [E, {self.out_channels}] tensor, got {list(row.shape)}")
         bn_h, bn_e = (None if isinstance(bn, nn.Identity) else bn for bn in (self.bn_h, self.bn_e))

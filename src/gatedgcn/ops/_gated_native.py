@@ -126,10 +126,11 @@ def chunk_rows(E: int, step: int, most: int = MAX_CHUNKS) -> int:
 def check_ids(j: Tensor, i: Tensor, N: int) -> None:
     """The sweeps index node tables with these ids unchecked: refuse any outside ``[0, N)`` first."""
     for name, ids in (("senders (edge_index[0])", j), ("receivers (edge_index[1])", i)):
-        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= N):
-            raise GraphError(
-                f"gated_edges: {name} must be node ids in [0, {N}), got ids from {int(ids.min())} to {int(ids.max())}"
-            )
+        if not ids.numel():
+            continue
+        lo, hi = (int(v) for v in torch.aminmax(ids))
+        if lo < 0 or hi >= N:
+            raise GraphError(f"gated_edges: {name} must be node ids in [0, {N}), got ids from {lo} to {hi}")
 
 
 def _p(t: Tensor | None, row: int = 0) -> int | None:
@@ -160,19 +161,16 @@ def _forward(
     check_ids(j, i, N)
     step = chunk_rows(E, step)
     T, U = _threads(min(E, step) * d, cores)
-    DBx = torch.cat([Dx, Bx], dim=1)  # [N, 2d]
     e_hat = _native.empty(Dx, (E, d))  # [E, d]
     sigma_sum, gated_sum = Ex.new_zeros((N, d)), Ex.new_zeros((N, d))  # Σ_j σ_ij, Σ_j σ_ij ⊙ Bx_j: [N, d]
     moments = torch.zeros((U, 2, d), dtype=torch.float64)  # per unit [Σ z | Σ z²]
     sweep = _fn("gated_forward", Dx.dtype)
     for r in row_chunks(E, step):
         lo, n = r.start, r.stop - r.start
-        if e is None:
-            e_hat[r].copy_(C_b)  # no edge state: C_b, then ê in place
-        else:
-            torch.addmm(C_b, e[r], C_w.t(), out=e_hat[r])  # C e, then ê in place
-        sweep(n, d, _p(e_hat, lo), _p(DBx), _p(Ex), _p(j, lo), _p(i, lo), _p(scale, lo), T, U, _p(sigma_sum),
-              _p(gated_sum), _p(moments))  # fmt: skip
+        if e is not None:
+            torch.addmm(C_b, e[r], C_w.t(), out=e_hat[r])  # C e, then ê in place (no e: the sweep starts at C_b)
+        sweep(n, d, _p(e_hat, lo), _p(C_b if e is None else None), _p(Dx), _p(Bx), _p(Ex), _p(j, lo), _p(i, lo),
+              _p(scale, lo), T, U, _p(sigma_sum), _p(gated_sum), _p(moments))  # fmt: skip
     eta_norm = inverse_gate_sums(sigma_sum, eps)  # 1 / (Σ_j σ_ij + ε): [N, d]
     m = gated_sum.mul_(eta_norm)  # [N, d]
     if not edge_update:
@@ -204,12 +202,10 @@ def _edge_states(e, C_w, C_b, Dx, Ex, j, i, scale, w, b, g, gs, step, T, U, kept
     Dx, Ex = (Dx, Ex) if kept is None else (None, None)
     for r in row_chunks(E, step):
         lo, n = r.start, r.stop - r.start
-        if kept is None and e is None:
-            e_hat[r].copy_(C_b)
-        elif kept is None:
-            torch.addmm(C_b, e[r], C_w.t(), out=e_hat[r])  # C e, then ê in place
-        states(n, d, _p(e_hat, lo), _p(Dx), _p(Ex), _p(j, lo), _p(i, lo), _p(scale, lo), _p(w), _p(b),
-               _p(g, lo if gs else 0), gs, T, U, _p(sums))  # fmt: skip
+        if kept is None and e is not None:
+            torch.addmm(C_b, e[r], C_w.t(), out=e_hat[r])  # C e, then ê in place (no edge state: from C_b)
+        states(n, d, _p(e_hat, lo), _p(C_b if kept is None and e is None else None), _p(Dx), _p(Ex), _p(j, lo),
+               _p(i, lo), _p(scale, lo), _p(w), _p(b), _p(g, lo if gs else 0), gs, T, U, _p(sums))  # fmt: skip
     return e_hat, sums
 
 
@@ -222,16 +218,19 @@ def _backward(
     step = chunk_rows(E, step, BACKWARD_CHUNKS)
     dtype, (T, U) = Bx.dtype, _threads(min(E, step) * d, cores)
     invstd, w, b = affine(gamma, beta, mean, var, bn_eps)
-    c1 = c2 = torch.zeros_like(w)  # [d]
-    d_gamma, d_beta = gamma.new_zeros(d), gamma.new_zeros(d)
     g, gs = (None, 0) if g_e_new is None else _rows(g_e_new)  # ∂e' as the sweeps read it, its row stride
     e_hat, sums = _edge_states(e, C_w, C_b, Dx, Ex, j, i, scale, w, b, g, gs, step, T, U, kept)  # ê: [E, d]
     if g is not None:
         s = sums.sum(0).to(dtype)  # [2, d]
         d_beta = s[0]
         d_gamma, c1, c2 = backward_coefficients(invstd, w, mean, d_beta, s[1], E, batch_stats)  # [d]
-    PQ = eta_norm.new_zeros((N, 2 * d))  # [P | P ⊙ m], P = g ⊙ eta_norm: [N, 2d]
-    if g_m is not None:
+    else:  # no gradient through e': no BN terms (the sweep reads no c1, c2)
+        d_gamma, d_beta = gamma.new_zeros(d), gamma.new_zeros(d)
+        c1 = c2 = d_beta
+    if g_m is None:
+        PQ = eta_norm.new_zeros((N, 2 * d))  # [P | P ⊙ m], P = g ⊙ eta_norm: [N, 2d]
+    else:
+        PQ = eta_norm.new_empty((N, 2 * d))
         torch.mul(torch.mul(g_m, eta_norm, out=PQ[:, :d]), m, out=PQ[:, d:])
     # ∂e: over the recomputed ê (row r overwritten once chunk r is done with it), or a new [E, d] beside the kept one
     de = (e_hat if kept is None else _native.empty(e_hat, e_hat.shape)) if need_de else e_hat.new_empty((0,))

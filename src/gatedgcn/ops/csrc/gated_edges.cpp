@@ -114,11 +114,11 @@ inline void prefetch_row(const F* row, idx n) {
 }
 
 template <class F>
-inline void forward_row(idx d, F* __restrict row, const F* __restrict dx, const F* __restrict bx, const F* __restrict ex,
-                        F sk, F* __restrict sigma_sum, F* __restrict gated_sum, double* __restrict s1,
-                        double* __restrict s2) {
+inline void forward_row(idx d, F* row, const F* c_e, const F* __restrict dx,  // c_e may be row itself
+                        const F* __restrict bx, const F* __restrict ex, F sk, F* __restrict sigma_sum,
+                        F* __restrict gated_sum, double* __restrict s1, double* __restrict s2) {
   for (idx c = 0; c < d; ++c) {
-    const F v = row[c] + dx[c] + ex[c];
+    const F v = c_e[c] + dx[c] + ex[c];
     row[c] = v;
     const F sg = sigmoid(v);
     sigma_sum[c] += sg;
@@ -129,13 +129,14 @@ inline void forward_row(idx d, F* __restrict row, const F* __restrict dx, const 
   }
 }
 
-// ê_k += D x_j + E x_i (ê holds C e_k on entry); for the receiver i:
+// ê_k = C e_k + D x_j + E x_i written to eh: C e_k is eh_k on entry, or with c_b given (no edge state) c_b, the same
+// row for every edge (eh is then written, not read); for the receiver i:
 // sigma_sum_i += σ(ê_k), gated_sum_i += σ(ê_k) ⊙ B x_j; per unit u: moments[u] += [Σ z | Σ z²], z = s_k ê_k.
 // (The caller zeroes the sums and may call this on consecutive chunks of the edges.)
 template <class F>
-void forward(idx E, idx d, F* __restrict eh, const F* __restrict DBx, const F* __restrict Ex, const idx* __restrict j,
-             const idx* __restrict i, const F* __restrict scale, int T, int U, F* __restrict sigma_sum,
-             F* __restrict gated_sum, double* __restrict moments) {
+void forward(idx E, idx d, F* __restrict eh, const F* __restrict c_b, const F* __restrict Dx, const F* __restrict Bx,
+             const F* __restrict Ex, const idx* __restrict j, const idx* __restrict i, const F* __restrict scale, int T,
+             int U, F* __restrict sigma_sum, F* __restrict gated_sum, double* __restrict moments) {
   const Owners owner(E, i, U);
   run_units(T, U, [=](int u) {
     const Owners::Range mine = owner.of(u);
@@ -143,8 +144,9 @@ void forward(idx E, idx d, F* __restrict eh, const F* __restrict DBx, const F* _
     double* __restrict s2 = s1 + d;
     for (idx k = 0; k < E; ++k) {
       if (k + AHEAD < E && mine.owns(i[k + AHEAD])) {
-        prefetch_row(eh + (k + AHEAD) * d, d);
-        prefetch_row(DBx + j[k + AHEAD] * 2 * d, 2 * d);
+        if (!c_b) prefetch_row(eh + (k + AHEAD) * d, d);
+        prefetch_row(Dx + j[k + AHEAD] * d, d);
+        prefetch_row(Bx + j[k + AHEAD] * d, d);
         prefetch_row(Ex + i[k + AHEAD] * d, d);
         prefetch_row(sigma_sum + i[k + AHEAD] * d, d);
         prefetch_row(gated_sum + i[k + AHEAD] * d, d);
@@ -152,10 +154,11 @@ void forward(idx E, idx d, F* __restrict eh, const F* __restrict DBx, const F* _
       const idx r = i[k];
       if (!mine.owns(r)) continue;
       F* __restrict row = eh + k * d;
-      const F* __restrict dx = DBx + j[k] * 2 * d;
-      const F* __restrict bx = dx + d;
+      const F* __restrict dx = Dx + j[k] * d;
+      const F* __restrict bx = Bx + j[k] * d;
       const F* __restrict ex = Ex + r * d;
-      forward_row(d, row, dx, bx, ex, scale ? scale[k] : F(1), sigma_sum + r * d, gated_sum + r * d, s1, s2);
+      forward_row(d, row, c_b ? c_b : row, dx, bx, ex, scale ? scale[k] : F(1), sigma_sum + r * d, gated_sum + r * d,
+                  s1, s2);
     }
   });
 }
@@ -184,14 +187,15 @@ void norm(idx E, idx d, const F* __restrict eh, const F* __restrict scale, const
   });
 }
 
-// Backward's first sweep, over consecutive edges [0, E) of a chunk: ê_k = eh_k + D x_j + E x_i written back into eh
-// (eh holds C e_k + C_b on entry: backward recomputes ê), or with Dx null, eh is forward's ê, read and not written;
+// Backward's first sweep, over consecutive edges [0, E) of a chunk: ê_k = C e_k + D x_j + E x_i written into eh
+// (C e_k is eh_k on entry, or c_b where given: backward recomputes ê), or with Dx null, eh is forward's ê, read and
+// not written;
 // and where g is given
 // per unit u: sums[u] += [Σ g_r | Σ g_r ⊙ z] over its range of edges, g_r = g ⊙ [w ⊙ z + b > 0], z = s_k ê_k
 // (g's rows gs apart: d, or 0 for one row broadcast over the edges).  Each unit owns a range of edges: no node row
 // is written, so any split will do.
 template <class F>
-void backward_states(idx E, idx d, F* __restrict eh, const F* __restrict Dx, const F* __restrict Ex,
+void backward_states(idx E, idx d, F* __restrict eh, const F* __restrict c_b, const F* __restrict Dx, const F* __restrict Ex,
                      const idx* __restrict j, const idx* __restrict i, const F* __restrict scale, const F* __restrict w,
                      const F* __restrict b, const F* __restrict g, idx gs, int T, int U, double* __restrict sums) {
   run_units(T, U, [=](int u) {
@@ -207,7 +211,11 @@ void backward_states(idx E, idx d, F* __restrict eh, const F* __restrict Dx, con
         }
         const F* __restrict dx = Dx + j[k] * d;
         const F* __restrict ex = Ex + i[k] * d;
-        for (idx c = 0; c < d; ++c) row[c] += dx[c] + ex[c];
+        if (c_b) {
+          for (idx c = 0; c < d; ++c) row[c] = c_b[c] + dx[c] + ex[c];
+        } else {
+          for (idx c = 0; c < d; ++c) row[c] += dx[c] + ex[c];
+        }
       }
       if (!g) continue;
       const F* __restrict gk = g + k * gs;
@@ -329,19 +337,19 @@ void backward_receivers_any(idx E, idx d, const F* eh, const F* Bx, const F* PQ,
 }  // namespace
 
 #define GATED_EXPORTS(F, SUFFIX)                                                                                    \
-  extern "C" void gated_forward_##SUFFIX(idx E, idx d, F* eh, const F* DBx, const F* Ex, const idx* j,             \
-                                         const idx* i, const F* scale, int T, int U, F* sigma_sum, F* gated_sum,   \
-                                         double* moments) {                                                        \
-    forward<F>(E, d, eh, DBx, Ex, j, i, scale, T, U, sigma_sum, gated_sum, moments);                               \
+  extern "C" void gated_forward_##SUFFIX(idx E, idx d, F* eh, const F* c_b, const F* Dx, const F* Bx, const F* Ex,  \
+                                         const idx* j, const idx* i, const F* scale, int T, int U, F* sigma_sum,   \
+                                         F* gated_sum, double* moments) {                                          \
+    forward<F>(E, d, eh, c_b, Dx, Bx, Ex, j, i, scale, T, U, sigma_sum, gated_sum, moments);                       \
   }                                                                                                                 \
   extern "C" void gated_norm_##SUFFIX(idx E, idx d, const F* eh, const F* scale, const F* w, const F* b,           \
                                       const F* res, F* out, int T, int U) {                                         \
     norm<F>(E, d, eh, scale, w, b, res, out, T, U);                                                                 \
   }                                                                                                                 \
-  extern "C" void gated_backward_states_##SUFFIX(idx E, idx d, F* eh, const F* Dx, const F* Ex, const idx* j,    \
-                                                 const idx* i, const F* scale, const F* w, const F* b, const F* g, \
-                                                 idx gs, int T, int U, double* sums) {                             \
-    backward_states<F>(E, d, eh, Dx, Ex, j, i, scale, w, b, g, gs, T, U, sums);                                     \
+  extern "C" void gated_backward_states_##SUFFIX(idx E, idx d, F* eh, const F* c_b, const F* Dx, const F* Ex,    \
+                                                 const idx* j, const idx* i, const F* scale, const F* w,           \
+                                                 const F* b, const F* g, idx gs, int T, int U, double* sums) {     \
+    backward_states<F>(E, d, eh, c_b, Dx, Ex, j, i, scale, w, b, g, gs, T, U, sums);                                \
   }                                                                                                                 \
   extern "C" void gated_backward_receivers_##SUFFIX(idx E, idx d, const F* eh, const F* Bx, const F* PQ,          \
                                                     const idx* j, const idx* i, const F* scale, const F* g, idx gs,\
