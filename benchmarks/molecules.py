@@ -2,7 +2,8 @@
 
 A batch as AQSOL's: 128 graphs of 10–24 atoms, each a random tree of bonds plus a ring closure per ten atoms
 (≈ 2.1 directed edges per node), atom categories from a vocabulary of 65, no edge features (the
-``aqsol_gatedgcn_L4`` preset: 4 layers, width 70, mean readout, MLP head, L1 loss).  A step is
+``aqsol_gatedgcn_L4`` preset as ``gatedgcn train`` builds it: 4 layers, width 70, mean readout, MLP head, L1 loss,
+no edge state computed in the last layer; the PyG network computes it and reads it nowhere).  A step is
 ``zero_grad``, forward, loss, backward and an Adam step, timed round robin for
 
 - ``trainer``: our default path through :meth:`gatedgcn.train.trainer.Trainer._step` (what ``gatedgcn train`` runs per batch:
@@ -61,7 +62,10 @@ def our_network(impl: str) -> nn.Module:
     from gatedgcn.model import GraphNet, ModelSpec
 
     torch.manual_seed(0)
-    spec = ModelSpec(layer="gated_gcn", layers=LAYERS, hidden=HIDDEN, out_dim=1, in_dim=0, node_vocab=ATOM_TYPES)
+    spec = ModelSpec(
+        layer="gated_gcn", layers=LAYERS, hidden=HIDDEN, out_dim=1, in_dim=0, node_vocab=ATOM_TYPES,
+        last_edge_update=False,  # as gatedgcn train builds it: the last layer's e' (read by nothing) is not computed
+    )  # fmt: skip
     return GraphNet(ModelSpec(**{**spec.__dict__, "impl": impl}))
 
 

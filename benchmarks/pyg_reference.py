@@ -77,9 +77,8 @@ def copy_weights(ours: nn.Module, theirs: nn.Module) -> None:
     elif isinstance(theirs, PyGMeanConv):
         pairs = [(theirs.U, ours.U), (theirs.V, ours.V)]
     else:
-        pairs = [(getattr(theirs, n), getattr(ours, n)) for n in "ABCDE"] + [
-            (theirs.bn_h, ours.bn_h),
-            (theirs.bn_e, ours.bn_e),
-        ]
+        pairs = [(getattr(theirs, n), getattr(ours, n)) for n in "ABCDE"] + [(theirs.bn_h, ours.bn_h)]
+        if ours.edge_update:  # else our layer has no edge BN (a last layer: its e' is read by nothing)
+            pairs.append((theirs.bn_e, ours.bn_e))
     for dst, src in pairs:
         dst.load_state_dict(src.state_dict())

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from gatedgcn.errors import GraphError
 from gatedgcn.graph import check_layer_inputs
 from gatedgcn.nn.norm import BatchNorm
-from gatedgcn.ops import IMPLS, gated_edges, norm_relu_residual, normalise_gates
+from gatedgcn.ops import IMPLS, gated_edges, linear, norm_relu_residual, normalise_gates
 
 __all__ = ["GatedGCNLayer"]
 
@@ -87,12 +87,18 @@ class GatedGCNLayer(nn.Module):
 
     def reset_parameters(self) -> None:
         """Every weight as at construction (the linear maps' default initialisation, BN fresh)."""
-        for linear in (self.P, self.Q, self.A, self.B, self.C, self.D, self.E):
-            if linear is not None:
-                linear.reset_parameters()
+        for f in (self.P, self.Q, self.A, self.B, self.C, self.D, self.E):
+            if f is not None:
+                f.reset_parameters()
         for bn in (self.bn_h, self.bn_e):
             if isinstance(bn, BatchNorm):
                 bn.reset_parameters()
+
+    def node_maps(self, x: Tensor) -> tuple[Tensor, ...]:
+        """``A x, B x, D x, E x`` ``[N, d]`` each: the column blocks of ``x [A; B; D; E]ᵀ`` (one product)."""
+        maps = (self.A, self.B, self.D, self.E)
+        W, b = torch.cat([f.weight for f in maps]), torch.cat([f.bias for f in maps])  # [4d, d], [4d]
+        return linear(x, W, b, impl=self.impl).split(self.out_channels, dim=1)  # 4 × [N, d]
 
     def edge_state(self, edge_index: Tensor, e: Tensor | None, edge_attr: Tensor | None) -> Tensor | None:
         """The layer's input edge state: ``Q e`` or ``e`` itself, ``[E, out_dim]`` or one row ``[1, out_dim]``
@@ -132,8 +138,9 @@ class GatedGCNLayer(nn.Module):
         bn_h, bn_e = (None if isinstance(bn, nn.Identity) else bn for bn in (self.bn_h, self.bn_e))
         # every edge's state the same: C e is one row, the bias of ê
         c = self.C.bias if row is None else F.linear(row, self.C.weight, self.C.bias)[0]  # [d]
-        # A x, B x, D x, E x: [N, d] each (given: computed from an embedding's table, GraphNet.first_maps)
-        Ax, Bx, Dx, Ex = node_maps if node_maps is not None else (self.A(x), self.B(x), self.D(x), self.E(x))
+        # A x, B x, D x, E x: [N, d] each, the column blocks of one product with the stacked [A; B; D; E] (given:
+        # computed from an embedding's table, GraphNet.first_maps)
+        Ax, Bx, Dx, Ex = node_maps or self.node_maps(x)
         e_new, m, e_hat = gated_edges(
             per_edge, self.C.weight, c, Dx, Ex, Bx, edge_index, self.eps, bn_e, edge_scale, self.residual,
             impl=self.impl, edge_update=self.edge_update,

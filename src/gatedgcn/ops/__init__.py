@@ -9,6 +9,8 @@ kernel by device and size (:mod:`gatedgcn.ops._select`):
 - :func:`norm_relu_residual`  ``y = r + ReLU(BN(s ⊙ t))`` (``gatedgcn::norm_relu_residual``, :mod:`gatedgcn.ops.norm`)
 - :func:`gather_scatter`      ``out_i = Σ_{j→i} w_ij x_j`` (``gatedgcn::gather_scatter``, :mod:`gatedgcn.ops.edges`)
 - :func:`edge_dot`            ``s_ij = q_i · k_j`` (``gatedgcn::edge_dot``, :mod:`gatedgcn.ops.edges`)
+- :func:`linear`              ``y = x Wᵀ + b`` (``gatedgcn::linear``, :mod:`gatedgcn.ops.linear_maps`: oneDNN's CPU kernel
+  where it is the faster)
 
 :func:`free_cores` (the CPUs less the cores other processes keep busy) is what the gated op asks before its sweeps,
 and what ``gatedgcn train`` asks before each step (:mod:`gatedgcn.train.threads`).
@@ -23,6 +25,7 @@ from gatedgcn.ops._cores import free_cores
 from gatedgcn.ops._select import MIN_ELEMENTS, fused_kernels
 from gatedgcn.ops.edges import edge_dot, gather_scatter
 from gatedgcn.ops.gated import gated_edges
+from gatedgcn.ops.linear_maps import linear
 from gatedgcn.ops.norm import norm_relu_residual
 from gatedgcn.ops.segment import (
     normalise_gates,
@@ -44,6 +47,7 @@ __all__ = [
     "fused_kernels",
     "gated_edges",
     "gather_scatter",
+    "linear",
     "norm_relu_residual",
     "normalise_gates",
     "pad_segments",

@@ -43,6 +43,7 @@ from gatedgcn.errors import GraphError
 from gatedgcn.ops import _native, _select
 from gatedgcn.ops._batchnorm import affine, backward_coefficients, row_chunks
 from gatedgcn.ops._cores import free_cores
+from gatedgcn.ops.linear_maps import linear_into, product
 from gatedgcn.ops.segment import inverse_gate_sums
 
 __all__ = ["backward", "forward"]
@@ -134,11 +135,22 @@ def check_ids(j: Tensor, i: Tensor, N: int) -> None:
 
 
 def _p(t: Tensor | None, row: int = 0) -> int | None:
-    """The address of row ``row`` of the contiguous ``t`` (the caller holds ``t`` until the kernel returns)."""
+    """The address of row ``row`` of the contiguous ``t``, or of a node table's rows (:func:`node_tables`; the
+    caller holds ``t`` until the kernel returns)."""
     if t is None:
         return None
-    assert t.is_contiguous()
+    assert t.is_contiguous() or (t.dim() == 2 and t.stride(1) == 1)
     return t.data_ptr() + row * (t.stride(0) if t.dim() else 0) * t.element_size()
+
+
+def node_tables(*tables: Tensor) -> tuple[list[Tensor], int]:
+    """The node tables D x, E x, B x ``[N, d]`` as the sweeps read them, and their common row stride: as they are
+    where their rows are contiguous and equally far apart (e.g. column blocks of one ``[N, 4d]`` product, stride
+    4d), else contiguous copies (stride d)."""
+    ld = tables[0].stride(0)
+    if all(t.stride(1) == 1 and t.stride(0) == ld for t in tables):
+        return list(tables), ld
+    return [t.contiguous() for t in tables], tables[0].shape[1]
 
 
 def _rows(g: Tensor) -> tuple[Tensor, int]:
@@ -159,18 +171,21 @@ def _forward(
 ):  # fmt: skip
     (N, d), E = Ex.shape, j.shape[0]
     check_ids(j, i, N)
+    (Dx, Bx, Ex), ld = node_tables(Dx, Bx, Ex)
     step = chunk_rows(E, step)
     T, U = _threads(min(E, step) * d, cores)
-    e_hat = _native.empty(Dx, (E, d))  # [E, d]
+    # one chunk: ê starts as C e itself; more: C e chunk by chunk into ê
+    whole = e is not None and step >= E
+    e_hat = product(e, C_w, C_b) if whole else _native.empty(Dx, (E, d))  # [E, d]
     sigma_sum, gated_sum = Ex.new_zeros((N, d)), Ex.new_zeros((N, d))  # Σ_j σ_ij, Σ_j σ_ij ⊙ Bx_j: [N, d]
     moments = torch.zeros((U, 2, d), dtype=torch.float64)  # per unit [Σ z | Σ z²]
     sweep = _fn("gated_forward", Dx.dtype)
     for r in row_chunks(E, step):
         lo, n = r.start, r.stop - r.start
-        if e is not None:
-            torch.addmm(C_b, e[r], C_w.t(), out=e_hat[r])  # C e, then ê in place (no e: the sweep starts at C_b)
-        sweep(n, d, _p(e_hat, lo), _p(C_b if e is None else None), _p(Dx), _p(Bx), _p(Ex), _p(j, lo), _p(i, lo),
-              _p(scale, lo), T, U, _p(sigma_sum), _p(gated_sum), _p(moments))  # fmt: skip
+        if e is not None and not whole:
+            linear_into(e_hat[r], e[r], C_w, C_b)  # C e, then ê in place (no e: the sweep starts at C_b)
+        sweep(n, d, _p(e_hat, lo), _p(C_b if e is None else None), _p(Dx), _p(Bx), _p(Ex), ld, _p(j, lo),
+              _p(i, lo), _p(scale, lo), T, U, _p(sigma_sum), _p(gated_sum), _p(moments))  # fmt: skip
     eta_norm = inverse_gate_sums(sigma_sum, eps)  # 1 / (Σ_j σ_ij + ε): [N, d]
     m = gated_sum.mul_(eta_norm)  # [N, d]
     if not edge_update:
@@ -189,7 +204,7 @@ def _forward(
     return e_new, m, e_hat, eta_norm, mean, var
 
 
-def _edge_states(e, C_w, C_b, Dx, Ex, j, i, scale, w, b, g, gs, step, T, U, kept):
+def _edge_states(e, C_w, C_b, Dx, Ex, ld, j, i, scale, w, b, g, gs, step, T, U, kept):
     """ê ``[E, d]``: ``kept`` (forward's, read only), or recomputed chunk by chunk; and per unit
     [Σ g_r | Σ g_r ⊙ z] ``[U, 2, d]`` (zeros without g)."""
     E, d = j.shape[0], Dx.shape[1]
@@ -203,8 +218,8 @@ def _edge_states(e, C_w, C_b, Dx, Ex, j, i, scale, w, b, g, gs, step, T, U, kept
     for r in row_chunks(E, step):
         lo, n = r.start, r.stop - r.start
         if kept is None and e is not None:
-            torch.addmm(C_b, e[r], C_w.t(), out=e_hat[r])  # C e, then ê in place (no edge state: from C_b)
-        states(n, d, _p(e_hat, lo), _p(C_b if kept is None and e is None else None), _p(Dx), _p(Ex), _p(j, lo),
+            linear_into(e_hat[r], e[r], C_w, C_b)  # C e, then ê in place (no edge state: from C_b)
+        states(n, d, _p(e_hat, lo), _p(C_b if kept is None and e is None else None), _p(Dx), _p(Ex), ld, _p(j, lo),
                _p(i, lo), _p(scale, lo), _p(w), _p(b), _p(g, lo if gs else 0), gs, T, U, _p(sums))  # fmt: skip
     return e_hat, sums
 
@@ -215,11 +230,12 @@ def _backward(
 ):  # fmt: skip
     (N, d), E = Bx.shape, j.shape[0]
     check_ids(j, i, N)
+    (Dx, Ex, Bx), ld = node_tables(Dx, Ex, Bx)
     step = chunk_rows(E, step, BACKWARD_CHUNKS)
     dtype, (T, U) = Bx.dtype, _threads(min(E, step) * d, cores)
     invstd, w, b = affine(gamma, beta, mean, var, bn_eps)
     g, gs = (None, 0) if g_e_new is None else _rows(g_e_new)  # ∂e' as the sweeps read it, its row stride
-    e_hat, sums = _edge_states(e, C_w, C_b, Dx, Ex, j, i, scale, w, b, g, gs, step, T, U, kept)  # ê: [E, d]
+    e_hat, sums = _edge_states(e, C_w, C_b, Dx, Ex, ld, j, i, scale, w, b, g, gs, step, T, U, kept)  # ê: [E, d]
     if g is not None:
         s = sums.sum(0).to(dtype)  # [2, d]
         d_beta = s[0]
@@ -233,8 +249,9 @@ def _backward(
         PQ = eta_norm.new_empty((N, 2 * d))
         torch.mul(torch.mul(g_m, eta_norm, out=PQ[:, :d]), m, out=PQ[:, d:])
     # ∂e: over the recomputed ê (row r overwritten once chunk r is done with it), or a new [E, d] beside the kept one
-    de = (e_hat if kept is None else _native.empty(e_hat, e_hat.shape)) if need_de else e_hat.new_empty((0,))
-    dC_w = C_w.new_zeros((d, d))
+    # (one chunk: the product itself, None till then)
+    de = e_hat if kept is None else (None if step >= E else _native.empty(e_hat, e_hat.shape))
+    dC_w, C_wT = C_w.new_zeros((d, d)), C_w.t().contiguous()  # ∂C, and Cᵀ for ∂e = ∂ê C
     dC_b = torch.zeros((U, d), dtype=torch.float64)
     dDx, dEx, dBx = (Bx.new_zeros((N, d)) for _ in range(3))  # [N, d] each
     de_hat = e_hat.new_empty((min(E, step), d))  # ∂ê of one chunk (more chunks than forward: a smaller buffer)
@@ -242,14 +259,18 @@ def _backward(
     for r in row_chunks(E, step):
         lo, n = r.start, r.stop - r.start
         dh = de_hat[:n]  # [n, d]
-        receivers_sweep(n, d, _p(e_hat, lo), _p(Bx), _p(PQ), _p(j, lo), _p(i, lo), _p(scale, lo), _p(g, lo if gs else 0),
+        receivers_sweep(n, d, _p(e_hat, lo), _p(Bx), ld, _p(PQ), _p(j, lo), _p(i, lo), _p(scale, lo), _p(g, lo if gs else 0),
                         gs, _p(w), _p(b), _p(c1), _p(c2), _p(g_e_hat, lo), T, U, _p(dh), _p(dEx), _p(dC_b))  # fmt: skip
         senders_sweep(n, d, _p(e_hat, lo), _p(dh), _p(PQ), _p(j, lo), _p(i, lo), T, U, _p(dDx), _p(dBx))
         if need_de:
-            if residual and g is not None:
-                torch.addmm(g if gs == 0 else g[r], dh, C_w, out=de[r])  # ∂ê C + ∂e' (the residual; its one row)
+            if de is None:
+                de = product(dh, C_wT)  # ∂ê C: [E, d]
             else:
-                torch.mm(dh, C_w, out=de[r])
+                linear_into(de[r], dh, C_wT)  # ∂ê C
+            if residual and g is not None:
+                de[r].add_(g if gs == 0 else g[r])  # + ∂e' (the residual; its one row)
         if e is not None:
             dC_w.addmm_(dh.t(), e[r])
+    if not need_de or de is None:  # (None: no edges, no chunk)
+        de = e_hat.new_zeros((E, d) if need_de else (0,))
     return de, dC_w, dC_b.sum(0).to(dtype), dDx, dEx, dBx, d_gamma, d_beta

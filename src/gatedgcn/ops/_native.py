@@ -55,10 +55,10 @@ _CODE = {_P: "p", _I: "q", _T: "i"}  # as csrc's gatedgcn_signature() spells the
 # The one declaration of the interface: name -> argument types (float and double versions share them;
 # pointers are passed as ints).  Checked against the library when it is loaded (:func:`_declare`).
 SIGNATURES = {
-    "gated_forward": (_I, _I, _P, _P, _P, _P, _P, _P, _P, _P, _T, _T, _P, _P, _P),
+    "gated_forward": (_I, _I, _P, _P, _P, _P, _P, _I, _P, _P, _P, _T, _T, _P, _P, _P),
     "gated_norm": (_I, _I, _P, _P, _P, _P, _P, _P, _T, _T),
-    "gated_backward_states": (_I, _I, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _I, _T, _T, _P),
-    "gated_backward_receivers": (_I, _I, _P, _P, _P, _P, _P, _P, _P, _I, _P, _P, _P, _P, _P, _T, _T, _P, _P, _P),
+    "gated_backward_states": (_I, _I, _P, _P, _P, _P, _I, _P, _P, _P, _P, _P, _P, _I, _T, _T, _P),
+    "gated_backward_receivers": (_I, _I, _P, _P, _I, _P, _P, _P, _P, _P, _I, _P, _P, _P, _P, _P, _T, _T, _P, _P, _P),
     "gated_backward_senders": (_I, _I, _P, _P, _P, _P, _P, _T, _T, _P, _P),
 }
 

@@ -49,6 +49,7 @@ __all__ = [
     "MIN_ELEMENTS",
     "chunk_rows",
     "compiled",
+    "forced_any",
     "forced_chunks",
     "fused",
     "fused_kernels",
@@ -127,6 +128,11 @@ def keeps_e_hat(elements: int) -> bool:
     if forced is not None and forced.keep_e_hat is not None:
         return forced.keep_e_hat
     return elements < KEEP_E_HAT_BELOW
+
+
+def forced_any() -> bool:
+    """Whether :func:`fused_kernels` is in force (every op on its fused kernels at every size)."""
+    return _STATE.forced is not None
 
 
 def forced_chunks() -> bool:

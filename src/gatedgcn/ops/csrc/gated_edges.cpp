@@ -135,7 +135,7 @@ inline void forward_row(idx d, F* row, const F* c_e, const F* __restrict dx,  //
 // (The caller zeroes the sums and may call this on consecutive chunks of the edges.)
 template <class F>
 void forward(idx E, idx d, F* __restrict eh, const F* __restrict c_b, const F* __restrict Dx, const F* __restrict Bx,
-             const F* __restrict Ex, const idx* __restrict j, const idx* __restrict i, const F* __restrict scale, int T,
+             const F* __restrict Ex, idx ld, const idx* __restrict j, const idx* __restrict i, const F* __restrict scale, int T,
              int U, F* __restrict sigma_sum, F* __restrict gated_sum, double* __restrict moments) {
   const Owners owner(E, i, U);
   run_units(T, U, [=](int u) {
@@ -145,18 +145,18 @@ void forward(idx E, idx d, F* __restrict eh, const F* __restrict c_b, const F* _
     for (idx k = 0; k < E; ++k) {
       if (k + AHEAD < E && mine.owns(i[k + AHEAD])) {
         if (!c_b) prefetch_row(eh + (k + AHEAD) * d, d);
-        prefetch_row(Dx + j[k + AHEAD] * d, d);
-        prefetch_row(Bx + j[k + AHEAD] * d, d);
-        prefetch_row(Ex + i[k + AHEAD] * d, d);
+        prefetch_row(Dx + j[k + AHEAD] * ld, d);
+        prefetch_row(Bx + j[k + AHEAD] * ld, d);
+        prefetch_row(Ex + i[k + AHEAD] * ld, d);
         prefetch_row(sigma_sum + i[k + AHEAD] * d, d);
         prefetch_row(gated_sum + i[k + AHEAD] * d, d);
       }
       const idx r = i[k];
       if (!mine.owns(r)) continue;
       F* __restrict row = eh + k * d;
-      const F* __restrict dx = Dx + j[k] * d;
-      const F* __restrict bx = Bx + j[k] * d;
-      const F* __restrict ex = Ex + r * d;
+      const F* __restrict dx = Dx + j[k] * ld;
+      const F* __restrict bx = Bx + j[k] * ld;
+      const F* __restrict ex = Ex + r * ld;
       forward_row(d, row, c_b ? c_b : row, dx, bx, ex, scale ? scale[k] : F(1), sigma_sum + r * d, gated_sum + r * d,
                   s1, s2);
     }
@@ -195,7 +195,8 @@ void norm(idx E, idx d, const F* __restrict eh, const F* __restrict scale, const
 // (g's rows gs apart: d, or 0 for one row broadcast over the edges).  Each unit owns a range of edges: no node row
 // is written, so any split will do.
 template <class F>
-void backward_states(idx E, idx d, F* __restrict eh, const F* __restrict c_b, const F* __restrict Dx, const F* __restrict Ex,
+void backward_states(idx E, idx d, F* __restrict eh, const F* __restrict c_b, const F* __restrict Dx,
+                     const F* __restrict Ex, idx ld,
                      const idx* __restrict j, const idx* __restrict i, const F* __restrict scale, const F* __restrict w,
                      const F* __restrict b, const F* __restrict g, idx gs, int T, int U, double* __restrict sums) {
   run_units(T, U, [=](int u) {
@@ -206,11 +207,11 @@ void backward_states(idx E, idx d, F* __restrict eh, const F* __restrict c_b, co
       F* __restrict row = eh + k * d;
       if (Dx) {
         if (k + AHEAD < last) {
-          prefetch_row(Dx + j[k + AHEAD] * d, d);
-          prefetch_row(Ex + i[k + AHEAD] * d, d);
+          prefetch_row(Dx + j[k + AHEAD] * ld, d);
+          prefetch_row(Ex + i[k + AHEAD] * ld, d);
         }
-        const F* __restrict dx = Dx + j[k] * d;
-        const F* __restrict ex = Ex + i[k] * d;
+        const F* __restrict dx = Dx + j[k] * ld;
+        const F* __restrict ex = Ex + i[k] * ld;
         if (c_b) {
           for (idx c = 0; c < d; ++c) row[c] = c_b[c] + dx[c] + ex[c];
         } else {
@@ -257,7 +258,7 @@ inline void backward_row(idx d, const F* __restrict row, const F* __restrict bx,
 // written to deh; ∂Ex_i += ∂ê_k for the receiver; per unit u: dCb[u] += Σ ∂ê_k.  g's rows are gs apart (d, or 0:
 // one row broadcast over the edges); gh is [E, d], contiguous.
 template <class F, bool HasG, bool HasGh>
-void backward_receivers(idx E, idx d, const F* __restrict eh, const F* __restrict Bx, const F* __restrict PQ,
+void backward_receivers(idx E, idx d, const F* __restrict eh, const F* __restrict Bx, idx ld, const F* __restrict PQ,
                         const idx* __restrict j, const idx* __restrict i, const F* __restrict scale, const F* __restrict g,
                         idx gs, const F* __restrict w, const F* __restrict b, const F* __restrict c1, const F* __restrict c2,
                         const F* __restrict gh, int T, int U, F* __restrict deh, F* __restrict dEx,
@@ -269,14 +270,14 @@ void backward_receivers(idx E, idx d, const F* __restrict eh, const F* __restric
     for (idx k = 0; k < E; ++k) {
       if (k + AHEAD < E && mine.owns(i[k + AHEAD])) {
         prefetch_row(eh + (k + AHEAD) * d, d);
-        prefetch_row(Bx + j[k + AHEAD] * d, d);
+        prefetch_row(Bx + j[k + AHEAD] * ld, d);
         prefetch_row(PQ + i[k + AHEAD] * 2 * d, 2 * d);
         prefetch_row(dEx + i[k + AHEAD] * d, d);
       }
       const idx r = i[k];
       if (!mine.owns(r)) continue;
       const F* __restrict row = eh + k * d;
-      const F* __restrict bx = Bx + j[k] * d;
+      const F* __restrict bx = Bx + j[k] * ld;
       const F* __restrict p = PQ + r * 2 * d;
       const F* __restrict q = p + d;
       const F* __restrict gk = HasG ? g + k * gs : nullptr;
@@ -321,41 +322,41 @@ void backward_senders(idx E, idx d, const F* __restrict eh, const F* __restrict 
 }
 
 template <class F>
-void backward_receivers_any(idx E, idx d, const F* eh, const F* Bx, const F* PQ, const idx* j, const idx* i,
+void backward_receivers_any(idx E, idx d, const F* eh, const F* Bx, idx ld, const F* PQ, const idx* j, const idx* i,
                             const F* scale, const F* g, idx gs, const F* w, const F* b, const F* c1, const F* c2,
                             const F* gh, int T, int U, F* deh, F* dEx, double* dCb) {
   if (g && gh)
-    backward_receivers<F, true, true>(E, d, eh, Bx, PQ, j, i, scale, g, gs, w, b, c1, c2, gh, T, U, deh, dEx, dCb);
+    backward_receivers<F, true, true>(E, d, eh, Bx, ld, PQ, j, i, scale, g, gs, w, b, c1, c2, gh, T, U, deh, dEx, dCb);
   else if (g)
-    backward_receivers<F, true, false>(E, d, eh, Bx, PQ, j, i, scale, g, gs, w, b, c1, c2, gh, T, U, deh, dEx, dCb);
+    backward_receivers<F, true, false>(E, d, eh, Bx, ld, PQ, j, i, scale, g, gs, w, b, c1, c2, gh, T, U, deh, dEx, dCb);
   else if (gh)
-    backward_receivers<F, false, true>(E, d, eh, Bx, PQ, j, i, scale, g, gs, w, b, c1, c2, gh, T, U, deh, dEx, dCb);
+    backward_receivers<F, false, true>(E, d, eh, Bx, ld, PQ, j, i, scale, g, gs, w, b, c1, c2, gh, T, U, deh, dEx, dCb);
   else
-    backward_receivers<F, false, false>(E, d, eh, Bx, PQ, j, i, scale, g, gs, w, b, c1, c2, gh, T, U, deh, dEx, dCb);
+    backward_receivers<F, false, false>(E, d, eh, Bx, ld, PQ, j, i, scale, g, gs, w, b, c1, c2, gh, T, U, deh, dEx, dCb);
 }
 
 }  // namespace
 
 #define GATED_EXPORTS(F, SUFFIX)                                                                                    \
   extern "C" void gated_forward_##SUFFIX(idx E, idx d, F* eh, const F* c_b, const F* Dx, const F* Bx, const F* Ex,  \
-                                         const idx* j, const idx* i, const F* scale, int T, int U, F* sigma_sum,   \
-                                         F* gated_sum, double* moments) {                                          \
-    forward<F>(E, d, eh, c_b, Dx, Bx, Ex, j, i, scale, T, U, sigma_sum, gated_sum, moments);                       \
+                                         idx ld, const idx* j, const idx* i, const F* scale, int T, int U,         \
+                                         F* sigma_sum, F* gated_sum, double* moments) {                            \
+    forward<F>(E, d, eh, c_b, Dx, Bx, Ex, ld, j, i, scale, T, U, sigma_sum, gated_sum, moments);                   \
   }                                                                                                                 \
   extern "C" void gated_norm_##SUFFIX(idx E, idx d, const F* eh, const F* scale, const F* w, const F* b,           \
                                       const F* res, F* out, int T, int U) {                                         \
     norm<F>(E, d, eh, scale, w, b, res, out, T, U);                                                                 \
   }                                                                                                                 \
   extern "C" void gated_backward_states_##SUFFIX(idx E, idx d, F* eh, const F* c_b, const F* Dx, const F* Ex,    \
-                                                 const idx* j, const idx* i, const F* scale, const F* w,           \
+                                                 idx ld, const idx* j, const idx* i, const F* scale, const F* w,   \
                                                  const F* b, const F* g, idx gs, int T, int U, double* sums) {     \
-    backward_states<F>(E, d, eh, c_b, Dx, Ex, j, i, scale, w, b, g, gs, T, U, sums);                                \
+    backward_states<F>(E, d, eh, c_b, Dx, Ex, ld, j, i, scale, w, b, g, gs, T, U, sums);                            \
   }                                                                                                                 \
-  extern "C" void gated_backward_receivers_##SUFFIX(idx E, idx d, const F* eh, const F* Bx, const F* PQ,          \
+  extern "C" void gated_backward_receivers_##SUFFIX(idx E, idx d, const F* eh, const F* Bx, idx ld, const F* PQ,  \
                                                     const idx* j, const idx* i, const F* scale, const F* g, idx gs,\
                                                     const F* w, const F* b, const F* c1, const F* c2, const F* gh, \
                                                     int T, int U, F* deh, F* dEx, double* dCb) {                   \
-    backward_receivers_any<F>(E, d, eh, Bx, PQ, j, i, scale, g, gs, w, b, c1, c2, gh, T, U, deh, dEx, dCb);             \
+    backward_receivers_any<F>(E, d, eh, Bx, ld, PQ, j, i, scale, g, gs, w, b, c1, c2, gh, T, U, deh, dEx, dCb);             \
   }                                                                                                                 \
   extern "C" void gated_backward_senders_##SUFFIX(idx E, idx d, const F* eh, const F* deh, const F* PQ,           \
                                                   const idx* j, const idx* i, int T, int U, F* dDx, F* dBx) {      \
