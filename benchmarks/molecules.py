@@ -14,9 +14,11 @@ no edge state computed in the last layer; the PyG network computes it and reads 
   in the same plain loop;
 - ``matmuls``: only the network's linear maps as PyG computes them, forward and backward, on tensors of the step's
   shapes (per layer A, B, D, E on the nodes and C on the edges, each one matmul; the head): ``pyg / matmuls`` bounds
-  how much faster than PyG an implementation that computes those maps can be.  Ours computes fewer: the first
-  layer's A, B, D, E act on the 65-row embedding table (:func:`gatedgcn.model.blocks.mapped_embedding`), its C e is
-  one row (the learned edge state), and backward reuses forward's ê instead of recomputing C e.
+  how much faster than PyG an implementation that computes those maps with torch's matmuls can be.  Ours computes
+  fewer: the first layer's A, B, D, E act on the 65-row embedding table (:func:`gatedgcn.model.blocks.mapped_embedding`),
+  its C e is one row (the learned edge state), and backward reuses forward's ê instead of recomputing C e; and it
+  computes them on oneDNN's product where that is the faster (:mod:`gatedgcn.ops.linear_maps`: on AMD CPUs, where
+  torch's MKL takes its AVX2 code).
 
 The plain loops use the Adam the trainer uses (:data:`ADAM`), so that ours and PyG differ only in the network.
 """
@@ -240,7 +242,8 @@ def render(r: dict, title: str, machine_line: str) -> list[str]:
         f"{r['graphs']} molecule-sized graphs: {r['nodes']:,} nodes, {r['edges']:,} directed edges "
         f"({r['edges'] / r['nodes']:.2f} per node; random trees of 10–24 atoms plus a ring closure per ten atoms). "
         "The linear-maps column is PyG's maps alone; ours computes fewer of them (the first layer's on the atom "
-        "table, forward's ê kept for backward: `benchmarks/molecules.py`). "
+        "table, forward's ê kept for backward: `benchmarks/molecules.py`), and on oneDNN's product where it is the "
+        "faster (`ops/linear_maps.py`; on this machine's AMD CPU, where torch's MKL takes its AVX2 code). "
         "Medians of "
         f"{r['reps']} round-robin repetitions after two warm-up steps (one with `--reps 1`), range in brackets. `Trainer._step` is what `gatedgcn train` "
         "runs per batch (our default path, plus its batch-norm buffer copies, finite checks and running sums); the other "
