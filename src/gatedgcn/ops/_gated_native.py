@@ -43,7 +43,7 @@ from gatedgcn.errors import GraphError
 from gatedgcn.ops import _native, _select
 from gatedgcn.ops._batchnorm import affine, backward_coefficients, row_chunks
 from gatedgcn.ops._cores import free_cores
-from gatedgcn.ops.linear_maps import linear_into, product
+from gatedgcn.ops.linear_maps import bucket, gram, linear_into, product, product_padded
 from gatedgcn.ops.segment import inverse_gate_sums
 
 __all__ = ["backward", "forward"]
@@ -254,23 +254,25 @@ def _backward(
     dC_w, C_wT = C_w.new_zeros((d, d)), C_w.t().contiguous()  # ∂C, and Cᵀ for ∂e = ∂ê C
     dC_b = torch.zeros((U, d), dtype=torch.float64)
     dDx, dEx, dBx = (Bx.new_zeros((N, d)) for _ in range(3))  # [N, d] each
-    de_hat = e_hat.new_empty((min(E, step), d))  # ∂ê of one chunk (more chunks than forward: a smaller buffer)
+    # ∂ê of one chunk (more chunks than forward: a smaller buffer), with room for the zero rows that pad it
+    de_hat = e_hat.new_empty((bucket(min(E, step)), d))
     receivers_sweep, senders_sweep = _fn("gated_backward_receivers", dtype), _fn("gated_backward_senders", dtype)
     for r in row_chunks(E, step):
         lo, n = r.start, r.stop - r.start
         dh = de_hat[:n]  # [n, d]
+        de_hat[n : bucket(n)].zero_()  # the padding rows of this chunk (linear_maps.product_padded, gram)
         receivers_sweep(n, d, _p(e_hat, lo), _p(Bx), ld, _p(PQ), _p(j, lo), _p(i, lo), _p(scale, lo), _p(g, lo if gs else 0),
                         gs, _p(w), _p(b), _p(c1), _p(c2), _p(g_e_hat, lo), T, U, _p(dh), _p(dEx), _p(dC_b))  # fmt: skip
         senders_sweep(n, d, _p(e_hat, lo), _p(dh), _p(PQ), _p(j, lo), _p(i, lo), T, U, _p(dDx), _p(dBx))
         if need_de:
             if de is None:
-                de = product(dh, C_wT)  # ∂ê C: [E, d]
+                de = product_padded(de_hat, n, C_wT)  # ∂ê C: [E, d]
             else:
                 linear_into(de[r], dh, C_wT)  # ∂ê C
             if residual and g is not None:
                 de[r].add_(g if gs == 0 else g[r])  # + ∂e' (the residual; its one row)
         if e is not None:
-            dC_w.addmm_(dh.t(), e[r])
+            dC_w.add_(gram(e[r], de_hat, n))  # ∂êᵀ e
     if not need_de or de is None:  # (None: no edges, no chunk)
         de = e_hat.new_zeros((E, d) if need_de else (0,))
     return de, dC_w, dC_b.sum(0).to(dtype), dDx, dEx, dBx, d_gamma, d_beta

@@ -27,7 +27,18 @@ from torch import Tensor
 
 from gatedgcn.ops import _select
 
-__all__ = ["MIN_ROWS", "ROW_BUCKET", "linear", "linear_into", "onednn_available", "padded", "product"]
+__all__ = [
+    "MIN_ROWS",
+    "ROW_BUCKET",
+    "bucket",
+    "gram",
+    "linear",
+    "linear_into",
+    "onednn_available",
+    "padded",
+    "product",
+    "product_padded",
+]
 
 MIN_ROWS = 256  # rows of x from which oneDNN runs (module docstring)
 ROW_BUCKET = 128  # x's rows padded to a multiple of this for oneDNN: few kernels for many batch sizes
@@ -63,11 +74,16 @@ def uses_onednn(x: Tensor, w: Tensor) -> bool:
     return rows > 0 and (rows >= MIN_ROWS or _select.forced_any()) and _available()
 
 
+def bucket(M: int) -> int:
+    """``M`` rows rounded up to a multiple of :data:`ROW_BUCKET`."""
+    return -(-M // ROW_BUCKET) * ROW_BUCKET
+
+
 def padded(x: Tensor) -> Tensor:
     """``x`` ``[M, K]`` with zero rows after it up to a multiple of :data:`ROW_BUCKET`, contiguous (``x`` itself
     where it is both already)."""
     M = x.shape[0]
-    rows = -(-M // ROW_BUCKET) * ROW_BUCKET
+    rows = bucket(M)
     if rows == M and x.is_contiguous():
         return x
     out = x.new_empty((rows, x.shape[1]))  # [rows, K]
@@ -88,6 +104,22 @@ def product(x: Tensor, w: Tensor, b: Tensor | None = None) -> Tensor:
     if not uses_onednn(x, w):
         return F.linear(x, w, b)
     return _onednn(padded(x), w.contiguous(), b, x.shape[0])
+
+
+def product_padded(xp: Tensor, M: int, w: Tensor) -> Tensor:
+    """:func:`product` of ``x = xp[:M]`` (no bias) for a caller's buffer ``xp`` ``[≥ bucket(M), K]`` (contiguous)
+    whose rows ``M .. bucket(M)`` are zero: no copy to pad it."""
+    if not uses_onednn(xp[:M], w):
+        return F.linear(xp[:M], w)
+    return _onednn(xp[: bucket(M)], w.contiguous(), None, M)
+
+
+def gram(x: Tensor, gp: Tensor, M: int) -> Tensor:
+    """``gᵀ x`` ``[N, K]`` for x ``[M, K]`` and ``g = gp[:M]`` ``[M, N]`` (``gp`` as in :func:`product_padded`): on
+    oneDNN as ``(xᵀ g)ᵀ``, summing over the padded rows (zero in both), else torch's ``mm``."""
+    if not uses_onednn(x, gp[:M]):
+        return gp[:M].t().mm(x)
+    return _onednn(padded(x).t(), gp[: bucket(M)].t(), None, x.shape[1]).t()
 
 
 def linear_into(out: Tensor, x: Tensor, w: Tensor, b: Tensor | None = None) -> Tensor:
@@ -122,9 +154,8 @@ def _backward(ctx, g):
     if not uses_onednn(g, weight):
         return (g.mm(weight) if need_x else None), (g.t().mm(x) if need_w else None), db
     M, gp = x.shape[0], padded(g)  # gp: [rows, N], zero rows past M
-    dx = _onednn(gp, weight.t().contiguous(), None, M) if need_x else None  # g W: [M, K]
-    # gᵀ x as (xᵀ g)ᵀ: oneDNN reduces over the padded rows (zero in both) in one product for every output column
-    dw = _onednn(padded(x).t(), gp.t(), None, x.shape[1]).t() if need_w else None  # [N, K]
+    dx = product_padded(gp, M, weight.t()) if need_x else None  # g W: [M, K]
+    dw = gram(x, gp, M) if need_w else None  # gᵀ x: [N, K], one product for every row of a stacked weight
     return dx, dw, db
 
 
