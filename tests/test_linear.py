@@ -103,6 +103,9 @@ def test_opcheck_linear(dtype):
     with ops.fused_kernels():
         torch.library.opcheck(torch.ops.gatedgcn.linear, (x.requires_grad_(), W.requires_grad_(), b.requires_grad_()))
         torch.library.opcheck(torch.ops.gatedgcn.linear, (x, W, None))
+        g_y = torch.randn(37, 5, generator=g, dtype=dtype)
+        for need_x, need_w in ((True, True), (True, False), (False, True), (False, False)):
+            torch.library.opcheck(torch.ops.gatedgcn.linear_backward, (g_y, x.detach(), W.detach(), need_x, need_w))
 
 
 @pytest.mark.parametrize("training", [True, False])
@@ -135,3 +138,24 @@ def test_gated_layer_default_path_at_a_size_where_it_takes_every_fast_kernel_mat
         torch.testing.assert_close(
             p.grad.double(), p64.grad, atol=5e-3, rtol=1e-3, msg=lambda msg, k=name: f"{k}: {msg}"
         )
+
+
+@needs_onednn
+def test_a_compiled_gated_layer_on_onednn_products_trains_as_the_eager_one():
+    """torch.compile traces the op's autograd: its backward must itself be an op (gatedgcn::linear_backward), not
+    oneDNN's kernel on fake tensors (which inductor cannot lower)."""
+    n, m, d = L.MIN_ROWS + 44, 900, 8
+    ei = random_graph(n, m, seed=6)
+    layer = GatedGCNLayer(d)
+    g = torch.Generator().manual_seed(3)
+    x, e = torch.randn(n, d, generator=g), torch.randn(m, d, generator=g)
+    assert L.uses_onednn(x, layer.A.weight)
+    grads = []
+    for f in (layer, torch.compile(layer)):
+        layer.zero_grad()
+        h, e_new = f(x, ei, e)
+        (h.square().sum() + e_new.sum()).backward()
+        grads.append((h.detach(), [p.grad.clone() for p in layer.parameters()]))
+    torch.testing.assert_close(grads[1][0], grads[0][0], atol=1e-5, rtol=1e-5)
+    for a, b in zip(grads[1][1], grads[0][1]):
+        torch.testing.assert_close(a, b, atol=1e-3, rtol=1e-4)

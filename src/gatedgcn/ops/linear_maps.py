@@ -141,6 +141,22 @@ def _(x, weight, bias):
     return x.new_empty((x.shape[0], weight.shape[0]))
 
 
+@torch.library.custom_op("gatedgcn::linear_backward", mutates_args=())
+def _linear_backward(g: Tensor, x: Tensor, weight: Tensor, need_x: bool, need_w: bool) -> tuple[Tensor, Tensor]:
+    """-> ∂x = g W ``[M, K]`` and ∂W = gᵀ x ``[N, K]`` (each ``[0]`` where not needed)."""
+    if not uses_onednn(g, weight):
+        return (g.mm(weight) if need_x else g.new_empty(0)), (g.t().mm(x) if need_w else g.new_empty(0))
+    M, gp = x.shape[0], padded(g)  # gp: [rows, N], zero rows past M
+    dx = product_padded(gp, M, weight.t()) if need_x else g.new_empty(0)  # g W: [M, K]
+    dw = gram(x, gp, M).contiguous() if need_w else g.new_empty(0)  # gᵀ x: [N, K], one product for every row of W
+    return dx, dw
+
+
+@_linear_backward.register_fake
+def _(g, x, weight, need_x, need_w):
+    return x.new_empty(x.shape if need_x else (0,)), weight.new_empty(weight.shape if need_w else (0,))
+
+
 def _setup(ctx, inputs, output):
     x, weight, bias = inputs
     ctx.has_bias = bias is not None
@@ -150,13 +166,9 @@ def _setup(ctx, inputs, output):
 def _backward(ctx, g):
     x, weight = ctx.saved_tensors
     need_x, need_w, need_b = ctx.needs_input_grad
+    dx, dw = torch.ops.gatedgcn.linear_backward(g, x, weight, need_x, need_w)
     db = g.sum(0) if need_b and ctx.has_bias else None  # [N]
-    if not uses_onednn(g, weight):
-        return (g.mm(weight) if need_x else None), (g.t().mm(x) if need_w else None), db
-    M, gp = x.shape[0], padded(g)  # gp: [rows, N], zero rows past M
-    dx = product_padded(gp, M, weight.t()) if need_x else None  # g W: [M, K]
-    dw = gram(x, gp, M) if need_w else None  # gᵀ x: [N, K], one product for every row of a stacked weight
-    return dx, dw, db
+    return (dx if need_x else None), (dw if need_w else None), db
 
 
 _linear.register_autograd(_backward, setup_context=_setup)
