@@ -60,7 +60,7 @@ def check_against_float64(rows: int, how: str, bias: bool, upstream: str = "rand
 
 
 @needs_onednn
-@pytest.mark.parametrize("rows", [1, 37, 128, 300])
+@pytest.mark.parametrize("rows", [1, 37, 128, 300, L.EXACT_FROM + 5])
 @pytest.mark.parametrize("how", ["contiguous", "transposed", "sliced"])
 def test_linear_forced_onto_onednn_matches_float64(rows, how):
     with ops.fused_kernels():
@@ -94,6 +94,8 @@ def test_padding_rows_are_zero_and_the_bucket_is_whole():
     assert p.shape == (2 * L.ROW_BUCKET, 4) and torch.equal(p[: x.shape[0]], x) and not p[x.shape[0] :].any()
     whole = torch.randn(L.ROW_BUCKET, 4)
     assert L.padded(whole) is whole
+    large = torch.randn(L.EXACT_FROM + 3, 2)  # large: its own rows, no padded copy
+    assert L.padded(large) is large
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

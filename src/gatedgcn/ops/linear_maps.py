@@ -8,9 +8,9 @@ quiet, 1 thread) a ``[2216, 70] × [70, 70]ᵀ`` map took 133 µs with oneDNN ag
 (104 against 214 µs at 2 threads), ``[4604, 70]`` 270 against 607 µs, with the same rounding error against float64
 (1.2e-5 for both); below ~200 rows oneDNN is the slower (15 against 6 µs at 20 rows).
 
-oneDNN builds its kernel for each shape on first sight (~0.5 ms; it keeps the last 1024): the rows are padded to a
-multiple of :data:`ROW_BUCKET` (zero rows, dropped from the result) so that batches of varying size share a few
-kernels.  The op takes oneDNN for float32 CPU inputs from :data:`MIN_ROWS` rows where torch has it (checked once
+oneDNN builds its kernel for each shape on first sight (~0.5 ms; it keeps the last 1024): below
+:data:`EXACT_FROM` rows they are padded to a multiple of :data:`ROW_BUCKET` (zero rows, dropped from the result) so
+that batches of varying size share a few kernels.  The op takes oneDNN for float32 CPU inputs from :data:`MIN_ROWS` rows where torch has it (checked once
 against ``F.linear``), the weight gradient ``gᵀ x`` as oneDNN's ``(xᵀ g)ᵀ`` (one product for all of a stacked
 weight's rows: 612 against 1360 µs for ``[2304, 70]ᵀ × [2304, 280]``); everything else runs torch's own matmuls.
 :func:`~gatedgcn.ops.fused_kernels` makes it take oneDNN at any size (the tests hold it against the dense
@@ -28,6 +28,7 @@ from torch import Tensor
 from gatedgcn.ops import _select
 
 __all__ = [
+    "EXACT_FROM",
     "MIN_ROWS",
     "ROW_BUCKET",
     "bucket",
@@ -42,6 +43,9 @@ __all__ = [
 
 MIN_ROWS = 256  # rows of x from which oneDNN runs (module docstring)
 ROW_BUCKET = 128  # x's rows padded to a multiple of this for oneDNN: few kernels for many batch sizes
+# From this many rows the product runs on x's own rows: a new kernel (~0.5 ms) is small beside the product, and a
+# padded copy of a large x (and of its gradient, in backward) would add to the peak of memory.
+EXACT_FROM = 1 << 13
 
 
 @functools.cache
@@ -75,8 +79,8 @@ def uses_onednn(x: Tensor, w: Tensor) -> bool:
 
 
 def bucket(M: int) -> int:
-    """``M`` rows rounded up to a multiple of :data:`ROW_BUCKET`."""
-    return -(-M // ROW_BUCKET) * ROW_BUCKET
+    """``M`` rows rounded up to a multiple of :data:`ROW_BUCKET`; from :data:`EXACT_FROM` rows ``M`` itself."""
+    return M if M >= EXACT_FROM else -(-M // ROW_BUCKET) * ROW_BUCKET
 
 
 def padded(x: Tensor) -> Tensor:
