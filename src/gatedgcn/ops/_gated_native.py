@@ -43,7 +43,7 @@ from gatedgcn.errors import GraphError
 from gatedgcn.ops import _native, _select
 from gatedgcn.ops._batchnorm import affine, backward_coefficients, row_chunks
 from gatedgcn.ops._cores import free_cores
-from gatedgcn.ops.linear_maps import bucket, gram, linear_into, product, product_padded
+from gatedgcn.ops.linear_maps import bucket, gram, product, product_padded
 from gatedgcn.ops.segment import inverse_gate_sums
 
 __all__ = ["backward", "forward"]
@@ -183,7 +183,7 @@ def _forward(
     for r in row_chunks(E, step):
         lo, n = r.start, r.stop - r.start
         if e is not None and not whole:
-            linear_into(e_hat[r], e[r], C_w, C_b)  # C e, then ê in place (no e: the sweep starts at C_b)
+            torch.addmm(C_b, e[r], C_w.t(), out=e_hat[r])  # C e, then ê in place (no e: the sweep starts at C_b)
         sweep(n, d, _p(e_hat, lo), _p(C_b if e is None else None), _p(Dx), _p(Bx), _p(Ex), ld, _p(j, lo),
               _p(i, lo), _p(scale, lo), T, U, _p(sigma_sum), _p(gated_sum), _p(moments))  # fmt: skip
     eta_norm = inverse_gate_sums(sigma_sum, eps)  # 1 / (Σ_j σ_ij + ε): [N, d]
@@ -218,7 +218,7 @@ def _edge_states(e, C_w, C_b, Dx, Ex, ld, j, i, scale, w, b, g, gs, step, T, U, 
     for r in row_chunks(E, step):
         lo, n = r.start, r.stop - r.start
         if kept is None and e is not None:
-            linear_into(e_hat[r], e[r], C_w, C_b)  # C e, then ê in place (no edge state: from C_b)
+            torch.addmm(C_b, e[r], C_w.t(), out=e_hat[r])  # C e, then ê in place (no edge state: from C_b)
         states(n, d, _p(e_hat, lo), _p(C_b if kept is None and e is None else None), _p(Dx), _p(Ex), ld, _p(j, lo),
                _p(i, lo), _p(scale, lo), _p(w), _p(b), _p(g, lo if gs else 0), gs, T, U, _p(sums))  # fmt: skip
     return e_hat, sums
@@ -251,7 +251,7 @@ def _backward(
     # ∂e: over the recomputed ê (row r overwritten once chunk r is done with it), or a new [E, d] beside the kept one
     # (one chunk: the product itself, None till then)
     de = e_hat if kept is None else (None if step >= E else _native.empty(e_hat, e_hat.shape))
-    dC_w, C_wT = C_w.new_zeros((d, d)), C_w.t().contiguous()  # ∂C, and Cᵀ for ∂e = ∂ê C
+    dC_w, C_wT = C_w.new_zeros((d, d)), C_w.t().contiguous()  # ∂C, and Cᵀ for ∂e = ∂ê C (one chunk)
     dC_b = torch.zeros((U, d), dtype=torch.float64)
     dDx, dEx, dBx = (Bx.new_zeros((N, d)) for _ in range(3))  # [N, d] each
     # ∂ê of one chunk (more chunks than forward: a smaller buffer), with room for the zero rows that pad it
@@ -264,15 +264,18 @@ def _backward(
         receivers_sweep(n, d, _p(e_hat, lo), _p(Bx), ld, _p(PQ), _p(j, lo), _p(i, lo), _p(scale, lo), _p(g, lo if gs else 0),
                         gs, _p(w), _p(b), _p(c1), _p(c2), _p(g_e_hat, lo), T, U, _p(dh), _p(dEx), _p(dC_b))  # fmt: skip
         senders_sweep(n, d, _p(e_hat, lo), _p(dh), _p(PQ), _p(j, lo), _p(i, lo), T, U, _p(dDx), _p(dBx))
-        if need_de:
-            if de is None:
-                de = product_padded(de_hat, n, C_wT)  # ∂ê C: [E, d]
-            else:
-                linear_into(de[r], dh, C_wT)  # ∂ê C
+        if need_de and de is None:  # one chunk: ∂ê C [E, d] on oneDNN where it pays, + ∂e' (the residual)
+            de = product_padded(de_hat, n, C_wT)
             if residual and g is not None:
-                de[r].add_(g if gs == 0 else g[r])  # + ∂e' (the residual; its one row)
-        if e is not None:
+                de.add_(g if gs == 0 else g[r])
+        elif need_de and residual and g is not None:  # chunks: torch's matmul writes ∂ê C + ∂e' into its rows
+            torch.addmm(g if gs == 0 else g[r], dh, C_w, out=de[r])
+        elif need_de:
+            torch.mm(dh, C_w, out=de[r])
+        if e is not None and step >= E:
             dC_w.add_(gram(e[r], de_hat, n))  # ∂êᵀ e
+        elif e is not None:
+            dC_w.addmm_(dh.t(), e[r])
     if not need_de or de is None:  # (None: no edges, no chunk)
         de = e_hat.new_zeros((E, d) if need_de else (0,))
     return de, dC_w, dC_b.sum(0).to(dtype), dDx, dEx, dBx, d_gamma, d_beta

@@ -9,11 +9,14 @@ quiet, 1 thread) a ``[2216, 70] × [70, 70]ᵀ`` map took 133 µs with oneDNN ag
 (1.2e-5 for both); below ~200 rows oneDNN is the slower (15 against 6 µs at 20 rows).
 
 oneDNN builds its kernel for each shape on first sight (~0.5 ms; it keeps the last 1024): below
-:data:`EXACT_FROM` rows they are padded to a multiple of :data:`ROW_BUCKET` (zero rows, dropped from the result) so
-that batches of varying size share a few kernels.  The op takes oneDNN for float32 CPU inputs from :data:`MIN_ROWS` rows where torch has it (checked once
-against ``F.linear``), the weight gradient ``gᵀ x`` as oneDNN's ``(xᵀ g)ᵀ`` (one product for all of a stacked
-weight's rows: 612 against 1360 µs for ``[2304, 70]ᵀ × [2304, 280]``); everything else runs torch's own matmuls.
-:func:`~gatedgcn.ops.fused_kernels` makes it take oneDNN at any size (the tests hold it against the dense
+:data:`EXACT_FROM` rows the rows are padded to a multiple of :data:`ROW_BUCKET` (zero rows, dropped from the
+result), so that batches of varying size share a few kernels.  The op takes oneDNN for float32 CPU inputs from
+:data:`MIN_ROWS` rows where torch has it (checked once against ``F.linear``), and below :data:`EXACT_FROM` rows the
+weight gradient ``gᵀ x`` as oneDNN's ``(xᵀ g)ᵀ`` (one product for all the rows of a stacked weight: 612 against
+1360 µs for ``[2304, 70]ᵀ × [2304, 280]``; over longer sums torch's ``mm`` is the faster, 3.3 against 5.7 ms at
+18,750 rows).  Everything else runs torch's own matmuls, and so do the gated op's chunked products, which torch
+writes straight into the rows of ê and ∂e (oneDNN's result would need a copy there).
+:func:`~gatedgcn.ops.fused_kernels` makes the op take oneDNN at any size (the tests hold it against the dense
 equations there); ``impl="reference"`` is ``F.linear``.
 """
 
@@ -34,7 +37,6 @@ __all__ = [
     "bucket",
     "gram",
     "linear",
-    "linear_into",
     "onednn_available",
     "padded",
     "product",
@@ -121,17 +123,9 @@ def product_padded(xp: Tensor, M: int, w: Tensor) -> Tensor:
 def gram(x: Tensor, gp: Tensor, M: int) -> Tensor:
     """``gᵀ x`` ``[N, K]`` for x ``[M, K]`` and ``g = gp[:M]`` ``[M, N]`` (``gp`` as in :func:`product_padded`): on
     oneDNN as ``(xᵀ g)ᵀ``, summing over the padded rows (zero in both), else torch's ``mm``."""
-    if not uses_onednn(x, gp[:M]):
+    if not uses_onednn(x, gp[:M]) or M >= EXACT_FROM:  # (long sums: torch's mm is the faster, 3.3 against 5.7 ms)
         return gp[:M].t().mm(x)
     return _onednn(padded(x).t(), gp[: bucket(M)].t(), None, x.shape[1]).t()
-
-
-def linear_into(out: Tensor, x: Tensor, w: Tensor, b: Tensor | None = None) -> Tensor:
-    """:func:`product` written into ``out`` ``[M, N]`` (torch's ``addmm`` writes there itself; oneDNN's result is
-    copied)."""
-    if not uses_onednn(x, w):
-        return torch.addmm(b, x, w.t(), out=out) if b is not None else torch.mm(x, w.t(), out=out)
-    return out.copy_(product(x, w, b))
 
 
 @torch.library.custom_op("gatedgcn::linear", mutates_args=())
