@@ -653,13 +653,18 @@ def render() -> str:
         "## How the fast path works",
         "",
         "Every layer calls the ops of `src/gatedgcn/ops/` (`torch.library` custom ops: `gatedgcn::gated_edges`, "
-        "`norm_relu_residual`, `gather_scatter`, `edge_dot`), and each op picks its kernel by device and size "
+        "`norm_relu_residual`, `gather_scatter`, `edge_dot`, `linear`), and each op picks its kernel by device and size "
         "(`ops/_select.py`): the plain equations below its threshold `MIN_ELEMENTS[op]` (edge-tensor elements E·d) "
         'or with `impl="reference"`; above it the fused kernels, which stream the edges in cache-sized chunks and keep '
         "only e and `[N, ·]` tables for backward (the gated op recomputes ê there, into the `[E, d]` that then receives "
         "∂e; η is never stored), their large `[E, d]` outputs on transparent huge pages where the kernel grants them "
         "on request (`ops/_native.py`, `empty`: each step's fresh 168 MB tensors otherwise cost more in page faults "
-        "than the sweeps that fill them). For the gated op on the CPU the fused kernels "
+        "than the sweeps that fill them; but on 2026-12-02 from ~14:30, in a process that had also run the PyG "
+        "layer's 1.5 GB steps, the first fill of those pages grew from step to step (the compiled path's e' fill "
+        "0.34, 0.97, 1.69 s: the one-thread gated rows below, where the compiled path took 3.6 s against 0.74 s run "
+        "alone; not yet understood, left as found). The linear maps run on oneDNN's product where it is the faster "
+        "(`gatedgcn::linear`, `ops/linear_maps.py`: float32 from 256 rows; on this AMD CPU torch's MKL takes its AVX2 "
+        "code, oneDNN AVX-512, 2.2× faster at the molecule batch's sizes). For the gated op on the CPU the fused kernels "
         "are the compiled sweeps of `ops/csrc/gated_edges.cpp` (`ops/_gated_native.py`; built on first use, off with the "
         "documented `GATEDGCN_NATIVE=0`), elsewhere the PyTorch chunked kernels (`ops/_gated_torch.py`, column `fast-torch`). "
         "The thresholds come from the sweep in the next section. The memory pool of the earlier code is gone "

@@ -29,8 +29,11 @@ batch (E·d = 41.9M, beyond the sweep; ``bench.py layers --threads 1 2 --reps 9 
 0.778 s with the PyTorch kernels at 1 torch thread, and 0.445 against 0.575 s at 2; beside a busy-looping process
 (``--contention``, 12:38–12:41) 0.762 against 2.328 s at 2 threads (the compiled ones run on the free cores,
 :mod:`gatedgcn.ops._cores`; the PyTorch ones open hundreds of parallel regions, each waiting for a thread without a
-core).  An earlier measurement at 1 thread with two training processes beside it (07:11–07:54, load 3.2–3.9) had
-the PyTorch kernels ahead (1.38 against 3.42 s); the quiet one does not, so the choice is not made by thread count.
+core).  Later the same day (14:42–14:58, code at ae7af83) the order reversed in the round robin with PyG's layer in
+the same process: 3.59 against 1.19 s at 1 thread, 1.12 against 0.69 s at 2, the compiled path's first fills of its
+huge-page outputs growing from step to step (``docs/performance.md``); run alone, the compiled path took 0.74 s at 1
+thread.  An earlier measurement at 1 thread with two training processes beside it (07:11–07:54, load 3.2–3.9) had
+the PyTorch kernels ahead (1.38 against 3.42 s).  The choice is not made by thread count.
 """
 
 from __future__ import annotations
