@@ -143,7 +143,16 @@ def test_gated_layer_default_path_at_a_size_where_it_takes_every_fast_kernel_mat
 
 
 @needs_onednn
-def test_a_compiled_gated_layer_on_onednn_products_trains_as_the_eager_one():
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "aot_eager",
+        pytest.param(
+            "inductor", marks=pytest.mark.skipif(_native._compiler() is None, reason="inductor needs a C++ compiler")
+        ),
+    ],
+)
+def test_a_compiled_gated_layer_on_onednn_products_trains_as_the_eager_one(backend):
     """torch.compile traces the op's autograd: its backward must itself be an op (gatedgcn::linear_backward), not
     oneDNN's kernel on fake tensors (which inductor cannot lower)."""
     n, m, d = L.MIN_ROWS + 44, 900, 8
@@ -153,7 +162,7 @@ def test_a_compiled_gated_layer_on_onednn_products_trains_as_the_eager_one():
     x, e = torch.randn(n, d, generator=g), torch.randn(m, d, generator=g)
     assert L.uses_onednn(x, layer.A.weight)
     grads = []
-    for f in (layer, torch.compile(layer)):
+    for f in (layer, torch.compile(layer, backend=backend)):
         layer.zero_grad()
         h, e_new = f(x, ei, e)
         (h.square().sum() + e_new.sum()).backward()
