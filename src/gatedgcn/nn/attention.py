@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from gatedgcn.errors import GraphError
 from gatedgcn.graph import check_layer_inputs
-from gatedgcn.ops import IMPLS, edge_dot, gather_scatter, segment_softmax
+from gatedgcn.ops import IMPLS, edge_dot, gather_scatter, linear, segment_softmax
 
 __all__ = ["HEADS_JOINS", "SCORES", "GraphAttention", "SelfAttention"]
 
@@ -59,12 +59,15 @@ class _QKV(nn.Module):
         self.W_v = nn.Linear(in_dim, heads * d_h, bias=False)
         self.W_h = nn.Linear(heads * d_h, dim, bias=False) if heads > 1 and heads_join == "linear" else None
 
-    def split(self, x: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor]:
-        """``[..., dim]`` -> q, k, v each ``[..., H, d_h]`` (q, k: ``None`` without ``W_q, W_k``)."""
+    def split(self, x: Tensor, impl: str = "fast") -> tuple[Tensor | None, Tensor | None, Tensor]:
+        """``[..., dim]`` -> q, k, v each ``[..., H, d_h]`` (q, k: ``None`` without ``W_q, W_k``), each map through
+        :func:`~gatedgcn.ops.linear` (``impl``)."""
         shape = (*x.shape[:-1], self.heads, self.head_dim)
-        q = None if self.W_q is None else self.W_q(x).view(shape)
-        k = None if self.W_k is None else self.W_k(x).view(shape)
-        return q, k, self.W_v(x).view(shape)
+        q, k, v = (
+            None if W is None else linear(x, W.weight, impl=impl).view(shape) for W in (self.W_q, self.W_k, self.W_v)
+        )
+        assert v is not None
+        return q, k, v
 
     def join(self, h: Tensor) -> Tensor:
         """``[..., H, d_h]`` -> ``[..., dim]``: the mean of the heads, or their concatenation (through ``W_h``)."""
@@ -75,9 +78,9 @@ class _QKV(nn.Module):
 
     def reset_parameters(self) -> None:
         """Every map as at construction (``nn.Linear``'s default initialisation)."""
-        for linear in (self.W_q, self.W_k, self.W_v, self.W_h):
-            if linear is not None:
-                linear.reset_parameters()
+        for f in (self.W_q, self.W_k, self.W_v, self.W_h):
+            if f is not None:
+                f.reset_parameters()
 
 
 class SelfAttention(_QKV):
@@ -189,7 +192,7 @@ class GraphAttention(_QKV):
         check_layer_inputs("GraphAttention", x, edge_index, dim=self.in_channels)
         i = edge_index[1]  # receivers: [E]
         N = x.shape[0]
-        q, k, v = self.split(x)  # each [N, H, d_h] (q, k: None with the additive score)
+        q, k, v = self.split(x, self.impl)  # each [N, H, d_h] (q, k: None with the additive score)
         if q is None or k is None:
             assert self.a_i is not None and self.a_j is not None  # the additive score: no W_q, W_k, and a
             j = edge_index[0]  # senders: [E]

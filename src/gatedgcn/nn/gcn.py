@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from gatedgcn.errors import GraphError
 from gatedgcn.graph import check_layer_inputs
-from gatedgcn.ops import IMPLS, gather_scatter, segment_count, segment_sum
+from gatedgcn.ops import IMPLS, gather_scatter, linear, segment_count, segment_sum
 
 __all__ = ["ACTIVATIONS", "GCNLayer"]
 
@@ -67,9 +67,9 @@ class GCNLayer(nn.Module):
 
     def reset_parameters(self) -> None:
         """``U`` and ``V`` as at construction (``nn.Linear``'s default initialisation)."""
-        for linear in (self.U, self.V):
-            if linear is not None:
-                linear.reset_parameters()
+        for f in (self.U, self.V):
+            if f is not None:
+                f.reset_parameters()
 
     def forward(
         self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None, *, return_weights: bool = False
@@ -88,8 +88,9 @@ class GCNLayer(nn.Module):
         w = 1.0 / d[i] if self.norm == "mean" else torch.rsqrt(d[i] * d[j])  # [E]
         w = w if a is None else a * w  # [E]
         # V before aggregating, so that a node with no sender gets no bias from V.
-        m = gather_scatter(w, self.V(x), edge_index, N, impl=self.impl)  # Σ_j a_ij V x_j / d_i: [N, out]
-        h = self.f(m if self.U is None else self.U(x) + m)  # [N, out]
+        Vx = linear(x, self.V.weight, self.V.bias, impl=self.impl)  # [N, out]
+        m = gather_scatter(w, Vx, edge_index, N, impl=self.impl)  # Σ_j a_ij V x_j / d_i: [N, out]
+        h = self.f(m if self.U is None else linear(x, self.U.weight, self.U.bias, impl=self.impl) + m)  # [N, out]
         return (h, w) if return_weights else h
 
 
