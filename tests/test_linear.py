@@ -110,8 +110,8 @@ def test_opcheck_linear(dtype):
             torch.library.opcheck(torch.ops.gatedgcn.linear_backward, (g_y, x.detach(), W.detach(), need_x, need_w))
 
 
-@pytest.mark.parametrize("training", [True, False])
-def test_gated_layer_default_path_at_a_size_where_it_takes_every_fast_kernel_matches_float64(training):
+@pytest.mark.parametrize("training, how", [(True, "contiguous"), (False, "contiguous"), (True, "sliced")])
+def test_gated_layer_default_path_at_a_size_where_it_takes_every_fast_kernel_matches_float64(training, how):
     n, m, d = 400, 8192, 16  # E·d = 2^17: the compiled sweeps (with ê kept); 400 rows: oneDNN's product
     ei = random_graph(n, m, seed=5)
     layer = GatedGCNLayer(d).train(training)
@@ -119,7 +119,7 @@ def test_gated_layer_default_path_at_a_size_where_it_takes_every_fast_kernel_mat
     ref = copy.deepcopy(layer).double()
     g = torch.Generator().manual_seed(2)
     x64, e64 = torch.randn(n, d, generator=g, dtype=torch.float64), torch.randn(m, d, generator=g, dtype=torch.float64)
-    x, e = x64.float().requires_grad_(), e64.float().requires_grad_()
+    x, e = layout(x64.float(), how).requires_grad_(), layout(e64.float(), how).requires_grad_()
     x64.requires_grad_(), e64.requires_grad_()
     if _native.library() is not None:
         assert _select.compiled(m * d, x) and _select.keeps_e_hat(m * d)

@@ -248,9 +248,10 @@ def _backward(
     else:
         PQ = eta_norm.new_empty((N, 2 * d))
         torch.mul(torch.mul(g_m, eta_norm, out=PQ[:, :d]), m, out=PQ[:, d:])
+    one_chunk = step >= E  # then ∂e and ∂C are products of the whole ∂ê (oneDNN's where it pays), not chunk by chunk
     # ∂e: over the recomputed ê (row r overwritten once chunk r is done with it), or a new [E, d] beside the kept one
     # (one chunk: the product itself, None till then)
-    de = e_hat if kept is None else (None if step >= E else _native.empty(e_hat, e_hat.shape))
+    de = e_hat if kept is None else (None if one_chunk else _native.empty(e_hat, e_hat.shape))
     dC_w, C_wT = C_w.new_zeros((d, d)), C_w.t().contiguous()  # ∂C, and Cᵀ for ∂e = ∂ê C (one chunk)
     dC_b = torch.zeros((U, d), dtype=torch.float64)
     dDx, dEx, dBx = (Bx.new_zeros((N, d)) for _ in range(3))  # [N, d] each
@@ -272,7 +273,7 @@ def _backward(
             torch.addmm(g if gs == 0 else g[r], dh, C_w, out=de[r])
         elif need_de:
             torch.mm(dh, C_w, out=de[r])
-        if e is not None and step >= E:
+        if e is not None and one_chunk:
             dC_w.add_(gram(e[r], de_hat, n))  # ∂êᵀ e
         elif e is not None:
             dC_w.addmm_(dh.t(), e[r])
