@@ -110,6 +110,26 @@ def test_float32_values_and_gradients_match_float64():
 
 
 @needs_library
+@pytest.mark.parametrize("offset", [0.0, 100.0])
+def test_float32_batch_statistics_of_the_edges_keep_float64_precision_beside_a_large_mean(offset):
+    """The edge BN's variance is E[z²] − μ²: with ê ≈ 100 ± a few it cancels 10⁴ to ~4, and sums of z, z² kept in
+    float32 would lose it (5e-3 relative over these 5,000 edges, 4e-5 for float32 partial sums of 32 rows); the sweeps
+    add every row in double, and the variance of float32 inputs stays within 1e-6 of float64's."""
+    leaves64, ei = edge_inputs(200, 5000, 8, torch.float64, seed=3)
+    with torch.no_grad():
+        leaves64[4] += offset  # E x: every ê shifted
+    leaves32 = [t.detach().float().requires_grad_() for t in leaves64]
+    bn64, bn32 = BatchNorm(8).double(), BatchNorm(8)
+    run_edges(leaves64, ei, bn64)
+    run_edges(leaves32, ei, bn32)
+    m = bn64.momentum  # running = (1 - m) · initial + m · batch
+    var64, var32 = ((bn.running_var.double() - (1 - m)) / m for bn in (bn64, bn32))  # the batch variances: [8]
+    mean64, mean32 = (bn.running_mean.double() / m for bn in (bn64, bn32))
+    assert float(((var32 - var64) / var64).abs().max()) < 1e-6
+    torch.testing.assert_close(mean32, mean64, rtol=1e-6, atol=1e-6)
+
+
+@needs_library
 def test_sigmoid_saturates_without_nan_and_passes_nan_through():
     """ê of ±200 (beyond e^x's range in float32) gives σ = 0 or 1 exactly as η needs; a NaN input stays NaN."""
     d = 2

@@ -178,7 +178,8 @@ def _forward(
     whole = e is not None and step >= E
     e_hat = product(e, C_w, C_b) if whole else _native.empty(Dx, (E, d))  # [E, d]
     sigma_sum, gated_sum = Ex.new_zeros((N, d)), Ex.new_zeros((N, d))  # Σ_j σ_ij, Σ_j σ_ij ⊙ Bx_j: [N, d]
-    moments = torch.zeros((U, 2, d), dtype=torch.float64)  # per unit [Σ z | Σ z²]
+    # per unit [Σ z | Σ z²] where e' is normalised by the batch's statistics (else none: the sweep sums nothing)
+    moments = torch.zeros((U, 2, d), dtype=torch.float64) if edge_update and batch_stats else None
     sweep = _fn("gated_forward", Dx.dtype)
     for r in row_chunks(E, step):
         lo, n = r.start, r.stop - r.start
@@ -190,7 +191,7 @@ def _forward(
     m = gated_sum.mul_(eta_norm)  # [N, d]
     if not edge_update:
         return e_hat.new_empty((0, d)), m, e_hat, eta_norm, mean.clone(), var.clone()
-    if batch_stats:
+    if moments is not None:  # batch_stats
         s = moments.sum(0)  # [2, d]
         mean_d = s[0] / E
         mean, var = mean_d.to(Dx.dtype), (s[1] / E - mean_d * mean_d).clamp_(min=0).to(Dx.dtype)  # [d]

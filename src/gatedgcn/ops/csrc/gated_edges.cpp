@@ -113,7 +113,7 @@ inline void prefetch_row(const F* row, idx n) {
   for (idx c = 0; c < n; c += 64 / sizeof(F)) __builtin_prefetch(row + c);
 }
 
-template <class F>
+template <class F, bool Stats>
 inline void forward_row(idx d, F* row, const F* c_e, const F* __restrict dx,  // c_e may be row itself
                         const F* __restrict bx, const F* __restrict ex, F sk, F* __restrict sigma_sum,
                         F* __restrict gated_sum, double* __restrict s1, double* __restrict s2) {
@@ -123,25 +123,28 @@ inline void forward_row(idx d, F* row, const F* c_e, const F* __restrict dx,  //
     const F sg = sigmoid(v);
     sigma_sum[c] += sg;
     gated_sum[c] += sg * bx[c];
-    const double z = static_cast<double>(sk * v);
-    s1[c] += z;
-    s2[c] += z * z;
+    if (Stats) {
+      const double z = static_cast<double>(sk * v);
+      s1[c] += z;
+      s2[c] += z * z;
+    }
   }
 }
 
 // ê_k = C e_k + D x_j + E x_i written to eh: C e_k is eh_k on entry, or with c_b given (no edge state) c_b, the same
 // row for every edge (eh is then written, not read); for the receiver i:
-// sigma_sum_i += σ(ê_k), gated_sum_i += σ(ê_k) ⊙ B x_j; per unit u: moments[u] += [Σ z | Σ z²], z = s_k ê_k.
+// sigma_sum_i += σ(ê_k), gated_sum_i += σ(ê_k) ⊙ B x_j; per unit u: moments[u] += [Σ z | Σ z²], z = s_k ê_k (moments
+// null: no statistics; e' is not normalised by the batch's).
 // (The caller zeroes the sums and may call this on consecutive chunks of the edges.)
-template <class F>
+template <class F, bool Stats>
 void forward(idx E, idx d, F* __restrict eh, const F* __restrict c_b, const F* __restrict Dx, const F* __restrict Bx,
              const F* __restrict Ex, idx ld, const idx* __restrict j, const idx* __restrict i, const F* __restrict scale, int T,
              int U, F* __restrict sigma_sum, F* __restrict gated_sum, double* __restrict moments) {
   const Owners owner(E, i, U);
   run_units(T, U, [=](int u) {
     const Owners::Range mine = owner.of(u);
-    double* __restrict s1 = moments + 2 * d * u;
-    double* __restrict s2 = s1 + d;
+    double* __restrict s1 = Stats ? moments + 2 * d * u : nullptr;
+    double* __restrict s2 = Stats ? s1 + d : nullptr;
     for (idx k = 0; k < E; ++k) {
       if (k + AHEAD < E && mine.owns(i[k + AHEAD])) {
         if (!c_b) prefetch_row(eh + (k + AHEAD) * d, d);
@@ -157,8 +160,8 @@ void forward(idx E, idx d, F* __restrict eh, const F* __restrict c_b, const F* _
       const F* __restrict dx = Dx + j[k] * ld;
       const F* __restrict bx = Bx + j[k] * ld;
       const F* __restrict ex = Ex + r * ld;
-      forward_row(d, row, c_b ? c_b : row, dx, bx, ex, scale ? scale[k] : F(1), sigma_sum + r * d, gated_sum + r * d,
-                  s1, s2);
+      forward_row<F, Stats>(d, row, c_b ? c_b : row, dx, bx, ex, scale ? scale[k] : F(1), sigma_sum + r * d,
+                            gated_sum + r * d, s1, s2);
     }
   });
 }
@@ -341,7 +344,10 @@ void backward_receivers_any(idx E, idx d, const F* eh, const F* Bx, idx ld, cons
   extern "C" void gated_forward_##SUFFIX(idx E, idx d, F* eh, const F* c_b, const F* Dx, const F* Bx, const F* Ex,  \
                                          idx ld, const idx* j, const idx* i, const F* scale, int T, int U,         \
                                          F* sigma_sum, F* gated_sum, double* moments) {                            \
-    forward<F>(E, d, eh, c_b, Dx, Bx, Ex, ld, j, i, scale, T, U, sigma_sum, gated_sum, moments);                   \
+    if (moments)                                                                                                    \
+      forward<F, true>(E, d, eh, c_b, Dx, Bx, Ex, ld, j, i, scale, T, U, sigma_sum, gated_sum, moments);            \
+    else                                                                                                            \
+      forward<F, false>(E, d, eh, c_b, Dx, Bx, Ex, ld, j, i, scale, T, U, sigma_sum, gated_sum, moments);           \
   }                                                                                                                 \
   extern "C" void gated_norm_##SUFFIX(idx E, idx d, const F* eh, const F* scale, const F* w, const F* b,           \
                                       const F* res, F* out, int T, int U) {                                         \
