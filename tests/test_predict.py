@@ -294,3 +294,11 @@ def test_a_chemists_csv_trains_and_predicts_with_ids_carried_through(tmp_path, c
     model = load(run).model
     for r in out:
         assert float(r["logS"]) == pytest.approx(float(_alone(model, smiles_to_graph(r["SMILES"]))), abs=1e-5)
+    # the training file itself, labels and all: each row keeps its label, the prediction is beside it
+    assert main(["predict", str(run), str(tmp_path / "mine.csv"), "--out", str(tmp_path / "q.csv"), "--quiet"]) == 0
+    again = list(csv.DictReader((tmp_path / "q.csv").read_text().splitlines()))
+    assert list(again[0]) == ["compound", "SMILES", "logS", "pred_logS"]
+    assert [r["logS"] for r in again] == [row.split(",")[2] for row in rows]
+    for r in again[:5]:
+        want = float(_alone(model, smiles_to_graph(r["SMILES"])))
+        assert float(r["pred_logS"]) == pytest.approx(want, abs=1e-5)

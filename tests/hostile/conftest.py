@@ -19,6 +19,7 @@ def _imported():
     import gatedgcn.app.explain
     import gatedgcn.app.plot
     import gatedgcn.app.predict
+    import gatedgcn.app.predict_files
     import gatedgcn.app.runs
     import gatedgcn.data.download  # noqa: F401
 

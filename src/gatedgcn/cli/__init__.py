@@ -175,7 +175,7 @@ def _run_tool(args: argparse.Namespace) -> None:
 
 
 def _predict(args: argparse.Namespace) -> None:
-    from gatedgcn.app.predict import predict_run
+    from gatedgcn.app.predict_files import predict_run
 
     rows = predict_run(
         args.run_dir,
