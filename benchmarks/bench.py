@@ -402,14 +402,15 @@ def _commit() -> str:
 
 
 def machine() -> dict:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
+    """The machine a run measured: the CPU's name with its family and model where the OS tells them (a virtual
+    machine's "AMD EPYC" is a Zen 4 at family 25, a Zen 5 at 26: not the same matrix products), versions, load."""
+    info: dict[str, str] = {}
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        key, _, value = line.partition(":")
+        info.setdefault(key.strip(), value.strip())
+    cpu = info.get("model name") or platform.processor()
+    if "cpu family" in info:
+        cpu += f" (family {info['cpu family']}, model {info.get('model', '?')})"
     try:
         import torch_geometric
 
@@ -663,8 +664,10 @@ def render() -> str:
         "layer's 1.5 GB steps, the first fill of those pages grew from step to step (the compiled path's e' fill "
         "0.34, 0.97, 1.69 s in one such run; the compiled path's one-thread step in the round robin took 1.1 s at "
         "15:23 and 3.6 s at 14:42, against 0.74 s run alone; not yet understood, left as found). The linear maps run on oneDNN's product where it is the faster "
-        "(`gatedgcn::linear`, `ops/linear_maps.py`: float32 from 256 rows; on this AMD CPU torch's MKL takes its AVX2 "
-        "code, oneDNN AVX-512, 2.2× faster at the molecule batch's sizes). For the gated op on the CPU the fused kernels "
+        "(`gatedgcn::linear`, `ops/linear_maps.py`: float32 from 256 rows; on an AMD Zen 5 (family 26) torch's MKL takes "
+        "its AVX2 code, oneDNN AVX-512, 2.2× faster at the molecule batch's sizes; on a Zen 4 (family 25: the molecule "
+        "sections below, 17:43), whose AVX-512 runs at half width, much less: the molecule step's PyG / default path "
+        "fell from 1.19–1.48× to 1.20–1.27× at 1 thread). For the gated op on the CPU the fused kernels "
         "are the compiled sweeps of `ops/csrc/gated_edges.cpp` (`ops/_gated_native.py`; built on first use, off with the "
         "documented `GATEDGCN_NATIVE=0`), elsewhere the PyTorch chunked kernels (`ops/_gated_torch.py`, column `fast-torch`). "
         "The thresholds come from the sweep in the next section. The memory pool of the earlier code is gone "
@@ -699,7 +702,9 @@ def render() -> str:
         "PyG (the contended layers section below, 15:27), against 3.0× and 7.1× quiet. "
         "A whole training step on a small batch is mostly torch's own operations (matmuls, norms, the optimizer), "
         "which no op of ours can shield: on a batch of 128 molecules beside a busy process, 2 torch threads made the "
-        "step 1.6–3× slower than 1 thread, for PyG and for our plain loop alike (the contended molecules section). "
+        "step 1.6–3× slower than 1 thread, for PyG and for our plain loop alike (2026-12-02 14:42, Zen 5); on the Zen 4 at 17:43 PyG's 1.8× (96.1 "
+        "against 53.2 ms) and our plain loop's 3.5× (156.7 against 45.2 ms; most likely because its oneDNN products and sweeps are more, "
+        "shorter parallel regions than PyG's, each waiting at its barrier; the contended molecules section). "
         "So `gatedgcn train` asks before each step how many cores are free (`train/threads.py`, the same "
         "`ops.free_cores`) and runs the step on no more torch threads than that (`train.adapt_threads`, default on; "
         "off for a run that must not vary its thread count): the `Trainer._step` column there.",

@@ -80,8 +80,8 @@ def one(n: int, mode: str, steps: int, epochs: int) -> dict:
     """Runs in a child process: train, measure, print one JSON line."""
     torch.set_num_threads(1)
     from gatedgcn.data.sampling import NeighbourSampler
-    from gatedgcn.layerwise import DEFAULT_CHUNK, layerwise
     from gatedgcn.graph import collate
+    from gatedgcn.layerwise import DEFAULT_CHUNK, layerwise
     from gatedgcn.model import GraphNet, ModelSpec
     from gatedgcn.train.objective import Objective
     from gatedgcn.train.trainer import Schedule, Trainer
@@ -267,11 +267,12 @@ def evaluation_table(a: argparse.Namespace) -> None:
     ]
     rows = [row for n, mode in runs if (row := _child(n, mode)) is not None]
     whole = {r["nodes"]: r for r in rows if r["mode"] == "eval-whole"}
-    same = lambda r: (
-        f"{abs(r['checksum'] - whole[r['nodes']]['checksum']) / max(abs(whole[r['nodes']]['checksum']), 1):.0e}"
-        if r["nodes"] in whole
-        else "–"
-    )  # noqa: E731
+    def same(r):
+        return (
+            f"{abs(r['checksum'] - whole[r['nodes']]['checksum']) / max(abs(whole[r['nodes']]['checksum']), 1):.0e}"
+            if r["nodes"] in whole
+            else "–"
+        )
     table = "\n".join(
         [
             "| nodes | edges | evaluation | peak memory (MB) | seconds | rel. difference of the output sum |",
