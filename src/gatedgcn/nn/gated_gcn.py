@@ -140,7 +140,7 @@ class GatedGCNLayer(nn.Module):
         c = self.C.bias if row is None else F.linear(row, self.C.weight, self.C.bias)[0]  # [d]
         # A x, B x, D x, E x: [N, d] each, the column blocks of one product with the stacked [A; B; D; E] (given:
         # computed from an embedding's table, GraphNet.first_maps)
-        Ax, Bx, Dx, Ex = node_maps or self.node_maps(x)
+        Ax, Bx, Dx, Ex = node_maps if node_maps is not None else self.node_maps(x)
         e_new, m, e_hat = gated_edges(
             per_edge, self.C.weight, c, Dx, Ex, Bx, edge_index, self.eps, bn_e, edge_scale, self.residual,
             impl=self.impl, edge_update=self.edge_update,

@@ -32,8 +32,9 @@ batch (E·d = 41.9M, beyond the sweep; ``bench.py layers --threads 1 2 --reps 9 
 core).  Later the same day (14:42–14:58, code at ae7af83) the order reversed in the round robin with PyG's layer in
 the same process: 3.59 against 1.19 s at 1 thread, 1.12 against 0.69 s at 2, the compiled path's first fills of its
 huge-page outputs growing from step to step (``docs/performance.md``); run alone, the compiled path took 0.74 s at 1
-thread.  At 15:23 (f2292d7): 1.12 against 0.87 s at 1 thread, 0.645 against 0.672 s at 2.  An earlier measurement at 1 thread with two training processes beside it (07:11–07:54, load 3.2–3.9) had
-the PyTorch kernels ahead (1.38 against 3.42 s).  The choice is not made by thread count.
+thread.  At 15:23 (f2292d7): 1.12 against 0.87 s at 1 thread, 0.645 against 0.672 s at 2.  An earlier measurement
+at 1 thread with two training processes beside it (07:11–07:54, load 3.2–3.9) had the PyTorch kernels ahead (1.38
+against 3.42 s).  The choice is not made by thread count.
 """
 
 from __future__ import annotations
