@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import allocators  # noqa: E402
 import molecules  # noqa: E402
+import molecules_alone  # noqa: E402
 import thresholds  # noqa: E402  (benchmarks/, on the path above)
 from contention import busy_neighbour, condition, load_average  # noqa: E402
 
@@ -614,6 +615,11 @@ def _render_molecules(r: dict) -> list[str]:
     return molecules.render(r, title, _machine_line(r["machine"], r.get("conditions")))
 
 
+def _render_molecules_alone(r: dict) -> list[str]:
+    title = _title("Training step on a batch of molecules, each implementation alone in its process", r)
+    return molecules_alone.render(r, title, _machine_line(r["machine"], r.get("conditions")))
+
+
 def _render_allocators(r: dict) -> list[str]:
     title = _title("Memory: the pool on and off, and the system allocator replaced", r)
     return allocators.render(r, title, _machine_line(r["machine"], r.get("conditions")))
@@ -628,6 +634,7 @@ RENDERERS = {
     "thresholds": _render_thresholds,
     "layers": _render_layers,
     "molecules": _render_molecules,
+    "molecules_alone": _render_molecules_alone,
     "memory": _render_memory,
     "allocators": _render_allocators,
     "scale": _render_scale,
@@ -788,6 +795,12 @@ def main() -> None:
     p.add_argument("--sizes", type=int, nargs="+", default=list(SCALE_EDGES), help="edge counts of the scaling run")
     p.add_argument("--epochs", type=int, default=5, help="epochs per training run")
     p.add_argument("--rounds", type=int, default=3, help="allocators: processes per configuration, alternating")
+    p.add_argument(
+        "--heap", choices=("kept", "glibc"), default="kept", help="molecules: keep_freed_memory() first, or not"
+    )
+    p.add_argument(
+        "--alone", type=int, default=0, help="molecules: also N processes per implementation and heap, each alone"
+    )
     args = p.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     results = {}
@@ -795,7 +808,10 @@ def main() -> None:
         suffix = "-contended" if args.contention else ""
         with busy_neighbour(args.contention) as conditions:
             if args.section == "molecules":
-                results["molecules" + suffix] = molecules.bench(args.reps, args.threads, args.compile)
+                if args.alone:  # first, while this process has not yet set its heap
+                    results["molecules_alone" + suffix] = molecules_alone.bench(args.reps, args.threads, args.alone)
+                    results["molecules_alone" + suffix]["machine"] = machine() | {"threads": args.threads}
+                results["molecules" + suffix] = molecules.bench(args.reps, args.threads, args.compile, args.heap)
                 results["molecules" + suffix]["machine"] = machine() | {"threads": args.threads}
             else:
                 for t in args.threads:

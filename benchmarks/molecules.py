@@ -148,14 +148,14 @@ def _plain_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch) -> No
     optimizer.step()
 
 
-def steps(lr: float = 1e-3, compile: bool = False) -> dict:
-    """One callable per implementation, each a whole training step on its own copy of the network."""
+def steps(lr: float = 1e-3, compile: bool = False, impls: tuple[str, ...] = IMPLS) -> dict:
+    """One callable per implementation of ``impls``, each a whole training step on its own copy of the network."""
     from gatedgcn.ops import free_cores
     from gatedgcn.train.objective import Objective
     from gatedgcn.train.trainer import Schedule, Trainer
 
     out = {}
-    for impl in IMPLS + ((COMPILED,) if compile else ()):
+    for impl in impls + ((COMPILED,) if compile else ()):
         if impl == "trainer":
             trainer = Trainer(
                 our_network("fast"), Objective("regression", "mae"), Schedule(lr=lr), progress=False, threads=free_cores
@@ -175,9 +175,15 @@ def steps(lr: float = 1e-3, compile: bool = False) -> dict:
     return out
 
 
-def bench(reps: int, threads: list[int], compile: bool = False) -> dict:
+def bench(reps: int, threads: list[int], compile: bool = False, heap: str = "kept") -> dict:
     """Median step times per implementation and thread count (round robin within each thread count);
-    ``compile``: also our network under ``torch.compile`` (its compilation, in the warm-up, is timed apart)."""
+    ``compile``: also our network under ``torch.compile`` (its compilation, in the warm-up, is timed apart).
+    ``heap="kept"``: the process keeps the memory a step frees (:func:`gatedgcn.ops.keep_freed_memory`, as
+    ``gatedgcn train`` sets it), for every implementation; ``"glibc"``: the C library's heap as it comes."""
+    if heap == "kept":
+        from gatedgcn.ops import keep_freed_memory
+
+        keep_freed_memory()
     batch = molecule_batch()
     diff = check_same(batch)
     if diff > 1e-9:
@@ -216,10 +222,16 @@ def bench(reps: int, threads: list[int], compile: bool = False) -> dict:
         "layers": LAYERS,
         "reps": reps,
         "max_abs_diff_vs_pyg": diff,
+        "heap": heap,
         "rows": rows,
     }
 
 
+HEAPS = {
+    "kept": "The process keeps the memory a step frees for the next (`ops.keep_freed_memory()`, as `gatedgcn train` "
+    "sets it: `train.keep_freed_memory`), for every implementation alike. ",
+    "glibc": "The C library's heap as it comes (`--heap glibc`). ",
+}
 NAMES = {
     "trainer": "ours, `Trainer._step` (ms)",
     "fast": "ours, default path (ms)",
@@ -241,7 +253,8 @@ def render(r: dict, title: str, machine_line: str) -> list[str]:
         f"width {r['hidden']} (the `aqsol_gatedgcn_L4` preset: atom embedding, mean readout, MLP head), on one batch of "
         f"{r['graphs']} molecule-sized graphs: {r['nodes']:,} nodes, {r['edges']:,} directed edges "
         f"({r['edges'] / r['nodes']:.2f} per node; random trees of 10–24 atoms plus a ring closure per ten atoms). "
-        "The linear-maps column is PyG's maps alone; ours computes fewer of them (the first layer's on the atom "
+        + HEAPS[r.get("heap", "glibc")]
+        + "The linear-maps column is PyG's maps alone; ours computes fewer of them (the first layer's on the atom "
         "table, forward's ê kept for backward: `benchmarks/molecules.py`), and on oneDNN's product where it is the "
         "faster (`ops/linear_maps.py`: on AMD CPUs torch's MKL takes its AVX2 code, oneDNN AVX-512; what that gains "
         "depends on the CPU, which the machine line names). "

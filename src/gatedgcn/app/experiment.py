@@ -30,7 +30,7 @@ from gatedgcn.errors import ConfigError, GatedGCNError, RunDirError
 from gatedgcn.graph import Batch, Graph, collate
 from gatedgcn.layerwise import DEFAULT_CHUNK, Layerwise, check_layerwise
 from gatedgcn.model import GraphNet
-from gatedgcn.ops import free_cores
+from gatedgcn.ops import free_cores, keep_freed_memory
 from gatedgcn.spec import ModelOptions, ModelSpec
 from gatedgcn.train.checkpoint import Checkpointer
 from gatedgcn.train.distributed import ShardSampler, World, gather_tally
@@ -214,6 +214,8 @@ class Experiment:
             warmup_epochs=t.warmup_epochs,
             clip_grad_norm=t.clip_grad_norm,
         )
+        if t.keep_freed_memory:
+            keep_freed_memory()  # the whole process's heap: set here, where the run owns the process
         unused = bool(self.model.unused_parameters())  # True only where a parameter is unused: else torch warns
         model = self.model if world is None else DistributedDataParallel(self.model, find_unused_parameters=unused)
         return Trainer(

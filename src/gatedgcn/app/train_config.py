@@ -40,6 +40,11 @@ class TrainConfig:
         "CPU: each step on no more of torch's threads than the cores other processes leave free (a busy neighbour "
         "stalls a thread without a core); false: torch's thread count throughout",
     )
+    keep_freed_memory: bool = option(
+        True,
+        "glibc: memory freed between steps (blocks below 32 MiB, up to 256 MiB at the heap's top) stays in the process "
+        "instead of being handed back to the OS and page-faulted in again by the next step (ops/heap.py)",
+    )
     fanout: str = option(
         "",
         "one big graph: neighbour-sampled mini-batches of batch_size seed nodes, senders per layer, "

@@ -13,7 +13,9 @@ kernel by device and size (:mod:`gatedgcn.ops._select`):
   where it is the faster)
 
 :func:`free_cores` (the CPUs less the cores other processes keep busy) is what the gated op asks before its sweeps,
-and what ``gatedgcn train`` asks before each step (:mod:`gatedgcn.train.threads`).
+and what ``gatedgcn train`` asks before each step (:mod:`gatedgcn.train.threads`).  :func:`keep_freed_memory`
+(:mod:`gatedgcn.ops.heap`) keeps the memory one step frees in the process for the next, where glibc would hand it
+back to the OS (``gatedgcn train`` calls it once, ``train.keep_freed_memory``).
 
 Every step takes ``impl="reference"`` for the plain equations (the tested reference), and
 :func:`fused_kernels` forces the fused kernels on at every size.  The modules whose names start with
@@ -25,6 +27,7 @@ from gatedgcn.ops._cores import free_cores
 from gatedgcn.ops._select import MIN_ELEMENTS, fused_kernels
 from gatedgcn.ops.edges import edge_dot, gather_scatter
 from gatedgcn.ops.gated import gated_edges
+from gatedgcn.ops.heap import keep_freed_memory
 from gatedgcn.ops.linear_maps import linear
 from gatedgcn.ops.norm import norm_relu_residual
 from gatedgcn.ops.segment import (
@@ -47,6 +50,7 @@ __all__ = [
     "fused_kernels",
     "gated_edges",
     "gather_scatter",
+    "keep_freed_memory",
     "linear",
     "norm_relu_residual",
     "normalise_gates",
