@@ -47,7 +47,7 @@ def _faults(mode: str) -> int:
 def test_the_second_step_writes_into_kept_memory_where_glibc_would_have_handed_it_back():
     default = _faults("default")
     assert default > PAGES // 2  # the premise: glibc trims 200 MiB of free heap top, and every page faults again
-    assert _faults("keep") < PAGES // 10  # (measured: 3 to 2,800 of 51,200; glibc trimmed all but ~300)
+    assert _faults("keep") < PAGES // 10  # (measured: 3 to 2,800 of 51,200)
 
 
 def test_thresholds_outside_what_mallopt_takes_are_refused_by_name():
